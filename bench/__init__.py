@@ -1,0 +1,1 @@
+"""Benchmarks with their own runner (``make bench``); never part of the test run."""

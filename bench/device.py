@@ -1,0 +1,81 @@
+"""The device side of the full-sync benchmark, run as its own process for its peak RSS.
+
+``python -m bench.device --server URL --ship DIR --runs N [--portraits]`` signs in once,
+then N times: a fresh device store, a full sync timed from the first data request (token
+held, connection open) to commit; and the floor: DuckDB loading the same rows (and
+pictures) from the local Parquet files into the same tables and swapping them in.
+Prints one JSON object: seconds and floor_seconds per run, and peak_rss_mb.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sync_core.clock import SystemClock
+from sync_core.device import DeviceStore, ServerClient, SyncEngine
+from sync_core.device.store import SyncPoint
+from sync_core.protocol import DATASETS, SyncState, wire_columns
+
+
+async def timed_syncs(url: str, runs: int, portraits: bool, work: Path) -> list[float]:
+    """Seconds of each full sync, from first data request to commit."""
+    seconds = []
+    async with ServerClient(url) as client:
+        session = await client.sign_in("demo", "demo")
+        await client.health()  # opens the connection outside the timed interval
+        for run in range(runs):
+            store = DeviceStore(work / f"sync-{run}.duckdb")
+            engine = SyncEngine(store, client, SystemClock())
+            started = time.perf_counter()
+            status = await engine.full_sync(session.server_id, portraits=portraits)
+            seconds.append(time.perf_counter() - started)
+            store.close()
+            if status.status is not SyncState.SUCCESS:
+                raise SystemExit(f"sync failed: {status.error}")
+    return seconds
+
+
+def floor_load(ship: Path, path: Path, portraits: bool) -> float:
+    """Seconds for DuckDB to load the ship's Parquet files into a fresh store and swap in."""
+    store = DeviceStore(path)
+    started = time.perf_counter()
+    store.begin_staging()
+    with store.db.cursor() as cur:
+        for key in DATASETS:
+            columns = ", ".join(f'"{c}"' for c in wire_columns(key))
+            source = f"read_parquet('{ship / f'{key}.parquet'}')"
+            cur.execute(f'INSERT INTO "{key}__staging" BY NAME SELECT {columns} FROM {source}')
+            if key == "pictures" and portraits:
+                cur.execute(f'DELETE FROM "{key}__staging"')
+                cur.execute(f'INSERT INTO "{key}__staging" SELECT * FROM {source}')
+    store.swap_in(SyncPoint("floor", "file", 0, None), {}, datetime.now(UTC))
+    seconds = time.perf_counter() - started
+    store.close()
+    return seconds
+
+
+def main() -> None:
+    """Parse arguments, run, print one JSON object."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--server", required=True)
+    parser.add_argument("--ship", type=Path, required=True)
+    parser.add_argument("--runs", type=int, required=True)
+    parser.add_argument("--portraits", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        seconds = asyncio.run(timed_syncs(args.server, args.runs, args.portraits, work))
+        floors = [floor_load(args.ship, work / f"floor-{run}.duckdb", args.portraits) for run in range(args.runs)]
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "floor_seconds": floors, "peak_rss_mb": round(peak_rss_mb, 1)}))
+
+
+if __name__ == "__main__":
+    main()

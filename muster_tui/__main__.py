@@ -1,0 +1,5 @@
+"""``python -m muster_tui`` runs the ``muster`` command line."""
+
+from muster_tui.cli import main
+
+main()

@@ -1,0 +1,139 @@
+"""The ``muster`` command line (DESIGN.md, "Command line": the stable interface).
+
+Heavy libraries (Textual, DuckDB, pyarrow, httpx) are imported inside the commands so
+``muster --help`` stays cheap (../shared/FIELD-NOTES.md, import costs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+DEFAULT_DEMO_PRESET = "oasis"
+DEMO_SEED = 1
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log debug detail to stderr.")
+def main(verbose: bool) -> None:
+    """Muster: electronic mustering for passenger ships."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, stream=sys.stderr)
+
+
+@main.group()
+def fixtures() -> None:
+    """Generate deterministic ship data."""
+
+
+@fixtures.command("ship")
+@click.option("--preset", type=click.Choice(["small", "oasis", "icon"]), required=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+def fixtures_ship(preset: str, seed: int, out: Path) -> None:
+    """Write OUT/<key>.parquet for the six datasets; same seed, same bytes."""
+    from fixtures.ship import generate_ship
+
+    counts = generate_ship(preset, seed, out)
+    click.echo(json.dumps({"preset": preset, "seed": seed, "out": str(out), "counts": counts}))
+
+
+@main.command()
+@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=0, show_default=True, help="0 picks a free port.")
+def server(data_dir: Path, db_path: Path, host: str, port: int) -> None:
+    """The Mustering server; imports DATA when DB is new. Prints {"url", "server_id"} once listening."""
+    from sync_core.errors import MusterError
+    from sync_core.server import ShipDataError, serve
+
+    try:
+        serve(data_dir, db_path, host, port)
+    except (MusterError, ShipDataError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@main.command()
+@click.option("--server", "server_url", required=True, help="e.g. http://127.0.0.1:8000")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def app(server_url: str, db_path: Path) -> None:
+    """The Textual app on the device store DB."""
+    _run_app(server_url, db_path)
+
+
+@main.command()
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-data"), show_default=True)
+@click.option("--preset", type=click.Choice(["small", "oasis", "icon"]), default=DEFAULT_DEMO_PRESET, show_default=True)
+def demo(data_dir: Path, preset: str) -> None:
+    """Server + app on the default ship; quitting the app stops the server."""
+    from sync_core.server.process import ServerProcess
+
+    ship = data_dir / f"ship-{preset}"
+    if not (ship / "reservations.parquet").is_file():
+        click.echo(f"Generating the {preset} ship into {ship} (once)...")
+        from fixtures.ship import generate_ship
+
+        generate_ship(preset, DEMO_SEED, ship)
+    with ServerProcess(ship, data_dir / f"server-{preset}.duckdb", data_dir / "server.log") as url:
+        click.echo(f"Mustering server at {url}. Demo sign-in: demo / demo (crew), office / office (office).")
+        _run_app(url, data_dir / "device.duckdb")
+
+
+@main.command()
+@click.option("--server", "server_url", required=True)
+@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--user", "username", required=True)
+@click.option("--password", required=True)
+@click.option("--full", is_flag=True, help="Force a full sync.")
+@click.option("--watch", is_flag=True, help="Keep syncing on the delta timer (not yet available).")
+def sync(server_url: str, db_path: Path, username: str, password: str, full: bool, watch: bool) -> None:
+    """Headless sign-in + sync; prints one JSON object, exits 1 if any status is Failed."""
+    from sync_core.device import DeviceStore, SyncStatus
+    from sync_core.device.headless import sync_once
+    from sync_core.errors import StoreInUse
+    from sync_core.protocol import SyncState
+
+    if watch:
+        raise click.UsageError("--watch comes with delta sync; run without it for now")
+    try:
+        store = DeviceStore(db_path)
+    except StoreInUse as exc:
+        status = SyncStatus(status=SyncState.FAILED, kind="full", error=str(exc))
+    else:
+        try:
+            status = asyncio.run(sync_once(server_url, store, username, password))
+        finally:
+            store.close()
+    report = status.to_cli_json()
+    click.echo(json.dumps(report))
+    sys.exit(1 if _any_failed(report) else 0)
+
+
+def _any_failed(report: dict) -> bool:
+    statuses = [report["status"], report["upload"]["status"]]
+    statuses += [row["status"] for row in report["datasets"].values()]
+    return "Failed" in statuses
+
+
+def _run_app(server_url: str, db_path: Path) -> None:
+    from muster_tui.app import make_app
+    from sync_core.device import DeviceStore
+    from sync_core.errors import StoreInUse
+
+    try:
+        store = DeviceStore(db_path)
+    except StoreInUse as exc:
+        raise click.ClickException(str(exc)) from exc
+    try:
+        make_app(server_url, store).run()
+    finally:
+        store.close()
+
+
+if __name__ == "__main__":
+    main()

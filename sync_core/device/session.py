@@ -1,0 +1,62 @@
+"""Signing a crew member in on the device.
+
+The server checks the credentials when it answers; when it cannot be reached, the users
+synced to the device are checked instead (DESIGN.md, ``muster sync``: "Sign-in is checked
+by the server when it answers, else against the synced users"), so mustering can go on
+offline after one successful full sync.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from pydantic import BaseModel
+
+from sync_core.device.client import ServerClient
+from sync_core.device.store import DeviceStore
+from sync_core.errors import InvalidLogin, ServerUnreachable
+
+
+class Session(BaseModel):
+    """A signed-in crew member. ``online`` is False when the synced users vouched for them;
+    ``server_id`` is the server's identity (None offline)."""
+
+    username: str
+    display_name: str
+    role: str
+    server_id: str | None
+    online: bool
+
+
+async def sign_in(client: ServerClient, store: DeviceStore, username: str, password: str) -> Session:
+    """Sign ``username`` in with the server, or offline against the synced users.
+
+    Raises InvalidLogin for wrong credentials; ServerUnreachable when the server cannot be
+    reached and the device has no synced user of that name; ServerRejected /
+    MalformedResponse for other server trouble.
+    """
+    try:
+        answer = await client.sign_in(username, password)
+    except ServerUnreachable:
+        user = await asyncio.to_thread(store.user, username)
+        if user is None:
+            raise
+        return await asyncio.to_thread(_offline_session, username, password, user)
+    return Session(
+        username=answer.username,
+        display_name=answer.display_name,
+        role=answer.role,
+        server_id=answer.server_id,
+        online=True,
+    )
+
+
+def _offline_session(username: str, password: str, user: tuple[str, str, str]) -> Session:
+    password_hash, display_name, role = user
+    try:
+        PasswordHasher().verify(password_hash, password)
+    except (VerificationError, InvalidHashError) as exc:
+        raise InvalidLogin() from exc
+    return Session(username=username, display_name=display_name, role=role, server_id=None, online=False)

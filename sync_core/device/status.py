@@ -1,0 +1,90 @@
+"""The observable state of synchronization that the engine publishes and the UI renders.
+
+Words and rows follow the seed's Synchronization page (../shared/seed/synchronization.txt):
+one overall status for "Synchronize from server to device", one row per dataset, and a
+status for "Synchronize offline data to server".
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from sync_core.protocol import DATASET_LABELS, SyncState
+
+SyncKind = Literal["full", "delta"]
+
+
+class DatasetStatus(BaseModel):
+    """One row of the expandable detail: a dataset on the device.
+
+    ``count`` is the dataset's records on the device, ``changes`` the records the last run
+    applied, ``failed`` the items the last run refused (bad pictures), ``last_updated`` the
+    commit time of the last run that changed it (device clock, display only).
+    """
+
+    key: str
+    label: str
+    status: SyncState = SyncState.NOT_STARTED
+    count: int = 0
+    changes: int = 0
+    failed: int = 0
+    last_updated: datetime | None = None
+    error: str | None = None
+
+
+class UploadStatus(BaseModel):
+    """"Synchronize offline data to server": the outbox's state."""
+
+    status: SyncState = SyncState.NOT_STARTED
+    pending: int = 0
+    sent: int = 0
+    failed: int = 0
+
+
+def _dataset_rows() -> dict[str, DatasetStatus]:
+    return {key: DatasetStatus(key=key, label=label) for key, label in DATASET_LABELS.items()}
+
+
+class SyncStatus(BaseModel):
+    """Everything the Synchronization screen and ``muster sync`` show.
+
+    ``status`` is the overall "Synchronize from server to device" status; ``error`` the
+    reason of the last failure; ``seconds`` the duration of the last run.
+    """
+
+    status: SyncState = SyncState.NOT_STARTED
+    kind: SyncKind | None = None
+    datasets: dict[str, DatasetStatus] = Field(default_factory=_dataset_rows)
+    upload: UploadStatus = Field(default_factory=UploadStatus)
+    cursor: int | None = None
+    last_full_sync: datetime | None = None
+    error: str | None = None
+    seconds: float | None = None
+
+    @property
+    def can_retry(self) -> bool:
+        """True when the last sync failed: the UI shows Retry in place of Sync Now."""
+        return self.status is SyncState.FAILED
+
+    @property
+    def running(self) -> bool:
+        """True while a sync is in progress."""
+        return self.status is SyncState.IN_PROGRESS
+
+    def to_cli_json(self) -> dict[str, Any]:
+        """The object ``muster sync`` prints (DESIGN.md, "Command line")."""
+        return {
+            "status": self.status.value,
+            "kind": self.kind or "full",
+            "datasets": {
+                key: {"status": row.status.value, "count": row.count, "changes": row.changes}
+                for key, row in self.datasets.items()
+            },
+            "upload": self.upload.model_dump(mode="json"),
+            "cursor": self.cursor,
+            "seconds": self.seconds,
+            "error": self.error,
+        }

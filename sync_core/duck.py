@@ -1,0 +1,69 @@
+"""Opening DuckDB files the same way on the device and on the server.
+
+Extension auto-install is off: with no network a failed install stalls ~2.8 s
+(../shared/FIELD-NOTES.md). A connection is not shareable across threads, so every unit of
+work takes its own cursor from :meth:`Database.cursor`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from sync_core.errors import StoreInUse
+from sync_core.protocol import DATASET_COLUMNS
+
+DUCKDB_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+
+
+class Database:
+    """A DuckDB file held by this process. Raises StoreInUse when another process holds it."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = str(path)
+        try:
+            self._con = duckdb.connect(self.path, config=DUCKDB_CONFIG)
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise StoreInUse(self.path) from exc
+            raise
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor of its own for one unit of work on the calling thread; closed after."""
+        with self._lock:
+            cur = self._con.cursor()
+        try:
+            yield cur
+        finally:
+            cur.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor inside BEGIN ... COMMIT; any exception rolls back and propagates."""
+        with self.cursor() as cur:
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                yield cur
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            cur.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close the file; later calls fail."""
+        self._con.close()
+
+
+def dataset_ddl(table: str, key: str, extra: str = "") -> str:
+    """``CREATE TABLE IF NOT EXISTS`` for ``table`` with dataset ``key``'s columns.
+
+    ``extra`` appends column definitions (the server adds its change sequence).
+    """
+    columns = ", ".join(f'"{col}" {kind}' for col, kind in DATASET_COLUMNS[key])
+    return f'CREATE TABLE IF NOT EXISTS "{table}" ({columns}{", " + extra if extra else ""})'

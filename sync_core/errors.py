@@ -1,0 +1,67 @@
+"""Every error the sync core raises, in one tree.
+
+    MusterError
+    ├── StoreInUse            the device store's file is held by another process
+    └── SyncError             a sign-in or sync step failed; ``str()`` is the UI's status line
+        ├── ServerUnreachable connect failure or timeout (names the server address)
+        ├── InvalidLogin      the server (or the synced users, offline) refused the credentials
+        ├── ServerRejected    the server answered 4xx/5xx other than the above
+        ├── MalformedResponse the server answered 2xx with a body we cannot read
+        └── FullSyncRequired  HTTP 410: the cursor is older than the tombstone horizon
+
+The UI maps each class to one status line; the CLI prints ``str(error)`` in its JSON.
+"""
+
+from __future__ import annotations
+
+
+class MusterError(Exception):
+    """Root of all Muster errors."""
+
+
+class StoreInUse(MusterError):
+    """The device store is open in another process (DuckDB allows one process per file)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"Store {path} is in use by the running app")
+
+
+class SyncError(MusterError):
+    """A sign-in or sync step failed; the message is fit to show a crew member."""
+
+
+class ServerUnreachable(SyncError):
+    """No answer from the server at ``url`` (connect error or timeout)."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"Server at {url} is unreachable: {reason}")
+        self.url = url
+
+
+class InvalidLogin(SyncError):
+    """Wrong username or password (the seed's wording)."""
+
+    def __init__(self) -> None:
+        super().__init__("Invalid login, please try again")
+
+
+class ServerRejected(SyncError):
+    """The server answered with an error status other than 401 / 410."""
+
+    def __init__(self, status_code: int, detail: str) -> None:
+        super().__init__(f"Server refused the request (HTTP {status_code}): {detail}")
+        self.status_code = status_code
+
+
+class MalformedResponse(SyncError):
+    """A 2xx answer whose body does not match the wire contract (DESIGN.md invariant 8)."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"Malformed response from server: {what}")
+
+
+class FullSyncRequired(SyncError):
+    """HTTP 410: the device's cursor is older than the server's tombstone horizon."""
+
+    def __init__(self) -> None:
+        super().__init__("Cursor too old: a full sync is required")

@@ -1,0 +1,180 @@
+"""The wire contract shared by the device and the server.
+
+Bulk data travels as Arrow IPC streams (media type :data:`ARROW_STREAM`); pydantic models
+carry the control messages. Both ``sync_core.device`` and ``sync_core.server`` import this
+module and never each other (../shared/DESIGN.md).
+
+The six datasets and their minimum columns come from DESIGN.md, "The six datasets"; the
+first column of each is the record's id. Column types are DuckDB type names; the fixture
+generator writes the same columns to Parquet.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Final
+
+from pydantic import BaseModel, Field
+
+API_PREFIX: Final = "/api/v1"
+ARROW_STREAM: Final = "application/vnd.apache.arrow.stream"
+
+# Pictures are fetched by content hash in batches of at most this many hashes.
+PICTURE_BATCH_MAX: Final = 500
+# A portrait is about 3 KB; anything over this is refused as oversize (DESIGN.md, invariant 8).
+PICTURE_MAX_BYTES: Final = 256 * 1024
+
+DATASET_COLUMNS: Final[dict[str, tuple[tuple[str, str], ...]]] = {
+    "users": (
+        ("username", "VARCHAR"),
+        ("display_name", "VARCHAR"),
+        ("role", "VARCHAR"),
+        ("password_hash", "VARCHAR"),
+    ),
+    "muster_stations": (
+        ("code", "VARCHAR"),
+        ("name", "VARCHAR"),
+        ("type", "VARCHAR"),
+        ("deck", "INTEGER"),
+        ("capacity", "INTEGER"),
+    ),
+    "lifeboats": (
+        ("code", "VARCHAR"),
+        ("description", "VARCHAR"),
+        ("type", "VARCHAR"),
+        ("capacity", "INTEGER"),
+        ("side", "VARCHAR"),
+        ("launch_sequence", "INTEGER"),
+    ),
+    "parameters": (
+        ("name", "VARCHAR"),
+        ("value", "VARCHAR"),
+        ("type", "VARCHAR"),
+    ),
+    "reservations": (
+        ("profile_id", "VARCHAR"),
+        ("profile_type", "VARCHAR"),
+        ("first_name", "VARCHAR"),
+        ("last_name", "VARCHAR"),
+        ("gender", "VARCHAR"),
+        ("birth_date", "DATE"),
+        ("pax_class", "VARCHAR"),
+        ("cabin", "VARCHAR"),
+        ("manning_number", "VARCHAR"),
+        ("board_card_number", "VARCHAR"),
+        ("booking_number", "VARCHAR"),
+        ("passport_masked", "VARCHAR"),
+        ("nationality", "VARCHAR"),
+        ("embark_date", "DATE"),
+        ("debark_date", "DATE"),
+        ("movement_status", "VARCHAR"),
+        ("muster_station", "VARCHAR"),
+        ("lifeboat", "VARCHAR"),
+        ("special_needs", "VARCHAR"),
+        ("picture_sha256", "VARCHAR"),
+    ),
+    "pictures": (
+        ("sha256", "VARCHAR"),
+        ("profile_id", "VARCHAR"),
+        ("jpeg", "BLOB"),
+    ),
+}
+
+# Dataset keys in sync order, and their labels as the seed's Synchronization page names them.
+DATASET_LABELS: Final[dict[str, str]] = {
+    "users": "User information",
+    "muster_stations": "Muster station",
+    "lifeboats": "Lifeboat",
+    "parameters": "General parameters",
+    "reservations": "Profile reservation",
+    "pictures": "Profile picture",
+}
+DATASETS: Final[tuple[str, ...]] = tuple(DATASET_LABELS)
+
+# In a snapshot the pictures dataset is served without its bytes, which are fetched by hash.
+PICTURE_INDEX_COLUMNS: Final = ("sha256", "profile_id")
+
+
+def id_column(key: str) -> str:
+    """The id column of dataset ``key`` (its first column). Raises KeyError for an unknown key."""
+    return DATASET_COLUMNS[key][0][0]
+
+
+def wire_columns(key: str) -> tuple[str, ...]:
+    """Column names of dataset ``key`` as served in a snapshot (pictures without ``jpeg``)."""
+    if key == "pictures":
+        return PICTURE_INDEX_COLUMNS
+    return tuple(name for name, _ in DATASET_COLUMNS[key])
+
+
+class SyncState(StrEnum):
+    """The seed's four status words ("Synchronization", DESIGN.md "Statuses")."""
+
+    NOT_STARTED = "Not started"
+    IN_PROGRESS = "In progress"
+    SUCCESS = "Success"
+    FAILED = "Failed"
+
+
+class SignInRequest(BaseModel):
+    """Body of ``POST /api/v1/sign-in``."""
+
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class SignInResponse(BaseModel):
+    """Answer to a good sign-in: a bearer token and the server's identity.
+
+    ``server_id`` names the server's store; the device binds its cursor to it
+    (DESIGN.md, "Stores and processes"). ``expires_in`` is in seconds.
+    """
+
+    token: str
+    server_id: str
+    username: str
+    display_name: str
+    role: str
+    expires_in: int
+
+
+class SnapshotManifest(BaseModel):
+    """Answer to ``POST /api/v1/snapshots``: one consistent read of every dataset.
+
+    ``cursor`` is the server change sequence the read was taken at; ``counts`` gives each
+    dataset's record count (pictures: profiles with a portrait). The datasets themselves are
+    fetched from ``GET /api/v1/snapshots/{snapshot_id}/{key}`` as Arrow IPC streams.
+    """
+
+    snapshot_id: str
+    server_id: str
+    cursor: int
+    counts: dict[str, int]
+
+
+class PictureRequest(BaseModel):
+    """Body of ``POST /api/v1/pictures``: content hashes (hex SHA-256) to fetch."""
+
+    sha256: list[str] = Field(max_length=PICTURE_BATCH_MAX)
+
+
+class ComponentState(StrEnum):
+    """State of one server component in ``/health``."""
+
+    UP = "up"
+    DOWN = "down"
+
+
+class Health(BaseModel):
+    """Body of ``GET /health`` (DESIGN.md, "Server health")."""
+
+    api: ComponentState
+    db: ComponentState
+    webapp: ComponentState
+    server_id: str | None
+
+
+class ErrorBody(BaseModel):
+    """Body of every 4xx / 5xx answer: a short human sentence."""
+
+    detail: str

@@ -1,0 +1,180 @@
+"""The reference Mustering server as a FastAPI app over a :class:`ServerStore`.
+
+Endpoints (prefix ``/api/v1`` for data; every data endpoint needs a bearer token):
+
+- ``POST /sign-in``: argon2id check of the user's password; a token and the server id.
+- ``POST /snapshots``: one consistent read of every dataset (the manifest and its cursor);
+  ``GET /snapshots/{id}/{key}`` then serves each dataset as an Arrow IPC stream.
+- ``POST /pictures``: portraits by content hash, in batches, as an Arrow IPC stream.
+- ``GET /health`` (open): API, DB and web app states and the server id (DESIGN.md).
+- ``GET /``: the server's status page (the "web app" component of ``/health``).
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+import pyarrow as pa
+import pyarrow.ipc
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi.responses import HTMLResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from sync_core.clock import Clock, SystemClock
+from sync_core.protocol import (
+    API_PREFIX,
+    ARROW_STREAM,
+    DATASETS,
+    ComponentState,
+    Health,
+    PictureRequest,
+    SignInRequest,
+    SignInResponse,
+    SnapshotManifest,
+)
+from sync_core.server.store import ServerStore
+from sync_core.server.tokens import Grant, TokenRegistry
+
+log = logging.getLogger(__name__)
+SNAPSHOTS_KEPT = 8
+_hasher = PasswordHasher()
+_bearer = HTTPBearer(auto_error=False)
+
+
+def arrow_bytes(table: pa.Table, compression: str | None = "lz4") -> bytes:
+    """``table`` as an Arrow IPC stream (lz4-compressed buffers unless told otherwise)."""
+    sink = pa.BufferOutputStream()
+    options = pa.ipc.IpcWriteOptions(compression=compression)
+    with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+class SnapshotCache:
+    """The last few snapshots' encoded datasets, by snapshot id (oldest dropped first)."""
+
+    def __init__(self) -> None:
+        self._items: OrderedDict[str, dict[str, bytes]] = OrderedDict()
+
+    def add(self, payloads: dict[str, bytes]) -> str:
+        """Keep ``payloads`` (dataset key -> Arrow stream); return the new snapshot id."""
+        snapshot_id = uuid.uuid4().hex
+        self._items[snapshot_id] = payloads
+        while len(self._items) > SNAPSHOTS_KEPT:
+            self._items.popitem(last=False)
+        return snapshot_id
+
+    def get(self, snapshot_id: str, key: str) -> bytes | None:
+        """The encoded dataset, or None when the snapshot or key is unknown."""
+        return self._items.get(snapshot_id, {}).get(key)
+
+
+def _grant(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Grant:
+    """The grant behind the request's bearer token; 401 when missing, unknown or expired."""
+    tokens: TokenRegistry = request.app.state.tokens
+    found = tokens.resolve(credentials.credentials) if credentials else None
+    if found is None:
+        raise HTTPException(401, "Sign in first", headers={"WWW-Authenticate": "Bearer"})
+    return found
+
+
+Signed = Annotated[Grant, Depends(_grant)]
+
+
+def create_app(store: ServerStore, clock: Clock | None = None) -> FastAPI:
+    """The FastAPI app serving ``store`` (already imported). Closes the store on shutdown."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        store.close()
+        log.info("server store closed")
+
+    app = FastAPI(title="Muster server", lifespan=lifespan)
+    tokens = app.state.tokens = TokenRegistry(clock or SystemClock())
+    snapshots = SnapshotCache()
+
+    @app.post(f"{API_PREFIX}/sign-in", response_model=SignInResponse)
+    def sign_in(body: SignInRequest) -> SignInResponse:
+        user = store.user(body.username)
+        if user is None or not _password_ok(user.password_hash, body.password):
+            raise HTTPException(401, "Invalid login, please try again")
+        return SignInResponse(
+            token=tokens.issue(user.username, user.role),
+            server_id=store.server_id or "",
+            username=user.username,
+            display_name=user.display_name,
+            role=user.role,
+            expires_in=int(tokens.lifetime),
+        )
+
+    @app.post(f"{API_PREFIX}/snapshots", response_model=SnapshotManifest)
+    def create_snapshot(_: Signed) -> SnapshotManifest:
+        snapshot = store.snapshot()
+        payloads = {key: arrow_bytes(table) for key, table in snapshot.tables.items()}
+        return SnapshotManifest(
+            snapshot_id=snapshots.add(payloads),
+            server_id=store.server_id or "",
+            cursor=snapshot.cursor,
+            counts={key: table.num_rows for key, table in snapshot.tables.items()},
+        )
+
+    @app.get(f"{API_PREFIX}/snapshots/{{snapshot_id}}/{{key}}")
+    def get_snapshot(snapshot_id: str, key: str, _: Signed) -> Response:
+        payload = snapshots.get(snapshot_id, key)
+        if payload is None:
+            raise HTTPException(404, f"No snapshot {snapshot_id!r} with dataset {key!r}")
+        return Response(payload, media_type=ARROW_STREAM)
+
+    @app.post(f"{API_PREFIX}/pictures")
+    def get_pictures(body: PictureRequest, _: Signed) -> Response:
+        return Response(arrow_bytes(store.pictures(body.sha256), None), media_type=ARROW_STREAM)
+
+    @app.get("/health", response_model=Health)
+    def health() -> Health:
+        db = ComponentState.UP if store.ping() else ComponentState.DOWN
+        return Health(api=ComponentState.UP, db=db, webapp=_webapp_state(store), server_id=store.server_id)
+
+    @app.get("/", response_class=HTMLResponse)
+    def status_page() -> str:
+        return render_status_page(store)
+
+    return app
+
+
+def _password_ok(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def render_status_page(store: ServerStore) -> str:
+    """The server's status page: its id and each dataset's record count (HTML)."""
+    counts = store.counts()
+    rows = "".join(f"<tr><td>{html.escape(key)}</td><td>{counts[key]}</td></tr>" for key in DATASETS)
+    server_id = html.escape(store.server_id or "not imported")
+    return (
+        "<!doctype html><html><head><title>Muster server</title></head><body>"
+        f"<h1>Muster server</h1><p>Server id: {server_id}</p>"
+        f"<table><tr><th>dataset</th><th>records</th></tr>{rows}</table></body></html>"
+    )
+
+
+def _webapp_state(store: ServerStore) -> ComponentState:
+    try:
+        render_status_page(store)
+    except Exception:  # noqa: BLE001 - any failure to render means the web app is down
+        log.exception("status page failed")
+        return ComponentState.DOWN
+    return ComponentState.UP

@@ -1,0 +1,95 @@
+"""The Mustering server as a child process: for ``muster demo``, the tests and the benchmark.
+
+Starts ``muster server --port 0`` with this interpreter, waits for its ready line (it
+prints ``{"url", "server_id"}`` once listening), and stops it with SIGTERM (then SIGKILL
+after a grace period) on exit.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from types import TracebackType
+
+
+class ServerStartError(RuntimeError):
+    """The server exited or stayed silent before announcing its address."""
+
+
+class ServerProcess:
+    """``muster server --data DATA --db DB`` on 127.0.0.1 and a free port.
+
+    ``start_timeout`` bounds the wait for the ready line in seconds (a new DB imports
+    first). ``log`` receives the server's stderr. After :meth:`start`, ``url`` and
+    ``server_id`` are set.
+    """
+
+    def __init__(self, data_dir: Path, db_path: Path, log: Path, start_timeout: float = 120.0) -> None:
+        self.args = [
+            sys.executable, "-m", "muster_tui", "server",
+            "--data", str(data_dir), "--db", str(db_path), "--port", "0",
+        ]  # fmt: skip
+        self.log = log
+        self.start_timeout = start_timeout
+        self.url = ""
+        self.server_id = ""
+        self.process: subprocess.Popen[str] | None = None
+
+    def start(self) -> str:
+        """Start the server; return its base URL. Raises ServerStartError."""
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("a") as log:
+            self.process = subprocess.Popen(
+                self.args, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, text=True
+            )
+        line = self._ready_line()
+        if not line:
+            self.stop()
+            raise ServerStartError(f"the server did not start; see {self.log}")
+        ready = json.loads(line)
+        self.url, self.server_id = ready["url"], ready["server_id"]
+        return self.url
+
+    def _ready_line(self) -> str:
+        assert self.process is not None and self.process.stdout is not None
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.append(self.process.stdout.readline()), daemon=True)  # type: ignore[union-attr]
+        reader.start()
+        reader.join(self.start_timeout)
+        return lines[0].strip() if lines else ""
+
+    def stop(self, grace: float = 10.0) -> int | None:
+        """SIGTERM, then SIGKILL after ``grace`` seconds; returns the exit code."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(grace)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        return self._reap()
+
+    def kill(self) -> None:
+        """SIGKILL at once: a server that dies (fault injection)."""
+        if self.process is not None:
+            self.process.kill()
+            self._reap()
+
+    def _reap(self) -> int:
+        assert self.process is not None
+        code = self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        return code
+
+    def __enter__(self) -> str:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

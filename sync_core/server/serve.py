@@ -1,0 +1,59 @@
+"""Running the Mustering server: import if new, bind, announce, serve until SIGTERM.
+
+The socket is bound and listening only after the import has committed (DESIGN.md, "Stores
+and processes"). Once listening, one JSON line ``{"url": ..., "server_id": ...}`` goes to
+stdout so a parent process (tests, ``muster demo``, the benchmark) learns the port when it
+asked for port 0. uvicorn handles SIGTERM: it stops accepting, finishes requests, and the
+app's lifespan closes the store.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+from pathlib import Path
+
+import uvicorn
+
+from sync_core.server.app import create_app
+from sync_core.server.store import ServerStore
+
+log = logging.getLogger(__name__)
+
+
+def open_store(data_dir: Path, db_path: Path) -> ServerStore:
+    """Open the server store at ``db_path``, importing ``data_dir`` when it is new.
+
+    Raises ShipDataError for unusable ship data and StoreInUse when the file is held.
+    """
+    store = ServerStore(db_path)
+    if not store.imported:
+        try:
+            counts = store.import_ship(data_dir)
+        except BaseException:
+            store.close()
+            raise
+        log.info("imported %s from %s", counts, data_dir)
+    return store
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (port 0 picks a free one)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    return sock
+
+
+def serve(data_dir: Path, db_path: Path, host: str = "127.0.0.1", port: int = 0) -> None:
+    """Serve ``db_path`` (importing ``data_dir`` first when new) until SIGTERM / Ctrl-C."""
+    store = open_store(data_dir, db_path)
+    sock = bind(host, port)
+    bound_host, bound_port = sock.getsockname()[:2]
+    url_host = f"[{bound_host}]" if ":" in bound_host else bound_host
+    print(json.dumps({"url": f"http://{url_host}:{bound_port}", "server_id": store.server_id}), flush=True)
+    config = uvicorn.Config(create_app(store), log_level="warning", access_log=False)
+    uvicorn.Server(config).run(sockets=[sock])

@@ -1,0 +1,149 @@
+"""The server's DuckDB store: the six datasets, each row stamped with a change sequence.
+
+Every imported or changed row carries ``_seq``, the next value of one server-wide change
+sequence (DESIGN.md, sync invariant 1); the cursor of a snapshot is the highest ``_seq``
+visible in its read. The store's identity (``server_id``) is made with the store and
+returned at sign-in so devices bind their cursor to it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+
+from sync_core.duck import Database, dataset_ddl
+from sync_core.protocol import DATASET_COLUMNS, DATASETS, id_column, wire_columns
+
+_META_DDL = "CREATE TABLE IF NOT EXISTS server_meta (server_id VARCHAR, imported_at TIMESTAMP)"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One consistent read: ``cursor`` and each dataset's rows with their wire columns."""
+
+    cursor: int
+    tables: dict[str, pa.Table]
+
+
+@dataclass(frozen=True)
+class ServerUser:
+    """A mustering user as the server checks them at sign-in."""
+
+    username: str
+    display_name: str
+    role: str
+    password_hash: str
+
+
+class ShipDataError(Exception):
+    """The ship data directory is missing a dataset or has the wrong columns."""
+
+
+class ServerStore:
+    """The server store at ``path``; :meth:`import_ship` fills a new one.
+
+    Raises ``sync_core.errors.StoreInUse`` when another process holds the file.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.db = Database(path)
+        with self.db.cursor() as cur:
+            cur.execute(_META_DDL)
+            row = cur.execute("SELECT server_id FROM server_meta").fetchone()
+        self.server_id: str | None = row[0] if row else None
+
+    @property
+    def imported(self) -> bool:
+        """True once an import has committed (the server listens only then)."""
+        return self.server_id is not None
+
+    def close(self) -> None:
+        """Close the store cleanly (on SIGTERM, through the app's lifespan)."""
+        self.db.close()
+
+    def import_ship(self, data_dir: Path) -> dict[str, int]:
+        """Import ``data_dir/<key>.parquet`` for the six datasets in one transaction.
+
+        Stamps every row with the change sequence and creates the server id. Returns rows
+        per dataset. Raises ShipDataError for a missing file or column, ValueError when the
+        store was already imported.
+        """
+        if self.imported:
+            raise ValueError(f"{self.db.path} already holds an import")
+        for key in DATASETS:
+            if not (data_dir / f"{key}.parquet").is_file():
+                raise ShipDataError(f"{data_dir / f'{key}.parquet'} is missing")
+        server_id = str(uuid.uuid4())
+        with self.db.transaction() as cur:
+            cur.execute("CREATE SEQUENCE change_seq START 1")
+            counts = {key: _import_dataset(cur, key, data_dir / f"{key}.parquet") for key in DATASETS}
+            now = datetime.now(UTC).replace(tzinfo=None)
+            cur.execute("INSERT INTO server_meta VALUES (?, ?)", [server_id, now])
+        self.server_id = server_id
+        return counts
+
+    def user(self, username: str) -> ServerUser | None:
+        """The user ``username``, or None."""
+        with self.db.cursor() as cur:
+            row = cur.execute(
+                "SELECT username, display_name, role, password_hash FROM users WHERE username = ?",
+                [username],
+            ).fetchone()
+        return ServerUser(*row) if row else None
+
+    def snapshot(self) -> Snapshot:
+        """Read every dataset (pictures without bytes) and the cursor in one transaction."""
+        with self.db.transaction() as cur:
+            tables = {key: _read_dataset(cur, key) for key in DATASETS}
+            union = " UNION ALL ".join(f'SELECT max(_seq) AS s FROM "{key}"' for key in DATASETS)
+            cursor = cur.execute(f"SELECT coalesce(max(s), 0) FROM ({union})").fetchone()[0]  # type: ignore[index]
+        return Snapshot(cursor=cursor, tables=tables)
+
+    def pictures(self, hashes: list[str]) -> pa.Table:
+        """Portraits whose ``sha256`` is in ``hashes``: columns sha256, profile_id, jpeg."""
+        with self.db.cursor() as cur:
+            return cur.execute(
+                "SELECT sha256, profile_id, jpeg FROM pictures WHERE sha256 IN (SELECT unnest(?))",
+                [hashes],
+            ).to_arrow_table()
+
+    def counts(self) -> dict[str, int]:
+        """Records per dataset."""
+        with self.db.cursor() as cur:
+            return {
+                key: cur.execute(f'SELECT count(*) FROM "{key}"').fetchone()[0]  # type: ignore[index]
+                for key in DATASETS
+            }
+
+    def ping(self) -> bool:
+        """True when the store answers a trivial query."""
+        try:
+            with self.db.cursor() as cur:
+                return cur.execute("SELECT 1").fetchone() == (1,)
+        except Exception:  # noqa: BLE001 - any failure means the DB is down
+            return False
+
+
+def _import_dataset(cur, key: str, path: Path) -> int:  # noqa: ANN001 - a DuckDB cursor
+    names = [name for name, _ in DATASET_COLUMNS[key]]
+    found = {row[0] for row in cur.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()}
+    missing = [name for name in names if name not in found]
+    if missing:
+        raise ShipDataError(f"{path} lacks columns {missing}")
+    cur.execute(dataset_ddl(key, key, "_seq BIGINT NOT NULL"))
+    select = ", ".join(f'"{name}"' for name in names)
+    cur.execute(
+        f'INSERT INTO "{key}" SELECT {select}, nextval(\'change_seq\') FROM read_parquet(?) '
+        f'ORDER BY "{id_column(key)}"',
+        [str(path)],
+    )
+    return cur.execute(f'SELECT count(*) FROM "{key}"').fetchone()[0]
+
+
+def _read_dataset(cur, key: str) -> pa.Table:  # noqa: ANN001 - a DuckDB cursor
+    select = ", ".join(f'"{name}"' for name in wire_columns(key))
+    return cur.execute(f'SELECT {select} FROM "{key}" ORDER BY "{id_column(key)}"').to_arrow_table()

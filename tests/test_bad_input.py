@@ -1,0 +1,104 @@
+"""Bad input from the server gets a clear error and loses nothing (DESIGN.md invariant 8).
+
+Faults are injected into the real server's answers by an httpx transport that wraps the
+real one; everything else is real.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pyarrow as pa
+import pyarrow.ipc
+
+from sync_core.device import DeviceStore
+from sync_core.device.headless import sync_once
+from sync_core.protocol import ARROW_STREAM, PICTURE_MAX_BYTES, SyncState
+from sync_core.server.app import arrow_bytes
+from sync_core.server.process import ServerProcess
+
+Rewrite = Callable[[httpx.Request, bytes], tuple[bytes, str] | None]
+
+
+class FaultyTransport(httpx.AsyncBaseTransport):
+    """Passes requests to the real server and lets ``rewrite`` replace an answer's body."""
+
+    def __init__(self, rewrite: Rewrite) -> None:
+        self.real = httpx.AsyncHTTPTransport()
+        self.rewrite = rewrite
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.real.handle_async_request(request)
+        body = await response.aread()
+        replaced = self.rewrite(request, body)
+        if replaced is None:
+            return httpx.Response(response.status_code, headers=response.headers, content=body)
+        content, media_type = replaced
+        return httpx.Response(response.status_code, headers={"content-type": media_type}, content=content)
+
+    async def aclose(self) -> None:
+        await self.real.aclose()
+
+
+def _spoil_two_pictures(request: httpx.Request, body: bytes) -> tuple[bytes, str] | None:
+    if request.method != "POST" or not request.url.path.endswith("/pictures"):
+        return None
+    table = pa.ipc.open_stream(body).read_all()
+    jpegs = table.column("jpeg").to_pylist()
+    if len(jpegs) < 2:
+        return None
+    jpegs[0] = jpegs[0][:-10] + b"corrupted!"
+    jpegs[1] = jpegs[1] + b"\0" * PICTURE_MAX_BYTES
+    table = table.set_column(2, "jpeg", pa.array(jpegs, pa.binary()))
+    return arrow_bytes(table, None), ARROW_STREAM
+
+
+async def test_corrupt_and_oversize_pictures_fail_alone(live_server: ServerProcess, device_store_path: Path) -> None:
+    store = DeviceStore(device_store_path)
+    status = await sync_once(live_server.url, store, "demo", "demo", transport=FaultyTransport(_spoil_two_pictures))
+    assert status.status is SyncState.SUCCESS, status.error
+    pictures = status.datasets["pictures"]
+    assert pictures.failed == 2
+    assert "2 portrait(s) refused" in (pictures.error or "")
+    assert pictures.count == status.datasets["reservations"].count - 2
+    store.close()
+
+
+def _captive_portal(request: httpx.Request, body: bytes) -> tuple[bytes, str]:
+    return b"<html><body>Welcome aboard! Accept the terms</body></html>", "text/html"
+
+
+async def test_captive_portal_page_is_a_clear_failure(live_server: ServerProcess, device_store_path: Path) -> None:
+    store = DeviceStore(device_store_path)
+    status = await sync_once(live_server.url, store, "demo", "demo", transport=FaultyTransport(_captive_portal))
+    assert status.status is SyncState.FAILED
+    assert (status.error or "").startswith("Malformed response from server")
+    assert store.sync_point() is None
+    store.close()
+
+
+def _garbage_reservations(request: httpx.Request, body: bytes) -> tuple[bytes, str] | None:
+    if request.url.path.endswith("/reservations"):
+        return b"\x00garbage" * 10, ARROW_STREAM
+    return None
+
+
+def _wrong_columns_for_lifeboats(request: httpx.Request, body: bytes) -> tuple[bytes, str] | None:
+    if request.url.path.endswith("/lifeboats"):
+        return arrow_bytes(pa.table({"code": ["LB01"]})), ARROW_STREAM
+    return None
+
+
+async def test_malformed_dataset_keeps_previous_data(live_server: ServerProcess, device_store_path: Path) -> None:
+    store = DeviceStore(device_store_path)
+    good = await sync_once(live_server.url, store, "demo", "demo")
+    before = store.datasets()
+    for fault in (_garbage_reservations, _wrong_columns_for_lifeboats):
+        status = await sync_once(live_server.url, store, "demo", "demo", transport=FaultyTransport(fault))
+        assert status.status is SyncState.FAILED
+        assert "Malformed response from server" in (status.error or "")
+        assert store.datasets() == before
+        assert store.sync_point().cursor == good.cursor  # type: ignore[union-attr]
+    store.close()

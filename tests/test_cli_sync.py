@@ -1,0 +1,68 @@
+"""``muster sync``: one JSON object on stdout, exit 1 when any status is Failed (DESIGN.md)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from sync_core.device import DeviceStore
+from sync_core.protocol import DATASETS
+from sync_core.server.process import ServerProcess
+
+KEYS = {"status", "kind", "datasets", "upload", "cursor", "seconds", "error"}
+
+
+def _closed_port_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def muster_sync(url: str, db: Path, password: str = "demo") -> tuple[int, dict]:
+    args = ["sync", "--server", url, "--db", str(db), "--user", "demo", "--password", password]
+    done = subprocess.run(
+        [sys.executable, "-m", "muster_tui", *args], capture_output=True, text=True, timeout=90
+    )
+    lines = done.stdout.splitlines()
+    assert len(lines) == 1, done.stdout + done.stderr
+    report = json.loads(lines[0])
+    assert set(report) == KEYS
+    assert set(report["datasets"]) == set(DATASETS)
+    return done.returncode, report
+
+
+def test_sync_succeeds_and_counts(live_server: ServerProcess, device_store_path: Path) -> None:
+    code, report = muster_sync(live_server.url, device_store_path)
+    assert code == 0, report
+    assert report["status"] == "Success" and report["kind"] == "full"
+    assert all(row["count"] > 0 and row["status"] == "Success" for row in report["datasets"].values())
+    assert report["error"] is None
+
+
+def test_sync_with_server_down_exits_1(device_store_path: Path) -> None:
+    url = _closed_port_url()
+    code, report = muster_sync(url, device_store_path)
+    assert code == 1
+    assert report["status"] == "Failed"
+    assert url in report["error"]
+
+
+def test_sync_with_wrong_password_exits_1(live_server: ServerProcess, device_store_path: Path) -> None:
+    code, report = muster_sync(live_server.url, device_store_path, password="wrong")
+    assert code == 1
+    assert report["status"] == "Failed"
+    assert report["error"] == "Invalid login, please try again"
+
+
+def test_sync_while_the_app_holds_the_store_exits_1(live_server: ServerProcess, device_store_path: Path) -> None:
+    store = DeviceStore(device_store_path)
+    try:
+        code, report = muster_sync(live_server.url, device_store_path)
+    finally:
+        store.close()
+    assert code == 1
+    assert "in use by the running app" in report["error"]

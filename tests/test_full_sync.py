@@ -1,0 +1,91 @@
+"""Full sync against the real server on 127.0.0.1 with the real client (issue 2)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import duckdb
+
+from sync_core.clock import SystemClock
+from sync_core.device import DeviceStore, ServerClient, SyncEngine, SyncStatus
+from sync_core.device.headless import sync_once
+from sync_core.protocol import DATASETS, SyncState, id_column
+from sync_core.server.process import ServerProcess
+
+
+def _rows(con: duckdb.DuckDBPyConnection, source: str, key: str) -> list[tuple]:
+    return con.execute(f"SELECT * FROM {source} ORDER BY \"{id_column(key)}\"").fetchall()
+
+
+def _assert_equals_ship(store_path: Path, ship_dir: Path) -> None:
+    con = duckdb.connect(str(store_path), read_only=True)
+    try:
+        for key in DATASETS:
+            device = _rows(con, f'"{key}"', key)
+            ship = _rows(con, f"read_parquet('{ship_dir / f'{key}.parquet'}')", key)
+            assert len(device) == len(ship) > 0, key
+            assert device == ship, key
+        for sha256, jpeg in con.execute("SELECT sha256, jpeg FROM pictures").fetchall():
+            assert hashlib.sha256(jpeg).hexdigest() == sha256
+    finally:
+        con.close()
+
+
+async def test_full_sync_copies_every_dataset(live_server: ServerProcess, ship_dir: Path, device_store_path: Path) -> None:
+    store = DeviceStore(device_store_path)
+    status = await sync_once(live_server.url, store, "demo", "demo")
+    assert status.status is SyncState.SUCCESS, status.error
+    assert all(row.status is SyncState.SUCCESS for row in status.datasets.values())
+    assert status.cursor is not None and status.cursor > 0
+    assert store.has_synced_with(live_server.server_id)
+    counts = {key: row.count for key, row in status.datasets.items()}
+    store.close()
+    async with ServerClient(live_server.url) as client:
+        await client.sign_in("demo", "demo")
+        manifest = await client.create_snapshot()
+    assert counts == manifest.counts
+    assert manifest.cursor == status.cursor
+    _assert_equals_ship(device_store_path, ship_dir)
+
+
+async def _sync_killing_server_after_two(server: ServerProcess, store: DeviceStore) -> SyncStatus:
+    async with ServerClient(server.url) as client:
+        session = await client.sign_in("demo", "demo")
+        engine = SyncEngine(store, client, SystemClock())
+
+        def kill_after_two(status: SyncStatus) -> None:
+            done = sum(row.status is SyncState.SUCCESS for row in status.datasets.values())
+            if status.running and done == 2:
+                server.kill()
+
+        engine.subscribe(kill_after_two)
+        return await engine.full_sync(session.server_id)
+
+
+async def test_first_sync_dying_part_way_leaves_store_empty(own_server: ServerProcess, device_store_path: Path) -> None:
+    store = DeviceStore(device_store_path)
+    status = await _sync_killing_server_after_two(own_server, store)
+    assert status.status is SyncState.FAILED
+    assert status.can_retry
+    assert own_server.url in (status.error or "")
+    assert store.sync_point() is None
+    assert all(record.count == 0 for record in store.datasets().values())
+    store.close()
+
+
+async def test_sync_dying_part_way_keeps_previous_data(
+    own_server: ServerProcess, ship_dir: Path, device_store_path: Path
+) -> None:
+    store = DeviceStore(device_store_path)
+    first = await sync_once(own_server.url, store, "demo", "demo")
+    assert first.status is SyncState.SUCCESS
+    before = store.sync_point()
+    status = await _sync_killing_server_after_two(own_server, store)
+    assert status.status is SyncState.FAILED
+    assert store.sync_point() == before
+    assert {key: row.count for key, row in status.datasets.items()} == {
+        key: row.count for key, row in first.datasets.items()
+    }
+    store.close()
+    _assert_equals_ship(device_store_path, ship_dir)

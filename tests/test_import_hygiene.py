@@ -1,0 +1,26 @@
+"""The core knows no UI, and ``muster --help`` stays cheap (DESIGN.md; STYLE.md)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+# Not "rich": httpx imports it for its optional command line whenever rich is installed.
+UI_MODULES = ("textual", "muster_tui")
+
+
+def _modules_after(code: str) -> set[str]:
+    script = f"{code}\nimport sys\nprint('\\n'.join(sys.modules))"
+    out = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True)
+    return {name.split(".")[0] for name in out.stdout.split()}
+
+
+def test_sync_core_imports_no_ui() -> None:
+    loaded = _modules_after("import sync_core.device, sync_core.server, sync_core.device.headless")
+    assert not loaded & set(UI_MODULES)
+
+
+def test_cli_help_imports_no_heavy_library() -> None:
+    code = "from click.testing import CliRunner\nfrom muster_tui.cli import main\nCliRunner().invoke(main, ['--help'])"
+    loaded = _modules_after(code)
+    assert not loaded & {"textual", "duckdb", "pyarrow", "httpx"}

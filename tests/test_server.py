@@ -1,0 +1,80 @@
+"""The Mustering server's HTTP contract, against the real server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import httpx
+import pyarrow as pa
+import pyarrow.ipc
+import pytest
+
+from sync_core.protocol import API_PREFIX, ARROW_STREAM, DATASETS, PICTURE_BATCH_MAX, Health
+from sync_core.server.process import ServerProcess
+
+
+@pytest.fixture
+def http(live_server: ServerProcess) -> httpx.Client:
+    with httpx.Client(base_url=live_server.url, timeout=10) as client:
+        yield client
+
+
+def _token(http: httpx.Client, username: str = "demo", password: str = "demo") -> dict[str, str]:
+    answer = http.post(f"{API_PREFIX}/sign-in", json={"username": username, "password": password})
+    answer.raise_for_status()
+    return {"Authorization": f"Bearer {answer.json()['token']}"}
+
+
+def test_health_reports_every_component_up(http: httpx.Client, live_server: ServerProcess) -> None:
+    health = Health.model_validate(http.get("/health").json())
+    assert (health.api, health.db, health.webapp) == ("up", "up", "up")
+    assert health.server_id == live_server.server_id
+
+
+def test_status_page_is_html_with_the_server_id(http: httpx.Client, live_server: ServerProcess) -> None:
+    page = http.get("/")
+    assert page.headers["content-type"].startswith("text/html")
+    assert live_server.server_id in page.text
+
+
+@pytest.mark.parametrize(("username", "password"), [("demo", "wrong"), ("nobody", "demo")])
+def test_wrong_credentials_are_refused(http: httpx.Client, username: str, password: str) -> None:
+    answer = http.post(f"{API_PREFIX}/sign-in", json={"username": username, "password": password})
+    assert answer.status_code == 401
+    assert answer.json()["detail"] == "Invalid login, please try again"
+
+
+def test_sign_in_returns_role_and_server_id(http: httpx.Client, live_server: ServerProcess) -> None:
+    answer = http.post(f"{API_PREFIX}/sign-in", json={"username": "office", "password": "office"}).json()
+    assert answer["role"] == "office"
+    assert answer["server_id"] == live_server.server_id
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("POST", "/snapshots"), ("GET", "/snapshots/x/users"), ("POST", "/pictures")],
+)
+@pytest.mark.parametrize("auth", [None, "Bearer not-a-token"])
+def test_data_endpoints_need_a_token(http: httpx.Client, method: str, path: str, auth: str | None) -> None:
+    headers = {"Authorization": auth} if auth else {}
+    answer = http.request(method, f"{API_PREFIX}{path}", headers=headers, json={"sha256": []})
+    assert answer.status_code == 401
+
+
+def test_snapshot_serves_each_dataset_as_arrow(http: httpx.Client) -> None:
+    headers = _token(http)
+    manifest = http.post(f"{API_PREFIX}/snapshots", headers=headers).json()
+    assert set(manifest["counts"]) == set(DATASETS)
+    for key in DATASETS:
+        answer = http.get(f"{API_PREFIX}/snapshots/{manifest['snapshot_id']}/{key}", headers=headers)
+        assert answer.headers["content-type"] == ARROW_STREAM
+        assert pa.ipc.open_stream(answer.content).read_all().num_rows == manifest["counts"][key]
+
+
+def test_unknown_snapshot_is_404(http: httpx.Client) -> None:
+    answer = http.get(f"{API_PREFIX}/snapshots/nope/users", headers=_token(http))
+    assert answer.status_code == 404
+
+
+def test_picture_batches_are_bounded(http: httpx.Client) -> None:
+    hashes = ["0" * 64] * (PICTURE_BATCH_MAX + 1)
+    answer = http.post(f"{API_PREFIX}/pictures", headers=_token(http), json={"sha256": hashes})
+    assert answer.status_code == 422
