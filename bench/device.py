@@ -1,10 +1,11 @@
 """The device side of the full-sync benchmark, run as its own process for its peak RSS.
 
-``python -m bench.device --server URL --ship DIR --runs N [--portraits]`` signs in once,
-then N times: a fresh device store, a full sync timed from the first data request (token
-held, connection open) to commit; and the floor: DuckDB loading the same rows (and
-pictures) from the local Parquet files into the same tables and swapping them in.
-Prints one JSON object: seconds and floor_seconds per run, and peak_rss_mb.
+``python -m bench.device sync --server URL --runs N [--portraits]`` signs in once, then N
+times: a fresh device store and a full sync timed from the first data request (token held,
+connection open) to commit. ``python -m bench.device floor --ship DIR --runs N
+[--portraits]`` times the floor: DuckDB loading the same rows (and pictures) from the local
+Parquet files into the same tables and swapping them in. Each prints one JSON object:
+``seconds`` per run and the process's ``peak_rss_mb``.
 """
 
 from __future__ import annotations
@@ -64,17 +65,20 @@ def floor_load(ship: Path, path: Path, portraits: bool) -> float:
 def main() -> None:
     """Parse arguments, run, print one JSON object."""
     parser = argparse.ArgumentParser()
-    parser.add_argument("--server", required=True)
-    parser.add_argument("--ship", type=Path, required=True)
+    parser.add_argument("mode", choices=["sync", "floor"])
+    parser.add_argument("--server")
+    parser.add_argument("--ship", type=Path)
     parser.add_argument("--runs", type=int, required=True)
     parser.add_argument("--portraits", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        seconds = asyncio.run(timed_syncs(args.server, args.runs, args.portraits, work))
-        floors = [floor_load(args.ship, work / f"floor-{run}.duckdb", args.portraits) for run in range(args.runs)]
+        if args.mode == "sync":
+            seconds = asyncio.run(timed_syncs(args.server, args.runs, args.portraits, work))
+        else:
+            seconds = [floor_load(args.ship, work / f"floor-{run}.duckdb", args.portraits) for run in range(args.runs)]
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "floor_seconds": floors, "peak_rss_mb": round(peak_rss_mb, 1)}))
+    print(json.dumps({"seconds": seconds, "peak_rss_mb": round(peak_rss_mb, 1)}))
 
 
 if __name__ == "__main__":

@@ -32,20 +32,25 @@ def ensure_ship() -> Path:
     return ship
 
 
-def run_case(url: str, ship: Path, name: str, portraits: bool, runs: int) -> dict:
-    """One benchmark line, measured by a separate device process."""
-    args = [sys.executable, "-m", "bench.device", "--server", url, "--ship", str(ship), "--runs", str(runs)]
+def device(mode: str, runs: int, portraits: bool, *options: str) -> dict:
+    """Run ``bench.device MODE`` in a process of its own; its JSON result."""
+    args = [sys.executable, "-m", "bench.device", mode, "--runs", str(runs), *options]
     done = subprocess.run(args + (["--portraits"] if portraits else []), check=True, capture_output=True, text=True)
-    result = json.loads(done.stdout)
-    seconds = statistics.median(result["seconds"])
-    floor = statistics.median(result["floor_seconds"])
+    return json.loads(done.stdout)
+
+
+def run_case(url: str, ship: Path, name: str, portraits: bool, runs: int) -> dict:
+    """One benchmark line: the sync and its floor, each measured by a separate process."""
+    synced = device("sync", runs, portraits, "--server", url)
+    floor = statistics.median(device("floor", runs, portraits, "--ship", str(ship))["seconds"])
+    seconds = statistics.median(synced["seconds"])
     return {
         "name": name,
         "preset": PRESET,
         "seconds": round(seconds, 4),
         "floor_seconds": round(floor, 4),
         "ratio": round(seconds / floor, 2),
-        "peak_rss_mb": result["peak_rss_mb"],
+        "peak_rss_mb": synced["peak_rss_mb"],
         "runs": runs,
     }
 

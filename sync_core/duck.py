@@ -21,15 +21,18 @@ DUCKDB_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensio
 
 
 class Database:
-    """A DuckDB file held by this process. Raises StoreInUse when another process holds it."""
+    """A DuckDB file held by this process.
 
-    def __init__(self, path: Path | str) -> None:
+    Raises StoreInUse, naming ``holder``, when another process holds the file.
+    """
+
+    def __init__(self, path: Path | str, holder: str = "the running app") -> None:
         self.path = str(path)
         try:
             self._con = duckdb.connect(self.path, config=DUCKDB_CONFIG)
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
-                raise StoreInUse(self.path) from exc
+                raise StoreInUse(self.path, holder) from exc
             raise
         self._lock = threading.Lock()
 

@@ -22,8 +22,8 @@ class MusterError(Exception):
 class StoreInUse(MusterError):
     """The device store is open in another process (DuckDB allows one process per file)."""
 
-    def __init__(self, path: str) -> None:
-        super().__init__(f"Store {path} is in use by the running app")
+    def __init__(self, path: str, holder: str = "the running app") -> None:
+        super().__init__(f"Store {path} is in use by {holder}")
 
 
 class SyncError(MusterError):

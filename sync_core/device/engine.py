@@ -35,6 +35,17 @@ from sync_core.protocol import DATASET_LABELS, DATASETS, PICTURE_BATCH_MAX, PICT
 log = logging.getLogger(__name__)
 JPEG_MAGIC = b"\xff\xd8\xff"
 Subscriber = Callable[[SyncStatus], None]
+# Bounds one whole run (DESIGN.md invariant 7); each request has its own, shorter timeout.
+SYNC_DEADLINE_SECONDS = 600.0
+
+
+def _reason(exc: Exception) -> str:
+    """The status line for a failed run."""
+    if isinstance(exc, SyncError):
+        return str(exc)
+    if isinstance(exc, TimeoutError):
+        return f"Sync did not finish within {SYNC_DEADLINE_SECONDS:.0f} s"
+    return f"Unexpected error on the device: {type(exc).__name__}: {exc}"
 
 
 def picture_problem(sha256: str, jpeg: bytes | None) -> str | None:
@@ -99,20 +110,27 @@ class SyncEngine:
         started = self.clock.monotonic()
         self._publish(self._fresh_run())
         try:
-            await asyncio.to_thread(self.store.begin_staging)
-            manifest = await self.client.create_snapshot()
-            failed = await self._fetch_all(manifest.snapshot_id, portraits)
-            point = SyncPoint(manifest.server_id, self.client.base_url, manifest.cursor, self.clock.now())
-            records = await asyncio.to_thread(self.store.swap_in, point, failed, point.last_full_sync)
-        except SyncError as exc:
+            async with asyncio.timeout(SYNC_DEADLINE_SECONDS):
+                point, records, failed = await self._snapshot_into_store(portraits)
+        except Exception as exc:  # noqa: BLE001 - every failure must end "In progress"
+            reason = _reason(exc)
+            log.warning("full sync failed: %s", reason, exc_info=not isinstance(exc, SyncError))
             await asyncio.to_thread(self.store.drop_staging)
-            log.warning("full sync failed: %s", exc)
-            self._publish(self._failed(str(exc), self.clock.monotonic() - started))
+            records = await asyncio.to_thread(self.store.datasets)
+            self._publish(self._failed(records, reason, self.clock.monotonic() - started))
             return self._status
-        if server_id != manifest.server_id:
-            log.warning("server id changed during sign-in: %s -> %s", server_id, manifest.server_id)
-        self._publish(self._succeeded(records, failed, manifest.cursor, self.clock.monotonic() - started))
+        if server_id != point.server_id:
+            log.warning("server id changed since sign-in: %s -> %s", server_id, point.server_id)
+        self._publish(self._succeeded(records, failed, point, self.clock.monotonic() - started))
         return self._status
+
+    async def _snapshot_into_store(self, portraits: bool) -> tuple[SyncPoint, dict[str, DatasetRecord], dict[str, int]]:
+        await asyncio.to_thread(self.store.begin_staging)
+        manifest = await self.client.create_snapshot()
+        failed = await self._fetch_all(manifest.snapshot_id, portraits)
+        point = SyncPoint(manifest.server_id, self.client.base_url, manifest.cursor, self.clock.now())
+        records = await asyncio.to_thread(self.store.swap_in, point, failed, self.clock.now())
+        return point, records, failed
 
     async def _fetch_all(self, snapshot_id: str, portraits: bool) -> dict[str, int]:
         failed = 0
@@ -165,12 +183,11 @@ class SyncEngine:
             update={"status": SyncState.IN_PROGRESS, "kind": "full", "datasets": datasets, "error": None}
         )
 
-    def _failed(self, reason: str, seconds: float) -> SyncStatus:
-        records = self.store.datasets()
+    def _failed(self, records: dict[str, DatasetRecord], reason: str, seconds: float) -> SyncStatus:
         datasets = {
             key: row.model_copy(
                 update={
-                    "status": SyncState.FAILED if row.status is not SyncState.SUCCESS else row.status,
+                    "status": SyncState.SUCCESS if row.status is SyncState.SUCCESS else SyncState.FAILED,
                     "count": records[key].count,
                 }
             )
@@ -181,19 +198,18 @@ class SyncEngine:
         )
 
     def _succeeded(
-        self, records: dict[str, DatasetRecord], failed: dict[str, int], cursor: int, seconds: float
+        self, records: dict[str, DatasetRecord], failed: dict[str, int], point: SyncPoint, seconds: float
     ) -> SyncStatus:
         datasets = _rows_from_records(records, SyncState.SUCCESS)
         if failed.get("pictures"):
             note = f"{failed['pictures']} portrait(s) refused"
             datasets["pictures"] = datasets["pictures"].model_copy(update={"error": note})
-        point = self.store.sync_point()
         return self._status.model_copy(
             update={
                 "status": SyncState.SUCCESS,
                 "datasets": datasets,
-                "cursor": cursor,
-                "last_full_sync": point.last_full_sync if point else None,
+                "cursor": point.cursor,
+                "last_full_sync": point.last_full_sync,
                 "seconds": seconds,
             }
         )

@@ -50,7 +50,7 @@ class ServerStore:
     """
 
     def __init__(self, path: Path | str) -> None:
-        self.db = Database(path)
+        self.db = Database(path, holder="another server process")
         with self.db.cursor() as cur:
             cur.execute(_META_DDL)
             row = cur.execute("SELECT server_id FROM server_meta").fetchone()
@@ -106,9 +106,9 @@ class ServerStore:
     def pictures(self, hashes: list[str]) -> pa.Table:
         """Portraits whose ``sha256`` is in ``hashes``: columns sha256, profile_id, jpeg."""
         with self.db.cursor() as cur:
-            return cur.execute(
-                "SELECT sha256, profile_id, jpeg FROM pictures WHERE sha256 IN (SELECT unnest(?))",
-                [hashes],
+            return cur.sql(
+                "SELECT sha256, profile_id, jpeg FROM pictures WHERE sha256 IN (SELECT unnest($1))",
+                params=[hashes],
             ).to_arrow_table()
 
     def counts(self) -> dict[str, int]:
@@ -146,4 +146,4 @@ def _import_dataset(cur, key: str, path: Path) -> int:  # noqa: ANN001 - a DuckD
 
 def _read_dataset(cur, key: str) -> pa.Table:  # noqa: ANN001 - a DuckDB cursor
     select = ", ".join(f'"{name}"' for name in wire_columns(key))
-    return cur.execute(f'SELECT {select} FROM "{key}" ORDER BY "{id_column(key)}"').to_arrow_table()
+    return cur.sql(f'SELECT {select} FROM "{key}" ORDER BY "{id_column(key)}"').to_arrow_table()
