@@ -76,7 +76,10 @@ def main() -> None:
         if args.mode == "sync":
             seconds = asyncio.run(timed_syncs(args.server, args.runs, args.portraits, work))
         else:
-            seconds = [floor_load(args.ship, work / f"floor-{run}.duckdb", args.portraits) for run in range(args.runs)]
+            seconds = [
+                floor_load(args.ship, work / f"floor-{run}.duckdb", args.portraits)
+                for run in range(args.runs)
+            ]
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"seconds": seconds, "peak_rss_mb": round(peak_rss_mb, 1)}))
 

@@ -35,7 +35,9 @@ def ensure_ship() -> Path:
 def device(mode: str, runs: int, portraits: bool, *options: str) -> dict:
     """Run ``bench.device MODE`` in a process of its own; its JSON result."""
     args = [sys.executable, "-m", "bench.device", mode, "--runs", str(runs), *options]
-    done = subprocess.run(args + (["--portraits"] if portraits else []), check=True, capture_output=True, text=True)
+    done = subprocess.run(
+        args + (["--portraits"] if portraits else []), check=True, capture_output=True, text=True
+    )
     return json.loads(done.stdout)
 
 

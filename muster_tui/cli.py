@@ -7,12 +7,17 @@ Heavy libraries (Textual, DuckDB, pyarrow, httpx) are imported inside the comman
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from sync_core.device import SyncStatus
 
 DEFAULT_DEMO_PRESET = "oasis"
 DEMO_SEED = 1
@@ -67,8 +72,15 @@ def app(server_url: str, db_path: Path) -> None:
 
 
 @main.command()
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-data"), show_default=True)
-@click.option("--preset", type=click.Choice(["small", "oasis", "icon"]), default=DEFAULT_DEMO_PRESET, show_default=True)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("demo-data"),
+    show_default=True,
+)
+@click.option(
+    "--preset", type=click.Choice(["small", "oasis", "icon"]), default=DEFAULT_DEMO_PRESET, show_default=True
+)
 def demo(data_dir: Path, preset: str) -> None:
     """Server + app on the default ship; quitting the app stops the server."""
     from sync_core.server.process import ServerProcess
@@ -90,28 +102,77 @@ def demo(data_dir: Path, preset: str) -> None:
 @click.option("--user", "username", required=True)
 @click.option("--password", required=True)
 @click.option("--full", is_flag=True, help="Force a full sync.")
-@click.option("--watch", is_flag=True, help="Keep syncing on the delta timer (not yet available).")
+@click.option(
+    "--watch", is_flag=True, help="Keep syncing on the delta timer until stopped (one JSON line per run)."
+)
 def sync(server_url: str, db_path: Path, username: str, password: str, full: bool, watch: bool) -> None:
-    """Headless sign-in + sync; prints one JSON object, exits 1 if any status is Failed."""
+    """Headless sign-in + sync; prints one JSON object per run, exits 1 if any status is Failed."""
     from sync_core.device import DeviceStore, SyncStatus
-    from sync_core.device.headless import sync_once
+    from sync_core.device.headless import sync_forever, sync_once
     from sync_core.errors import StoreInUse
     from sync_core.protocol import SyncState
 
-    if watch:
-        raise click.UsageError("--watch comes with delta sync; run without it for now")
     try:
         store = DeviceStore(db_path)
     except StoreInUse as exc:
-        status = SyncStatus(status=SyncState.FAILED, kind="full", error=str(exc))
-    else:
-        try:
-            status = asyncio.run(sync_once(server_url, store, username, password))
-        finally:
-            store.close()
-    report = status.to_cli_json()
-    click.echo(json.dumps(report))
-    sys.exit(1 if _any_failed(report) else 0)
+        _report(SyncStatus(status=SyncState.FAILED, kind="full", error=str(exc)))
+        sys.exit(1)
+    status = SyncStatus(status=SyncState.SUCCESS)  # what a --watch stopped by Ctrl-C leaves
+    try:
+        if watch:
+            with contextlib.suppress(KeyboardInterrupt):
+                status = asyncio.run(sync_forever(server_url, store, username, password, _report, full=full))
+        else:
+            status = asyncio.run(sync_once(server_url, store, username, password, full=full))
+            _report(status)
+    finally:
+        store.close()
+    sys.exit(1 if _any_failed(status.to_cli_json()) else 0)
+
+
+def _report(status: SyncStatus) -> None:
+    click.echo(json.dumps(status.to_cli_json()))
+
+
+@main.command()
+@click.option("--server", "server_url", required=True)
+@click.option("--user", "username", required=True)
+@click.option("--password", required=True)
+@click.argument("action", type=click.Choice(["set", "delete"]))
+@click.argument("key")
+@click.argument("record_id")
+@click.argument("assignments", nargs=-1)
+def admin(
+    server_url: str,
+    username: str,
+    password: str,
+    action: str,
+    key: str,
+    record_id: str,
+    assignments: tuple[str, ...],
+) -> None:
+    """The ship's office changes server data: set FIELD=VALUE ... of (or create) record
+    RECORD_ID of dataset KEY, or delete it. VALUE is JSON when it parses, else text;
+    `set reservations ID picture=PATH` replaces a portrait. Prints {"cursor"} or {"error"}."""
+    from sync_core.device.admin import run_admin
+
+    try:
+        fields = dict(_assignment(item) for item in assignments)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    result = asyncio.run(run_admin(server_url, username, password, action, key, record_id, fields))
+    click.echo(json.dumps(result))
+    sys.exit(1 if result.get("error") else 0)
+
+
+def _assignment(item: str) -> tuple[str, object]:
+    name, sep, text = item.partition("=")
+    if not sep or not name:
+        raise ValueError(f"{item!r} is not FIELD=VALUE")
+    try:
+        return name, json.loads(text)
+    except ValueError:
+        return name, text
 
 
 def _any_failed(report: dict) -> bool:

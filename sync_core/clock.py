@@ -1,18 +1,19 @@
 """Injectable time (DESIGN.md: time is injectable so tests never sleep).
 
 Sync logic never uses the device clock to decide what to fetch (invariant 1); the clock
-only stamps what the device shows ("last full sync at ...").
+stamps what the device shows ("last full sync at ...") and schedules the delta timer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
 class Clock(Protocol):
-    """A source of aware UTC datetimes and monotonic seconds."""
+    """A source of aware UTC datetimes, monotonic seconds, and sleep."""
 
     def now(self) -> datetime:
         """The current time, timezone-aware, in UTC."""
@@ -20,6 +21,10 @@ class Clock(Protocol):
 
     def monotonic(self) -> float:
         """Seconds from an arbitrary origin that never go backwards."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` of this clock's time."""
         ...
 
 
@@ -34,15 +39,23 @@ class SystemClock:
         """``time.monotonic()``."""
         return time.monotonic()
 
+    async def sleep(self, seconds: float) -> None:
+        """``asyncio.sleep``."""
+        await asyncio.sleep(seconds)
+
 
 class FrozenClock:
-    """A clock that stands still until told to move: for tests and snapshots."""
+    """A clock that stands still until :meth:`advance` moves it: for tests and snapshots.
+
+    Sleepers wake when ``advance`` reaches their deadline, so timer tests never sleep.
+    """
 
     def __init__(self, at: datetime) -> None:
         if at.tzinfo is None:
             raise ValueError("FrozenClock needs an aware datetime")
         self._at = at
         self._mono = 0.0
+        self._sleepers: list[tuple[float, asyncio.Future[None]]] = []
 
     def now(self) -> datetime:
         """The frozen time."""
@@ -52,7 +65,22 @@ class FrozenClock:
         """Seconds advanced so far."""
         return self._mono
 
+    async def sleep(self, seconds: float) -> None:
+        """Wait until the clock has been advanced ``seconds`` past now."""
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._sleepers.append((self._mono + seconds, waiter))
+        try:
+            await waiter
+        finally:
+            self._sleepers = [(due, w) for due, w in self._sleepers if w is not waiter]
+
     def advance(self, seconds: float) -> None:
-        """Move both clocks forward by ``seconds``."""
+        """Move both clocks forward by ``seconds`` and wake the sleepers now due."""
         self._at += timedelta(seconds=seconds)
         self._mono += seconds
+        for due, waiter in self._sleepers:
+            if due <= self._mono and not waiter.done():
+                waiter.set_result(None)

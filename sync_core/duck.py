@@ -70,3 +70,16 @@ def dataset_ddl(table: str, key: str, extra: str = "") -> str:
     """
     columns = ", ".join(f'"{col}" {kind}' for col, kind in DATASET_COLUMNS[key])
     return f'CREATE TABLE IF NOT EXISTS "{table}" ({columns}{", " + extra if extra else ""})'
+
+
+def first_row(cur: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None) -> tuple | None:  # type: ignore[type-arg]
+    """The first row of ``sql``, or None; the result is read to its end so ``cur`` is free
+    for the next statement (DuckDB 2.0 refuses new work while a result is unfinished)."""
+    rows = cur.execute(sql, params or []).fetchall()
+    return rows[0] if rows else None
+
+
+def scalar(cur: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None) -> object:
+    """The first column of :func:`first_row`, or None."""
+    row = first_row(cur, sql, params)
+    return row[0] if row else None

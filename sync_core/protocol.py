@@ -12,12 +12,21 @@ generator writes the same columns to Parquet.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Final
+from typing import Any, Final, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 API_PREFIX: Final = "/api/v1"
 ARROW_STREAM: Final = "application/vnd.apache.arrow.stream"
+
+# A delta page holds at most this many changes (the device asks for fewer; a parameter).
+CHANGES_PAGE_MAX: Final = 10_000
+# Schema metadata keys of a delta page (an Arrow stream, see ChangePage on the server).
+PAGE_CURSOR: Final = b"cursor"
+PAGE_MORE: Final = b"more"
+# Columns of a delta page: one row per dataset with changes; ``rows`` is an Arrow IPC stream
+# of the upserted rows (wire columns), ``deletes`` the deleted ids.
+PAGE_COLUMNS: Final = ("key", "rows", "deletes")
 
 # Pictures are fetched by content hash in batches of at most this many hashes.
 PICTURE_BATCH_MAX: Final = 500
@@ -156,6 +165,35 @@ class PictureRequest(BaseModel):
     """Body of ``POST /api/v1/pictures``: content hashes (hex SHA-256) to fetch."""
 
     sha256: list[str] = Field(max_length=PICTURE_BATCH_MAX)
+
+
+class RecordChange(BaseModel):
+    """One office edit: ``set`` fields of record ``id`` of dataset ``key`` (creating it when
+    missing), or ``delete`` it. Values are stored as DuckDB casts them to the column type."""
+
+    key: str
+    id: str = Field(min_length=1, max_length=64)
+    op: Literal["set", "delete"]
+    fields: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("key")
+    @classmethod
+    def _known_key(cls, key: str) -> str:
+        if key not in DATASET_COLUMNS:
+            raise ValueError(f"unknown dataset {key!r}")
+        return key
+
+
+class ChangeBatch(BaseModel):
+    """Body of ``POST /api/v1/admin/changes``: edits applied in one transaction."""
+
+    changes: list[RecordChange] = Field(min_length=1, max_length=CHANGES_PAGE_MAX)
+
+
+class EditResult(BaseModel):
+    """Answer to an office edit: the server cursor after it."""
+
+    cursor: int
 
 
 class ComponentState(StrEnum):

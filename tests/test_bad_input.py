@@ -55,9 +55,13 @@ def _spoil_two_pictures(request: httpx.Request, body: bytes) -> tuple[bytes, str
     return arrow_bytes(table, None), ARROW_STREAM
 
 
-async def test_corrupt_and_oversize_pictures_fail_alone(live_server: ServerProcess, device_store_path: Path) -> None:
+async def test_corrupt_and_oversize_pictures_fail_alone(
+    live_server: ServerProcess, device_store_path: Path
+) -> None:
     store = DeviceStore(device_store_path)
-    status = await sync_once(live_server.url, store, "demo", "demo", transport=FaultyTransport(_spoil_two_pictures))
+    status = await sync_once(
+        live_server.url, store, "demo", "demo", transport=FaultyTransport(_spoil_two_pictures)
+    )
     assert status.status is SyncState.SUCCESS, status.error
     pictures = status.datasets["pictures"]
     assert pictures.failed == 2
@@ -70,9 +74,13 @@ def _captive_portal(request: httpx.Request, body: bytes) -> tuple[bytes, str]:
     return b"<html><body>Welcome aboard! Accept the terms</body></html>", "text/html"
 
 
-async def test_captive_portal_page_is_a_clear_failure(live_server: ServerProcess, device_store_path: Path) -> None:
+async def test_captive_portal_page_is_a_clear_failure(
+    live_server: ServerProcess, device_store_path: Path
+) -> None:
     store = DeviceStore(device_store_path)
-    status = await sync_once(live_server.url, store, "demo", "demo", transport=FaultyTransport(_captive_portal))
+    status = await sync_once(
+        live_server.url, store, "demo", "demo", transport=FaultyTransport(_captive_portal)
+    )
     assert status.status is SyncState.FAILED
     assert (status.error or "").startswith("Malformed response from server")
     assert store.sync_point() is None
@@ -91,12 +99,16 @@ def _wrong_columns_for_lifeboats(request: httpx.Request, body: bytes) -> tuple[b
     return None
 
 
-async def test_malformed_dataset_keeps_previous_data(live_server: ServerProcess, device_store_path: Path) -> None:
+async def test_malformed_dataset_keeps_previous_data(
+    live_server: ServerProcess, device_store_path: Path
+) -> None:
     store = DeviceStore(device_store_path)
     good = await sync_once(live_server.url, store, "demo", "demo")
     before = store.datasets()
     for fault in (_garbage_reservations, _wrong_columns_for_lifeboats):
-        status = await sync_once(live_server.url, store, "demo", "demo", transport=FaultyTransport(fault))
+        status = await sync_once(
+            live_server.url, store, "demo", "demo", full=True, transport=FaultyTransport(fault)
+        )
         assert status.status is SyncState.FAILED
         assert "Malformed response from server" in (status.error or "")
         assert store.datasets() == before

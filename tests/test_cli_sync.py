@@ -22,8 +22,8 @@ def _closed_port_url() -> str:
     return f"http://127.0.0.1:{port}"
 
 
-def muster_sync(url: str, db: Path, password: str = "demo") -> tuple[int, dict]:
-    args = ["sync", "--server", url, "--db", str(db), "--user", "demo", "--password", password]
+def muster_sync(url: str, db: Path, password: str = "demo", *extra: str) -> tuple[int, dict]:
+    args = ["sync", "--server", url, "--db", str(db), "--user", "demo", "--password", password, *extra]
     done = subprocess.run(
         [sys.executable, "-m", "muster_tui", *args], capture_output=True, text=True, timeout=90
     )
@@ -43,6 +43,15 @@ def test_sync_succeeds_and_counts(live_server: ServerProcess, device_store_path:
     assert report["error"] is None
 
 
+def test_second_sync_is_a_delta_unless_full_is_forced(live_server: ServerProcess, device_store_path: Path) -> None:
+    assert muster_sync(live_server.url, device_store_path)[1]["kind"] == "full"
+    code, report = muster_sync(live_server.url, device_store_path)
+    assert code == 0 and report["kind"] == "delta"
+    assert all(row["changes"] == 0 and row["count"] > 0 for row in report["datasets"].values())
+    code, report = muster_sync(live_server.url, device_store_path, "demo", "--full")
+    assert code == 0 and report["kind"] == "full"
+
+
 def test_sync_with_server_down_exits_1(device_store_path: Path) -> None:
     url = _closed_port_url()
     code, report = muster_sync(url, device_store_path)
@@ -58,7 +67,9 @@ def test_sync_with_wrong_password_exits_1(live_server: ServerProcess, device_sto
     assert report["error"] == "Invalid login, please try again"
 
 
-def test_sync_while_the_app_holds_the_store_exits_1(live_server: ServerProcess, device_store_path: Path) -> None:
+def test_sync_while_the_app_holds_the_store_exits_1(
+    live_server: ServerProcess, device_store_path: Path
+) -> None:
     store = DeviceStore(device_store_path)
     try:
         code, report = muster_sync(live_server.url, device_store_path)

@@ -15,7 +15,7 @@ from sync_core.server.process import ServerProcess
 
 
 def _rows(con: duckdb.DuckDBPyConnection, source: str, key: str) -> list[tuple]:
-    return con.execute(f"SELECT * FROM {source} ORDER BY \"{id_column(key)}\"").fetchall()
+    return con.execute(f'SELECT * FROM {source} ORDER BY "{id_column(key)}"').fetchall()
 
 
 def _assert_equals_ship(store_path: Path, ship_dir: Path) -> None:
@@ -32,7 +32,9 @@ def _assert_equals_ship(store_path: Path, ship_dir: Path) -> None:
         con.close()
 
 
-async def test_full_sync_copies_every_dataset(live_server: ServerProcess, ship_dir: Path, device_store_path: Path) -> None:
+async def test_full_sync_copies_every_dataset(
+    live_server: ServerProcess, ship_dir: Path, device_store_path: Path
+) -> None:
     store = DeviceStore(device_store_path)
     status = await sync_once(live_server.url, store, "demo", "demo")
     assert status.status is SyncState.SUCCESS, status.error
@@ -63,7 +65,9 @@ async def _sync_killing_server_after_two(server: ServerProcess, store: DeviceSto
         return await engine.full_sync(session.server_id)
 
 
-async def test_first_sync_dying_part_way_leaves_store_empty(own_server: ServerProcess, device_store_path: Path) -> None:
+async def test_first_sync_dying_part_way_leaves_store_empty(
+    own_server: ServerProcess, device_store_path: Path
+) -> None:
     store = DeviceStore(device_store_path)
     status = await _sync_killing_server_after_two(own_server, store)
     assert status.status is SyncState.FAILED

@@ -21,6 +21,10 @@ def test_sync_core_imports_no_ui() -> None:
 
 
 def test_cli_help_imports_no_heavy_library() -> None:
-    code = "from click.testing import CliRunner\nfrom muster_tui.cli import main\nCliRunner().invoke(main, ['--help'])"
+    code = (
+        "from click.testing import CliRunner\n"
+        "from muster_tui.cli import main\n"
+        "CliRunner().invoke(main, ['--help'])"
+    )
     loaded = _modules_after(code)
     assert not loaded & {"textual", "duckdb", "pyarrow", "httpx"}

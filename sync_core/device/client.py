@@ -8,6 +8,7 @@ Bulk datasets arrive as Arrow IPC streams and are returned as ``pyarrow.Table``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
@@ -25,8 +26,15 @@ from sync_core.errors import (
 from sync_core.protocol import (
     API_PREFIX,
     ARROW_STREAM,
+    DATASETS,
+    PAGE_COLUMNS,
+    PAGE_CURSOR,
+    PAGE_MORE,
+    ChangeBatch,
+    EditResult,
     Health,
     PictureRequest,
+    RecordChange,
     SignInRequest,
     SignInResponse,
     SnapshotManifest,
@@ -35,6 +43,29 @@ from sync_core.protocol import (
 
 DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 Model = TypeVar("Model", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class DeltaPage:
+    """One page of the change feed: the changes in ``(after, cursor]``.
+
+    ``upserts`` holds each changed dataset's rows (wire columns), ``deletes`` its deleted
+    ids; ``more`` says whether changes after ``cursor`` exist.
+    """
+
+    cursor: int
+    more: bool
+    upserts: dict[str, pa.Table]
+    deletes: dict[str, list[str]]
+
+    @property
+    def changes(self) -> dict[str, int]:
+        """Records upserted or deleted per dataset in this page."""
+        keys = set(self.upserts) | set(self.deletes)
+        return {
+            key: (self.upserts[key].num_rows if key in self.upserts else 0) + len(self.deletes.get(key, []))
+            for key in keys
+        }
 
 
 class ServerClient:
@@ -53,9 +84,7 @@ class ServerClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.token: str | None = None
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url, transport=transport, timeout=timeout
-        )
+        self._http = httpx.AsyncClient(base_url=self.base_url, transport=transport, timeout=timeout)
 
     async def __aenter__(self) -> ServerClient:
         return self
@@ -100,8 +129,37 @@ class ServerClient:
         response = await self._send("POST", f"{API_PREFIX}/pictures", json=body)
         return _arrow(response, ("sha256", "profile_id", "jpeg"))
 
-    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+    async def fetch_changes(self, after: int, limit: int) -> DeltaPage:
+        """The changes after cursor ``after``, at most ``limit`` of them.
+
+        Raises FullSyncRequired (HTTP 410) when ``after`` is older than the server's
+        tombstone horizon; MalformedResponse for a page that breaks the contract.
+        """
+        params = {"after": after, "limit": limit}
+        response = await self._send("GET", f"{API_PREFIX}/changes", params=params)
+        return _delta_page(_arrow(response, PAGE_COLUMNS), response.url.path, after)
+
+    async def post_changes(self, changes: list[RecordChange]) -> EditResult:
+        """Office edits, applied by the server in one transaction (role office).
+
+        Raises ServerRejected (403 for a crew user, 422 for a rejected edit) and the rest
+        of the SyncError family.
+        """
+        body = ChangeBatch(changes=changes).model_dump(mode="json")
+        return _model(EditResult, await self._send("POST", f"{API_PREFIX}/admin/changes", json=body))
+
+    async def put_picture(self, profile_id: str, jpeg: bytes) -> EditResult:
+        """Replace profile ``profile_id``'s portrait with ``jpeg`` (role office)."""
+        headers = {"content-type": "image/jpeg"}
+        path = f"{API_PREFIX}/admin/pictures/{profile_id}"
+        return _model(EditResult, await self._send("PUT", path, content=jpeg, headers=headers))
+
+    async def _send(
+        self, method: str, path: str, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        headers = dict(headers or {})
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
         try:
             response = await self._http.request(method, path, headers=headers, **kwargs)
         except httpx.TimeoutException as exc:
@@ -141,10 +199,35 @@ def _arrow(response: httpx.Response, columns: tuple[str, ...]) -> pa.Table:
     path = response.url.path
     if response.headers.get("content-type", "").split(";")[0] != ARROW_STREAM:
         raise MalformedResponse(f"{path} did not answer with an Arrow stream")
+    return _arrow_table(response.content, columns, path)
+
+
+def _arrow_table(payload: bytes, columns: tuple[str, ...], where: str) -> pa.Table:
     try:
-        table = pa.ipc.open_stream(response.content).read_all()
+        table = pa.ipc.open_stream(payload).read_all()
     except (pa.ArrowInvalid, OSError) as exc:
-        raise MalformedResponse(f"{path} sent an unreadable Arrow stream") from exc
+        raise MalformedResponse(f"{where} sent an unreadable Arrow stream") from exc
     if tuple(table.column_names) != columns:
-        raise MalformedResponse(f"{path} sent columns {table.column_names}, expected {list(columns)}")
+        raise MalformedResponse(f"{where} sent columns {table.column_names}, expected {list(columns)}")
     return table
+
+
+def _delta_page(table: pa.Table, path: str, after: int) -> DeltaPage:
+    metadata = table.schema.metadata or {}
+    try:
+        cursor = int(metadata[PAGE_CURSOR])
+        more = metadata[PAGE_MORE] == b"1"
+    except (KeyError, ValueError) as exc:
+        raise MalformedResponse(f"{path} sent a page without its cursor") from exc
+    if cursor < after:
+        raise MalformedResponse(f"{path} moved the cursor back from {after} to {cursor}")
+    upserts: dict[str, pa.Table] = {}
+    deletes: dict[str, list[str]] = {}
+    for key, rows, deleted in zip(*(table.column(c).to_pylist() for c in PAGE_COLUMNS), strict=True):
+        if key not in DATASETS:
+            raise MalformedResponse(f"{path} sent changes of an unknown dataset {key!r}")
+        if rows is not None:
+            upserts[key] = _arrow_table(rows, wire_columns(key), f"{path} ({key})")
+        if deleted:
+            deletes[key] = deleted
+    return DeltaPage(cursor=cursor, more=more, upserts=upserts, deletes=deletes)

@@ -1,18 +1,21 @@
-"""The sync engine: full sync from the server into the device store.
+"""The sync engine: full and delta sync from the server into the device store.
 
 UI-agnostic (DESIGN.md): it publishes a :class:`SyncStatus` to subscribers and offers async
 methods; the Textual app and the headless ``muster sync`` drive the same engine. DuckDB work
-runs in worker threads (``asyncio.to_thread``) so the event loop never blocks.
+runs in worker threads (``asyncio.to_thread``) so the event loop never blocks. Runs never
+overlap: a request while one runs waits for it and returns its result (coalesced).
 
-A full sync (seed, "Synchronize from Server to Device"; DESIGN.md invariant 4):
+Full sync (seed, "Synchronize from Server to Device"; DESIGN.md invariant 4): a snapshot
+manifest (one consistent read and its cursor), each dataset into staging with progress,
+the portraits it names in batches, then one transaction swaps staging and the cursor in.
+Any failure drops staging and leaves the previous data (on a first sync, nothing).
 
-1. ask the server for a snapshot manifest (one consistent read and its cursor);
-2. fetch each dataset into staging tables, publishing progress per dataset;
-3. fetch the portraits the snapshot names, in batches of ``PICTURE_BATCH_MAX``, refusing
-   each one that is oversize, not a JPEG or does not match its hash (invariant 8);
-4. swap staging in with the cursor in one transaction.
+Delta sync (invariants 1-3): pages of changes after the stored cursor, each page applied
+with its new cursor in one transaction; then the portraits the device lacks, and removal
+of portraits nothing references. HTTP 410 (cursor older than the tombstone horizon) turns
+the run into a full sync.
 
-Any failure drops staging and leaves the previous data (or, on a first sync, nothing).
+Every portrait is checked (size, JPEG marker, hash); a bad one fails alone (invariant 8).
 """
 
 from __future__ import annotations
@@ -20,32 +23,31 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 
 import duckdb
 import pyarrow as pa
 
 from sync_core.clock import Clock
 from sync_core.device.client import ServerClient
-from sync_core.device.status import DatasetStatus, SyncStatus
+from sync_core.device.status import DatasetStatus, SyncKind, SyncStatus
 from sync_core.device.store import DatasetRecord, DeviceStore, SyncPoint
-from sync_core.errors import SyncError
+from sync_core.errors import FullSyncRequired, SyncError
 from sync_core.protocol import DATASET_LABELS, DATASETS, PICTURE_BATCH_MAX, PICTURE_MAX_BYTES, SyncState
 
 log = logging.getLogger(__name__)
 JPEG_MAGIC = b"\xff\xd8\xff"
 Subscriber = Callable[[SyncStatus], None]
+PictureSink = Callable[[pa.Table, int], None]
 # Bounds one whole run (DESIGN.md invariant 7); each request has its own, shorter timeout.
 SYNC_DEADLINE_SECONDS = 600.0
-
-
-def _reason(exc: Exception) -> str:
-    """The status line for a failed run."""
-    if isinstance(exc, SyncError):
-        return str(exc)
-    if isinstance(exc, TimeoutError):
-        return f"Sync did not finish within {SYNC_DEADLINE_SECONDS:.0f} s"
-    return f"Unexpected error on the device: {type(exc).__name__}: {exc}"
+DEFAULT_PAGE_SIZE = 1000
+# The general parameter naming the delta interval, and its default (seed: every 30 minutes).
+INTERVAL_PARAMETER = "delta_sync_interval_minutes"
+DEFAULT_INTERVAL_MINUTES = 30
+# After a failed run the timer tries again this soon (or at the interval, if shorter).
+RETRY_AFTER = timedelta(minutes=1)
 
 
 def picture_problem(sha256: str, jpeg: bytes | None) -> str | None:
@@ -65,24 +67,36 @@ def picture_problem(sha256: str, jpeg: bytes | None) -> str | None:
     return None
 
 
+def _reason(exc: Exception) -> str:
+    """The status line for a failed run."""
+    if isinstance(exc, SyncError):
+        return str(exc)
+    if isinstance(exc, TimeoutError):
+        return f"Sync did not finish within {SYNC_DEADLINE_SECONDS:.0f} s"
+    return f"Unexpected error on the device: {type(exc).__name__}: {exc}"
+
+
 class SyncEngine:
     """Keeps a :class:`DeviceStore` in step with the server behind ``client``.
 
-    ``clock`` stamps display times only. Runs never overlap: a call while one runs waits
-    for it and returns its result.
+    ``clock`` stamps display times and schedules the delta timer; it never decides what
+    to fetch (invariant 1). ``page_size`` is the number of changes asked for per page.
     """
 
-    def __init__(self, store: DeviceStore, client: ServerClient, clock: Clock) -> None:
+    def __init__(
+        self, store: DeviceStore, client: ServerClient, clock: Clock, *, page_size: int = DEFAULT_PAGE_SIZE
+    ) -> None:
         self.store = store
         self.client = client
         self.clock = clock
+        self.page_size = page_size
         self._subscribers: list[Subscriber] = []
         self._lock = asyncio.Lock()
         self._status = self._status_from_store()
 
     @property
     def status(self) -> SyncStatus:
-        """The latest published status (a copy is not made; do not mutate)."""
+        """The latest published status (shared; do not mutate)."""
         return self._status
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
@@ -94,72 +108,126 @@ class SyncEngine:
         """True on the first sign-in on this device for the server ``server_id`` (seed)."""
         return not self.store.has_synced_with(server_id)
 
+    async def sync(self, server_id: str, *, full: bool = False) -> SyncStatus:
+        """A full sync when ``full`` or when the device has not synced with ``server_id``
+        (its cursor is bound to another server, or none); else a delta sync."""
+        if full or self.needs_full_sync(server_id):
+            return await self.full_sync(server_id)
+        return await self.delta_sync(server_id)
+
     async def full_sync(self, server_id: str, *, portraits: bool = True) -> SyncStatus:
         """Replace the device's data with a fresh snapshot; never raises SyncError.
 
         Returns the final status: Success, or Failed with the reason in ``error``.
         ``portraits=False`` leaves the picture bytes out (the benchmark's rows-only run).
         """
+        return await self._exclusive(lambda: self._run("full", lambda: self._full(portraits)))
+
+    async def delta_sync(self, server_id: str) -> SyncStatus:
+        """Apply the server's changes since the stored cursor; never raises SyncError.
+
+        Falls back to a full sync when the server answers 410 (tombstone horizon).
+        """
+        return await self._exclusive(lambda: self._run("delta", self._delta))
+
+    # -- runs ------------------------------------------------------------------------
+
+    async def _exclusive(self, run: Callable[[], Awaitable[SyncStatus]]) -> SyncStatus:
         if self._lock.locked():
             async with self._lock:
                 return self._status
         async with self._lock:
-            return await self._run_full_sync(server_id, portraits)
+            return await run()
 
-    async def _run_full_sync(self, server_id: str, portraits: bool) -> SyncStatus:
+    async def _run(self, kind: SyncKind, body: Callable[[], Awaitable[dict[str, int]]]) -> SyncStatus:
         started = self.clock.monotonic()
-        self._publish(self._fresh_run())
+        self._publish(self._fresh_run(kind))
         try:
             async with asyncio.timeout(SYNC_DEADLINE_SECONDS):
-                point, records, failed = await self._snapshot_into_store(portraits)
+                failed = await body()
         except Exception as exc:  # noqa: BLE001 - every failure must end "In progress"
             reason = _reason(exc)
-            log.warning("full sync failed: %s", reason, exc_info=not isinstance(exc, SyncError))
+            log.warning(
+                "%s sync failed: %s", self._status.kind, reason, exc_info=not isinstance(exc, SyncError)
+            )
             await asyncio.to_thread(self.store.drop_staging)
-            records = await asyncio.to_thread(self.store.datasets)
-            self._publish(self._failed(records, reason, self.clock.monotonic() - started))
+            self._publish(await self._finished(SyncState.FAILED, started, error=reason))
             return self._status
-        if server_id != point.server_id:
-            log.warning("server id changed since sign-in: %s -> %s", server_id, point.server_id)
-        self._publish(self._succeeded(records, failed, point, self.clock.monotonic() - started))
+        self._publish(await self._finished(SyncState.SUCCESS, started, failed=failed))
         return self._status
 
-    async def _snapshot_into_store(self, portraits: bool) -> tuple[SyncPoint, dict[str, DatasetRecord], dict[str, int]]:
+    async def _full(self, portraits: bool) -> dict[str, int]:
         await asyncio.to_thread(self.store.begin_staging)
         manifest = await self.client.create_snapshot()
-        failed = await self._fetch_all(manifest.snapshot_id, portraits)
-        point = SyncPoint(manifest.server_id, self.client.base_url, manifest.cursor, self.clock.now())
-        records = await asyncio.to_thread(self.store.swap_in, point, failed, self.clock.now())
-        return point, records, failed
-
-    async def _fetch_all(self, snapshot_id: str, portraits: bool) -> dict[str, int]:
         failed = 0
         for key in DATASETS:
             self._mark(key, SyncState.IN_PROGRESS)
-            rows = await self.client.fetch_snapshot(snapshot_id, key)
+            rows = await self.client.fetch_snapshot(manifest.snapshot_id, key)
             if key == "pictures":
                 await asyncio.to_thread(self.store.stage_picture_index, rows)
-                failed = await self._fetch_pictures() if portraits else 0
+                if portraits:
+                    hashes = await asyncio.to_thread(self.store.staged_picture_hashes)
+                    failed = await self._fetch_pictures(hashes, self._stage_pictures)
             else:
                 await asyncio.to_thread(self._stage, key, rows)
-            self._mark(key, SyncState.SUCCESS, count=rows.num_rows)
+            self._mark(key, SyncState.SUCCESS, changes=rows.num_rows)
+        point = SyncPoint(manifest.server_id, self.client.base_url, manifest.cursor, self.clock.now())
+        await asyncio.to_thread(self.store.swap_in, point, {"pictures": failed}, self.clock.now())
         return {"pictures": failed}
+
+    async def _delta(self) -> dict[str, int]:
+        point = await asyncio.to_thread(self.store.sync_point)
+        assert point is not None, "a delta needs a prior full sync"
+        try:
+            await self._apply_pages(point.cursor)
+        except FullSyncRequired:
+            log.info("cursor %s is past the server's tombstone horizon: full sync", point.cursor)
+            self._publish(self._fresh_run("full"))
+            return await self._full(portraits=True)
+        for key in DATASETS:
+            self._mark(key, SyncState.SUCCESS)
+        hashes = await asyncio.to_thread(self.store.missing_pictures)
+        failed = await self._fetch_pictures(hashes, self._add_pictures)
+        removed = await asyncio.to_thread(self.store.prune_pictures)
+        if removed:
+            log.info("removed %d portrait(s) no profile references", removed)
+        return {"pictures": failed}
+
+    async def _apply_pages(self, cursor: int) -> None:
+        first = True
+        while True:
+            page = await self.client.fetch_changes(cursor, self.page_size)
+            await asyncio.to_thread(self.store.apply_page, page, first, self.clock.now())
+            for key, count in page.changes.items():
+                self._mark(key, SyncState.IN_PROGRESS, changes=self._status.datasets[key].changes + count)
+            cursor, first = page.cursor, False
+            if not page.more:
+                return
+
+    # -- pictures ----------------------------------------------------------------------
+
+    async def _fetch_pictures(self, hashes: list[str], sink: PictureSink) -> int:
+        """Fetch ``hashes`` in batches, hand the good portraits to ``sink``; count refusals."""
+        failed = 0
+        for start in range(0, len(hashes), PICTURE_BATCH_MAX):
+            asked = hashes[start : start + PICTURE_BATCH_MAX]
+            batch = await self.client.fetch_pictures(asked)
+            good, refused = _good_pictures(batch, set(asked))
+            failed += refused
+            await asyncio.to_thread(sink, good, refused)
+        return failed
+
+    def _stage_pictures(self, rows: pa.Table, refused: int) -> None:
+        self.store.stage("pictures", rows)
+
+    def _add_pictures(self, rows: pa.Table, refused: int) -> None:
+        self.store.add_pictures(rows, refused, self.clock.now())
 
     def _stage(self, key: str, rows: pa.Table) -> None:
         try:
             self.store.stage(key, rows)
         except duckdb.Error as exc:
             raise SyncError(f"{key}: the server sent rows the device cannot store ({exc})") from exc
-
-    async def _fetch_pictures(self) -> int:
-        hashes = await asyncio.to_thread(self.store.staged_picture_hashes)
-        failed = 0
-        for start in range(0, len(hashes), PICTURE_BATCH_MAX):
-            batch = await self.client.fetch_pictures(hashes[start : start + PICTURE_BATCH_MAX])
-            good, refused = _good_pictures(batch, set(hashes[start : start + PICTURE_BATCH_MAX]))
-            failed += refused
-            await asyncio.to_thread(self.store.stage, "pictures", good)
-        return failed
 
     # -- status ----------------------------------------------------------------------
 
@@ -168,84 +236,119 @@ class SyncEngine:
         for callback in list(self._subscribers):
             callback(status)
 
-    def _mark(self, key: str, state: SyncState, count: int | None = None) -> None:
+    def _mark(self, key: str, state: SyncState, changes: int | None = None) -> None:
         row = self._status.datasets[key]
-        update = {"status": state} if count is None else {"status": state, "changes": count}
+        update: dict[str, object] = {"status": state}
+        if changes is not None:
+            update["changes"] = changes
         datasets = {**self._status.datasets, key: row.model_copy(update=update)}
         self._publish(self._status.model_copy(update={"datasets": datasets}))
 
-    def _fresh_run(self) -> SyncStatus:
+    def _fresh_run(self, kind: SyncKind) -> SyncStatus:
         datasets = {
             key: row.model_copy(update={"status": SyncState.NOT_STARTED, "changes": 0, "error": None})
             for key, row in self._status.datasets.items()
         }
-        return self._status.model_copy(
-            update={"status": SyncState.IN_PROGRESS, "kind": "full", "datasets": datasets, "error": None}
-        )
+        update = {"status": SyncState.IN_PROGRESS, "kind": kind, "datasets": datasets, "error": None}
+        return self._status.model_copy(update=update)
 
-    def _failed(self, records: dict[str, DatasetRecord], reason: str, seconds: float) -> SyncStatus:
-        datasets = {
-            key: row.model_copy(
-                update={
-                    "status": SyncState.SUCCESS if row.status is SyncState.SUCCESS else SyncState.FAILED,
-                    "count": records[key].count,
-                }
-            )
-            for key, row in self._status.datasets.items()
-        }
-        return self._status.model_copy(
-            update={"status": SyncState.FAILED, "datasets": datasets, "error": reason, "seconds": seconds}
-        )
-
-    def _succeeded(
-        self, records: dict[str, DatasetRecord], failed: dict[str, int], point: SyncPoint, seconds: float
+    async def _finished(
+        self,
+        state: SyncState,
+        started: float,
+        *,
+        error: str | None = None,
+        failed: dict[str, int] | None = None,
     ) -> SyncStatus:
-        datasets = _rows_from_records(records, SyncState.SUCCESS)
-        if failed.get("pictures"):
-            note = f"{failed['pictures']} portrait(s) refused"
-            datasets["pictures"] = datasets["pictures"].model_copy(update={"error": note})
+        point = await asyncio.to_thread(self.store.sync_point)
+        records = await asyncio.to_thread(self.store.datasets)
+        interval = await asyncio.to_thread(self.delta_interval)
+        datasets = {}
+        for key, row in self._status.datasets.items():
+            reached = row.status is not SyncState.NOT_STARTED and row.status is not SyncState.IN_PROGRESS
+            row_state = state if state is SyncState.SUCCESS or not reached else row.status
+            datasets[key] = _row(key, records[key], row_state)
+        refused = (failed or {}).get("pictures", 0)
+        if refused:
+            datasets["pictures"].error = f"{refused} portrait(s) refused"
         return self._status.model_copy(
             update={
-                "status": SyncState.SUCCESS,
+                "status": state,
                 "datasets": datasets,
-                "cursor": point.cursor,
-                "last_full_sync": point.last_full_sync,
-                "seconds": seconds,
+                "error": error,
+                "seconds": self.clock.monotonic() - started,
+                **_point_fields(point),
+                "next_delta_due": self._next_due(point, state, interval),
             }
         )
+
+    def _next_due(self, point: SyncPoint | None, state: SyncState, interval: timedelta) -> datetime | None:
+        if point is None or point.last_success is None:
+            return None
+        if state is SyncState.FAILED:
+            return self.clock.now() + min(RETRY_AFTER, interval)
+        return point.last_success + interval
+
+    def delta_interval(self) -> timedelta:
+        """The delta interval from the synced general parameter (default 30 minutes).
+
+        Read at each completion, so a changed parameter applies from the next cycle.
+        """
+        value = self.store.parameter(INTERVAL_PARAMETER)
+        try:
+            minutes = int(value) if value is not None else DEFAULT_INTERVAL_MINUTES
+        except ValueError:
+            log.warning(
+                "general parameter %s=%r is not a whole number; using %d",
+                INTERVAL_PARAMETER,
+                value,
+                DEFAULT_INTERVAL_MINUTES,
+            )
+            minutes = DEFAULT_INTERVAL_MINUTES
+        return timedelta(minutes=max(minutes, 1))
 
     def _status_from_store(self) -> SyncStatus:
         point = self.store.sync_point()
         if point is None:
             return SyncStatus()
+        records = self.store.datasets()
         return SyncStatus(
             status=SyncState.SUCCESS,
-            kind="full",
-            datasets=_rows_from_records(self.store.datasets(), SyncState.SUCCESS),
-            cursor=point.cursor,
-            last_full_sync=point.last_full_sync,
+            kind="delta" if point.last_delta_sync else "full",
+            datasets={key: _row(key, records[key], SyncState.SUCCESS) for key in DATASETS},
+            next_delta_due=self._next_due(point, SyncState.SUCCESS, self.delta_interval()),
+            **_point_fields(point),
         )
 
 
-def _rows_from_records(records: dict[str, DatasetRecord], state: SyncState) -> dict[str, DatasetStatus]:
+def _point_fields(point: SyncPoint | None) -> dict[str, object]:
+    if point is None:
+        return {"cursor": None, "last_full_sync": None, "last_delta_sync": None}
     return {
-        key: DatasetStatus(
-            key=key,
-            label=DATASET_LABELS[key],
-            status=state,
-            count=record.count,
-            changes=record.changes,
-            failed=record.failed,
-            last_updated=record.last_updated,
-        )
-        for key, record in records.items()
+        "cursor": point.cursor,
+        "last_full_sync": point.last_full_sync,
+        "last_delta_sync": point.last_delta_sync,
     }
+
+
+def _row(key: str, record: DatasetRecord, state: SyncState) -> DatasetStatus:
+    return DatasetStatus(
+        key=key,
+        label=DATASET_LABELS[key],
+        status=state,
+        count=record.count,
+        changes=record.changes,
+        failed=record.failed,
+        last_updated=record.last_updated,
+    )
 
 
 def _good_pictures(batch: pa.Table, asked: set[str]) -> tuple[pa.Table, int]:
     """Keep the portraits of ``batch`` that were asked for and pass :func:`picture_problem`."""
     keep = []
-    for sha256, profile_id, jpeg in zip(*(batch.column(c).to_pylist() for c in batch.column_names)):
+    for sha256, profile_id, jpeg in zip(
+        *(batch.column(c).to_pylist() for c in batch.column_names), strict=True
+    ):
         problem = "not asked for" if sha256 not in asked else picture_problem(sha256, jpeg)
         if problem:
             log.warning("portrait %s of profile %r refused: %s", sha256, profile_id, problem)

@@ -36,7 +36,7 @@ class DatasetStatus(BaseModel):
 
 
 class UploadStatus(BaseModel):
-    """"Synchronize offline data to server": the outbox's state."""
+    """ "Synchronize offline data to server": the outbox's state."""
 
     status: SyncState = SyncState.NOT_STARTED
     pending: int = 0
@@ -51,8 +51,10 @@ def _dataset_rows() -> dict[str, DatasetStatus]:
 class SyncStatus(BaseModel):
     """Everything the Synchronization screen and ``muster sync`` show.
 
-    ``status`` is the overall "Synchronize from server to device" status; ``error`` the
-    reason of the last failure; ``seconds`` the duration of the last run.
+    ``status`` is the overall "Synchronize from server to device" status of the last run of
+    ``kind``; ``error`` the reason of its failure; ``seconds`` its duration. Times are aware
+    UTC datetimes from the device clock (display and timer only); ``next_delta_due`` is when
+    the delta timer fires next (None before the first successful sync).
     """
 
     status: SyncState = SyncState.NOT_STARTED
@@ -61,6 +63,8 @@ class SyncStatus(BaseModel):
     upload: UploadStatus = Field(default_factory=UploadStatus)
     cursor: int | None = None
     last_full_sync: datetime | None = None
+    last_delta_sync: datetime | None = None
+    next_delta_due: datetime | None = None
     error: str | None = None
     seconds: float | None = None
 

@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 
-from sync_core.duck import Database, dataset_ddl
-from sync_core.protocol import DATASETS
+from sync_core.device.client import DeltaPage
+from sync_core.duck import Database, dataset_ddl, first_row, scalar
+from sync_core.protocol import DATASETS, id_column
 
 _STATE_DDL = (
     """CREATE TABLE IF NOT EXISTS sync_state (
@@ -39,6 +41,13 @@ class SyncPoint:
     server_url: str
     cursor: int
     last_full_sync: datetime | None
+    last_delta_sync: datetime | None = None
+
+    @property
+    def last_success(self) -> datetime | None:
+        """Completion of the last successful sync, full or delta."""
+        times = [t for t in (self.last_full_sync, self.last_delta_sync) if t is not None]
+        return max(times, default=None)
 
 
 @dataclass(frozen=True)
@@ -83,12 +92,12 @@ class DeviceStore:
     def sync_point(self) -> SyncPoint | None:
         """The last committed sync, or None before the first successful full sync."""
         with self.db.cursor() as cur:
-            row = cur.execute(
-                "SELECT server_id, server_url, cursor, last_full_sync FROM sync_state"
-            ).fetchone()
+            row = first_row(
+                cur, "SELECT server_id, server_url, cursor, last_full_sync, last_delta_sync FROM sync_state"
+            )
         if row is None:
             return None
-        return SyncPoint(row[0], row[1], row[2], _utc(row[3]))
+        return SyncPoint(row[0], row[1], row[2], _utc(row[3]), _utc(row[4]))
 
     def has_synced_with(self, server_id: str) -> bool:
         """True when the device's cursor is bound to ``server_id`` (DESIGN.md, stores)."""
@@ -98,25 +107,78 @@ class DeviceStore:
     def datasets(self) -> dict[str, DatasetRecord]:
         """Each dataset's count and last-run figures, keyed as :data:`DATASETS`."""
         with self.db.cursor() as cur:
-            counts = {
-                key: cur.execute(f'SELECT count(*) FROM "{key}"').fetchone()[0]  # type: ignore[index]
-                for key in DATASETS
-            }
-            rows = cur.execute(
-                "SELECT key, changes, failed, last_updated FROM dataset_state"
-            ).fetchall()
+            counts = {key: scalar(cur, f'SELECT count(*) FROM "{key}"') for key in DATASETS}
+            rows = cur.execute("SELECT key, changes, failed, last_updated FROM dataset_state").fetchall()
         state = {key: (changes, failed, _utc(at)) for key, changes, failed, at in rows}
-        return {
-            key: DatasetRecord(counts[key], *state.get(key, (0, 0, None))) for key in DATASETS
-        }
+        return {key: DatasetRecord(counts[key], *state.get(key, (0, 0, None))) for key in DATASETS}
 
     def user(self, username: str) -> tuple[str, str, str] | None:
         """``(password_hash, display_name, role)`` of a synced user, or None."""
         with self.db.cursor() as cur:
-            return cur.execute(
-                "SELECT password_hash, display_name, role FROM users WHERE username = ?",
-                [username],
-            ).fetchone()
+            return first_row(
+                cur, "SELECT password_hash, display_name, role FROM users WHERE username = ?", [username]
+            )
+
+    def parameter(self, name: str) -> str | None:
+        """The value of general parameter ``name``, or None when it is not synced."""
+        with self.db.cursor() as cur:
+            row = first_row(cur, "SELECT value FROM parameters WHERE name = ?", [name])
+        return row[0] if row else None
+
+    # -- delta sync ------------------------------------------------------------------
+
+    def apply_page(self, page: DeltaPage, first: bool, at: datetime) -> None:
+        """Apply one delta page and its cursor in one transaction (invariant 2).
+
+        Per dataset: deleted and upserted ids are removed, then upserted rows inserted;
+        picture rows arrive without bytes, so only their deletes apply here (the bytes come
+        through :meth:`missing_pictures` / :meth:`add_pictures`). ``first`` starts the run's
+        change counts afresh; ``at`` stamps ``last_updated`` and the delta time.
+        """
+        changes = page.changes
+        with self.db.transaction() as cur:
+            for key in changes:
+                _apply_dataset(cur, key, page.upserts.get(key), page.deletes.get(key, []))
+            cur.execute("UPDATE sync_state SET cursor = ?, last_delta_sync = ?", [page.cursor, _naive(at)])
+            if first:
+                cur.execute("UPDATE dataset_state SET changes = 0, failed = 0")
+            for key, count in changes.items():
+                cur.execute(
+                    "UPDATE dataset_state SET changes = changes + ?, last_updated = ? WHERE key = ?",
+                    [count, _naive(at), key],
+                )
+
+    def missing_pictures(self) -> list[str]:
+        """Portrait hashes that reservations name and the device lacks, in a stable order."""
+        with self.db.cursor() as cur:
+            rows = cur.execute(
+                "SELECT DISTINCT picture_sha256 FROM reservations WHERE picture_sha256 IS NOT NULL "
+                "AND picture_sha256 NOT IN (SELECT sha256 FROM pictures) ORDER BY 1"
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def add_pictures(self, rows: pa.Table, failed: int, at: datetime) -> None:
+        """Store fetched portraits (sha256, profile_id, jpeg) and count ``failed`` refusals."""
+        with self.db.transaction() as cur:
+            cur.register("incoming", rows)
+            cur.execute("DELETE FROM pictures WHERE sha256 IN (SELECT sha256 FROM incoming)")
+            cur.execute("INSERT INTO pictures BY NAME SELECT * FROM incoming")
+            cur.unregister("incoming")
+            cur.execute(
+                "UPDATE dataset_state SET changes = changes + ?, failed = failed + ?, last_updated = ? "
+                "WHERE key = 'pictures'",
+                [rows.num_rows, failed, _naive(at)],
+            )
+
+    def prune_pictures(self) -> int:
+        """Remove portraits no reservation references any longer; returns how many."""
+        with self.db.cursor() as cur:
+            return len(
+                cur.execute(
+                    "DELETE FROM pictures WHERE sha256 NOT IN (SELECT picture_sha256 FROM reservations "
+                    "WHERE picture_sha256 IS NOT NULL) RETURNING 1"
+                ).fetchall()
+            )
 
     # -- full sync -------------------------------------------------------------------
 
@@ -161,9 +223,7 @@ class DeviceStore:
                 cur.execute(f'DROP TABLE IF EXISTS "{key}__staging"')
             cur.execute("DROP TABLE IF EXISTS pictures__index")
 
-    def swap_in(
-        self, point: SyncPoint, failed: dict[str, int], at: datetime
-    ) -> dict[str, DatasetRecord]:
+    def swap_in(self, point: SyncPoint, failed: dict[str, int], at: datetime) -> dict[str, DatasetRecord]:
         """Replace every live dataset by its staging table and store ``point``, atomically.
 
         One transaction: a crash before COMMIT leaves the previous data and cursor
@@ -188,3 +248,16 @@ class DeviceStore:
                 )
         return self.datasets()
 
+
+def _apply_dataset(
+    cur: duckdb.DuckDBPyConnection, key: str, upserts: pa.Table | None, deletes: list[str]
+) -> None:
+    ident = id_column(key)
+    if key == "pictures":
+        upserts = None
+    ids = deletes + (upserts.column(ident).to_pylist() if upserts is not None else [])
+    cur.execute(f'DELETE FROM "{key}" WHERE "{ident}" IN (SELECT unnest($1))', [ids])
+    if upserts is not None:
+        cur.register("incoming", upserts)
+        cur.execute(f'INSERT INTO "{key}" BY NAME SELECT * FROM incoming')
+        cur.unregister("incoming")

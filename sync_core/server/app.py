@@ -6,6 +6,9 @@ Endpoints (prefix ``/api/v1`` for data; every data endpoint needs a bearer token
 - ``POST /snapshots``: one consistent read of every dataset (the manifest and its cursor);
   ``GET /snapshots/{id}/{key}`` then serves each dataset as an Arrow IPC stream.
 - ``POST /pictures``: portraits by content hash, in batches, as an Arrow IPC stream.
+- ``GET /changes?after=N&limit=M``: one page of the change feed (an Arrow IPC stream, see
+  ``PAGE_COLUMNS``); HTTP 410 when ``after`` is older than the tombstone horizon.
+- ``POST /admin/changes``, ``PUT /admin/pictures/{profile_id}``: office edits (role office).
 - ``GET /health`` (open): API, DB and web app states and the server id (DESIGN.md).
 - ``GET /``: the server's status page (the "web app" component of ``/health``).
 """
@@ -24,7 +27,8 @@ import pyarrow as pa
 import pyarrow.ipc
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -32,14 +36,23 @@ from sync_core.clock import Clock, SystemClock
 from sync_core.protocol import (
     API_PREFIX,
     ARROW_STREAM,
+    CHANGES_PAGE_MAX,
     DATASETS,
+    PAGE_COLUMNS,
+    PAGE_CURSOR,
+    PAGE_MORE,
+    PICTURE_MAX_BYTES,
+    ChangeBatch,
     ComponentState,
+    EditResult,
     Health,
     PictureRequest,
     SignInRequest,
     SignInResponse,
     SnapshotManifest,
 )
+from sync_core.server.changes import ChangePage, CursorTooOld, read_page
+from sync_core.server.edits import EditRejected, apply_changes, replace_picture
 from sync_core.server.store import ServerStore
 from sync_core.server.tokens import Grant, TokenRegistry
 
@@ -91,6 +104,32 @@ def _grant(
 Signed = Annotated[Grant, Depends(_grant)]
 
 
+def _office(grant: Signed) -> Grant:
+    """The grant of an office user; 403 for anyone else."""
+    if grant.role != "office":
+        raise HTTPException(403, "Only the ship's office may change data")
+    return grant
+
+
+Office = Annotated[Grant, Depends(_office)]
+
+
+def page_bytes(page: ChangePage) -> bytes:
+    """A change page as an Arrow IPC stream: one row per dataset with changes."""
+    keys = [key for key in DATASETS if key in page.upserts or key in page.deletes]
+    schema = pa.schema(
+        [("key", pa.string()), ("rows", pa.binary()), ("deletes", pa.list_(pa.string()))],
+        metadata={PAGE_CURSOR: str(page.cursor), PAGE_MORE: "1" if page.more else "0"},
+    )
+    columns = {
+        "key": keys,
+        "rows": [arrow_bytes(page.upserts[key]) if key in page.upserts else None for key in keys],
+        "deletes": [page.deletes.get(key, []) for key in keys],
+    }
+    assert tuple(columns) == PAGE_COLUMNS
+    return arrow_bytes(pa.table(columns, schema=schema))
+
+
 def create_app(store: ServerStore, clock: Clock | None = None) -> FastAPI:
     """The FastAPI app serving ``store`` (already imported). Closes the store on shutdown."""
 
@@ -139,6 +178,34 @@ def create_app(store: ServerStore, clock: Clock | None = None) -> FastAPI:
     @app.post(f"{API_PREFIX}/pictures")
     def get_pictures(body: PictureRequest, _: Signed) -> Response:
         return Response(arrow_bytes(store.pictures(body.sha256), None), media_type=ARROW_STREAM)
+
+    @app.get(f"{API_PREFIX}/changes")
+    def get_changes(
+        _: Signed, after: int = Query(ge=0), limit: int = Query(ge=1, le=CHANGES_PAGE_MAX)
+    ) -> Response:
+        try:
+            page = read_page(store, after, limit)
+        except CursorTooOld as exc:
+            raise HTTPException(410, f"Full sync required: {exc}") from exc
+        return Response(page_bytes(page), media_type=ARROW_STREAM)
+
+    @app.post(f"{API_PREFIX}/admin/changes", response_model=EditResult)
+    def post_changes(body: ChangeBatch, _: Office) -> EditResult:
+        try:
+            return EditResult(cursor=apply_changes(store, body.changes))
+        except EditRejected as exc:
+            raise HTTPException(422, str(exc)) from exc
+
+    @app.put(f"{API_PREFIX}/admin/pictures/{{profile_id}}", response_model=EditResult)
+    async def put_picture(profile_id: str, request: Request, _: Office) -> EditResult:
+        if int(request.headers.get("content-length") or 0) > PICTURE_MAX_BYTES:
+            raise HTTPException(413, f"A portrait may be at most {PICTURE_MAX_BYTES} bytes")
+        jpeg = await request.body()
+        try:
+            cursor = await run_in_threadpool(replace_picture, store, profile_id, jpeg)
+        except EditRejected as exc:
+            raise HTTPException(422, str(exc)) from exc
+        return EditResult(cursor=cursor)
 
     @app.get("/health", response_model=Health)
     def health() -> Health:

@@ -12,18 +12,24 @@ from __future__ import annotations
 import json
 import logging
 import socket
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import uvicorn
 
 from sync_core.server.app import create_app
+from sync_core.server.changes import prune_tombstones
 from sync_core.server.store import ServerStore
 
 log = logging.getLogger(__name__)
+# Tombstones outlive the device retention window (10 days, DESIGN.md) plus a margin
+# (invariant 3): a device unused for longer is wiped anyway and needs a full sync.
+TOMBSTONE_DAYS = 15
 
 
 def open_store(data_dir: Path, db_path: Path) -> ServerStore:
-    """Open the server store at ``db_path``, importing ``data_dir`` when it is new.
+    """Open the server store at ``db_path``, importing ``data_dir`` when it is new, and drop
+    tombstones older than ``TOMBSTONE_DAYS``.
 
     Raises ShipDataError for unusable ship data and StoreInUse when the file is held.
     """
@@ -35,6 +41,8 @@ def open_store(data_dir: Path, db_path: Path) -> ServerStore:
             store.close()
             raise
         log.info("imported %s from %s", counts, data_dir)
+    horizon = prune_tombstones(store, datetime.now(UTC).replace(tzinfo=None) - timedelta(days=TOMBSTONE_DAYS))
+    log.info("tombstone horizon: %s", horizon)
     return store
 
 

@@ -1,24 +1,37 @@
 """The server's DuckDB store: the six datasets, each row stamped with a change sequence.
 
 Every imported or changed row carries ``_seq``, the next value of one server-wide change
-sequence (DESIGN.md, sync invariant 1); the cursor of a snapshot is the highest ``_seq``
-visible in its read. The store's identity (``server_id``) is made with the store and
-returned at sign-in so devices bind their cursor to it.
+sequence (DESIGN.md, sync invariant 1); a delete leaves a row in ``tombstones`` with its
+own ``_seq``. The cursor of a read is the highest ``_seq`` visible in it. Writes are
+serialised (:meth:`ServerStore.write`) so sequence values commit in order and a reader
+never sees seq N+1 before seq N. The store's identity (``server_id``) is made with the store
+and returned at sign-in so devices bind their cursor to it.
 """
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 
-from sync_core.duck import Database, dataset_ddl
+from sync_core.duck import Database, dataset_ddl, first_row, scalar
 from sync_core.protocol import DATASET_COLUMNS, DATASETS, id_column, wire_columns
 
-_META_DDL = "CREATE TABLE IF NOT EXISTS server_meta (server_id VARCHAR, imported_at TIMESTAMP)"
+_META_DDL = (
+    "CREATE TABLE IF NOT EXISTS server_meta ("
+    "server_id VARCHAR, imported_at TIMESTAMP, horizon BIGINT NOT NULL DEFAULT 0)"
+)
+_TOMBSTONES_DDL = (
+    "CREATE TABLE IF NOT EXISTS tombstones ("
+    "key VARCHAR NOT NULL, id VARCHAR NOT NULL, _seq BIGINT NOT NULL, deleted_at TIMESTAMP NOT NULL)"
+)
 
 
 @dataclass(frozen=True)
@@ -51,10 +64,17 @@ class ServerStore:
 
     def __init__(self, path: Path | str) -> None:
         self.db = Database(path, holder="another server process")
+        self._write_lock = threading.Lock()
         with self.db.cursor() as cur:
             cur.execute(_META_DDL)
-            row = cur.execute("SELECT server_id FROM server_meta").fetchone()
+            row = first_row(cur, "SELECT server_id FROM server_meta")
         self.server_id: str | None = row[0] if row else None
+
+    @contextmanager
+    def write(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A write transaction; writes run one at a time so sequence values commit in order."""
+        with self._write_lock, self.db.transaction() as cur:
+            yield cur
 
     @property
     def imported(self) -> bool:
@@ -78,29 +98,30 @@ class ServerStore:
             if not (data_dir / f"{key}.parquet").is_file():
                 raise ShipDataError(f"{data_dir / f'{key}.parquet'} is missing")
         server_id = str(uuid.uuid4())
-        with self.db.transaction() as cur:
+        with self.write() as cur:
             cur.execute("CREATE SEQUENCE change_seq START 1")
+            cur.execute(_TOMBSTONES_DDL)
             counts = {key: _import_dataset(cur, key, data_dir / f"{key}.parquet") for key in DATASETS}
             now = datetime.now(UTC).replace(tzinfo=None)
-            cur.execute("INSERT INTO server_meta VALUES (?, ?)", [server_id, now])
+            cur.execute("INSERT INTO server_meta VALUES (?, ?, 0)", [server_id, now])
         self.server_id = server_id
         return counts
 
     def user(self, username: str) -> ServerUser | None:
         """The user ``username``, or None."""
         with self.db.cursor() as cur:
-            row = cur.execute(
+            row = first_row(
+                cur,
                 "SELECT username, display_name, role, password_hash FROM users WHERE username = ?",
                 [username],
-            ).fetchone()
+            )
         return ServerUser(*row) if row else None
 
     def snapshot(self) -> Snapshot:
         """Read every dataset (pictures without bytes) and the cursor in one transaction."""
         with self.db.transaction() as cur:
             tables = {key: _read_dataset(cur, key) for key in DATASETS}
-            union = " UNION ALL ".join(f'SELECT max(_seq) AS s FROM "{key}"' for key in DATASETS)
-            cursor = cur.execute(f"SELECT coalesce(max(s), 0) FROM ({union})").fetchone()[0]  # type: ignore[index]
+            cursor = latest_seq(cur)
         return Snapshot(cursor=cursor, tables=tables)
 
     def pictures(self, hashes: list[str]) -> pa.Table:
@@ -114,21 +135,24 @@ class ServerStore:
     def counts(self) -> dict[str, int]:
         """Records per dataset."""
         with self.db.cursor() as cur:
-            return {
-                key: cur.execute(f'SELECT count(*) FROM "{key}"').fetchone()[0]  # type: ignore[index]
-                for key in DATASETS
-            }
+            return {key: scalar(cur, f'SELECT count(*) FROM "{key}"') for key in DATASETS}
 
     def ping(self) -> bool:
         """True when the store answers a trivial query."""
         try:
             with self.db.cursor() as cur:
-                return cur.execute("SELECT 1").fetchone() == (1,)
+                return first_row(cur, "SELECT 1") == (1,)
         except Exception:  # noqa: BLE001 - any failure means the DB is down
             return False
 
 
-def _import_dataset(cur, key: str, path: Path) -> int:  # noqa: ANN001 - a DuckDB cursor
+def latest_seq(cur: duckdb.DuckDBPyConnection) -> int:
+    """The highest change sequence visible to ``cur`` (rows and tombstones); 0 when empty."""
+    union = " UNION ALL ".join(f'SELECT max(_seq) AS s FROM "{table}"' for table in (*DATASETS, "tombstones"))
+    return int(scalar(cur, f"SELECT coalesce(max(s), 0) FROM ({union})"))  # type: ignore[arg-type]
+
+
+def _import_dataset(cur: duckdb.DuckDBPyConnection, key: str, path: Path) -> int:
     names = [name for name, _ in DATASET_COLUMNS[key]]
     found = {row[0] for row in cur.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()}
     missing = [name for name in names if name not in found]
@@ -137,13 +161,13 @@ def _import_dataset(cur, key: str, path: Path) -> int:  # noqa: ANN001 - a DuckD
     cur.execute(dataset_ddl(key, key, "_seq BIGINT NOT NULL"))
     select = ", ".join(f'"{name}"' for name in names)
     cur.execute(
-        f'INSERT INTO "{key}" SELECT {select}, nextval(\'change_seq\') FROM read_parquet(?) '
+        f"INSERT INTO \"{key}\" SELECT {select}, nextval('change_seq') FROM read_parquet(?) "
         f'ORDER BY "{id_column(key)}"',
         [str(path)],
     )
-    return cur.execute(f'SELECT count(*) FROM "{key}"').fetchone()[0]
+    return scalar(cur, f'SELECT count(*) FROM "{key}"')
 
 
-def _read_dataset(cur, key: str) -> pa.Table:  # noqa: ANN001 - a DuckDB cursor
+def _read_dataset(cur: duckdb.DuckDBPyConnection, key: str) -> pa.Table:
     select = ", ".join(f'"{name}"' for name in wire_columns(key))
     return cur.sql(f'SELECT {select} FROM "{key}" ORDER BY "{id_column(key)}"').to_arrow_table()

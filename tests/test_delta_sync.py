@@ -1,0 +1,234 @@
+"""Delta sync against the real server: changes, deletes, paging, the horizon, faults (issue 3)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from sync_core.clock import FrozenClock, SystemClock
+from sync_core.device import DeviceStore, ServerClient, SyncEngine, SyncStatus
+from sync_core.device.store import DatasetRecord
+from sync_core.protocol import DATASETS, RecordChange, SyncState, id_column
+from sync_core.server.changes import prune_tombstones
+from sync_core.server.process import ServerProcess
+from sync_core.server.store import ServerStore
+
+from .conftest import start_server
+
+
+@asynccontextmanager
+async def office(url: str) -> AsyncIterator[ServerClient]:
+    """A client signed in as the ship's office."""
+    async with ServerClient(url) as client:
+        await client.sign_in("office", "office")
+        yield client
+
+
+@asynccontextmanager
+async def device(url: str, path: Path, **engine_options: object) -> AsyncIterator[SyncEngine]:
+    """An engine for the device store at ``path``, signed in as demo, after a first sync."""
+    store = DeviceStore(path)
+    async with ServerClient(url) as client:
+        session = await client.sign_in("demo", "demo")
+        engine = SyncEngine(store, client, engine_options.pop("clock", SystemClock()), **engine_options)  # type: ignore[arg-type]
+        engine.server_id = session.server_id  # type: ignore[attr-defined]
+        first = await engine.sync(session.server_id)
+        assert first.status is SyncState.SUCCESS, first.error
+        try:
+            yield engine
+        finally:
+            store.close()
+
+
+async def delta(engine: SyncEngine) -> SyncStatus:
+    status = await engine.sync(engine.server_id)  # type: ignore[attr-defined]
+    assert status.status is SyncState.SUCCESS, status.error
+    return status
+
+
+def _ids(store: DeviceStore, key: str) -> set[str]:
+    with store.db.cursor() as cur:
+        return {row[0] for row in cur.execute(f'SELECT "{id_column(key)}" FROM "{key}"').fetchall()}
+
+
+def _first_names(store: DeviceStore) -> dict[str, str]:
+    with store.db.cursor() as cur:
+        return dict(cur.execute("SELECT profile_id, first_name FROM reservations").fetchall())
+
+
+async def test_update_and_delete_arrive(own_server: ServerProcess, device_store_path: Path) -> None:
+    async with device(own_server.url, device_store_path) as engine, office(own_server.url) as admin:
+        pictures_before = _ids(engine.store, "pictures")
+        await admin.post_changes(
+            [
+                RecordChange(
+                    key="reservations", id="P0000001", op="set", fields={"first_name": "Zoë [b]x[/b]"}
+                ),
+                RecordChange(key="reservations", id="P0000002", op="delete"),
+            ]
+        )
+        status = await delta(engine)
+        assert status.kind == "delta"
+        assert status.datasets["reservations"].changes == 2
+        assert _first_names(engine.store)["P0000001"] == "Zoë [b]x[/b]"
+        assert "P0000002" not in _ids(engine.store, "reservations")
+        assert len(_ids(engine.store, "pictures")) == len(pictures_before) - 1
+        assert status.datasets["pictures"].count == status.datasets["reservations"].count
+
+
+async def test_250_changes_in_one_transaction_arrive_once_in_pages_of_100(
+    own_server: ServerProcess, device_store_path: Path
+) -> None:
+    async with (
+        device(own_server.url, device_store_path, page_size=100) as engine,
+        office(own_server.url) as admin,
+    ):
+        ids = sorted(_ids(engine.store, "reservations"))[:250]
+        changes = [
+            RecordChange(key="reservations", id=pid, op="set", fields={"cabin": f"X{n}"})
+            for n, pid in enumerate(ids)
+        ]
+        await admin.post_changes(changes)
+        status = await delta(engine)
+        assert status.datasets["reservations"].changes == 250
+        with engine.store.db.cursor() as cur:
+            cabins = dict(cur.execute("SELECT profile_id, cabin FROM reservations").fetchall())
+        assert all(cabins[pid] == f"X{n}" for n, pid in enumerate(ids))
+        assert status.datasets["reservations"].count == len(cabins)
+
+
+async def test_created_and_deleted_before_sync_never_appears(
+    own_server: ServerProcess, device_store_path: Path
+) -> None:
+    async with office(own_server.url) as admin:
+        await admin.post_changes(
+            [RecordChange(key="muster_stations", id="GHOST", op="set", fields={"name": "Ghost"})]
+        )
+        await admin.post_changes([RecordChange(key="muster_stations", id="GHOST", op="delete")])
+    async with device(own_server.url, device_store_path) as engine, office(own_server.url) as admin:
+        assert "GHOST" not in _ids(engine.store, "muster_stations")
+        await admin.post_changes([RecordChange(key="lifeboats", id="LB01", op="delete")])
+        await delta(engine)
+        assert "LB01" not in _ids(engine.store, "lifeboats")
+        assert "GHOST" not in _ids(engine.store, "muster_stations")
+
+
+async def test_cursor_past_the_horizon_gets_a_full_sync(
+    ship_dir: Path, tmp_path: Path, device_store_path: Path
+) -> None:
+    server = start_server(ship_dir, tmp_path)
+    try:
+        store = DeviceStore(device_store_path)
+        async with ServerClient(server.url) as client:
+            session = await client.sign_in("demo", "demo")
+            await SyncEngine(store, client, SystemClock()).sync(session.server_id)
+        async with office(server.url) as admin:
+            await admin.post_changes([RecordChange(key="reservations", id="P0000003", op="delete")])
+    finally:
+        server.stop()
+    server_store = ServerStore(tmp_path / "server.duckdb")
+    assert prune_tombstones(server_store, datetime.now(UTC).replace(tzinfo=None) + timedelta(days=1)) > 0
+    server_store.close()
+    server = start_server(ship_dir, tmp_path)
+    try:
+        async with ServerClient(server.url) as client:
+            session = await client.sign_in("demo", "demo")
+            status = await SyncEngine(store, client, SystemClock()).sync(session.server_id)
+        assert status.status is SyncState.SUCCESS, status.error
+        assert status.kind == "full"
+        assert "P0000003" not in _ids(store, "reservations")
+    finally:
+        server.stop()
+        store.close()
+
+
+async def test_failure_between_fetch_and_commit_refetches_the_page(
+    own_server: ServerProcess, device_store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with device(own_server.url, device_store_path) as engine, office(own_server.url) as admin:
+        cursor = engine.status.cursor
+        await admin.post_changes(
+            [
+                RecordChange(key="lifeboats", id="LB02", op="set", fields={"description": f"edit {n}"})
+                for n in range(3)
+            ]
+            + [RecordChange(key="parameters", id="child_max_age", op="set", fields={"value": "11"})]
+        )
+
+        def crash(*args: object) -> None:
+            raise duckdb.IOException("disk pulled mid-commit")
+
+        with monkeypatch.context() as patch:
+            patch.setattr(engine.store, "apply_page", crash)
+            failed = await engine.sync(engine.server_id)  # type: ignore[attr-defined]
+        assert failed.status is SyncState.FAILED and failed.can_retry
+        assert engine.store.sync_point().cursor == cursor  # type: ignore[union-attr]
+        status = await delta(engine)
+        assert status.datasets["lifeboats"].changes == 1
+        assert status.datasets["parameters"].changes == 1
+        assert engine.store.parameter("child_max_age") == "11"
+
+
+@pytest.mark.parametrize("skew_hours", [3, -3])
+async def test_device_clock_skew_does_not_lose_changes(
+    own_server: ServerProcess, device_store_path: Path, skew_hours: int
+) -> None:
+    clock = FrozenClock(datetime.now(UTC) + timedelta(hours=skew_hours))
+    async with (
+        device(own_server.url, device_store_path, clock=clock) as engine,
+        office(own_server.url) as admin,
+    ):
+        await admin.post_changes(
+            [RecordChange(key="muster_stations", id="Z9", op="set", fields={"name": "Aft deck"})]
+        )
+        await delta(engine)
+        assert "Z9" in _ids(engine.store, "muster_stations")
+
+
+def _counts(store: DeviceStore) -> dict[str, DatasetRecord]:
+    return store.datasets()
+
+
+async def test_store_pointed_at_another_ship_ends_with_that_ships_data(
+    own_server: ServerProcess, device_store_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from fixtures.ship import generate_ship
+
+    other_ship = tmp_path_factory.mktemp("other-ship")
+    generate_ship("small", 99, other_ship)
+    async with device(own_server.url, device_store_path):
+        pass
+    other = start_server(other_ship, tmp_path_factory.mktemp("other-server"))
+    try:
+        store = DeviceStore(device_store_path)
+        async with ServerClient(other.url) as client:
+            session = await client.sign_in("demo", "demo")
+            status = await SyncEngine(store, client, SystemClock()).sync(session.server_id)
+        assert status.kind == "full" and status.status is SyncState.SUCCESS
+        assert store.has_synced_with(other.server_id)
+        con = store.db
+        with con.cursor() as cur:
+            for key in DATASETS:
+                mine = cur.execute(f'SELECT count(*) FROM "{key}"').fetchone()
+                theirs = cur.execute(
+                    f"SELECT count(*) FROM read_parquet('{other_ship / f'{key}.parquet'}')"
+                ).fetchone()
+                assert mine == theirs, key
+            names = cur.execute(
+                "SELECT count(*) FROM reservations r JOIN read_parquet(?) s USING (profile_id) "
+                "WHERE r.last_name = s.last_name",
+                [str(other_ship / "reservations.parquet")],
+            ).fetchone()
+        assert names == mine_count(store)
+        store.close()
+    finally:
+        other.stop()
+
+
+def mine_count(store: DeviceStore) -> tuple[int]:
+    return (store.datasets()["reservations"].count,)
