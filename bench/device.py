@@ -4,8 +4,10 @@
 times: a fresh device store and a full sync timed from the first data request (token held,
 connection open) to commit. ``python -m bench.device floor --ship DIR --runs N
 [--portraits]`` times the floor: DuckDB loading the same rows (and pictures) from the local
-Parquet files into the same tables and swapping them in. Each prints one JSON object:
-``seconds`` per run and the process's ``peak_rss_mb``.
+Parquet files into the same tables and swapping them in. ``python -m bench.device delta
+--server URL --runs N --case empty|100_10|100_pictures`` syncs once, then per run has the
+office make the case's changes (outside the interval) and times one delta sync. Each prints
+one JSON object: ``seconds`` per run and the process's ``peak_rss_mb``.
 """
 
 from __future__ import annotations
@@ -13,16 +15,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import resource
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from fixtures.portraits import portrait
 from sync_core.clock import SystemClock
 from sync_core.device import DeviceStore, ServerClient, SyncEngine
 from sync_core.device.store import SyncPoint
-from sync_core.protocol import DATASETS, SyncState, wire_columns
+from sync_core.protocol import DATASETS, RecordChange, SyncState, wire_columns
 
 
 async def timed_syncs(url: str, runs: int, portraits: bool, work: Path) -> list[float]:
@@ -41,6 +45,56 @@ async def timed_syncs(url: str, runs: int, portraits: bool, work: Path) -> list[
             if status.status is not SyncState.SUCCESS:
                 raise SystemExit(f"sync failed: {status.error}")
     return seconds
+
+
+async def timed_deltas(url: str, runs: int, case: str, work: Path) -> list[float]:
+    """Seconds of each delta sync after the office made ``case``'s changes."""
+    seconds = []
+    store = DeviceStore(work / "delta.duckdb")
+    async with ServerClient(url) as client, ServerClient(url) as office:
+        session = await client.sign_in("demo", "demo")
+        await office.sign_in("office", "office")
+        engine = SyncEngine(store, client, SystemClock())
+        await engine.sync(session.server_id)
+        for run in range(runs):
+            await CASES[case](office, store, run)
+            started = time.perf_counter()
+            status = await engine.delta_sync(session.server_id)
+            seconds.append(time.perf_counter() - started)
+            if status.status is not SyncState.SUCCESS or status.kind != "delta":
+                raise SystemExit(f"delta failed: {status.error}")
+    store.close()
+    return seconds
+
+
+def _profiles(store: DeviceStore, count: int, offset: int) -> list[str]:
+    with store.db.cursor() as cur:
+        rows = cur.execute(
+            "SELECT profile_id FROM reservations ORDER BY profile_id LIMIT ? OFFSET ?", [count, offset]
+        ).fetchall()
+    return [row[0] for row in rows]
+
+
+async def _no_changes(office: ServerClient, store: DeviceStore, run: int) -> None:
+    return None
+
+
+async def _updates_and_deletes(office: ServerClient, store: DeviceStore, run: int) -> None:
+    """100 profiles updated and 10 deleted."""
+    ids = _profiles(store, 110, 200 * run)
+    changes = [RecordChange(key="reservations", id=pid, op="set", fields={"cabin": f"R{run}"}) for pid in ids[:100]]
+    changes += [RecordChange(key="reservations", id=pid, op="delete") for pid in ids[100:]]
+    await office.post_changes(changes)
+
+
+async def _new_pictures(office: ServerClient, store: DeviceStore, run: int) -> None:
+    """100 profiles get a new portrait."""
+    rng = random.Random(run)
+    for pid in _profiles(store, 100, 100 * run):
+        await office.put_picture(pid, portrait(rng, f"{pid}-{run}", uniform=False))
+
+
+CASES = {"empty": _no_changes, "100_10": _updates_and_deletes, "100_pictures": _new_pictures}
 
 
 def floor_load(ship: Path, path: Path, portraits: bool) -> float:
@@ -65,7 +119,8 @@ def floor_load(ship: Path, path: Path, portraits: bool) -> float:
 def main() -> None:
     """Parse arguments, run, print one JSON object."""
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["sync", "floor"])
+    parser.add_argument("mode", choices=["sync", "floor", "delta"])
+    parser.add_argument("--case", choices=sorted(CASES))
     parser.add_argument("--server")
     parser.add_argument("--ship", type=Path)
     parser.add_argument("--runs", type=int, required=True)
@@ -75,6 +130,8 @@ def main() -> None:
         work = Path(tmp)
         if args.mode == "sync":
             seconds = asyncio.run(timed_syncs(args.server, args.runs, args.portraits, work))
+        elif args.mode == "delta":
+            seconds = asyncio.run(timed_deltas(args.server, args.runs, args.case, work))
         else:
             seconds = [
                 floor_load(args.ship, work / f"floor-{run}.duckdb", args.portraits)

@@ -20,6 +20,7 @@ DATA = Path(__file__).parent / ".data"
 PRESET = "icon"
 SEED = 1
 CASES = (("full_sync_rows", False, 20), ("full_sync_with_pictures", True, 5))
+DELTA_CASES = (("delta_100_10", "100_10", 20), ("delta_empty", "empty", 50), ("delta_100_pictures", "100_pictures", 5))
 
 
 def ensure_ship() -> Path:
@@ -57,12 +58,32 @@ def run_case(url: str, ship: Path, name: str, portraits: bool, runs: int) -> dic
     }
 
 
+def run_delta_case(url: str, name: str, case: str, runs: int) -> dict:
+    """One delta benchmark line (no floor: ``floor_seconds`` and ``ratio`` are null)."""
+    synced = device("delta", runs, False, "--server", url, "--case", case)
+    return {
+        "name": name,
+        "preset": PRESET,
+        "seconds": round(statistics.median(synced["seconds"]), 4),
+        "floor_seconds": None,
+        "ratio": None,
+        "peak_rss_mb": synced["peak_rss_mb"],
+        "runs": runs,
+    }
+
+
 def main() -> None:
-    """Run every case against one server and print its line."""
+    """Run every case and print its line. The delta cases change the server's data, so they
+    run on a server store of their own, made afresh from the ship each time."""
     ship = ensure_ship()
     with ServerProcess(ship, DATA / f"server-{PRESET}.duckdb", DATA / "server.log") as url:
         for name, portraits, runs in CASES:
             print(json.dumps(run_case(url, ship, name, portraits, runs)), flush=True)
+    scratch = DATA / f"server-{PRESET}-deltas.duckdb"
+    scratch.unlink(missing_ok=True)
+    with ServerProcess(ship, scratch, DATA / "server.log") as url:
+        for name, case, runs in DELTA_CASES:
+            print(json.dumps(run_delta_case(url, name, case, runs)), flush=True)
 
 
 if __name__ == "__main__":
