@@ -92,6 +92,7 @@ class SyncEngine:
         self.page_size = page_size
         self._subscribers: list[Subscriber] = []
         self._lock = asyncio.Lock()
+        self._interval: timedelta | None = None
         self._status = self._status_from_store()
 
     @property
@@ -140,6 +141,8 @@ class SyncEngine:
             return await run()
 
     async def _run(self, kind: SyncKind, body: Callable[[], Awaitable[dict[str, int]]]) -> SyncStatus:
+        """Publish In progress, run ``body`` (returns refused items per dataset) within the
+        deadline, and publish Success or Failed; a failure drops any staging."""
         started = self.clock.monotonic()
         self._publish(self._fresh_run(kind))
         try:
@@ -178,31 +181,32 @@ class SyncEngine:
     async def _delta(self) -> dict[str, int]:
         point = await asyncio.to_thread(self.store.sync_point)
         assert point is not None, "a delta needs a prior full sync"
+        refused_before = self._status.datasets["pictures"].failed
         try:
-            await self._apply_pages(point.cursor)
+            changed = await self._apply_pages(point.cursor)
         except FullSyncRequired:
             log.info("cursor %s is past the server's tombstone horizon: full sync", point.cursor)
             self._publish(self._fresh_run("full"))
             return await self._full(portraits=True)
         for key in DATASETS:
             self._mark(key, SyncState.SUCCESS)
+        if "reservations" not in changed and not refused_before:
+            return {}
         hashes = await asyncio.to_thread(self.store.missing_pictures)
-        failed = await self._fetch_pictures(hashes, self._add_pictures)
-        removed = await asyncio.to_thread(self.store.prune_pictures)
-        if removed:
-            log.info("removed %d portrait(s) no profile references", removed)
-        return {"pictures": failed}
+        return {"pictures": await self._fetch_pictures(hashes, self._add_pictures)}
 
-    async def _apply_pages(self, cursor: int) -> None:
-        first = True
+    async def _apply_pages(self, cursor: int) -> set[str]:
+        """Apply pages until the server has no more; the keys of the datasets they changed."""
+        first, changed = True, set()
         while True:
             page = await self.client.fetch_changes(cursor, self.page_size)
             await asyncio.to_thread(self.store.apply_page, page, first, self.clock.now())
             for key, count in page.changes.items():
                 self._mark(key, SyncState.IN_PROGRESS, changes=self._status.datasets[key].changes + count)
+            changed |= set(page.upserts)
             cursor, first = page.cursor, False
             if not page.more:
-                return
+                return changed
 
     # -- pictures ----------------------------------------------------------------------
 
@@ -260,14 +264,21 @@ class SyncEngine:
         error: str | None = None,
         failed: dict[str, int] | None = None,
     ) -> SyncStatus:
-        point = await asyncio.to_thread(self.store.sync_point)
-        records = await asyncio.to_thread(self.store.datasets)
-        interval = await asyncio.to_thread(self.delta_interval)
+        """The status after a run: counts re-read for the datasets the run may have changed."""
+        if state is SyncState.SUCCESS and self._status.kind == "delta":
+            keys = [key for key, row in self._status.datasets.items() if row.changes or key in (failed or {})]
+        else:
+            keys = list(DATASETS)
+        point, records, interval = await asyncio.to_thread(self._read_after_run, keys)
         datasets = {}
         for key, row in self._status.datasets.items():
             reached = row.status is not SyncState.NOT_STARTED and row.status is not SyncState.IN_PROGRESS
             row_state = state if state is SyncState.SUCCESS or not reached else row.status
-            datasets[key] = _row(key, records[key], row_state)
+            datasets[key] = (
+                _row(key, records[key], row_state)
+                if key in records
+                else row.model_copy(update={"status": row_state})
+            )
         refused = (failed or {}).get("pictures", 0)
         if refused:
             datasets["pictures"].error = f"{refused} portrait(s) refused"
@@ -281,6 +292,11 @@ class SyncEngine:
                 "next_delta_due": self._next_due(point, state, interval),
             }
         )
+
+    def _read_after_run(
+        self, keys: list[str]
+    ) -> tuple[SyncPoint | None, dict[str, DatasetRecord], timedelta]:
+        return self.store.sync_point(), self.store.datasets(keys), self.delta_interval()
 
     def _next_due(self, point: SyncPoint | None, state: SyncState, interval: timedelta) -> datetime | None:
         if point is None or point.last_success is None:

@@ -10,6 +10,7 @@ called from worker threads (``asyncio.to_thread``) without sharing a connection
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -104,13 +105,17 @@ class DeviceStore:
         point = self.sync_point()
         return point is not None and point.server_id == server_id
 
-    def datasets(self) -> dict[str, DatasetRecord]:
-        """Each dataset's count and last-run figures, keyed as :data:`DATASETS`."""
+    def datasets(self, keys: Iterable[str] = DATASETS) -> dict[str, DatasetRecord]:
+        """The count and last-run figures of each dataset in ``keys`` (default: all six)."""
+        keys = list(keys)
         with self.db.cursor() as cur:
-            counts = {key: scalar(cur, f'SELECT count(*) FROM "{key}"') for key in DATASETS}
-            rows = cur.execute("SELECT key, changes, failed, last_updated FROM dataset_state").fetchall()
+            counts = {key: scalar(cur, f'SELECT count(*) FROM "{key}"') for key in keys}
+            rows = cur.execute(
+                "SELECT key, changes, failed, last_updated FROM dataset_state WHERE key IN (SELECT unnest($1))",
+                [keys],
+            ).fetchall()
         state = {key: (changes, failed, _utc(at)) for key, changes, failed, at in rows}
-        return {key: DatasetRecord(counts[key], *state.get(key, (0, 0, None))) for key in DATASETS}
+        return {key: DatasetRecord(counts[key], *state.get(key, (0, 0, None))) for key in keys}
 
     def user(self, username: str) -> tuple[str, str, str] | None:
         """``(password_hash, display_name, role)`` of a synced user, or None."""
@@ -132,8 +137,9 @@ class DeviceStore:
 
         Per dataset: deleted and upserted ids are removed, then upserted rows inserted;
         picture rows arrive without bytes, so only their deletes apply here (the bytes come
-        through :meth:`missing_pictures` / :meth:`add_pictures`). ``first`` starts the run's
-        change counts afresh; ``at`` stamps ``last_updated`` and the delta time.
+        through :meth:`missing_pictures` / :meth:`add_pictures`), and a portrait that a
+        changed or deleted reservation named and none names now is removed. ``first`` starts
+        the run's change counts afresh; ``at`` stamps ``last_updated`` and the delta time.
         """
         changes = page.changes
         with self.db.transaction() as cur:
@@ -141,7 +147,7 @@ class DeviceStore:
                 _apply_dataset(cur, key, page.upserts.get(key), page.deletes.get(key, []))
             cur.execute("UPDATE sync_state SET cursor = ?, last_delta_sync = ?", [page.cursor, _naive(at)])
             if first:
-                cur.execute("UPDATE dataset_state SET changes = 0, failed = 0")
+                cur.execute("UPDATE dataset_state SET changes = 0, failed = 0 WHERE changes <> 0 OR failed <> 0")
             for key, count in changes.items():
                 cur.execute(
                     "UPDATE dataset_state SET changes = changes + ?, last_updated = ? WHERE key = ?",
@@ -168,16 +174,6 @@ class DeviceStore:
                 "UPDATE dataset_state SET changes = changes + ?, failed = failed + ?, last_updated = ? "
                 "WHERE key = 'pictures'",
                 [rows.num_rows, failed, _naive(at)],
-            )
-
-    def prune_pictures(self) -> int:
-        """Remove portraits no reservation references any longer; returns how many."""
-        with self.db.cursor() as cur:
-            return len(
-                cur.execute(
-                    "DELETE FROM pictures WHERE sha256 NOT IN (SELECT picture_sha256 FROM reservations "
-                    "WHERE picture_sha256 IS NOT NULL) RETURNING 1"
-                ).fetchall()
             )
 
     # -- full sync -------------------------------------------------------------------
@@ -256,8 +252,24 @@ def _apply_dataset(
     if key == "pictures":
         upserts = None
     ids = deletes + (upserts.column(ident).to_pylist() if upserts is not None else [])
+    old_pictures = _pictures_named(cur, ids) if key == "reservations" else []
     cur.execute(f'DELETE FROM "{key}" WHERE "{ident}" IN (SELECT unnest($1))', [ids])
     if upserts is not None:
         cur.register("incoming", upserts)
         cur.execute(f'INSERT INTO "{key}" BY NAME SELECT * FROM incoming')
         cur.unregister("incoming")
+    if old_pictures:
+        cur.execute(
+            "DELETE FROM pictures WHERE sha256 IN (SELECT unnest($1)) AND sha256 NOT IN "
+            "(SELECT picture_sha256 FROM reservations WHERE picture_sha256 IN (SELECT unnest($1)))",
+            [old_pictures],
+        )
+
+
+def _pictures_named(cur: duckdb.DuckDBPyConnection, profile_ids: list[str]) -> list[str]:
+    rows = cur.execute(
+        "SELECT DISTINCT picture_sha256 FROM reservations "
+        "WHERE profile_id IN (SELECT unnest($1)) AND picture_sha256 IS NOT NULL",
+        [profile_ids],
+    ).fetchall()
+    return [row[0] for row in rows]

@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from sync_core.duck import first_row, scalar
 from sync_core.protocol import DATASETS, wire_columns
-from sync_core.server.store import ServerStore, latest_seq
+from sync_core.server.store import ServerStore
 
 
 class CursorTooOld(Exception):
@@ -48,18 +48,20 @@ def read_page(store: ServerStore, after: int, limit: int) -> ChangePage:
     Raises CursorTooOld when ``after`` is below the tombstone horizon.
     """
     with store.db.transaction() as cur:
-        horizon = scalar(cur, "SELECT horizon FROM server_meta")
+        horizon, latest = first_row(cur, "SELECT horizon, last_seq FROM server_meta")  # type: ignore[misc]
         if after < horizon:
             raise CursorTooOld(f"cursor {after} is older than the tombstone horizon {horizon}")
+        if after > latest:  # the store was restored from an older copy
+            raise CursorTooOld(f"cursor {after} is ahead of this server's latest change {latest}")
+        if after == latest:
+            return ChangePage(cursor=after, more=False, upserts={}, deletes={})
         last = first_row(
             cur, f"SELECT _seq FROM ({_seqs_after('$1')}) ORDER BY _seq LIMIT 1 OFFSET $2", [after, limit - 1]
         )
-        cursor = last[0] if last else latest_seq(cur)
-        if cursor <= after:
-            return ChangePage(cursor=after, more=False, upserts={}, deletes={})
+        cursor = last[0] if last else latest
         return ChangePage(
             cursor=cursor,
-            more=last is not None and latest_seq(cur) > cursor,
+            more=latest > cursor,
             upserts=_upserts(cur, after, cursor),
             deletes=_deletes(cur, after, cursor),
         )

@@ -15,7 +15,7 @@ from PIL import Image, UnidentifiedImageError
 
 from sync_core.duck import first_row
 from sync_core.protocol import DATASET_COLUMNS, PICTURE_MAX_BYTES, RecordChange, id_column
-from sync_core.server.store import ServerStore, latest_seq
+from sync_core.server.store import ServerStore, stamp_latest_seq
 
 
 class EditRejected(ValueError):
@@ -34,7 +34,7 @@ def apply_changes(store: ServerStore, changes: list[RecordChange]) -> int:
                 _delete(cur, change.key, change.id)
             else:
                 _set(cur, change.key, change.id, change.fields)
-        return latest_seq(cur)
+        return stamp_latest_seq(cur)
 
 
 def replace_picture(store: ServerStore, profile_id: str, jpeg: bytes) -> int:
@@ -57,7 +57,7 @@ def replace_picture(store: ServerStore, profile_id: str, jpeg: bytes) -> int:
             "INSERT INTO pictures VALUES (?, ?, ?, nextval('change_seq'))", [sha256, profile_id, jpeg]
         )
         _set(cur, "reservations", profile_id, {"picture_sha256": sha256})
-        return latest_seq(cur)
+        return stamp_latest_seq(cur)
 
 
 def _check_jpeg(jpeg: bytes) -> None:

@@ -26,7 +26,8 @@ from sync_core.protocol import DATASET_COLUMNS, DATASETS, id_column, wire_column
 
 _META_DDL = (
     "CREATE TABLE IF NOT EXISTS server_meta ("
-    "server_id VARCHAR, imported_at TIMESTAMP, horizon BIGINT NOT NULL DEFAULT 0)"
+    "server_id VARCHAR, imported_at TIMESTAMP, horizon BIGINT NOT NULL DEFAULT 0, "
+    "last_seq BIGINT NOT NULL DEFAULT 0)"
 )
 _TOMBSTONES_DDL = (
     "CREATE TABLE IF NOT EXISTS tombstones ("
@@ -103,7 +104,8 @@ class ServerStore:
             cur.execute(_TOMBSTONES_DDL)
             counts = {key: _import_dataset(cur, key, data_dir / f"{key}.parquet") for key in DATASETS}
             now = datetime.now(UTC).replace(tzinfo=None)
-            cur.execute("INSERT INTO server_meta VALUES (?, ?, 0)", [server_id, now])
+            cur.execute("INSERT INTO server_meta VALUES (?, ?, 0, 0)", [server_id, now])
+            stamp_latest_seq(cur)
         self.server_id = server_id
         return counts
 
@@ -147,9 +149,24 @@ class ServerStore:
 
 
 def latest_seq(cur: duckdb.DuckDBPyConnection) -> int:
-    """The highest change sequence visible to ``cur`` (rows and tombstones); 0 when empty."""
+    """The highest change sequence committed and visible to ``cur``'s transaction.
+
+    Read from ``server_meta.last_seq``, which every write stamps (:func:`stamp_latest_seq`)
+    inside its own transaction, so it is as consistent as the rows it describes.
+    """
+    return int(scalar(cur, "SELECT last_seq FROM server_meta") or 0)  # type: ignore[call-overload]
+
+
+def stamp_latest_seq(cur: duckdb.DuckDBPyConnection) -> int:
+    """Record the highest ``_seq`` of rows and tombstones as ``last_seq``; return it.
+
+    Call it last in every write transaction that draws from the change sequence.
+    """
     union = " UNION ALL ".join(f'SELECT max(_seq) AS s FROM "{table}"' for table in (*DATASETS, "tombstones"))
-    return int(scalar(cur, f"SELECT coalesce(max(s), 0) FROM ({union})"))  # type: ignore[arg-type]
+    cur.execute(
+        f"UPDATE server_meta SET last_seq = greatest(last_seq, (SELECT coalesce(max(s), 0) FROM ({union})))"
+    )
+    return latest_seq(cur)
 
 
 def _import_dataset(cur: duckdb.DuckDBPyConnection, key: str, path: Path) -> int:

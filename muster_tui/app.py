@@ -1,0 +1,109 @@
+"""The Muster app and its one factory, :func:`make_app`, used by the CLI and every test.
+
+Flow: sign in -> main menu; on the first sign-in on this device for a server, the
+Synchronization screen opens over the menu and runs the full sync (seed, "Synchronize from
+Server to Device"). Sign-out returns to sign-in with the password cleared.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import httpx
+from textual import work
+from textual.app import App
+
+from muster_tui.screens.menu import MainMenuScreen
+from muster_tui.screens.sign_in import SignInScreen
+from muster_tui.screens.synchronization import SynchronizationScreen
+from sync_core.clock import Clock, SystemClock
+from sync_core.device import DeviceStore, ServerClient, Session, SyncEngine, sign_in
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """A successful sign-in, and whether it is the first on this device for the server."""
+
+    session: Session
+    first_sync: bool
+
+
+class MusterApp(App[None]):
+    """The handheld / terminal app over one server ``client`` and one device ``store``.
+
+    The app closes ``client`` on exit; ``store`` belongs to the caller.
+    """
+
+    TITLE = "Muster"
+    CSS_PATH = "muster.tcss"
+    ENABLE_COMMAND_PALETTE = False
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (60, "-wide")]  # noqa: RUF012 (Textual declares it)
+
+    def __init__(self, client: ServerClient, store: DeviceStore, engine: SyncEngine) -> None:
+        super().__init__()
+        self.client = client
+        self.store = store
+        self.engine = engine
+        self.session: Session | None = None
+
+    def on_mount(self) -> None:
+        """Start at sign-in."""
+        self._show_sign_in()
+
+    async def on_unmount(self) -> None:
+        """Close the connection pool to the server."""
+        await self.client.aclose()
+
+    def _show_sign_in(self, username: str = "") -> None:
+        screen = SignInScreen(self.client.base_url, self._authenticate, username)
+        self.push_screen(screen, callback=self._signed_in)
+
+    async def _authenticate(self, username: str, password: str) -> SignedIn:
+        session = await sign_in(self.client, self.store, username, password)
+        server_id = session.server_id
+        first_sync = server_id is not None and await asyncio.to_thread(self.engine.needs_full_sync, server_id)
+        return SignedIn(session, first_sync)
+
+    def _signed_in(self, signed_in: SignedIn | None) -> None:
+        assert signed_in is not None
+        session = self.session = signed_in.session
+        self.push_screen(MainMenuScreen(session), callback=self._signed_out)
+        if signed_in.first_sync and session.server_id is not None:
+            self.push_screen(SynchronizationScreen(self.engine, session.server_id, first_sign_in=True))
+
+    def _signed_out(self, _: None) -> None:
+        username = self.session.username if self.session else ""
+        self.session = None
+        self.client.token = None
+        self._show_sign_in(username)
+
+    def on_main_menu_screen_synchronization_requested(self) -> None:
+        """Open the Synchronization screen for the signed-in session's server."""
+        server_id = self.session.server_id if self.session else None
+        self.push_screen(SynchronizationScreen(self.engine, server_id))
+
+    def on_synchronization_screen_sync_requested(self, message: SynchronizationScreen.SyncRequested) -> None:
+        """Run the full sync the Synchronization screen asked for."""
+        self._full_sync(message.server_id)
+
+    @work(group="full-sync", exit_on_error=False)
+    async def _full_sync(self, server_id: str) -> None:
+        await self.engine.full_sync(server_id)
+
+
+def make_app(
+    server_url: str,
+    store: DeviceStore,
+    *,
+    clock: Clock | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> MusterApp:
+    """The app for the server at ``server_url`` over the device ``store``.
+
+    ``clock`` stamps sync times (default: the system clock); ``transport`` lets tests
+    inject an httpx transport. The caller owns ``store`` and closes it after the app.
+    """
+    client = ServerClient(server_url, transport=transport)
+    engine = SyncEngine(store, client, clock or SystemClock())
+    return MusterApp(client, store, engine)

@@ -1,0 +1,141 @@
+"""The Synchronization screen (seed, "3 Synchronization").
+
+It subscribes to the engine and renders whatever :class:`SyncStatus` it is given, through
+:class:`SynchronizationScreen.StatusChanged` messages (tests post constructed statuses the
+same way). Sync Now / Retry post :class:`SynchronizationScreen.SyncRequested`; the app runs
+the sync, so leaving the screen never cancels one. Opened right after a first sign-in it
+asks for the full sync by itself and closes on Success; on Failure it stays, and the crew
+member continues to the menu with F9 / Esc.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.message import Message
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import Button, Collapsible, Footer, Label
+
+from muster_tui.widgets.download_panel import DownloadPanel
+from muster_tui.widgets.upload_panel import UploadPanel
+from sync_core.device import SyncEngine, SyncStatus
+from sync_core.protocol import SyncState
+
+OFFLINE_SESSION_NOTE = "Signed in offline: sign in while online to synchronize."
+
+
+class SynchronizationScreen(Screen[None]):
+    """Synchronization status for the server ``server_id`` (None: an offline session).
+
+    ``first_sign_in`` starts a full sync on mount, with the per-dataset details open, and
+    closes the screen when it succeeds.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f5", "sync_now", "Sync Now"),
+        Binding("f5", "retry", "Retry"),
+        Binding("f4", "toggle_details", "Details"),
+        Binding("f9", "back", "Menu"),
+        Binding("escape", "back", "Menu", show=False),
+    ]
+
+    status: reactive[SyncStatus] = reactive(SyncStatus)
+
+    class StatusChanged(Message):
+        """A new :class:`SyncStatus` to show."""
+
+        bubble = False
+
+        def __init__(self, status: SyncStatus) -> None:
+            super().__init__()
+            self.status = status
+
+    class SyncRequested(Message):
+        """Run a full sync with the server ``server_id``."""
+
+        def __init__(self, server_id: str) -> None:
+            super().__init__()
+            self.server_id = server_id
+
+    def __init__(self, engine: SyncEngine, server_id: str | None, *, first_sign_in: bool = False) -> None:
+        super().__init__()
+        self.engine = engine
+        self.server_id = server_id
+        self.first_sign_in = first_sign_in
+        self._unsubscribe: Callable[[], None] | None = None
+
+    def compose(self) -> ComposeResult:
+        """Title, the two sections and the footer."""
+        yield Label("Synchronization", classes="screen-title")
+        with VerticalScroll(id="sync-body"):
+            if self.server_id is None:
+                yield Label(OFFLINE_SESSION_NOTE, id="offline-note")
+            yield DownloadPanel(details_open=self.first_sign_in).data_bind(SynchronizationScreen.status)
+            yield UploadPanel().data_bind(SynchronizationScreen.status)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        """Follow the engine; on a first sign-in, start the full sync."""
+        self.status = self.engine.status
+        self._unsubscribe = self.engine.subscribe(self._engine_published)
+        self.set_class(self.server_id is None, "-offline-session")
+        if self.first_sign_in:
+            self._request_sync()
+
+    def _engine_published(self, status: SyncStatus) -> None:
+        self.post_message(self.StatusChanged(status))
+
+    def on_unmount(self) -> None:
+        """Stop following the engine."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+
+    def on_synchronization_screen_status_changed(self, message: StatusChanged) -> None:
+        """Show the status the message carries; a first sign-in's success closes the screen."""
+        self.status = message.status
+        if self.first_sign_in and message.status.status is SyncState.SUCCESS:
+            self.first_sign_in = False
+            self.dismiss()
+
+    def watch_status(self, old: SyncStatus, new: SyncStatus) -> None:
+        """Refresh the footer when the offered action changes (not on every status: the
+        footer rebuilds itself on each refresh)."""
+        if (old.running, old.can_retry) != (new.running, new.can_retry):
+            self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Sync Now after a success (dimmed while running), Retry after a failure."""
+        if action not in ("sync_now", "retry"):
+            return True
+        if self.server_id is None or (action == "retry") != self.status.can_retry:
+            return False
+        return None if self.status.running else True
+
+    @on(Button.Pressed, "#sync-now")
+    def action_sync_now(self) -> None:
+        """Start a full sync."""
+        self._request_sync()
+
+    @on(Button.Pressed, "#retry")
+    def action_retry(self) -> None:
+        """Run the failed full sync again."""
+        self._request_sync()
+
+    def action_toggle_details(self) -> None:
+        """Expand or collapse the per-dataset details."""
+        details = self.query_one(Collapsible)
+        details.collapsed = not details.collapsed
+
+    def action_back(self) -> None:
+        """Back to the main menu."""
+        self.dismiss()
+
+    def _request_sync(self) -> None:
+        if self.server_id is not None and not self.status.running:
+            self.post_message(self.SyncRequested(self.server_id))

@@ -1,0 +1,1 @@
+"""Widgets and rendering helpers shared by the screens."""

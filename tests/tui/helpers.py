@@ -1,0 +1,105 @@
+"""Helpers for the TUI tests: constructed sync statuses with fixed figures, opening the
+Synchronization screen on one of them, and waiting for workers to settle."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from textual.pilot import Pilot
+
+from muster_tui.app import MusterApp
+from muster_tui.screens.synchronization import SynchronizationScreen
+from sync_core.device import DatasetStatus, SyncStatus
+from sync_core.protocol import DATASET_LABELS, SyncState
+
+SERVER_URL = "http://ship.example:8000"
+SERVER_ID = "snapshot-server"
+SYNCED_AT = datetime(2026, 11, 30, 23, 16, 42, tzinfo=UTC)
+COUNTS = {
+    "users": 12,
+    "muster_stations": 8,
+    "lifeboats": 18,
+    "parameters": 10,
+    "reservations": 2400,
+    "pictures": 2398,
+}
+REFUSED = "2 portrait(s) refused"
+FAILURE = "Server at http://ship.example:8000 is unreachable: timed out (ReadTimeout)"
+
+
+def _row(
+    key: str, state: SyncState, *, count: int = 0, changes: int = 0, last_updated: datetime | None = None
+) -> DatasetStatus:
+    return DatasetStatus(
+        key=key,
+        label=DATASET_LABELS[key],
+        status=state,
+        count=count,
+        changes=changes,
+        last_updated=last_updated,
+    )
+
+
+def in_progress_status() -> SyncStatus:
+    """A first full sync half way: three datasets fetched, the fourth under way."""
+    states = dict.fromkeys(DATASET_LABELS, SyncState.NOT_STARTED)
+    states.update(dict.fromkeys(("users", "muster_stations", "lifeboats"), SyncState.SUCCESS))
+    states["parameters"] = SyncState.IN_PROGRESS
+    rows = {
+        key: _row(key, state, changes=COUNTS[key] if state is SyncState.SUCCESS else 0)
+        for key, state in states.items()
+    }
+    return SyncStatus(status=SyncState.IN_PROGRESS, kind="full", datasets=rows)
+
+
+def succeeded_status() -> SyncStatus:
+    """A finished full sync; two portraits were refused."""
+    rows = {
+        key: _row(key, SyncState.SUCCESS, count=count, last_updated=SYNCED_AT)
+        for key, count in COUNTS.items()
+    }
+    rows["pictures"] = rows["pictures"].model_copy(update={"failed": 2, "error": REFUSED})
+    return SyncStatus(
+        status=SyncState.SUCCESS, kind="full", datasets=rows, cursor=4812, last_full_sync=SYNCED_AT
+    )
+
+
+def failed_status() -> SyncStatus:
+    """A first full sync that failed on the reservations: the device has no data."""
+    states = dict.fromkeys(DATASET_LABELS, SyncState.FAILED)
+    states.update(dict.fromkeys(("users", "muster_stations", "lifeboats", "parameters"), SyncState.SUCCESS))
+    rows = {key: _row(key, state) for key, state in states.items()}
+    return SyncStatus(status=SyncState.FAILED, kind="full", datasets=rows, error=FAILURE)
+
+
+STATUSES = {"in_progress": in_progress_status, "succeeded": succeeded_status, "failed": failed_status}
+
+
+async def show_status(pilot: Pilot[None], status: SyncStatus) -> SynchronizationScreen:
+    """Open a Synchronization screen in the running app and show ``status`` on it."""
+    app = pilot.app
+    assert isinstance(app, MusterApp)
+    screen = SynchronizationScreen(app.engine, SERVER_ID)
+    await app.push_screen(screen)
+    screen.post_message(SynchronizationScreen.StatusChanged(status))
+    await pilot.pause()
+    return screen
+
+
+async def settle(pilot: Pilot[None]) -> None:
+    """Wait until no worker runs and what the workers posted has been handled."""
+    for _ in range(50):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        if all(worker.is_finished for worker in pilot.app.workers):
+            return
+    raise AssertionError("workers kept running")
+
+
+def offered_actions(screen: SynchronizationScreen) -> dict[str, bool]:
+    """The footer's offers on ``screen``: description -> enabled."""
+    return {
+        active.binding.description: active.enabled
+        for active in screen.active_bindings.values()
+        if active.binding.show
+    }

@@ -1,0 +1,64 @@
+"""Snapshots of the sign-in, main menu and Synchronization screens at 80x24 and 40x20 (portrait).
+
+Nothing varies between runs: no server (the network refuses), a frozen clock, constructed
+statuses with fixed figures, no blinking cursor, animations off (TEXTUAL_ANIMATIONS=none).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+
+from muster_tui.app import MusterApp
+from muster_tui.screens.menu import MainMenuScreen
+from sync_core.device import Session
+from tests.tui.helpers import SERVER_ID, STATUSES, settle, show_status
+
+SIZES = {"wide": (80, 24), "narrow": (40, 20)}
+SESSION = Session(username="demo", display_name="Demo Crew", role="crew", server_id=SERVER_ID, online=True)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_sign_in(snap_compare: Any, offline_app: MusterApp, size: str) -> None:
+    """The sign-in screen: title, server address, username, masked password."""
+
+    async def type_credentials(pilot: Pilot[None]) -> None:
+        await pilot.press(*"demo", "enter", *"secret")
+
+    assert snap_compare(offline_app, terminal_size=SIZES[size], run_before=type_credentials)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_sign_in_unreachable(snap_compare: Any, offline_app: MusterApp, size: str) -> None:
+    """The server could not be reached: its message (naming the address) and Retry."""
+
+    async def sign_in(pilot: Pilot[None]) -> None:
+        await pilot.press(*"demo", "enter", *"secret", "enter")
+        await settle(pilot)
+
+    assert snap_compare(offline_app, terminal_size=SIZES[size], run_before=sign_in)
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("state", STATUSES)
+def test_synchronization(snap_compare: Any, offline_app: MusterApp, state: str, size: str) -> None:
+    """The Synchronization screen showing a constructed status, details expanded."""
+
+    async def open_details(pilot: Pilot[None]) -> None:
+        screen = await show_status(pilot, STATUSES[state]())
+        await pilot.press("f4")
+        screen.query_one("#sync-body").scroll_home(animate=False)
+
+    assert snap_compare(offline_app, terminal_size=SIZES[size], run_before=open_details)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_main_menu(snap_compare: Any, offline_app: MusterApp, size: str) -> None:
+    """The main menu of a signed-in crew member, online."""
+
+    async def open_menu(pilot: Pilot[None]) -> None:
+        await pilot.app.push_screen(MainMenuScreen(SESSION))
+
+    assert snap_compare(offline_app, terminal_size=SIZES[size], run_before=open_menu)

@@ -1,0 +1,94 @@
+"""The Synchronization screen without a server: constructed statuses and a refused network."""
+
+from __future__ import annotations
+
+from textual.widgets import Button, Collapsible, Label
+
+from muster_tui.app import MusterApp
+from muster_tui.screens.synchronization import SynchronizationScreen
+from muster_tui.widgets.download_panel import ONLINE_ONLY_NOTE
+from sync_core.protocol import SyncState
+from tests.tui.helpers import (
+    SERVER_ID,
+    failed_status,
+    in_progress_status,
+    offered_actions,
+    settle,
+    show_status,
+    succeeded_status,
+)
+
+NARROW = (40, 20)
+WIDE = (80, 24)
+
+
+def action_buttons(screen: SynchronizationScreen) -> list[Button]:
+    """The action buttons on show (Sync Now or Retry)."""
+    return [button for button in screen.query(".actions Button").results(Button) if button.region.height]
+
+
+async def test_narrow_screen_shows_the_action_without_horizontal_scrolling(offline_app: MusterApp) -> None:
+    async with offline_app.run_test(size=NARROW) as pilot:
+        for status, label in ((succeeded_status(), "Sync Now"), (failed_status(), "Retry")):
+            screen = await show_status(pilot, status)
+            (button,) = action_buttons(screen)
+            assert str(button.label) == label
+            assert 0 < button.region.width and button.region.right <= NARROW[0]
+            assert screen.query_one("#sync-body").max_scroll_x == 0
+            screen.dismiss()
+            await pilot.pause()
+
+
+async def test_retry_takes_the_place_of_sync_now_after_a_failure(offline_app: MusterApp) -> None:
+    async with offline_app.run_test(size=WIDE) as pilot:
+        screen = await show_status(pilot, succeeded_status())
+        assert [button.id for button in action_buttons(screen)] == ["sync-now"]
+        assert offered_actions(screen).get("Sync Now") is True
+        assert "Retry" not in offered_actions(screen)
+        screen.post_message(SynchronizationScreen.StatusChanged(failed_status()))
+        await pilot.pause()
+        assert [button.id for button in action_buttons(screen)] == ["retry"]
+        assert offered_actions(screen).get("Retry") is True
+        assert "Sync Now" not in offered_actions(screen)
+
+
+async def test_sync_now_is_disabled_while_a_sync_runs(offline_app: MusterApp) -> None:
+    async with offline_app.run_test(size=WIDE) as pilot:
+        screen = await show_status(pilot, in_progress_status())
+        (button,) = action_buttons(screen)
+        assert button.disabled
+        assert offered_actions(screen).get("Sync Now") is False
+
+
+async def test_hostile_error_is_shown_literally(offline_app: MusterApp) -> None:
+    hostile = failed_status().model_copy(update={"error": "O'Brien [/x] \x1b]2;pwned\x07"})
+    async with offline_app.run_test(size=WIDE) as pilot:
+        screen = await show_status(pilot, hostile)
+        assert str(screen.query_one("#reason", Label).content) == "Reason: O'Brien [/x] ]2;pwned"
+
+
+async def test_first_sync_failure_stays_with_retry_and_the_online_note(offline_app: MusterApp) -> None:
+    async with offline_app.run_test(size=WIDE) as pilot:
+        await offline_app.push_screen(
+            SynchronizationScreen(offline_app.engine, SERVER_ID, first_sign_in=True)
+        )
+        await settle(pilot)
+        screen = offline_app.screen
+        assert isinstance(screen, SynchronizationScreen)
+        assert offline_app.engine.status.status is SyncState.FAILED
+        assert [button.id for button in action_buttons(screen)] == ["retry"]
+        assert not screen.query_one(Collapsible).collapsed
+        assert str(screen.query_one("#note", Label).content) == ONLINE_ONLY_NOTE
+        assert "refused by the test transport" in str(screen.query_one("#reason", Label).content)
+        await pilot.press("f9")
+        assert not isinstance(offline_app.screen, SynchronizationScreen)
+
+
+async def test_offline_session_offers_no_sync(offline_app: MusterApp) -> None:
+    async with offline_app.run_test(size=WIDE) as pilot:
+        screen = SynchronizationScreen(offline_app.engine, None)
+        await offline_app.push_screen(screen)
+        await pilot.pause()
+        assert screen.query_one("#offline-note", Label).region.height
+        assert action_buttons(screen) == []
+        assert "Sync Now" not in offered_actions(screen)
