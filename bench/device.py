@@ -82,7 +82,9 @@ async def _no_changes(office: ServerClient, store: DeviceStore, run: int) -> Non
 async def _updates_and_deletes(office: ServerClient, store: DeviceStore, run: int) -> None:
     """100 profiles updated and 10 deleted."""
     ids = _profiles(store, 110, 200 * run)
-    changes = [RecordChange(key="reservations", id=pid, op="set", fields={"cabin": f"R{run}"}) for pid in ids[:100]]
+    changes = [
+        RecordChange(key="reservations", id=pid, op="set", fields={"cabin": f"R{run}"}) for pid in ids[:100]
+    ]
     changes += [RecordChange(key="reservations", id=pid, op="delete") for pid in ids[100:]]
     await office.post_changes(changes)
 

@@ -20,7 +20,11 @@ DATA = Path(__file__).parent / ".data"
 PRESET = "icon"
 SEED = 1
 CASES = (("full_sync_rows", False, 20), ("full_sync_with_pictures", True, 5))
-DELTA_CASES = (("delta_100_10", "100_10", 20), ("delta_empty", "empty", 50), ("delta_100_pictures", "100_pictures", 5))
+DELTA_CASES = (
+    ("delta_100_10", "100_10", 20),
+    ("delta_empty", "empty", 50),
+    ("delta_100_pictures", "100_pictures", 5),
+)
 
 
 def ensure_ship() -> Path:

@@ -2,7 +2,9 @@
 
 Flow: sign in -> main menu; on the first sign-in on this device for a server, the
 Synchronization screen opens over the menu and runs the full sync (seed, "Synchronize from
-Server to Device"). Sign-out returns to sign-in with the password cleared.
+Server to Device"). While an online session lasts, the delta timer runs (a delta sync every
+``delta_sync_interval_minutes`` from the last completion). Sign-out stops it and returns to
+sign-in with the password cleared.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from muster_tui.screens.sign_in import SignInScreen
 from muster_tui.screens.synchronization import SynchronizationScreen
 from sync_core.clock import Clock, SystemClock
 from sync_core.device import DeviceStore, ServerClient, Session, SyncEngine, sign_in
+from sync_core.device.timer import DeltaTimer
 
 
 @dataclass(frozen=True)
@@ -69,12 +72,15 @@ class MusterApp(App[None]):
         assert signed_in is not None
         session = self.session = signed_in.session
         self.push_screen(MainMenuScreen(session), callback=self._signed_out)
+        if session.server_id is not None:
+            self._delta_timer(session.server_id)
         if signed_in.first_sync and session.server_id is not None:
             self.push_screen(SynchronizationScreen(self.engine, session.server_id, first_sign_in=True))
 
     def _signed_out(self, _: None) -> None:
         username = self.session.username if self.session else ""
         self.session = None
+        self.workers.cancel_group(self, "delta-timer")
         self.client.token = None
         self._show_sign_in(username)
 
@@ -89,7 +95,11 @@ class MusterApp(App[None]):
 
     @work(group="full-sync", exit_on_error=False)
     async def _full_sync(self, server_id: str) -> None:
-        await self.engine.full_sync(server_id)
+        await self.engine.sync(server_id, full=True)
+
+    @work(group="delta-timer", exclusive=True, exit_on_error=False)
+    async def _delta_timer(self, server_id: str) -> None:
+        await DeltaTimer(self.engine, server_id).run()
 
 
 def make_app(

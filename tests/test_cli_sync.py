@@ -43,7 +43,9 @@ def test_sync_succeeds_and_counts(live_server: ServerProcess, device_store_path:
     assert report["error"] is None
 
 
-def test_second_sync_is_a_delta_unless_full_is_forced(live_server: ServerProcess, device_store_path: Path) -> None:
+def test_second_sync_is_a_delta_unless_full_is_forced(
+    live_server: ServerProcess, device_store_path: Path
+) -> None:
     assert muster_sync(live_server.url, device_store_path)[1]["kind"] == "full"
     code, report = muster_sync(live_server.url, device_store_path)
     assert code == 0 and report["kind"] == "delta"

@@ -85,7 +85,9 @@ async def test_timer_follows_completion_sync_now_and_the_parameter(
             store.close()
 
 
-async def test_a_failed_run_is_retried_soon_not_in_a_loop(own_server: ServerProcess, device_store_path: Path) -> None:
+async def test_a_failed_run_is_retried_soon_not_in_a_loop(
+    own_server: ServerProcess, device_store_path: Path
+) -> None:
     clock = FrozenClock(T0)
     store = DeviceStore(device_store_path)
     async with ServerClient(own_server.url) as client:

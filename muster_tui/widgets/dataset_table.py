@@ -1,9 +1,9 @@
 """The detail of "Synchronize from server to device": one row per dataset.
 
-Each row shows the dataset's label (DATASET_LABELS), its records, its status, when it was
-last updated and any error (e.g. refused portraits). Each row's cells are a small grid: four
-columns on a wide terminal; on a narrow one, label and records on one line, status and time
-on the next (muster.tcss).
+Each row shows the dataset's label (DATASET_LABELS), its records, the changes the last run
+applied, its status, when it was last updated and any error (e.g. refused portraits). Each
+row's cells are a small grid: five columns on a wide terminal; on a narrow one, label,
+records and changes on one line, status and time on the next (muster.tcss).
 """
 
 from __future__ import annotations
@@ -25,10 +25,11 @@ class DatasetHeader(Widget):
     """Column titles above the dataset rows."""
 
     def compose(self) -> ComposeResult:
-        """The four column titles, in a grid like the rows'."""
+        """The column titles, in a grid like the rows'."""
         with Grid(classes="cells"):
             yield Label("Dataset", classes="cell-label")
             yield Label("Records", classes="cell-count")
+            yield Label("Changes", classes="cell-changes")
             yield Label("Status", classes="cell-state")
             yield Label("Last updated", classes="cell-updated")
 
@@ -45,6 +46,7 @@ class DatasetRow(Widget):
         with Grid(classes="cells"):
             yield Label(DATASET_LABELS[self.key], classes="cell-label")
             yield Label("0", classes="cell-count")
+            yield Label("0", classes="cell-changes")
             yield StateLabel(classes="cell-state")
             yield Label("", classes="cell-updated")
         yield Label("", classes="row-error")
@@ -57,6 +59,7 @@ class DatasetRow(Widget):
         """
         fetched = running and dataset.status is SyncState.SUCCESS
         self.query_one(".cell-count", Label).update(str(dataset.changes if fetched else dataset.count))
+        self.query_one(".cell-changes", Label).update(str(dataset.changes))
         self.query_one(StateLabel).state = dataset.status
         self.query_one(".cell-updated", Label).update(format_utc(dataset.last_updated))
         error = self.query_one(".row-error", Label)

@@ -1,6 +1,7 @@
 """The section "Synchronize from server to device" of the Synchronization screen.
 
-Overall status, time of the last full sync, the reason of a failure, a **Sync Now**
+Overall status, times of the last full and delta syncs and of the next delta, the reason
+of a failure, a **Sync Now**
 button after a success (disabled while a sync runs) and a **Retry** button in its place
 after a failure (DESIGN.md, "Statuses"), and a Collapsible holding one row per dataset.
 """
@@ -22,6 +23,7 @@ ONLINE_ONLY_NOTE = (
     "The device keeps working in online mode: it reads from the server until a full sync "
     "succeeds. F9 continues to the menu."
 )
+NOT_SCHEDULED = "not yet"
 KEPT_DATA_NOTE = "The device keeps the data of its last full sync."
 
 
@@ -53,6 +55,12 @@ class DownloadPanel(Vertical):
         with Horizontal(classes="field"):
             yield Label("Last full sync: ", classes="name")
             yield Label(id="last-full-sync")
+        with Horizontal(classes="field"):
+            yield Label("Last delta sync: ", classes="name")
+            yield Label(id="last-delta-sync")
+        with Horizontal(classes="field"):
+            yield Label("Next delta due: ", classes="name")
+            yield Label(id="next-delta-due")
         yield Label(id="reason")
         yield Label(id="note")
         with Horizontal(classes="actions"):
@@ -68,6 +76,9 @@ class DownloadPanel(Vertical):
         self.set_class(status.can_retry, "-failed")
         self.query_one("#download-state", StateLabel).state = status.status
         self.query_one("#last-full-sync", Label).update(format_utc(status.last_full_sync))
+        self.query_one("#last-delta-sync", Label).update(format_utc(status.last_delta_sync))
+        next_due = format_utc(status.next_delta_due) if status.next_delta_due else NOT_SCHEDULED
+        self.query_one("#next-delta-due", Label).update(next_due)
         self.query_one("#reason", Label).update(safe(f"Reason: {status.error or 'unknown'}"))
         self.query_one("#note", Label).update(failure_note(status))
         self.query_one("#sync-now", Button).disabled = status.running

@@ -111,7 +111,8 @@ class DeviceStore:
         with self.db.cursor() as cur:
             counts = {key: scalar(cur, f'SELECT count(*) FROM "{key}"') for key in keys}
             rows = cur.execute(
-                "SELECT key, changes, failed, last_updated FROM dataset_state WHERE key IN (SELECT unnest($1))",
+                "SELECT key, changes, failed, last_updated FROM dataset_state "
+                "WHERE key IN (SELECT unnest($1))",
                 [keys],
             ).fetchall()
         state = {key: (changes, failed, _utc(at)) for key, changes, failed, at in rows}
@@ -147,7 +148,9 @@ class DeviceStore:
                 _apply_dataset(cur, key, page.upserts.get(key), page.deletes.get(key, []))
             cur.execute("UPDATE sync_state SET cursor = ?, last_delta_sync = ?", [page.cursor, _naive(at)])
             if first:
-                cur.execute("UPDATE dataset_state SET changes = 0, failed = 0 WHERE changes <> 0 OR failed <> 0")
+                cur.execute(
+                    "UPDATE dataset_state SET changes = 0, failed = 0 WHERE changes <> 0 OR failed <> 0"
+                )
             for key, count in changes.items():
                 cur.execute(
                     "UPDATE dataset_state SET changes = changes + ?, last_updated = ? WHERE key = ?",

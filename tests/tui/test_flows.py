@@ -7,6 +7,7 @@ tests/conftest.py; fixture user demo/demo (crew).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -19,11 +20,13 @@ from muster_tui.screens.menu import MainMenuScreen
 from muster_tui.screens.sign_in import SignInScreen
 from muster_tui.screens.synchronization import SynchronizationScreen
 from muster_tui.widgets.dataset_table import DatasetRow
-from sync_core.device import DeviceStore
+from muster_tui.widgets.utc_time import format_utc
+from sync_core.clock import FrozenClock
+from sync_core.device import DeviceStore, ServerClient
 from sync_core.errors import InvalidLogin
-from sync_core.protocol import DATASET_LABELS, SyncState
+from sync_core.protocol import DATASET_LABELS, RecordChange, SyncState
 from sync_core.server.process import ServerProcess
-from tests.tui.helpers import settle
+from tests.tui.helpers import SYNCED_AT, settle
 
 CLOSED_PORT_URL = "http://127.0.0.1:9"
 SIZE = (80, 24)
@@ -130,3 +133,25 @@ async def test_synced_device_signs_in_offline(live_server: ServerProcess, device
         await sign_in(pilot, "demo", "demo")
         assert isinstance(offline.screen, MainMenuScreen)
         assert "offline" in str(offline.screen.query_one("#signed-in", Label).content)
+
+
+async def test_delta_timer_runs_after_sign_in_and_the_screen_shows_it(
+    own_server: ServerProcess, device_store: DeviceStore
+) -> None:
+    clock = FrozenClock(SYNCED_AT)
+    app = make_app(own_server.url, device_store, clock=clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await sign_in(pilot, "demo", "demo")
+        async with ServerClient(own_server.url) as office:
+            await office.sign_in("office", "office")
+            await office.post_changes([RecordChange(key="lifeboats", id="LB01", op="delete")])
+        clock.advance(30 * 60)
+        for _ in range(200):
+            await pilot.pause(0.02)
+            if app.engine.status.kind == "delta" and not app.engine.status.running:
+                break
+        assert app.engine.status.status is SyncState.SUCCESS
+        assert app.engine.status.datasets["lifeboats"].changes == 1
+        await pilot.press("f3")
+        shown = app.screen.query_one("#last-delta-sync", Label).content
+        assert str(shown) == format_utc(SYNCED_AT + timedelta(minutes=30))
