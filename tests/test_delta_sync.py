@@ -232,3 +232,18 @@ async def test_store_pointed_at_another_ship_ends_with_that_ships_data(
 
 def mine_count(store: DeviceStore) -> tuple[int]:
     return (store.datasets()["reservations"].count,)
+
+
+async def test_portraits_missing_after_a_crash_are_fetched_by_the_next_process(
+    own_server: ServerProcess, device_store_path: Path
+) -> None:
+    async with device(own_server.url, device_store_path) as engine:
+        with engine.store.db.cursor() as cur:
+            cur.execute("DELETE FROM pictures WHERE profile_id IN ('P0000004', 'P0000005')")
+        async with ServerClient(own_server.url) as client:
+            session = await client.sign_in("demo", "demo")
+            status = await SyncEngine(engine.store, client, SystemClock()).sync(session.server_id)
+        assert status.kind == "delta" and status.datasets["pictures"].changes == 2
+        with engine.store.db.cursor() as cur:
+            held = {row[0] for row in cur.execute("SELECT profile_id FROM pictures").fetchall()}
+        assert {"P0000004", "P0000005"} <= held

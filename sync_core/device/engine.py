@@ -93,6 +93,7 @@ class SyncEngine:
         self._subscribers: list[Subscriber] = []
         self._lock = asyncio.Lock()
         self._interval: timedelta | None = None
+        self._portraits_checked = False
         self._status = self._status_from_store()
 
     @property
@@ -183,30 +184,35 @@ class SyncEngine:
         assert point is not None, "a delta needs a prior full sync"
         refused_before = self._status.datasets["pictures"].failed
         try:
-            changed = await self._apply_pages(point.cursor)
+            named = await self._apply_pages(point.cursor)
         except FullSyncRequired:
             log.info("cursor %s is past the server's tombstone horizon: full sync", point.cursor)
             self._publish(self._fresh_run("full"))
             return await self._full(portraits=True)
         for key in DATASETS:
             self._mark(key, SyncState.SUCCESS)
-        if "reservations" not in changed and not refused_before:
+        # Every portrait is checked after a refusal, and once per process: a crash between a
+        # committed page and its portraits' fetch must not leave them missing for good.
+        check_all = bool(refused_before) or not self._portraits_checked
+        if not named and not check_all:
             return {}
-        hashes = await asyncio.to_thread(self.store.missing_pictures)
+        hashes = await asyncio.to_thread(self.store.missing_pictures, None if check_all else named)
+        self._portraits_checked = True
         return {"pictures": await self._fetch_pictures(hashes, self._add_pictures)}
 
-    async def _apply_pages(self, cursor: int) -> set[str]:
-        """Apply pages until the server has no more; the keys of the datasets they changed."""
-        first, changed = True, set()
+    async def _apply_pages(self, cursor: int) -> list[str]:
+        """Apply pages until the server has no more; the portrait hashes their reservations name."""
+        first, named = True, []
         while True:
             page = await self.client.fetch_changes(cursor, self.page_size)
             await asyncio.to_thread(self.store.apply_page, page, first, self.clock.now())
             for key, count in page.changes.items():
                 self._mark(key, SyncState.IN_PROGRESS, changes=self._status.datasets[key].changes + count)
-            changed |= set(page.upserts)
+            if "reservations" in page.upserts:
+                named += page.upserts["reservations"].column("picture_sha256").to_pylist()
             cursor, first = page.cursor, False
             if not page.more:
-                return changed
+                return named
 
     # -- pictures ----------------------------------------------------------------------
 

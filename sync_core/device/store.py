@@ -157,12 +157,22 @@ class DeviceStore:
                     [count, _naive(at), key],
                 )
 
-    def missing_pictures(self) -> list[str]:
-        """Portrait hashes that reservations name and the device lacks, in a stable order."""
+    def missing_pictures(self, among: list[str] | None = None) -> list[str]:
+        """Portrait hashes that reservations name and the device lacks, in a stable order.
+
+        ``among`` limits the check to those hashes (the ones a delta brought); None checks
+        every reservation.
+        """
+        named = (
+            "SELECT unnest($1) AS h"
+            if among is not None
+            else "SELECT picture_sha256 AS h FROM reservations WHERE picture_sha256 IS NOT NULL"
+        )
         with self.db.cursor() as cur:
             rows = cur.execute(
-                "SELECT DISTINCT picture_sha256 FROM reservations WHERE picture_sha256 IS NOT NULL "
-                "AND picture_sha256 NOT IN (SELECT sha256 FROM pictures) ORDER BY 1"
+                f"SELECT DISTINCT h FROM ({named}) WHERE h IS NOT NULL "
+                "AND h NOT IN (SELECT sha256 FROM pictures) ORDER BY 1",
+                [among] if among is not None else [],
             ).fetchall()
         return [row[0] for row in rows]
 

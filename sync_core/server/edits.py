@@ -1,6 +1,7 @@
 """The ship's office changes server data: set fields of / create / delete records, replace
-portraits. Each call is one write transaction; every touched row and every tombstone gets
-the next change sequence value (DESIGN.md invariants 1 and 3).
+portraits. Each call is one write transaction; every change draws the next change sequence
+value, stamps the row with it and leaves a journal entry (a delete's entry is its
+tombstone; DESIGN.md invariants 1 and 3).
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from typing import Any
 import duckdb
 from PIL import Image, UnidentifiedImageError
 
-from sync_core.duck import first_row
+from sync_core.duck import first_row, scalar
 from sync_core.protocol import DATASET_COLUMNS, PICTURE_MAX_BYTES, RecordChange, id_column
-from sync_core.server.store import ServerStore, stamp_latest_seq
+from sync_core.server.store import ServerStore
 
 
 class EditRejected(ValueError):
@@ -34,13 +35,13 @@ def apply_changes(store: ServerStore, changes: list[RecordChange]) -> int:
                 _delete(cur, change.key, change.id)
             else:
                 _set(cur, change.key, change.id, change.fields)
-        return stamp_latest_seq(cur)
+        return _commit_seq(cur)
 
 
 def replace_picture(store: ServerStore, profile_id: str, jpeg: bytes) -> int:
     """Give profile ``profile_id`` the portrait ``jpeg``; returns the cursor after it.
 
-    The old portrait's row gets a tombstone, the new one a new row, and the reservation's
+    The old portrait is deleted, the new one added, and the reservation's
     ``picture_sha256`` changes. Raises EditRejected for an unknown profile, an oversize
     file (over ``PICTURE_MAX_BYTES``) or bytes that are not a JPEG image.
     """
@@ -53,11 +54,10 @@ def replace_picture(store: ServerStore, profile_id: str, jpeg: bytes) -> int:
             "SELECT sha256 FROM pictures WHERE profile_id = ?", [profile_id]
         ).fetchall():
             _delete(cur, "pictures", old)
-        cur.execute(
-            "INSERT INTO pictures VALUES (?, ?, ?, nextval('change_seq'))", [sha256, profile_id, jpeg]
-        )
+        seq = _journal(cur, "pictures", sha256, "set")
+        cur.execute("INSERT INTO pictures VALUES (?, ?, ?, ?)", [sha256, profile_id, jpeg, seq])
         _set(cur, "reservations", profile_id, {"picture_sha256": sha256})
-        return stamp_latest_seq(cur)
+        return _commit_seq(cur)
 
 
 def _check_jpeg(jpeg: bytes) -> None:
@@ -70,6 +70,20 @@ def _check_jpeg(jpeg: bytes) -> None:
             image.verify()
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise EditRejected("picture is not a readable JPEG image") from exc
+
+
+def _journal(cur: duckdb.DuckDBPyConnection, key: str, record_id: str, op: str) -> int:
+    """Draw the next change sequence value for ``op`` on a record and journal it."""
+    seq = int(scalar(cur, "SELECT nextval('change_seq')"))  # type: ignore[call-overload]
+    now = datetime.now(UTC).replace(tzinfo=None)
+    cur.execute("INSERT INTO journal VALUES (?, ?, ?, ?, ?)", [seq, key, record_id, op, now])
+    return seq
+
+
+def _commit_seq(cur: duckdb.DuckDBPyConnection) -> int:
+    """Make this transaction's last sequence value the committed ``last_seq``; return it."""
+    cur.execute("UPDATE server_meta SET last_seq = (SELECT max(_seq) FROM journal)")
+    return int(scalar(cur, "SELECT last_seq FROM server_meta"))  # type: ignore[call-overload]
 
 
 def _columns(key: str) -> list[str]:
@@ -94,13 +108,11 @@ def _set(cur: duckdb.DuckDBPyConnection, key: str, record_id: str, fields: dict[
         raise EditRejected("portraits are replaced through the picture endpoint")
     row = _row(cur, key, record_id) or dict.fromkeys(columns)
     row |= fields | {id_column(key): record_id}
+    seq = _journal(cur, key, record_id, "set")
     cur.execute(f'DELETE FROM "{key}" WHERE "{id_column(key)}" = ?', [record_id])
-    cur.execute("DELETE FROM tombstones WHERE key = ? AND id = ?", [key, record_id])
     marks = ", ".join("?" for _ in columns)
     try:
-        cur.execute(
-            f"INSERT INTO \"{key}\" VALUES ({marks}, nextval('change_seq'))", [row[c] for c in columns]
-        )
+        cur.execute(f'INSERT INTO "{key}" VALUES ({marks}, ?)', [*(row[c] for c in columns), seq])
     except duckdb.ConversionException as exc:
         raise EditRejected(f"{key} {record_id!r}: {exc}") from exc
 
@@ -112,8 +124,7 @@ def _delete(cur: duckdb.DuckDBPyConnection, key: str, record_id: str) -> None:
     ).fetchall()
     if not gone:
         raise EditRejected(f"no {key} record {record_id!r}")
-    now = datetime.now(UTC).replace(tzinfo=None)
-    cur.execute("INSERT INTO tombstones VALUES (?, ?, nextval('change_seq'), ?)", [key, record_id, now])
+    _journal(cur, key, record_id, "delete")
     if key == "reservations":
         for (sha256,) in cur.execute(
             "SELECT sha256 FROM pictures WHERE profile_id = ?", [record_id]

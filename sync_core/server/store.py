@@ -1,11 +1,13 @@
 """The server's DuckDB store: the six datasets, each row stamped with a change sequence.
 
 Every imported or changed row carries ``_seq``, the next value of one server-wide change
-sequence (DESIGN.md, sync invariant 1); a delete leaves a row in ``tombstones`` with its
-own ``_seq``. The cursor of a read is the highest ``_seq`` visible in it. Writes are
-serialised (:meth:`ServerStore.write`) so sequence values commit in order and a reader
-never sees seq N+1 before seq N. The store's identity (``server_id``) is made with the store
-and returned at sign-in so devices bind their cursor to it.
+sequence (DESIGN.md, sync invariant 1). Every change after the import also gets a row in
+``journal`` (seq, dataset, record id, ``set`` or ``delete``): the journal's deletes are the
+tombstones, and a delta page is a short scan of it (``changes.py``). ``server_meta.last_seq``
+is the highest seq committed; writes are serialised (:meth:`ServerStore.write`) so sequence
+values commit in order and a reader never sees seq N+1 before seq N. The store's identity
+(``server_id``) is made with the store and returned at sign-in so devices bind their cursor
+to it.
 """
 
 from __future__ import annotations
@@ -29,9 +31,10 @@ _META_DDL = (
     "server_id VARCHAR, imported_at TIMESTAMP, horizon BIGINT NOT NULL DEFAULT 0, "
     "last_seq BIGINT NOT NULL DEFAULT 0)"
 )
-_TOMBSTONES_DDL = (
-    "CREATE TABLE IF NOT EXISTS tombstones ("
-    "key VARCHAR NOT NULL, id VARCHAR NOT NULL, _seq BIGINT NOT NULL, deleted_at TIMESTAMP NOT NULL)"
+_JOURNAL_DDL = (
+    "CREATE TABLE IF NOT EXISTS journal ("
+    "_seq BIGINT NOT NULL, key VARCHAR NOT NULL, id VARCHAR NOT NULL, op VARCHAR NOT NULL, "
+    "changed_at TIMESTAMP NOT NULL)"
 )
 
 
@@ -101,11 +104,12 @@ class ServerStore:
         server_id = str(uuid.uuid4())
         with self.write() as cur:
             cur.execute("CREATE SEQUENCE change_seq START 1")
-            cur.execute(_TOMBSTONES_DDL)
+            cur.execute(_JOURNAL_DDL)
             counts = {key: _import_dataset(cur, key, data_dir / f"{key}.parquet") for key in DATASETS}
             now = datetime.now(UTC).replace(tzinfo=None)
             cur.execute("INSERT INTO server_meta VALUES (?, ?, 0, 0)", [server_id, now])
-            stamp_latest_seq(cur)
+            union = " UNION ALL ".join(f'SELECT max(_seq) AS s FROM "{key}"' for key in DATASETS)
+            cur.execute(f"UPDATE server_meta SET last_seq = (SELECT max(s) FROM ({union}))")
         self.server_id = server_id
         return counts
 
@@ -151,22 +155,10 @@ class ServerStore:
 def latest_seq(cur: duckdb.DuckDBPyConnection) -> int:
     """The highest change sequence committed and visible to ``cur``'s transaction.
 
-    Read from ``server_meta.last_seq``, which every write stamps (:func:`stamp_latest_seq`)
-    inside its own transaction, so it is as consistent as the rows it describes.
+    Read from ``server_meta.last_seq``, which every write updates inside its own
+    transaction, so it is as consistent as the rows it describes.
     """
     return int(scalar(cur, "SELECT last_seq FROM server_meta") or 0)  # type: ignore[call-overload]
-
-
-def stamp_latest_seq(cur: duckdb.DuckDBPyConnection) -> int:
-    """Record the highest ``_seq`` of rows and tombstones as ``last_seq``; return it.
-
-    Call it last in every write transaction that draws from the change sequence.
-    """
-    union = " UNION ALL ".join(f'SELECT max(_seq) AS s FROM "{table}"' for table in (*DATASETS, "tombstones"))
-    cur.execute(
-        f"UPDATE server_meta SET last_seq = greatest(last_seq, (SELECT coalesce(max(s), 0) FROM ({union})))"
-    )
-    return latest_seq(cur)
 
 
 def _import_dataset(cur: duckdb.DuckDBPyConnection, key: str, path: Path) -> int:
