@@ -81,7 +81,7 @@ class MusterApp(App[None]):
         username = self.session.username if self.session else ""
         self.session = None
         self.workers.cancel_group(self, "delta-timer")
-        self.client.token = None
+        self.client.forget_token()
         self._show_sign_in(username)
 
     def on_main_menu_screen_synchronization_requested(self) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from sync_core.clock import SystemClock
 from sync_core.device import DeviceStore, ServerClient, SyncEngine, SyncStatus
@@ -93,3 +95,25 @@ async def test_sync_dying_part_way_keeps_previous_data(
     }
     store.close()
     _assert_equals_ship(device_store_path, ship_dir)
+
+
+async def test_a_cancelled_sync_ends_failed_and_the_next_one_succeeds(
+    live_server: ServerProcess, device_store_path: Path
+) -> None:
+    store = DeviceStore(device_store_path)
+    async with ServerClient(live_server.url) as client:
+        session = await client.sign_in("demo", "demo")
+        engine = SyncEngine(store, client, SystemClock())
+        run = asyncio.create_task(engine.full_sync(session.server_id))
+
+        def cancel_after_users(status: SyncStatus) -> None:
+            if status.running and status.datasets["users"].status is SyncState.SUCCESS:
+                run.cancel()
+
+        engine.subscribe(cancel_after_users)
+        with pytest.raises(asyncio.CancelledError):
+            await run
+        assert engine.status.status is SyncState.FAILED and engine.status.can_retry
+        assert store.sync_point() is None
+        assert (await engine.full_sync(session.server_id)).status is SyncState.SUCCESS
+    store.close()

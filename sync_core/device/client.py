@@ -107,6 +107,10 @@ class ServerClient:
         self.token = signed_in.token
         return signed_in
 
+    def forget_token(self) -> None:
+        """Drop the bearer token (sign-out); later data calls need a new sign-in."""
+        self.token = None
+
     async def health(self) -> Health:
         """``GET /health``; an HTML page (a captive portal) raises MalformedResponse."""
         return _model(Health, await self._send("GET", "/health"))

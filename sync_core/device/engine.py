@@ -149,6 +149,11 @@ class SyncEngine:
         try:
             async with asyncio.timeout(SYNC_DEADLINE_SECONDS):
                 failed = await body()
+        except asyncio.CancelledError:
+            # No await here: the task is going away. The next full sync drops the staging.
+            stopped = {"status": SyncState.FAILED, "error": "Sync was stopped before it finished"}
+            self._publish(self._status.model_copy(update=stopped))
+            raise
         except Exception as exc:  # noqa: BLE001 - every failure must end "In progress"
             reason = _reason(exc)
             log.warning(
