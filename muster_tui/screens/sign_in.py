@@ -8,6 +8,7 @@ address) and a Retry that repeats the same sign-in. The screen is dismissed with
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import ClassVar, TypeVar
 
@@ -22,6 +23,7 @@ from muster_tui.widgets.plain_input import PlainInput
 from muster_tui.widgets.safe_text import safe
 from sync_core.errors import ServerUnreachable, SyncError
 
+log = logging.getLogger(__name__)
 SignedIn = TypeVar("SignedIn")
 MISSING_CREDENTIALS = "Enter your username and password"
 SIGNING_IN = "Signing in..."
@@ -106,6 +108,9 @@ class SignInScreen(Screen[SignedIn]):
             self._show_outcome(str(exc), problem=True, unreachable=True)
         except SyncError as exc:
             self._show_outcome(str(exc), problem=True)
+        except Exception as exc:  # noqa: BLE001 - never leave "Signing in..." on screen
+            log.exception("sign-in failed unexpectedly")
+            self._show_outcome(f"Sign-in failed on the device: {type(exc).__name__}: {exc}", problem=True)
         else:
             self.dismiss(signed_in)
 
