@@ -5,6 +5,7 @@
     └── SyncError             a sign-in or sync step failed; ``str()`` is the UI's status line
         ├── ServerUnreachable connect failure or timeout (names the server address)
         ├── InvalidLogin      the server (or the synced users, offline) refused the credentials
+        ├── SessionEnded      the server no longer accepts the session's token (restart, expiry)
         ├── ServerRejected    the server answered 4xx/5xx other than the above
         ├── MalformedResponse the server answered 2xx with a body we cannot read
         └── FullSyncRequired  HTTP 410: the cursor is older than the tombstone horizon
@@ -43,6 +44,13 @@ class InvalidLogin(SyncError):
 
     def __init__(self) -> None:
         super().__init__("Invalid login, please try again")
+
+
+class SessionEnded(SyncError):
+    """HTTP 401 on a data request: the token is unknown to the server (it restarted) or expired."""
+
+    def __init__(self) -> None:
+        super().__init__("The server ended this session (restarted or timed out): sign out and sign in again")
 
 
 class ServerRejected(SyncError):

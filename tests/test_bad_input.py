@@ -6,7 +6,6 @@ real one; everything else is real.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -19,27 +18,7 @@ from sync_core.protocol import ARROW_STREAM, PICTURE_MAX_BYTES, SyncState
 from sync_core.server.app import arrow_bytes
 from sync_core.server.process import ServerProcess
 
-Rewrite = Callable[[httpx.Request, bytes], tuple[bytes, str] | None]
-
-
-class FaultyTransport(httpx.AsyncBaseTransport):
-    """Passes requests to the real server and lets ``rewrite`` replace an answer's body."""
-
-    def __init__(self, rewrite: Rewrite) -> None:
-        self.real = httpx.AsyncHTTPTransport()
-        self.rewrite = rewrite
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        response = await self.real.handle_async_request(request)
-        body = await response.aread()
-        replaced = self.rewrite(request, body)
-        if replaced is None:
-            return httpx.Response(response.status_code, headers=response.headers, content=body)
-        content, media_type = replaced
-        return httpx.Response(response.status_code, headers={"content-type": media_type}, content=content)
-
-    async def aclose(self) -> None:
-        await self.real.aclose()
+from .faults import FaultyTransport
 
 
 def _spoil_two_pictures(request: httpx.Request, body: bytes) -> tuple[bytes, str] | None:

@@ -7,13 +7,17 @@ import hashlib
 from pathlib import Path
 
 import duckdb
+import httpx
 import pytest
 
 from sync_core.clock import SystemClock
 from sync_core.device import DeviceStore, ServerClient, SyncEngine, SyncStatus
 from sync_core.device.headless import sync_once
+from sync_core.errors import SessionEnded
 from sync_core.protocol import DATASETS, SyncState, id_column
 from sync_core.server.process import ServerProcess
+
+from .faults import FaultyTransport
 
 
 def _rows(con: duckdb.DuckDBPyConnection, source: str, key: str) -> list[tuple]:
@@ -116,4 +120,37 @@ async def test_a_cancelled_sync_ends_failed_and_the_next_one_succeeds(
         assert engine.status.status is SyncState.FAILED and engine.status.can_retry
         assert store.sync_point() is None
         assert (await engine.full_sync(session.server_id)).status is SyncState.SUCCESS
+    store.close()
+
+
+def _no_pictures(request: httpx.Request, body: bytes) -> tuple[bytes, str] | None:
+    if request.method == "POST" and request.url.path.endswith("/pictures"):
+        raise AssertionError("a held portrait was fetched again")
+    return None
+
+
+async def test_sync_now_reuses_the_portraits_it_holds(
+    live_server: ServerProcess, device_store_path: Path
+) -> None:
+    store = DeviceStore(device_store_path)
+    first = await sync_once(live_server.url, store, "demo", "demo")
+    again = await sync_once(
+        live_server.url, store, "demo", "demo", full=True, transport=FaultyTransport(_no_pictures)
+    )
+    assert again.status is SyncState.SUCCESS and again.kind == "full", again.error
+    assert again.datasets["pictures"].count == first.datasets["pictures"].count > 0
+    store.close()
+
+
+async def test_a_token_the_server_no_longer_knows_says_the_session_ended(
+    live_server: ServerProcess, device_store_path: Path
+) -> None:
+    store = DeviceStore(device_store_path)
+    async with ServerClient(live_server.url) as client:
+        session = await client.sign_in("demo", "demo")
+        client.token = "from-before-the-server-restarted"
+        status = await SyncEngine(store, client, SystemClock()).sync(session.server_id)
+    assert status.status is SyncState.FAILED
+    assert status.error == str(SessionEnded())
+    assert "sign in again" in status.error
     store.close()

@@ -22,6 +22,7 @@ from sync_core.errors import (
     MalformedResponse,
     ServerRejected,
     ServerUnreachable,
+    SessionEnded,
 )
 from sync_core.protocol import (
     API_PREFIX,
@@ -170,15 +171,15 @@ class ServerClient:
             raise ServerUnreachable(self.base_url, f"timed out ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:
             raise ServerUnreachable(self.base_url, str(exc) or type(exc).__name__) from exc
-        _raise_for_status(response)
+        _raise_for_status(response, signing_in=path.endswith("/sign-in"))
         return response
 
 
-def _raise_for_status(response: httpx.Response) -> None:
+def _raise_for_status(response: httpx.Response, signing_in: bool) -> None:
     if response.is_success:
         return
     if response.status_code == 401:
-        raise InvalidLogin()
+        raise InvalidLogin() if signing_in else SessionEnded()
     if response.status_code == 410:
         raise FullSyncRequired()
     raise ServerRejected(response.status_code, _detail(response))

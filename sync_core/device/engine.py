@@ -7,7 +7,8 @@ overlap: a request while one runs waits for it and returns its result (coalesced
 
 Full sync (seed, "Synchronize from Server to Device"; DESIGN.md invariant 4): a snapshot
 manifest (one consistent read and its cursor), each dataset into staging with progress,
-the portraits it names in batches, then one transaction swaps staging and the cursor in.
+the portraits it names (those the device lacks, in batches; the ones it holds are the same
+bytes by hash), then one transaction swaps staging and the cursor in.
 Any failure drops staging and leaves the previous data (on a first sync, nothing).
 
 Delta sync (invariants 1-3): pages of changes after the stored cursor, each page applied
@@ -175,7 +176,7 @@ class SyncEngine:
             if key == "pictures":
                 await asyncio.to_thread(self.store.stage_picture_index, rows)
                 if portraits:
-                    hashes = await asyncio.to_thread(self.store.staged_picture_hashes)
+                    hashes = await asyncio.to_thread(self.store.stage_held_pictures)
                     failed = await self._fetch_pictures(hashes, self._stage_pictures)
             else:
                 await asyncio.to_thread(self._stage, key, rows)
@@ -281,15 +282,10 @@ class SyncEngine:
         else:
             keys = list(DATASETS)
         point, records, interval = await asyncio.to_thread(self._read_after_run, keys)
-        datasets = {}
-        for key, row in self._status.datasets.items():
-            reached = row.status is not SyncState.NOT_STARTED and row.status is not SyncState.IN_PROGRESS
-            row_state = state if state is SyncState.SUCCESS or not reached else row.status
-            datasets[key] = (
-                _row(key, records[key], row_state)
-                if key in records
-                else row.model_copy(update={"status": row_state})
-            )
+        datasets = {
+            key: _after_run(row, records.get(key), state is SyncState.SUCCESS)
+            for key, row in self._status.datasets.items()
+        }
         refused = (failed or {}).get("pictures", 0)
         if refused:
             datasets["pictures"].error = f"{refused} portrait(s) refused"
@@ -356,6 +352,21 @@ def _point_fields(point: SyncPoint | None) -> dict[str, object]:
         "last_full_sync": point.last_full_sync,
         "last_delta_sync": point.last_delta_sync,
     }
+
+
+def _after_run(row: DatasetStatus, record: DatasetRecord | None, succeeded: bool) -> DatasetStatus:
+    """A dataset's row once a run ended. After a success: its stored figures (``record``,
+    when re-read). After a failure: what this run did to it (fetched: Success; else Failed)
+    beside the records the device still holds."""
+    if succeeded:
+        return (
+            _row(row.key, record, SyncState.SUCCESS)
+            if record
+            else row.model_copy(update={"status": SyncState.SUCCESS})
+        )
+    state = SyncState.SUCCESS if row.status is SyncState.SUCCESS else SyncState.FAILED
+    held = {"count": record.count, "last_updated": record.last_updated} if record else {}
+    return row.model_copy(update={"status": state, **held})
 
 
 def _row(key: str, record: DatasetRecord, state: SyncState) -> DatasetStatus:

@@ -51,8 +51,16 @@ async def _signed_in(
 
 
 def _failed(engine: SyncEngine, reason: str) -> SyncStatus:
-    kind = engine.status.kind or "full"
-    return engine.status.model_copy(update={"status": SyncState.FAILED, "kind": kind, "error": reason})
+    """The status of a run that could not start: Failed, no dataset touched."""
+    status = engine.status
+    datasets = {
+        key: row.model_copy(update={"status": SyncState.NOT_STARTED, "changes": 0})
+        for key, row in status.datasets.items()
+    }
+    kind = status.kind or "full"
+    return status.model_copy(
+        update={"status": SyncState.FAILED, "kind": kind, "datasets": datasets, "error": reason}
+    )
 
 
 async def sync_once(

@@ -219,10 +219,19 @@ class DeviceStore:
             cur.unregister("incoming")
         return rows.num_rows
 
-    def staged_picture_hashes(self) -> list[str]:
-        """Distinct portrait hashes of the staged snapshot, in a stable order."""
+    def stage_held_pictures(self) -> list[str]:
+        """Stage the portraits of the staged snapshot that the device already holds (they are
+        content-addressed: same hash, same bytes); return the hashes still to fetch, in a
+        stable order."""
         with self.db.cursor() as cur:
-            rows = cur.execute("SELECT DISTINCT sha256 FROM pictures__index ORDER BY 1").fetchall()
+            cur.execute(
+                "INSERT INTO pictures__staging SELECT i.sha256, i.profile_id, p.jpeg "
+                "FROM pictures__index i JOIN pictures p USING (sha256)"
+            )
+            rows = cur.execute(
+                "SELECT DISTINCT sha256 FROM pictures__index "
+                "WHERE sha256 NOT IN (SELECT sha256 FROM pictures__staging) ORDER BY 1"
+            ).fetchall()
         return [row[0] for row in rows]
 
     def drop_staging(self) -> None:
@@ -244,10 +253,13 @@ class DeviceStore:
                 cur.execute(f'DROP TABLE "{key}"')
                 cur.execute(f'ALTER TABLE "{key}__staging" RENAME TO "{key}"')
             cur.execute("DROP TABLE pictures__index")
+            last_delta = scalar(
+                cur, "SELECT last_delta_sync FROM sync_state WHERE server_id = ?", [point.server_id]
+            )
             cur.execute("DELETE FROM sync_state")
             cur.execute(
-                "INSERT INTO sync_state VALUES (1, ?, ?, ?, ?, NULL)",
-                [point.server_id, point.server_url, point.cursor, _naive(at)],
+                "INSERT INTO sync_state VALUES (1, ?, ?, ?, ?, ?)",
+                [point.server_id, point.server_url, point.cursor, _naive(at), last_delta],
             )
             cur.execute("DELETE FROM dataset_state")
             for key in DATASETS:

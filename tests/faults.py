@@ -1,0 +1,30 @@
+"""Fault injection into the real server's answers: an httpx transport that wraps the real
+one and lets a test replace a body (the only mock the suite uses)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+
+Rewrite = Callable[[httpx.Request, bytes], tuple[bytes, str] | None]
+
+
+class FaultyTransport(httpx.AsyncBaseTransport):
+    """Passes requests to the real server and lets ``rewrite`` replace an answer's body."""
+
+    def __init__(self, rewrite: Rewrite) -> None:
+        self.real = httpx.AsyncHTTPTransport()
+        self.rewrite = rewrite
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.real.handle_async_request(request)
+        body = await response.aread()
+        replaced = self.rewrite(request, body)
+        if replaced is None:
+            return httpx.Response(response.status_code, headers=response.headers, content=body)
+        content, media_type = replaced
+        return httpx.Response(response.status_code, headers={"content-type": media_type}, content=content)
+
+    async def aclose(self) -> None:
+        await self.real.aclose()
