@@ -11,9 +11,22 @@ from typing import Any
 
 from sync_core.device.client import ServerClient
 from sync_core.errors import SyncError
-from sync_core.protocol import RecordChange
+from sync_core.protocol import DATASETS, RecordChange
 
 PICTURE_FIELD = "picture"
+
+
+def edit_problem(action: str, key: str, fields: dict[str, Any]) -> str | None:
+    """Why the edit cannot be sent as given, or None (checked before any request)."""
+    if key not in DATASETS:
+        return f"unknown dataset {key!r}; one of {', '.join(DATASETS)}"
+    if action == "set" and not fields:
+        return "set needs at least one FIELD=VALUE"
+    if action == "delete" and fields:
+        return "delete takes no FIELD=VALUE"
+    if PICTURE_FIELD in fields and key != "reservations":
+        return "picture=PATH applies to reservations only"
+    return None
 
 
 async def run_admin(
@@ -27,25 +40,31 @@ async def run_admin(
 ) -> dict[str, Any]:
     """Apply one edit; returns ``{"cursor": N, "error": None}`` or ``{"cursor": None, "error": reason}``.
 
-    A picture file that cannot be read is an error too; nothing is sent then.
+    Nothing is sent when :func:`edit_problem` objects or a picture file cannot be read.
     """
+    problem = edit_problem(action, key, fields)
+    if problem:
+        return {"cursor": None, "error": problem}
+    fields = dict(fields)
     try:
+        picture = Path(str(fields.pop(PICTURE_FIELD))).read_bytes() if PICTURE_FIELD in fields else None
         async with ServerClient(server_url) as client:
             await client.sign_in(username, password)
-            cursor = await _edit(client, action, key, record_id, dict(fields))
-    except (SyncError, OSError, ValueError) as exc:
+            cursor = await _edit(client, action, key, record_id, fields, picture)
+    except (SyncError, OSError) as exc:
         return {"cursor": None, "error": str(exc)}
     return {"cursor": cursor, "error": None}
 
 
-async def _edit(client: ServerClient, action: str, key: str, record_id: str, fields: dict[str, Any]) -> int:
-    picture = fields.pop(PICTURE_FIELD, None) if key == "reservations" else None
+async def _edit(
+    client: ServerClient, action: str, key: str, record_id: str, fields: dict[str, Any], picture: bytes | None
+) -> int:
+    if action == "delete":
+        return (await client.post_changes([RecordChange(key=key, id=record_id, op="delete")])).cursor
     cursor = 0
-    if action == "delete" or fields or picture is None:
-        change = RecordChange(
-            key=key, id=record_id, op="delete" if action == "delete" else "set", fields=fields
-        )
+    if fields:
+        change = RecordChange(key=key, id=record_id, op="set", fields=fields)
         cursor = (await client.post_changes([change])).cursor
-    if picture is not None and action == "set":
-        cursor = (await client.put_picture(record_id, Path(str(picture)).read_bytes())).cursor
+    if picture is not None:
+        cursor = (await client.put_picture(record_id, picture)).cursor
     return cursor

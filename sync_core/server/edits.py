@@ -113,8 +113,9 @@ def _set(cur: duckdb.DuckDBPyConnection, key: str, record_id: str, fields: dict[
     marks = ", ".join("?" for _ in columns)
     try:
         cur.execute(f'INSERT INTO "{key}" VALUES ({marks}, ?)', [*(row[c] for c in columns), seq])
-    except duckdb.ConversionException as exc:
-        raise EditRejected(f"{key} {record_id!r}: {exc}") from exc
+    except (duckdb.ConversionException, duckdb.InvalidInputException, duckdb.BinderException) as exc:
+        reason = str(exc).splitlines()[0]  # DuckDB appends the statement; keep the reason
+        raise EditRejected(f"{key} {record_id!r}: a value does not fit its field: {reason}") from exc
 
 
 def _delete(cur: duckdb.DuckDBPyConnection, key: str, record_id: str) -> None:

@@ -2,7 +2,7 @@
 
 Starts ``muster server --port 0`` with this interpreter, waits for its ready line (it
 prints ``{"url", "server_id"}`` once listening), and stops it with SIGTERM (then SIGKILL
-after a grace period) on exit.
+after a grace period) on exit. The child also stops by itself if this process dies.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class ServerProcess:
     def __init__(self, data_dir: Path, db_path: Path, log: Path, start_timeout: float = 120.0) -> None:
         self.args = [
             sys.executable, "-m", "muster_tui", "server",
-            "--data", str(data_dir), "--db", str(db_path), "--port", "0",
+            "--data", str(data_dir), "--db", str(db_path), "--port", "0", "--exit-with-parent",
         ]  # fmt: skip
         self.log = log
         self.start_timeout = start_timeout

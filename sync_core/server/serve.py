@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
 import socket
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -61,8 +65,27 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(data_dir: Path, db_path: Path, host: str = "127.0.0.1", port: int = 0) -> None:
-    """Serve ``db_path`` (importing ``data_dir`` first when new) until SIGTERM / Ctrl-C."""
+def exit_with_parent(poll_seconds: float = 1.0) -> None:
+    """SIGTERM this process when its parent goes away (a ``muster demo`` killed with -9):
+    a watchdog thread compares ``os.getppid()`` with the parent at start."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_seconds)
+        log.warning("parent process %d is gone: stopping", parent)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def serve(
+    data_dir: Path, db_path: Path, host: str = "127.0.0.1", port: int = 0, *, with_parent: bool = False
+) -> None:
+    """Serve ``db_path`` (importing ``data_dir`` first when new) until SIGTERM / Ctrl-C;
+    ``with_parent`` also stops it when the parent process dies (:func:`exit_with_parent`)."""
+    if with_parent:
+        exit_with_parent()
     store = open_store(data_dir, db_path)
     sock = bind(host, port)
     bound_host, bound_port = sock.getsockname()[:2]

@@ -1,0 +1,82 @@
+"""``muster admin``: the ship's office edits server data; bad edits get a plain reason."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from sync_core.server.process import ServerProcess
+
+
+def muster_admin(url: str, *args: str, user: str = "office") -> tuple[int, dict]:
+    command = [
+        sys.executable,
+        "-m",
+        "muster_tui",
+        "admin",
+        "--server",
+        url,
+        "--user",
+        user,
+        "--password",
+        user,
+    ]
+    done = subprocess.run([*command, *args], capture_output=True, text=True, timeout=60)
+    return done.returncode, json.loads(done.stdout)
+
+
+def _image(tmp_path: Path, kind: str) -> Path:
+    buffer = io.BytesIO()
+    Image.new("RGB", (96, 96), (200, 120, 40)).save(buffer, format=kind)
+    path = tmp_path / f"portrait.{kind.lower()}"
+    path.write_bytes(buffer.getvalue())
+    return path
+
+
+def test_office_sets_fields_and_replaces_a_portrait(own_server: ServerProcess, tmp_path: Path) -> None:
+    code, first = muster_admin(own_server.url, "set", "lifeboats", "LB01", "capacity=440", "description=Aft")
+    assert code == 0 and first["error"] is None
+    code, second = muster_admin(
+        own_server.url, "set", "reservations", "P0000001", f"picture={_image(tmp_path, 'JPEG')}"
+    )
+    assert code == 0 and second["cursor"] > first["cursor"]
+    code, third = muster_admin(own_server.url, "delete", "muster_stations", "A")
+    assert code == 0 and third["cursor"] > second["cursor"]
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (("set", "ships", "X", "a=1"), "unknown dataset 'ships'"),
+        (("set", "lifeboats", "LB01"), "set needs at least one FIELD=VALUE"),
+        (("set", "lifeboats", "LB01", "capacity=lots"), "a value does not fit its field"),
+        (("set", "lifeboats", "LB01", "colour=red"), "has no field(s) ['colour']"),
+        (("delete", "lifeboats", "LB99"), "no lifeboats record 'LB99'"),
+        (("set", "reservations", "P0000001", "picture=/nonexistent.jpg"), "No such file"),
+    ],
+)
+def test_bad_edits_are_refused_with_a_plain_reason(
+    own_server: ServerProcess, args: tuple[str, ...], reason: str
+) -> None:
+    code, result = muster_admin(own_server.url, *args)
+    assert code == 1
+    assert reason in result["error"]
+    assert "LINE 1" not in result["error"] and "pydantic" not in result["error"]
+
+
+def test_a_png_is_not_a_portrait(own_server: ServerProcess, tmp_path: Path) -> None:
+    code, result = muster_admin(
+        own_server.url, "set", "reservations", "P0000001", f"picture={_image(tmp_path, 'PNG')}"
+    )
+    assert code == 1 and "not JPEG" in result["error"]
+
+
+def test_crew_may_not_edit(live_server: ServerProcess) -> None:
+    code, result = muster_admin(live_server.url, "set", "lifeboats", "LB01", "capacity=1", user="demo")
+    assert code == 1 and "HTTP 403" in result["error"]
