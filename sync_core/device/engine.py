@@ -198,10 +198,14 @@ class SyncEngine:
         for key in DATASETS:
             self._mark(key, SyncState.SUCCESS)
         # Every portrait is checked after a refusal, and once per process: a crash between a
-        # committed page and its portraits' fetch must not leave them missing for good.
+        # committed page and its portraits' fetch must not leave them missing for good, nor
+        # an orphan left by an odd edit stay.
         check_all = bool(refused_before) or not self._portraits_checked
         if not named and not check_all:
             return {}
+        if not self._portraits_checked:
+            removed = await asyncio.to_thread(self.store.prune_pictures)
+            log.info("removed %d portrait(s) no profile names", removed)
         hashes = await asyncio.to_thread(self.store.missing_pictures, None if check_all else named)
         self._portraits_checked = True
         return {"pictures": await self._fetch_pictures(hashes, self._add_pictures)}

@@ -138,9 +138,10 @@ class DeviceStore:
 
         Per dataset: deleted and upserted ids are removed, then upserted rows inserted;
         picture rows arrive without bytes, so only their deletes apply here (the bytes come
-        through :meth:`missing_pictures` / :meth:`add_pictures`), and a portrait that a
-        changed or deleted reservation named and none names now is removed. ``first`` starts
-        the run's change counts afresh; ``at`` stamps ``last_updated`` and the delta time.
+        through :meth:`missing_pictures` / :meth:`add_pictures`; the server deletes a
+        replaced or orphaned portrait, and :meth:`prune_pictures` is the safety net).
+        ``first`` starts the run's change counts afresh; ``at`` stamps ``last_updated`` and
+        the delta time.
         """
         changes = page.changes
         with self.db.transaction() as cur:
@@ -151,10 +152,11 @@ class DeviceStore:
                 cur.execute(
                     "UPDATE dataset_state SET changes = 0, failed = 0 WHERE changes <> 0 OR failed <> 0"
                 )
-            for key, count in changes.items():
+            if changes:
                 cur.execute(
-                    "UPDATE dataset_state SET changes = changes + ?, last_updated = ? WHERE key = ?",
-                    [count, _naive(at), key],
+                    "UPDATE dataset_state SET changes = changes + c.n, last_updated = $3 "
+                    "FROM (SELECT unnest($1) AS k, unnest($2) AS n) c WHERE key = c.k",
+                    [list(changes), list(changes.values()), _naive(at)],
                 )
 
     def missing_pictures(self, among: list[str] | None = None) -> list[str]:
@@ -175,6 +177,16 @@ class DeviceStore:
                 [among] if among is not None else [],
             ).fetchall()
         return [row[0] for row in rows]
+
+    def prune_pictures(self) -> int:
+        """Remove portraits no reservation names any longer; returns how many."""
+        with self.db.cursor() as cur:
+            return len(
+                cur.execute(
+                    "DELETE FROM pictures p WHERE NOT EXISTS "
+                    "(SELECT 1 FROM reservations r WHERE r.picture_sha256 = p.sha256) RETURNING 1"
+                ).fetchall()
+            )
 
     def add_pictures(self, rows: pa.Table, failed: int, at: datetime) -> None:
         """Store fetched portraits (sha256, profile_id, jpeg) and count ``failed`` refusals."""
@@ -277,24 +289,8 @@ def _apply_dataset(
     if key == "pictures":
         upserts = None
     ids = deletes + (upserts.column(ident).to_pylist() if upserts is not None else [])
-    old_pictures = _pictures_named(cur, ids) if key == "reservations" else []
     cur.execute(f'DELETE FROM "{key}" WHERE "{ident}" IN (SELECT unnest($1))', [ids])
     if upserts is not None:
         cur.register("incoming", upserts)
         cur.execute(f'INSERT INTO "{key}" BY NAME SELECT * FROM incoming')
         cur.unregister("incoming")
-    if old_pictures:
-        cur.execute(
-            "DELETE FROM pictures WHERE sha256 IN (SELECT unnest($1)) AND sha256 NOT IN "
-            "(SELECT picture_sha256 FROM reservations WHERE picture_sha256 IN (SELECT unnest($1)))",
-            [old_pictures],
-        )
-
-
-def _pictures_named(cur: duckdb.DuckDBPyConnection, profile_ids: list[str]) -> list[str]:
-    rows = cur.execute(
-        "SELECT DISTINCT picture_sha256 FROM reservations "
-        "WHERE profile_id IN (SELECT unnest($1)) AND picture_sha256 IS NOT NULL",
-        [profile_ids],
-    ).fetchall()
-    return [row[0] for row in rows]

@@ -5,7 +5,8 @@ is read from the journal: its first ``limit`` entries after the cursor. It cover
 sequence range ``(after, cursor]`` and holds every change in that range, so the device can
 commit the page and its new cursor together (invariant 2) and never skips. A record's
 current row is in the page only when its ``_seq`` is within the range (a later change of it
-comes with a later page). Cursors older than the tombstone horizon raise
+comes with a later page), so the rows are those of the changed datasets whose ``_seq`` lies
+in the range. Cursors older than the tombstone horizon raise
 :class:`CursorTooOld` (HTTP 410, invariant 3).
 """
 
@@ -19,7 +20,7 @@ import duckdb
 import pyarrow as pa
 
 from sync_core.duck import first_row, scalar
-from sync_core.protocol import id_column, wire_columns
+from sync_core.protocol import wire_columns
 from sync_core.server.store import ServerStore
 
 
@@ -57,11 +58,11 @@ def read_page(store: ServerStore, after: int, limit: int) -> ChangePage:
             "SELECT _seq, key, id, op FROM journal WHERE _seq > $1 ORDER BY _seq LIMIT $2", [after, limit]
         ).fetchall()
         cursor = entries[-1][0] if len(entries) == limit else latest
-        sets: dict[str, set[str]] = defaultdict(set)
+        changed: set[str] = set()
         deletes: dict[str, list[str]] = defaultdict(list)
         for _, key, record_id, op in entries:
-            (sets[key].add(record_id) if op == "set" else deletes[key].append(record_id))
-        upserts = {key: _rows(cur, key, sorted(ids), cursor) for key, ids in sets.items()}
+            (changed.add(key) if op == "set" else deletes[key].append(record_id))
+        upserts = {key: _rows(cur, key, after, cursor) for key in changed}
         return ChangePage(
             cursor=cursor,
             more=latest > cursor,
@@ -70,12 +71,15 @@ def read_page(store: ServerStore, after: int, limit: int) -> ChangePage:
         )
 
 
-def _rows(cur: duckdb.DuckDBPyConnection, key: str, ids: list[str], upto: int) -> pa.Table:
+def _rows(cur: duckdb.DuckDBPyConnection, key: str, after: int, upto: int) -> pa.Table:
+    """Rows of ``key`` last changed in ``(after, upto]``: exactly the page's upserts.
+
+    The bounds are inlined as integers: DuckDB's relation API with bound parameters took
+    ~4x longer here (19 ms against 5 ms for 100 reservations).
+    """
     select = ", ".join(f'"{name}"' for name in wire_columns(key))
     return cur.sql(
-        f'SELECT {select} FROM "{key}" WHERE "{id_column(key)}" IN (SELECT unnest($1)) AND _seq <= $2 '
-        "ORDER BY _seq",
-        params=[ids, upto],
+        f'SELECT {select} FROM "{key}" WHERE _seq > {int(after)} AND _seq <= {int(upto)} ORDER BY _seq'
     ).to_arrow_table()
 
 

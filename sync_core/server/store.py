@@ -133,10 +133,12 @@ class ServerStore:
     def pictures(self, hashes: list[str]) -> pa.Table:
         """Portraits whose ``sha256`` is in ``hashes``: columns sha256, profile_id, jpeg."""
         with self.db.cursor() as cur:
-            return cur.sql(
-                "SELECT sha256, profile_id, jpeg FROM pictures WHERE sha256 IN (SELECT unnest($1))",
-                params=[hashes],
+            cur.register("wanted", pa.table({"sha256": pa.array(hashes, pa.string())}))
+            found = cur.sql(
+                "SELECT p.sha256, p.profile_id, p.jpeg FROM pictures p JOIN wanted USING (sha256)"
             ).to_arrow_table()
+            cur.unregister("wanted")
+        return found
 
     def counts(self) -> dict[str, int]:
         """Records per dataset."""
