@@ -24,6 +24,11 @@ ONLINE_ONLY_NOTE = (
     "succeeds. F9 continues to the menu."
 )
 NOT_SCHEDULED = "not yet"
+TIME_FIELDS = (
+    ("Last full sync: ", "last-full-sync"),
+    ("Last delta sync: ", "last-delta-sync"),
+    ("Next delta due: ", "next-delta-due"),
+)
 KEPT_DATA_NOTE = "The device keeps the data of its last full sync."
 
 
@@ -52,15 +57,10 @@ class DownloadPanel(Vertical):
         with Horizontal(classes="field"):
             yield Label("Status: ", classes="name")
             yield StateLabel(id="download-state")
-        with Horizontal(classes="field"):
-            yield Label("Last full sync: ", classes="name")
-            yield Label(id="last-full-sync")
-        with Horizontal(classes="field"):
-            yield Label("Last delta sync: ", classes="name")
-            yield Label(id="last-delta-sync")
-        with Horizontal(classes="field"):
-            yield Label("Next delta due: ", classes="name")
-            yield Label(id="next-delta-due")
+        for name, ident in TIME_FIELDS:
+            with Horizontal(classes="field"):
+                yield Label(name, classes="name")
+                yield Label(id=ident)
         yield Label(id="reason")
         yield Label(id="note")
         with Horizontal(classes="actions"):
