@@ -33,13 +33,13 @@ async def timed_syncs(url: str, runs: int, portraits: bool, work: Path) -> list[
     """Seconds of each full sync, from first data request to commit."""
     seconds = []
     async with ServerClient(url) as client:
-        session = await client.sign_in("demo", "demo")
+        await client.sign_in("demo", "demo")
         await client.health()  # opens the connection outside the timed interval
         for run in range(runs):
             store = DeviceStore(work / f"sync-{run}.duckdb")
             engine = SyncEngine(store, client, SystemClock())
             started = time.perf_counter()
-            status = await engine.full_sync(session.server_id, portraits=portraits)
+            status = await engine.full_sync(portraits=portraits)
             seconds.append(time.perf_counter() - started)
             store.close()
             if status.status is not SyncState.SUCCESS:
@@ -59,7 +59,7 @@ async def timed_deltas(url: str, runs: int, case: str, work: Path) -> list[float
         for run in range(runs):
             await CASES[case](office, store, run)
             started = time.perf_counter()
-            status = await engine.delta_sync(session.server_id)
+            status = await engine.delta_sync()
             seconds.append(time.perf_counter() - started)
             if status.status is not SyncState.SUCCESS or status.kind != "delta":
                 raise SystemExit(f"delta failed: {status.error}")

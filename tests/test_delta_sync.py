@@ -249,10 +249,14 @@ async def test_portraits_missing_after_a_crash_are_fetched_by_the_next_process(
         assert {"P0000004", "P0000005"} <= held
 
 
-async def test_a_portrait_no_profile_names_is_removed(own_server: ServerProcess, device_store_path: Path) -> None:
+async def test_a_portrait_no_profile_names_is_removed(
+    own_server: ServerProcess, device_store_path: Path
+) -> None:
     async with device(own_server.url, device_store_path) as engine, office(own_server.url) as admin:
         with engine.store.db.cursor() as cur:
-            (old,) = cur.execute("SELECT picture_sha256 FROM reservations WHERE profile_id = 'P0000006'").fetchall()[0]
+            (old,) = cur.execute(
+                "SELECT picture_sha256 FROM reservations WHERE profile_id = 'P0000006'"
+            ).fetchall()[0]
         missing = "0" * 64
         await admin.post_changes(
             [RecordChange(key="reservations", id="P0000006", op="set", fields={"picture_sha256": missing})]

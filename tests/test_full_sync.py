@@ -59,7 +59,7 @@ async def test_full_sync_copies_every_dataset(
 
 async def _sync_killing_server_after_two(server: ServerProcess, store: DeviceStore) -> SyncStatus:
     async with ServerClient(server.url) as client:
-        session = await client.sign_in("demo", "demo")
+        await client.sign_in("demo", "demo")
         engine = SyncEngine(store, client, SystemClock())
 
         def kill_after_two(status: SyncStatus) -> None:
@@ -68,7 +68,7 @@ async def _sync_killing_server_after_two(server: ServerProcess, store: DeviceSto
                 server.kill()
 
         engine.subscribe(kill_after_two)
-        return await engine.full_sync(session.server_id)
+        return await engine.full_sync()
 
 
 async def test_first_sync_dying_part_way_leaves_store_empty(
@@ -106,9 +106,9 @@ async def test_a_cancelled_sync_ends_failed_and_the_next_one_succeeds(
 ) -> None:
     store = DeviceStore(device_store_path)
     async with ServerClient(live_server.url) as client:
-        session = await client.sign_in("demo", "demo")
+        await client.sign_in("demo", "demo")
         engine = SyncEngine(store, client, SystemClock())
-        run = asyncio.create_task(engine.full_sync(session.server_id))
+        run = asyncio.create_task(engine.full_sync())
 
         def cancel_after_users(status: SyncStatus) -> None:
             if status.running and status.datasets["users"].status is SyncState.SUCCESS:
@@ -119,7 +119,7 @@ async def test_a_cancelled_sync_ends_failed_and_the_next_one_succeeds(
             await run
         assert engine.status.status is SyncState.FAILED and engine.status.can_retry
         assert store.sync_point() is None
-        assert (await engine.full_sync(session.server_id)).status is SyncState.SUCCESS
+        assert (await engine.full_sync()).status is SyncState.SUCCESS
     store.close()
 
 

@@ -114,11 +114,11 @@ class SyncEngine:
     async def sync(self, server_id: str, *, full: bool = False) -> SyncStatus:
         """A full sync when ``full`` or when the device has not synced with ``server_id``
         (its cursor is bound to another server, or none); else a delta sync."""
-        if full or self.needs_full_sync(server_id):
-            return await self.full_sync(server_id)
-        return await self.delta_sync(server_id)
+        if full or await asyncio.to_thread(self.needs_full_sync, server_id):
+            return await self.full_sync()
+        return await self.delta_sync()
 
-    async def full_sync(self, server_id: str, *, portraits: bool = True) -> SyncStatus:
+    async def full_sync(self, *, portraits: bool = True) -> SyncStatus:
         """Replace the device's data with a fresh snapshot; never raises SyncError.
 
         Returns the final status: Success, or Failed with the reason in ``error``.
@@ -126,7 +126,7 @@ class SyncEngine:
         """
         return await self._exclusive(lambda: self._run("full", lambda: self._full(portraits)))
 
-    async def delta_sync(self, server_id: str) -> SyncStatus:
+    async def delta_sync(self) -> SyncStatus:
         """Apply the server's changes since the stored cursor; never raises SyncError.
 
         Falls back to a full sync when the server answers 410 (tombstone horizon).
