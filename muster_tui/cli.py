@@ -109,13 +109,17 @@ def demo(data_dir: Path, preset: str) -> None:
 def sync(server_url: str, db_path: Path, username: str, password: str, full: bool, watch: bool) -> None:
     """Headless sign-in + sync; prints one JSON object per run, exits 1 if any status is Failed."""
     from sync_core.device import DeviceStore, SyncStatus
+    from sync_core.device.client import server_address_problem
     from sync_core.device.headless import sync_forever, sync_once
-    from sync_core.errors import StoreInUse
+    from sync_core.errors import MusterError
     from sync_core.protocol import SyncState
 
     try:
+        problem = server_address_problem(server_url)
+        if problem:
+            raise click.BadParameter(problem)
         store = DeviceStore(db_path)
-    except StoreInUse as exc:
+    except (MusterError, click.BadParameter) as exc:
         _report(SyncStatus(status=SyncState.FAILED, kind="full", error=str(exc)))
         sys.exit(1)
     status = SyncStatus(status=SyncState.SUCCESS)  # what a --watch stopped by Ctrl-C leaves
@@ -185,11 +189,15 @@ def _any_failed(report: dict) -> bool:
 def _run_app(server_url: str, db_path: Path) -> None:
     from muster_tui.app import make_app
     from sync_core.device import DeviceStore
-    from sync_core.errors import StoreInUse
+    from sync_core.device.client import server_address_problem
+    from sync_core.errors import MusterError
 
+    problem = server_address_problem(server_url)
+    if problem:
+        raise click.BadParameter(problem, param_hint="--server")
     try:
         store = DeviceStore(db_path)
-    except StoreInUse as exc:
+    except MusterError as exc:
         raise click.ClickException(str(exc)) from exc
     try:
         make_app(server_url, store).run()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 
-from sync_core.errors import StoreInUse
+from sync_core.errors import StoreInUse, StoreUnusable
 from sync_core.protocol import DATASET_COLUMNS
 
 DUCKDB_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
@@ -23,7 +23,8 @@ DUCKDB_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensio
 class Database:
     """A DuckDB file held by this process.
 
-    Raises StoreInUse, naming ``holder``, when another process holds the file.
+    Raises StoreInUse, naming ``holder``, when another process holds the file, and
+    StoreUnusable when it is not a DuckDB file or cannot be created.
     """
 
     def __init__(self, path: Path | str, holder: str = "the running app") -> None:
@@ -33,7 +34,9 @@ class Database:
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
                 raise StoreInUse(self.path, holder) from exc
-            raise
+            raise StoreUnusable(self.path, str(exc).splitlines()[0]) from exc
+        except duckdb.Error as exc:
+            raise StoreUnusable(self.path, str(exc).splitlines()[0]) from exc
         self._lock = threading.Lock()
 
     @contextmanager

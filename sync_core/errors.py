@@ -2,6 +2,7 @@
 
     MusterError
     ├── StoreInUse            the device store's file is held by another process
+    ├── StoreUnusable         the file is not a DuckDB store, or cannot be created there
     └── SyncError             a sign-in or sync step failed; ``str()`` is the UI's status line
         ├── ServerUnreachable connect failure or timeout (names the server address)
         ├── InvalidLogin      the server (or the synced users, offline) refused the credentials
@@ -25,6 +26,13 @@ class StoreInUse(MusterError):
 
     def __init__(self, path: str, holder: str = "the running app") -> None:
         super().__init__(f"Store {path} is in use by {holder}")
+
+
+class StoreUnusable(MusterError):
+    """The store file cannot be opened or created (not a DuckDB file, a missing folder...)."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"Store {path} cannot be opened: {reason}")
 
 
 class SyncError(MusterError):

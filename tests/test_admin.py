@@ -1,4 +1,7 @@
-"""``muster admin``: the ship's office edits server data; bad edits get a plain reason."""
+"""``muster admin``: the ship's office edits server data; bad edits get a plain reason.
+
+Refused edits change nothing, so they run against the shared read-only ``live_server``.
+"""
 
 from __future__ import annotations
 
@@ -55,16 +58,16 @@ def test_office_sets_fields_and_replaces_a_portrait(own_server: ServerProcess, t
     [
         (("set", "ships", "X", "a=1"), "unknown dataset 'ships'"),
         (("set", "lifeboats", "LB01"), "set needs at least one FIELD=VALUE"),
-        (("set", "lifeboats", "LB01", "capacity=lots"), "a value does not fit its field"),
+        (("set", "lifeboats", "LB01", "capacity=lots"), "takes a whole number"),
         (("set", "lifeboats", "LB01", "colour=red"), "has no field(s) ['colour']"),
         (("delete", "lifeboats", "LB99"), "no lifeboats record 'LB99'"),
         (("set", "reservations", "P0000001", "picture=/nonexistent.jpg"), "No such file"),
     ],
 )
 def test_bad_edits_are_refused_with_a_plain_reason(
-    own_server: ServerProcess, args: tuple[str, ...], reason: str
+    live_server: ServerProcess, args: tuple[str, ...], reason: str
 ) -> None:
-    code, result = muster_admin(own_server.url, *args)
+    code, result = muster_admin(live_server.url, *args)
     assert code == 1
     assert reason in result["error"]
     assert "LINE 1" not in result["error"] and "pydantic" not in result["error"]
@@ -80,3 +83,34 @@ def test_a_png_is_not_a_portrait(own_server: ServerProcess, tmp_path: Path) -> N
 def test_crew_may_not_edit(live_server: ServerProcess) -> None:
     code, result = muster_admin(live_server.url, "set", "lifeboats", "LB01", "capacity=1", user="demo")
     assert code == 1 and "HTTP 403" in result["error"]
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (("set", "reservations", "P0000001", "first_name=[1, 2]"), "takes text"),
+        (("set", "lifeboats", "LB01", "capacity=1.5"), "takes a whole number"),
+        (("set", "lifeboats", "LB01", "capacity=true"), "takes a whole number"),
+        (("set", "lifeboats", "LB01", "capacity=10000000000000000000000000000000000000000"), "whole number"),
+        (("set", "reservations", "P0000001", "birth_date=2024-01-01T10:00:00"), "YYYY-MM-DD"),
+        (("set", "reservations", "P0000001", "profile_id=P0000002"), "cannot be changed"),
+        (("set", "reservations", "P0000001", "muster_station=NOPE"), "no muster_stations record 'NOPE'"),
+        (("set", "reservations", "NEW1", "first_name=Ann"), "needs a value for"),
+        (("set", "users", "evil", "display_name=x"), "needs a value for"),
+        (("set", "reservations", "P0000001", f"first_name={'x' * 501}"), "at most 500"),
+    ],
+)
+def test_values_must_fit_their_fields(live_server: ServerProcess, args: tuple[str, ...], reason: str) -> None:
+    code, result = muster_admin(live_server.url, *args)
+    assert code == 1 and reason in result["error"]
+
+
+def test_a_truncated_or_shared_jpeg_is_refused(own_server: ServerProcess, tmp_path: Path) -> None:
+    jpeg = _image(tmp_path, "JPEG")
+    truncated = tmp_path / "half.jpg"
+    truncated.write_bytes(jpeg.read_bytes()[: len(jpeg.read_bytes()) // 2])
+    code, result = muster_admin(own_server.url, "set", "reservations", "P0000001", f"picture={truncated}")
+    assert code == 1 and "not a readable JPEG" in result["error"]
+    assert muster_admin(own_server.url, "set", "reservations", "P0000004", f"picture={jpeg}")[0] == 0
+    code, result = muster_admin(own_server.url, "set", "reservations", "P0000005", f"picture={jpeg}")
+    assert code == 1 and "already the portrait of profile 'P0000004'" in result["error"]

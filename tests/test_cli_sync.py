@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from sync_core.device import DeviceStore
 from sync_core.protocol import DATASETS
 from sync_core.server.process import ServerProcess
@@ -79,3 +81,19 @@ def test_sync_while_the_app_holds_the_store_exits_1(
         store.close()
     assert code == 1
     assert "in use by the running app" in report["error"]
+
+
+def test_a_store_that_is_not_a_duckdb_file_is_a_failed_run(
+    live_server: ServerProcess, tmp_path: Path
+) -> None:
+    bogus = tmp_path / "device.duckdb"
+    bogus.write_bytes(b"this is not a database" * 100)
+    code, report = muster_sync(live_server.url, bogus)
+    assert code == 1 and "cannot be opened" in report["error"]
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "http://127.0.0.1:99999", "ftp://127.0.0.1"])
+def test_a_bad_server_address_is_a_failed_run(url: str, device_store_path: Path) -> None:
+    code, report = muster_sync(url, device_store_path)
+    assert code == 1
+    assert "address" in report["error"] or "port" in report["error"]

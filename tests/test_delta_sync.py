@@ -20,6 +20,8 @@ from sync_core.server.store import ServerStore
 
 from .conftest import start_server
 
+STATION = {"type": "Muster", "deck": 5, "capacity": 120}
+
 
 @asynccontextmanager
 async def office(url: str) -> AsyncIterator[ServerClient]:
@@ -107,7 +109,7 @@ async def test_created_and_deleted_before_sync_never_appears(
 ) -> None:
     async with office(own_server.url) as admin:
         await admin.post_changes(
-            [RecordChange(key="muster_stations", id="GHOST", op="set", fields={"name": "Ghost"})]
+            [RecordChange(key="muster_stations", id="GHOST", op="set", fields=STATION | {"name": "Ghost"})]
         )
         await admin.post_changes([RecordChange(key="muster_stations", id="GHOST", op="delete")])
     async with device(own_server.url, device_store_path) as engine, office(own_server.url) as admin:
@@ -184,7 +186,7 @@ async def test_device_clock_skew_does_not_lose_changes(
         office(own_server.url) as admin,
     ):
         await admin.post_changes(
-            [RecordChange(key="muster_stations", id="Z9", op="set", fields={"name": "Aft deck"})]
+            [RecordChange(key="muster_stations", id="Z9", op="set", fields=STATION | {"name": "Aft deck"})]
         )
         await delta(engine)
         assert "Z9" in _ids(engine.store, "muster_stations")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sync_core.device.client import ServerClient
+from sync_core.device.client import ServerClient, server_address_problem
 from sync_core.errors import SyncError
 from sync_core.protocol import DATASETS, RecordChange
 
@@ -42,7 +42,7 @@ async def run_admin(
 
     Nothing is sent when :func:`edit_problem` objects or a picture file cannot be read.
     """
-    problem = edit_problem(action, key, fields)
+    problem = server_address_problem(server_url) or edit_problem(action, key, fields)
     if problem:
         return {"cursor": None, "error": problem}
     fields = dict(fields)

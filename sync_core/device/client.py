@@ -8,6 +8,7 @@ Bulk datasets arrive as Arrow IPC streams and are returned as ``pyarrow.Table``.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -43,6 +44,26 @@ from sync_core.protocol import (
 )
 
 DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+# httpx times each read; a server trickling bytes never trips that. This bounds a whole
+# request (connect, send, read the full answer), so a sync ends even then (invariant 7).
+REQUEST_DEADLINE = 25.0
+
+
+def server_address_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a Mustering server address (http/https, a host, a port in
+    1..65535), or None when it can."""
+    try:
+        parsed = httpx.URL(url)
+        port = parsed.port
+    except (httpx.InvalidURL, ValueError) as exc:
+        return f"{url!r} is not a valid address: {exc}"
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        return f"{url!r} is not an http(s) address with a host"
+    if port is not None and not 0 < port < 65536:
+        return f"{url!r} has no valid port"
+    return None
+
+
 Model = TypeVar("Model", bound=BaseModel)
 
 
@@ -166,7 +187,12 @@ class ServerClient:
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         try:
-            response = await self._http.request(method, path, headers=headers, **kwargs)
+            async with asyncio.timeout(REQUEST_DEADLINE):
+                response = await self._http.request(method, path, headers=headers, **kwargs)
+        except TimeoutError as exc:
+            raise ServerUnreachable(
+                self.base_url, f"no complete answer within {REQUEST_DEADLINE:.0f} s"
+            ) from exc
         except httpx.TimeoutException as exc:
             raise ServerUnreachable(self.base_url, f"timed out ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:

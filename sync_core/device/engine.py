@@ -156,6 +156,7 @@ class SyncEngine:
             self._publish(self._status.model_copy(update=stopped))
             raise
         except Exception as exc:  # noqa: BLE001 - every failure must end "In progress"
+            self._portraits_checked = False
             reason = _reason(exc)
             log.warning(
                 "%s sync failed: %s", self._status.kind, reason, exc_info=not isinstance(exc, SyncError)
@@ -196,10 +197,10 @@ class SyncEngine:
             self._publish(self._fresh_run("full"))
             return await self._full(portraits=True)
         for key in DATASETS:
-            self._mark(key, SyncState.SUCCESS)
-        # Every portrait is checked after a refusal, and once per process: a crash between a
-        # committed page and its portraits' fetch must not leave them missing for good, nor
-        # an orphan left by an odd edit stay.
+            self._mark(key, SyncState.IN_PROGRESS if key == "pictures" else SyncState.SUCCESS)
+        # Every portrait is checked after a refusal, after a failed run and once per process:
+        # a run that ends between a committed page and its portraits' fetch must not leave
+        # them missing for good, nor an orphan left by an odd edit stay.
         check_all = bool(refused_before) or not self._portraits_checked
         if not named and not check_all:
             return {}
@@ -207,8 +208,9 @@ class SyncEngine:
             removed = await asyncio.to_thread(self.store.prune_pictures)
             log.info("removed %d portrait(s) no profile names", removed)
         hashes = await asyncio.to_thread(self.store.missing_pictures, None if check_all else named)
+        refused = await self._fetch_pictures(hashes, self._add_pictures)
         self._portraits_checked = True
-        return {"pictures": await self._fetch_pictures(hashes, self._add_pictures)}
+        return {"pictures": refused}
 
     async def _apply_pages(self, cursor: int) -> list[str]:
         """Apply pages until the server has no more; the portrait hashes their reservations name."""
@@ -287,12 +289,14 @@ class SyncEngine:
             keys = list(DATASETS)
         point, records, interval = await asyncio.to_thread(self._read_after_run, keys)
         datasets = {
-            key: _after_run(row, records.get(key), state is SyncState.SUCCESS)
+            key: _after_run(row, records.get(key), state is SyncState.SUCCESS, self._status.kind == "delta")
             for key, row in self._status.datasets.items()
         }
         refused = (failed or {}).get("pictures", 0)
-        if refused:
-            datasets["pictures"].error = f"{refused} portrait(s) refused"
+        if refused:  # the rest went on, but the Profile picture row says what is missing
+            datasets["pictures"] = datasets["pictures"].model_copy(
+                update={"status": SyncState.FAILED, "error": f"{refused} portrait(s) refused"}
+            )
         return self._status.model_copy(
             update={
                 "status": state,
@@ -358,17 +362,19 @@ def _point_fields(point: SyncPoint | None) -> dict[str, object]:
     }
 
 
-def _after_run(row: DatasetStatus, record: DatasetRecord | None, succeeded: bool) -> DatasetStatus:
+def _after_run(
+    row: DatasetStatus, record: DatasetRecord | None, succeeded: bool, kept: bool
+) -> DatasetStatus:
     """A dataset's row once a run ended. After a success: its stored figures (``record``,
-    when re-read). After a failure: what this run did to it (fetched: Success; else Failed)
-    beside the records the device still holds."""
+    when re-read). After a failure: Failed beside the records the device still holds, or
+    Success for a dataset whose changes were ``kept`` (a delta commits page by page)."""
     if succeeded:
         return (
             _row(row.key, record, SyncState.SUCCESS)
             if record
             else row.model_copy(update={"status": SyncState.SUCCESS})
         )
-    state = SyncState.SUCCESS if row.status is SyncState.SUCCESS else SyncState.FAILED
+    state = SyncState.SUCCESS if kept and row.status is SyncState.SUCCESS else SyncState.FAILED
     held = {"count": record.count, "last_updated": record.last_updated} if record else {}
     return row.model_copy(update={"status": state, **held})
 

@@ -32,6 +32,7 @@ async def _signed_in(
     password: str,
     clock: Clock | None,
     transport: httpx.AsyncBaseTransport | None,
+    full: bool,
 ) -> AsyncIterator[tuple[SyncEngine, Session | SyncStatus]]:
     """An engine and the online session, or the Failed status that explains why not."""
     async with ServerClient(server_url, transport=transport) as client:
@@ -39,25 +40,28 @@ async def _signed_in(
         try:
             session = await sign_in(client, store, username, password)
         except SyncError as exc:
-            yield engine, _failed(engine, str(exc))
+            yield engine, _failed(engine, str(exc), full)
             return
         if not session.online:
             yield (
                 engine,
-                _failed(engine, f"Server at {server_url} is unreachable; signed in offline, nothing synced"),
+                _failed(
+                    engine, f"Server at {server_url} is unreachable; signed in offline, nothing synced", full
+                ),
             )
             return
         yield engine, session
 
 
-def _failed(engine: SyncEngine, reason: str) -> SyncStatus:
-    """The status of a run that could not start: Failed, no dataset touched."""
+def _failed(engine: SyncEngine, reason: str, full: bool) -> SyncStatus:
+    """The status of a run that could not start: Failed, no dataset touched, ``kind`` the
+    sync that would have run."""
     status = engine.status
     datasets = {
         key: row.model_copy(update={"status": SyncState.NOT_STARTED, "changes": 0})
         for key, row in status.datasets.items()
     }
-    kind = status.kind or "full"
+    kind = "full" if full or status.cursor is None else "delta"
     return status.model_copy(
         update={"status": SyncState.FAILED, "kind": kind, "datasets": datasets, "error": reason}
     )
@@ -74,7 +78,7 @@ async def sync_once(
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> SyncStatus:
     """Sign ``username`` in at ``server_url`` and sync ``store`` once (``full`` forces a full sync)."""
-    async with _signed_in(server_url, store, username, password, clock, transport) as (engine, session):
+    async with _signed_in(server_url, store, username, password, clock, transport, full) as (engine, session):
         if isinstance(session, SyncStatus):
             return session
         return await engine.sync(session.server_id or "", full=full)
@@ -94,7 +98,7 @@ async def sync_forever(
 
     Returns only when sign-in fails (the Failed status, also reported).
     """
-    async with _signed_in(server_url, store, username, password, clock, None) as (engine, session):
+    async with _signed_in(server_url, store, username, password, clock, None, full) as (engine, session):
         if isinstance(session, SyncStatus):
             report(session)
             return session

@@ -55,6 +55,8 @@ async def sign_in(client: ServerClient, store: DeviceStore, username: str, passw
 
 def _offline_session(username: str, password: str, user: tuple[str, str, str]) -> Session:
     password_hash, display_name, role = user
+    if not password_hash:
+        raise InvalidLogin()
     try:
         PasswordHasher().verify(password_hash, password)
     except (VerificationError, InvalidHashError) as exc:

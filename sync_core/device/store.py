@@ -83,6 +83,7 @@ class DeviceStore:
                 cur.execute(ddl)
             for key in DATASETS:
                 cur.execute(dataset_ddl(key, key))
+        self.drop_staging()  # a full sync killed mid-way left it; it never outlives a process
 
     def close(self) -> None:
         """Close the store; later calls fail."""

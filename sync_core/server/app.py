@@ -29,7 +29,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from sync_core.clock import Clock, SystemClock
@@ -140,6 +141,7 @@ def create_app(store: ServerStore, clock: Clock | None = None) -> FastAPI:
         log.info("server store closed")
 
     app = FastAPI(title="Muster server", lifespan=lifespan)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     tokens = app.state.tokens = TokenRegistry(clock or SystemClock())
     snapshots = SnapshotCache()
 
@@ -198,9 +200,7 @@ def create_app(store: ServerStore, clock: Clock | None = None) -> FastAPI:
 
     @app.put(f"{API_PREFIX}/admin/pictures/{{profile_id}}", response_model=EditResult)
     async def put_picture(profile_id: str, request: Request, _: Office) -> EditResult:
-        if int(request.headers.get("content-length") or 0) > PICTURE_MAX_BYTES:
-            raise HTTPException(413, f"A portrait may be at most {PICTURE_MAX_BYTES} bytes")
-        jpeg = await request.body()
+        jpeg = await _bounded_body(request, PICTURE_MAX_BYTES)
         try:
             cursor = await run_in_threadpool(replace_picture, store, profile_id, jpeg)
         except EditRejected as exc:
@@ -219,7 +219,30 @@ def create_app(store: ServerStore, clock: Clock | None = None) -> FastAPI:
     return app
 
 
-def _password_ok(password_hash: str, password: str) -> bool:
+async def _bounded_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it passes ``limit`` bytes (declared or
+    streamed: a chunked upload has no content-length)."""
+    too_big = HTTPException(413, f"A portrait may be at most {limit} bytes")
+    if int(request.headers.get("content-length") or 0) > limit:
+        raise too_big
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise too_big
+    return bytes(body)
+
+
+async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    """422 naming what is wrong and where, without echoing the (possibly huge) input."""
+    assert isinstance(exc, RequestValidationError)
+    problems = "; ".join(f"{'.'.join(map(str, error['loc']))}: {error['msg']}" for error in exc.errors()[:5])
+    return JSONResponse({"detail": problems[:1000]}, status_code=422)
+
+
+def _password_ok(password_hash: str | None, password: str) -> bool:
+    if not password_hash:
+        return False
     try:
         return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):

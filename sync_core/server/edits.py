@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import duckdb
@@ -20,7 +20,50 @@ from sync_core.server.store import ServerStore
 
 
 class EditRejected(ValueError):
-    """An edit names an unknown dataset, field or record, or carries a bad picture."""
+    """An edit names an unknown dataset, field or record, or carries a bad value or picture."""
+
+
+# Fields a record may not lack (DESIGN.md: every profile has a board card and a muster
+# station; a user signs in with a password hash).
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "users": ("display_name", "role", "password_hash"),
+    "muster_stations": ("name", "type", "capacity"),
+    "lifeboats": ("type", "capacity"),
+    "parameters": ("value",),
+    "reservations": ("profile_type", "last_name", "board_card_number", "muster_station"),
+}
+# Fields naming a record of another dataset: (dataset, its id column).
+REFERENCES = {
+    ("reservations", "muster_station"): "muster_stations",
+    ("reservations", "lifeboat"): "lifeboats",
+}
+TEXT_MAX = 500
+
+
+def _check_value(key: str, name: str, value: Any) -> None:
+    """A JSON value must already have its column's type: text for VARCHAR (at most
+    ``TEXT_MAX`` characters), a whole number for INTEGER, an ISO date text for DATE."""
+    kind = dict(DATASET_COLUMNS[key])[name]
+    if value is None:
+        return
+    if kind == "INTEGER" and (isinstance(value, bool) or not isinstance(value, int) or abs(value) >= 2**31):
+        raise EditRejected(f"{key}.{name} takes a whole number, not {value!r:.40}")
+    if kind in ("VARCHAR", "DATE") and not isinstance(value, str):
+        raise EditRejected(f"{key}.{name} takes text, not {value!r:.40}")
+    if kind == "VARCHAR" and len(value) > TEXT_MAX:
+        raise EditRejected(f"{key}.{name} is {len(value)} characters; at most {TEXT_MAX}")
+    if kind == "DATE":
+        try:
+            date.fromisoformat(value)
+        except ValueError as exc:
+            raise EditRejected(f"{key}.{name} takes a date as YYYY-MM-DD, not {value!r:.40}") from exc
+
+
+def _check_references(cur: duckdb.DuckDBPyConnection, key: str, row: dict[str, Any]) -> None:
+    for (source, name), target in REFERENCES.items():
+        value = row.get(name) if source == key else None
+        if value is not None and _row(cur, target, value) is None:
+            raise EditRejected(f"{key}.{name}: there is no {target} record {value!r}")
 
 
 def apply_changes(store: ServerStore, changes: list[RecordChange]) -> int:
@@ -50,6 +93,9 @@ def replace_picture(store: ServerStore, profile_id: str, jpeg: bytes) -> int:
     with store.write() as cur:
         if _row(cur, "reservations", profile_id) is None:
             raise EditRejected(f"no reservation {profile_id!r}")
+        owner = scalar(cur, "SELECT profile_id FROM pictures WHERE sha256 = ?", [sha256])
+        if owner is not None:  # portraits are content-addressed: one profile each
+            raise EditRejected(f"this picture is already the portrait of profile {owner!r}")
         for (old,) in cur.execute(
             "SELECT sha256 FROM pictures WHERE profile_id = ?", [profile_id]
         ).fetchall():
@@ -67,7 +113,7 @@ def _check_jpeg(jpeg: bytes) -> None:
         with Image.open(io.BytesIO(jpeg)) as image:
             if image.format != "JPEG":
                 raise EditRejected(f"picture is {image.format}, not JPEG")
-            image.verify()
+            image.load()  # a full decode: verify() lets a truncated file through
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise EditRejected("picture is not a readable JPEG image") from exc
 
@@ -106,14 +152,22 @@ def _set(cur: duckdb.DuckDBPyConnection, key: str, record_id: str, fields: dict[
         raise EditRejected(f"{key} has no field(s) {unknown}")
     if key == "pictures":
         raise EditRejected("portraits are replaced through the picture endpoint")
-    row = _row(cur, key, record_id) or dict.fromkeys(columns)
-    row |= fields | {id_column(key): record_id}
+    if id_column(key) in fields and fields[id_column(key)] != record_id:
+        raise EditRejected(f"the id field {id_column(key)!r} cannot be changed")
+    for name, value in fields.items():
+        _check_value(key, name, value)
+    existing = _row(cur, key, record_id)
+    row = (existing or dict.fromkeys(columns)) | fields | {id_column(key): record_id}
+    missing = [name for name in REQUIRED.get(key, ()) if row[name] in (None, "")]
+    if missing:
+        raise EditRejected(f"{key} {record_id!r} needs a value for {missing}")
+    _check_references(cur, key, row)
     seq = _journal(cur, key, record_id, "set")
     cur.execute(f'DELETE FROM "{key}" WHERE "{id_column(key)}" = ?', [record_id])
     marks = ", ".join("?" for _ in columns)
     try:
         cur.execute(f'INSERT INTO "{key}" VALUES ({marks}, ?)', [*(row[c] for c in columns), seq])
-    except (duckdb.ConversionException, duckdb.InvalidInputException, duckdb.BinderException) as exc:
+    except duckdb.Error as exc:
         reason = str(exc).splitlines()[0]  # DuckDB appends the statement; keep the reason
         raise EditRejected(f"{key} {record_id!r}: a value does not fit its field: {reason}") from exc
 

@@ -24,6 +24,11 @@ def test_terminal_escape_is_stripped() -> None:
     assert strip_controls("a\x9bb\x00c\x7f") == "abc"
 
 
+def test_bidi_overrides_are_stripped_but_joiners_stay() -> None:
+    assert strip_controls("Anna\u202egnissim\u2066x\u2069") == "Annagnissimx"
+    assert strip_controls("\u0915\u094d\u200d\u0937") == "\u0915\u094d\u200d\u0937"
+
+
 def test_line_breaks_and_tabs_become_spaces() -> None:
     assert strip_controls("one\ntwo\tthree\r") == "one two three "
 
