@@ -22,6 +22,7 @@ Every portrait is checked (size, JPEG marker, hash); a bad one fails alone (inva
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -217,7 +218,8 @@ class SyncEngine:
         first, named = True, []
         while True:
             page = await self.client.fetch_changes(cursor, self.page_size)
-            await asyncio.to_thread(self.store.apply_page, page, first, self.clock.now())
+            if page.changes or page.cursor != cursor:  # an empty poll writes nothing
+                await asyncio.to_thread(self.store.apply_page, page, first, self.clock.now())
             for key, count in page.changes.items():
                 self._mark(key, SyncState.IN_PROGRESS, changes=self._status.datasets[key].changes + count)
             if "reservations" in page.upserts:
@@ -237,6 +239,8 @@ class SyncEngine:
             good, refused = _good_pictures(batch, set(asked))
             failed += refused
             await asyncio.to_thread(sink, good, refused)
+            added = self._status.datasets["pictures"].changes + good.num_rows
+            self._mark("pictures", SyncState.IN_PROGRESS, changes=added)
         return failed
 
     def _stage_pictures(self, rows: pa.Table, refused: int) -> None:
@@ -284,15 +288,21 @@ class SyncEngine:
     ) -> SyncStatus:
         """The status after a run: counts re-read for the datasets the run may have changed."""
         if state is SyncState.SUCCESS and self._status.kind == "delta":
-            keys = [key for key, row in self._status.datasets.items() if row.changes or key in (failed or {})]
+            keys = [
+                key for key, row in self._status.datasets.items() if row.changes or (failed or {}).get(key)
+            ]
         else:
             keys = list(DATASETS)
         point, records, interval = await asyncio.to_thread(self._read_after_run, keys)
+        if point is not None and state is SyncState.SUCCESS and self._status.kind == "delta":
+            # An empty poll is not written to the store; its completion still counts.
+            point = dataclasses.replace(point, last_delta_sync=self.clock.now())
         datasets = {
             key: _after_run(row, records.get(key), state is SyncState.SUCCESS, self._status.kind == "delta")
             for key, row in self._status.datasets.items()
         }
         refused = (failed or {}).get("pictures", 0)
+        datasets["pictures"] = datasets["pictures"].model_copy(update={"failed": refused})
         if refused:  # the rest went on, but the Profile picture row says what is missing
             datasets["pictures"] = datasets["pictures"].model_copy(
                 update={"status": SyncState.FAILED, "error": f"{refused} portrait(s) refused"}
@@ -311,7 +321,12 @@ class SyncEngine:
     def _read_after_run(
         self, keys: list[str]
     ) -> tuple[SyncPoint | None, dict[str, DatasetRecord], timedelta]:
-        return self.store.sync_point(), self.store.datasets(keys), self.delta_interval()
+        """The stored sync point, the records of ``keys``, and the delta interval (re-read
+        only when the general parameters may have changed)."""
+        if self._interval is None or "parameters" in keys:
+            self._interval = self.delta_interval()
+        records = self.store.datasets(keys) if keys else {}
+        return self.store.sync_point(), records, self._interval
 
     def _next_due(self, point: SyncPoint | None, state: SyncState, interval: timedelta) -> datetime | None:
         if point is None or point.last_success is None:
@@ -368,12 +383,9 @@ def _after_run(
     """A dataset's row once a run ended. After a success: its stored figures (``record``,
     when re-read). After a failure: Failed beside the records the device still holds, or
     Success for a dataset whose changes were ``kept`` (a delta commits page by page)."""
-    if succeeded:
-        return (
-            _row(row.key, record, SyncState.SUCCESS)
-            if record
-            else row.model_copy(update={"status": SyncState.SUCCESS})
-        )
+    if succeeded:  # this run's changes, the records held now
+        held = {"count": record.count, "last_updated": record.last_updated} if record else {}
+        return row.model_copy(update={"status": SyncState.SUCCESS, **held})
     state = SyncState.SUCCESS if kept and row.status is SyncState.SUCCESS else SyncState.FAILED
     held = {"count": record.count, "last_updated": record.last_updated} if record else {}
     return row.model_copy(update={"status": state, **held})
