@@ -78,3 +78,19 @@ def test_picture_batches_are_bounded(http: httpx.Client) -> None:
     hashes = ["0" * 64] * (PICTURE_BATCH_MAX + 1)
     answer = http.post(f"{API_PREFIX}/pictures", headers=_token(http), json={"sha256": hashes})
     assert answer.status_code == 422
+
+
+def test_an_unchanged_server_serves_the_same_snapshot_until_a_change(own_server: ServerProcess) -> None:
+    with httpx.Client(base_url=own_server.url, timeout=10) as http:
+        headers = _token(http)
+        first = http.post(f"{API_PREFIX}/snapshots", headers=headers).json()
+        again = http.post(f"{API_PREFIX}/snapshots", headers=headers).json()
+        assert again == first
+        office = _token(http, "office", "office")
+        change = {"changes": [{"key": "lifeboats", "id": "LB01", "op": "set", "fields": {"capacity": 300}}]}
+        assert http.post(f"{API_PREFIX}/admin/changes", headers=office, json=change).status_code == 200
+        after = http.post(f"{API_PREFIX}/snapshots", headers=headers).json()
+        assert after["cursor"] > first["cursor"] and after["snapshot_id"] != first["snapshot_id"]
+        lifeboats = http.get(f"{API_PREFIX}/snapshots/{after['snapshot_id']}/lifeboats", headers=headers)
+        table = pa.ipc.open_stream(lifeboats.content).read_all().to_pylist()
+        assert next(row for row in table if row["code"] == "LB01")["capacity"] == 300

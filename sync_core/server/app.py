@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import html
 import logging
+import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Annotated
 
 import pyarrow as pa
@@ -54,7 +56,7 @@ from sync_core.protocol import (
 )
 from sync_core.server.changes import ChangePage, CursorTooOld, read_page
 from sync_core.server.edits import EditRejected, apply_changes, replace_picture
-from sync_core.server.store import ServerStore
+from sync_core.server.store import ServerStore, Snapshot
 from sync_core.server.tokens import Grant, TokenRegistry
 
 log = logging.getLogger(__name__)
@@ -72,23 +74,51 @@ def arrow_bytes(table: pa.Table, compression: str | None = "lz4") -> bytes:
     return sink.getvalue().to_pybytes()
 
 
+@dataclass(frozen=True)
+class EncodedSnapshot:
+    """A snapshot ready to serve: its id, cursor, counts and each dataset's Arrow stream."""
+
+    snapshot_id: str
+    cursor: int
+    counts: dict[str, int]
+    payloads: dict[str, bytes]
+
+
 class SnapshotCache:
-    """The last few snapshots' encoded datasets, by snapshot id (oldest dropped first)."""
+    """The last few encoded snapshots, by id and by cursor (oldest dropped first).
+
+    While nothing changes on the server, every device's full sync is served the same
+    encoded snapshot: the read and the encoding (~40 ms for the icon preset) happen once.
+    """
 
     def __init__(self) -> None:
-        self._items: OrderedDict[str, dict[str, bytes]] = OrderedDict()
+        self._by_id: OrderedDict[str, EncodedSnapshot] = OrderedDict()
+        self._lock = threading.Lock()
 
-    def add(self, payloads: dict[str, bytes]) -> str:
-        """Keep ``payloads`` (dataset key -> Arrow stream); return the new snapshot id."""
-        snapshot_id = uuid.uuid4().hex
-        self._items[snapshot_id] = payloads
-        while len(self._items) > SNAPSHOTS_KEPT:
-            self._items.popitem(last=False)
-        return snapshot_id
+    def at(self, cursor: int) -> EncodedSnapshot | None:
+        """The snapshot taken at ``cursor``, if kept."""
+        with self._lock:
+            return next((snap for snap in self._by_id.values() if snap.cursor == cursor), None)
+
+    def add(self, snapshot: Snapshot) -> EncodedSnapshot:
+        """Encode and keep ``snapshot`` under a new id."""
+        encoded = EncodedSnapshot(
+            snapshot_id=uuid.uuid4().hex,
+            cursor=snapshot.cursor,
+            counts={key: table.num_rows for key, table in snapshot.tables.items()},
+            payloads={key: arrow_bytes(table) for key, table in snapshot.tables.items()},
+        )
+        with self._lock:
+            self._by_id[encoded.snapshot_id] = encoded
+            while len(self._by_id) > SNAPSHOTS_KEPT:
+                self._by_id.popitem(last=False)
+        return encoded
 
     def get(self, snapshot_id: str, key: str) -> bytes | None:
         """The encoded dataset, or None when the snapshot or key is unknown."""
-        return self._items.get(snapshot_id, {}).get(key)
+        with self._lock:
+            snapshot = self._by_id.get(snapshot_id)
+        return snapshot.payloads.get(key) if snapshot else None
 
 
 def _grant(
@@ -161,13 +191,12 @@ def create_app(store: ServerStore, clock: Clock | None = None) -> FastAPI:
 
     @app.post(f"{API_PREFIX}/snapshots", response_model=SnapshotManifest)
     def create_snapshot(_: Signed) -> SnapshotManifest:
-        snapshot = store.snapshot()
-        payloads = {key: arrow_bytes(table) for key, table in snapshot.tables.items()}
+        encoded = snapshots.at(store.latest()) or snapshots.add(store.snapshot())
         return SnapshotManifest(
-            snapshot_id=snapshots.add(payloads),
+            snapshot_id=encoded.snapshot_id,
             server_id=store.server_id or "",
-            cursor=snapshot.cursor,
-            counts={key: table.num_rows for key, table in snapshot.tables.items()},
+            cursor=encoded.cursor,
+            counts=encoded.counts,
         )
 
     @app.get(f"{API_PREFIX}/snapshots/{{snapshot_id}}/{{key}}")

@@ -123,6 +123,11 @@ class ServerStore:
             )
         return ServerUser(*row) if row else None
 
+    def latest(self) -> int:
+        """The highest change sequence committed (see :func:`latest_seq`)."""
+        with self.db.cursor() as cur:
+            return latest_seq(cur)
+
     def snapshot(self) -> Snapshot:
         """Read every dataset (pictures without bytes) and the cursor in one transaction."""
         with self.db.transaction() as cur:
