@@ -23,14 +23,17 @@ DUCKDB_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensio
 class Database:
     """A DuckDB file held by this process.
 
-    Raises StoreInUse, naming ``holder``, when another process holds the file, and
+    ``settings`` adds DuckDB configuration options. Raises StoreInUse, naming ``holder``,
+    when another process holds the file, and
     StoreUnusable when it is not a DuckDB file or cannot be created.
     """
 
-    def __init__(self, path: Path | str, holder: str = "the running app") -> None:
+    def __init__(
+        self, path: Path | str, holder: str = "the running app", settings: dict[str, str | int] | None = None
+    ) -> None:
         self.path = str(path)
         try:
-            self._con = duckdb.connect(self.path, config=DUCKDB_CONFIG)
+            self._con = duckdb.connect(self.path, config={**DUCKDB_CONFIG, **(settings or {})})
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
                 raise StoreInUse(self.path, holder) from exc

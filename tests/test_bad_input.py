@@ -21,17 +21,21 @@ from sync_core.server.process import ServerProcess
 from .faults import FaultyTransport
 
 
-def _spoil_two_pictures(request: httpx.Request, body: bytes) -> tuple[bytes, str] | None:
-    if request.method != "POST" or not request.url.path.endswith("/pictures"):
-        return None
-    table = pa.ipc.open_stream(body).read_all()
-    jpegs = table.column("jpeg").to_pylist()
-    if len(jpegs) < 2:
-        return None
-    jpegs[0] = jpegs[0][:-10] + b"corrupted!"
-    jpegs[1] = jpegs[1] + b"\0" * PICTURE_MAX_BYTES
-    table = table.set_column(2, "jpeg", pa.array(jpegs, pa.binary()))
-    return arrow_bytes(table, None), ARROW_STREAM
+class SpoilTwoPictures:
+    """Corrupts one portrait and makes another oversize, in the first batch only."""
+
+    def __init__(self) -> None:
+        self.done = False
+
+    def __call__(self, request: httpx.Request, body: bytes) -> tuple[bytes, str] | None:
+        if self.done or request.method != "POST" or not request.url.path.endswith("/pictures"):
+            return None
+        table = pa.ipc.open_stream(body).read_all()
+        jpegs = table.column("jpeg").to_pylist()
+        jpegs[0] = jpegs[0][:-10] + b"corrupted!"
+        jpegs[1] = jpegs[1] + b"\0" * PICTURE_MAX_BYTES
+        self.done = True
+        return arrow_bytes(table.set_column(2, "jpeg", pa.array(jpegs, pa.binary())), None), ARROW_STREAM
 
 
 async def test_corrupt_and_oversize_pictures_fail_alone(
@@ -39,7 +43,7 @@ async def test_corrupt_and_oversize_pictures_fail_alone(
 ) -> None:
     store = DeviceStore(device_store_path)
     status = await sync_once(
-        live_server.url, store, "demo", "demo", transport=FaultyTransport(_spoil_two_pictures)
+        live_server.url, store, "demo", "demo", transport=FaultyTransport(SpoilTwoPictures())
     )
     assert status.status is SyncState.SUCCESS, status.error
     pictures = status.datasets["pictures"]

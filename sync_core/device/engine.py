@@ -7,8 +7,8 @@ overlap: a request while one runs waits for it and returns its result (coalesced
 
 Full sync (seed, "Synchronize from Server to Device"; DESIGN.md invariant 4): a snapshot
 manifest (one consistent read and its cursor), each dataset into staging with progress,
-the portraits it names (those the device lacks, in batches; the ones it holds are the same
-bytes by hash), then one transaction swaps staging and the cursor in.
+the portraits it names (those the device lacks, in batches of ``PORTRAIT_BATCH``; the ones
+it holds are the same bytes by hash), then one transaction swaps staging and the cursor in.
 Any failure drops staging and leaves the previous data (on a first sync, nothing).
 
 Delta sync (invariants 1-3): pages of changes after the stored cursor, each page applied
@@ -36,7 +36,7 @@ from sync_core.device.client import ServerClient
 from sync_core.device.status import DatasetStatus, SyncKind, SyncStatus
 from sync_core.device.store import DatasetRecord, DeviceStore, SyncPoint
 from sync_core.errors import FullSyncRequired, SyncError
-from sync_core.protocol import DATASET_LABELS, DATASETS, PICTURE_BATCH_MAX, PICTURE_MAX_BYTES, SyncState
+from sync_core.protocol import DATASET_LABELS, DATASETS, PICTURE_MAX_BYTES, SyncState
 
 log = logging.getLogger(__name__)
 JPEG_MAGIC = b"\xff\xd8\xff"
@@ -45,6 +45,9 @@ PictureSink = Callable[[pa.Table, int], None]
 # Bounds one whole run (DESIGN.md invariant 7); each request has its own, shorter timeout.
 SYNC_DEADLINE_SECONDS = 600.0
 DEFAULT_PAGE_SIZE = 1000
+# Portraits asked for per request (the server allows up to PICTURE_BATCH_MAX): smaller
+# batches keep the device's peak memory down at a few more round trips.
+PORTRAIT_BATCH = 200
 # The general parameter naming the delta interval, and its default (seed: every 30 minutes).
 INTERVAL_PARAMETER = "delta_sync_interval_minutes"
 DEFAULT_INTERVAL_MINUTES = 30
@@ -233,8 +236,8 @@ class SyncEngine:
     async def _fetch_pictures(self, hashes: list[str], sink: PictureSink) -> int:
         """Fetch ``hashes`` in batches, hand the good portraits to ``sink``; count refusals."""
         failed = 0
-        for start in range(0, len(hashes), PICTURE_BATCH_MAX):
-            asked = hashes[start : start + PICTURE_BATCH_MAX]
+        for start in range(0, len(hashes), PORTRAIT_BATCH):
+            asked = hashes[start : start + PORTRAIT_BATCH]
             batch = await self.client.fetch_pictures(asked)
             good, refused = _good_pictures(batch, set(asked))
             failed += refused
