@@ -4,6 +4,8 @@ the general parameter at the next cycle (issue 3). Real server, no sleeping."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -42,19 +44,38 @@ class Runs:
         return len(self.finished) == before
 
 
+@asynccontextmanager
+async def synced_device(url: str, path: Path, clock: FrozenClock) -> AsyncIterator[tuple[SyncEngine, str]]:
+    """An engine on a fresh device store after its first (full) sync, and the server id."""
+    store = DeviceStore(path)
+    try:
+        async with ServerClient(url) as client:
+            session = await client.sign_in("demo", "demo")
+            engine = SyncEngine(store, client, clock)
+            await engine.sync(session.server_id)
+            yield engine, session.server_id
+    finally:
+        store.close()
+
+
+@asynccontextmanager
+async def timer_running(engine: SyncEngine, server_id: str) -> AsyncIterator[None]:
+    """The delta timer in a task for the block's duration."""
+    task = asyncio.create_task(DeltaTimer(engine, server_id).run())
+    try:
+        yield
+    finally:
+        task.cancel()
+
+
 async def test_timer_follows_completion_sync_now_and_the_parameter(
     own_server: ServerProcess, device_store_path: Path
 ) -> None:
     clock = FrozenClock(T0)
-    store = DeviceStore(device_store_path)
-    async with ServerClient(own_server.url) as client:
-        session = await client.sign_in("demo", "demo")
-        engine = SyncEngine(store, client, clock)
+    async with synced_device(own_server.url, device_store_path, clock) as (engine, server_id):
+        assert engine.status.kind == "full" and engine.status.next_delta_due == T0 + timedelta(minutes=30)
         runs = Runs(engine)
-        first = await engine.sync(session.server_id)
-        assert first.kind == "full" and first.next_delta_due == T0 + timedelta(minutes=30)
-        timer = asyncio.create_task(DeltaTimer(engine, session.server_id).run())
-        try:
+        async with timer_running(engine, server_id):
             clock.advance(30 * 60 - 1)
             assert await runs.none_within_a_moment()
             clock.advance(1)
@@ -63,7 +84,7 @@ async def test_timer_follows_completion_sync_now_and_the_parameter(
             assert delta.last_delta_sync == T0 + timedelta(minutes=30)
 
             clock.advance(10 * 60)  # Sync Now at 08:40 restarts the count
-            sync_now = await engine.sync(session.server_id, full=True)
+            sync_now = await engine.sync(server_id, full=True)
             assert sync_now.next_delta_due == T0 + timedelta(minutes=70)
             clock.advance(29 * 60)
             assert await runs.none_within_a_moment()
@@ -80,29 +101,18 @@ async def test_timer_follows_completion_sync_now_and_the_parameter(
             assert delta.next_delta_due == T0 + timedelta(minutes=75)
             clock.advance(5 * 60)
             assert (await runs.next()).last_delta_sync == T0 + timedelta(minutes=75)
-        finally:
-            timer.cancel()
-            store.close()
 
 
 async def test_a_failed_run_is_retried_soon_not_in_a_loop(
     own_server: ServerProcess, device_store_path: Path
 ) -> None:
     clock = FrozenClock(T0)
-    store = DeviceStore(device_store_path)
-    async with ServerClient(own_server.url) as client:
-        session = await client.sign_in("demo", "demo")
-        engine = SyncEngine(store, client, clock)
-        await engine.sync(session.server_id)
+    async with synced_device(own_server.url, device_store_path, clock) as (engine, server_id):
         runs = Runs(engine)
         own_server.kill()
-        timer = asyncio.create_task(DeltaTimer(engine, session.server_id).run())
-        try:
+        async with timer_running(engine, server_id):
             clock.advance(30 * 60)
             failed = await runs.next()
             assert failed.status is SyncState.FAILED
             assert failed.next_delta_due == T0 + timedelta(minutes=31)
             assert await runs.none_within_a_moment()
-        finally:
-            timer.cancel()
-            store.close()

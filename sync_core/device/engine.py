@@ -391,7 +391,8 @@ def _after_run(
         return row.model_copy(update={"status": SyncState.SUCCESS, **held})
     state = SyncState.SUCCESS if kept and row.status is SyncState.SUCCESS else SyncState.FAILED
     held = {"count": record.count, "last_updated": record.last_updated} if record else {}
-    return row.model_copy(update={"status": state, **held})
+    applied = {} if kept else {"changes": 0}  # a failed full sync applied nothing
+    return row.model_copy(update={"status": state, **held, **applied})
 
 
 def _row(key: str, record: DatasetRecord, state: SyncState) -> DatasetStatus:

@@ -75,10 +75,9 @@ def succeeded_status() -> SyncStatus:
 
 
 def failed_status() -> SyncStatus:
-    """A first full sync that failed on the reservations: the device has no data."""
-    states = dict.fromkeys(DATASET_LABELS, SyncState.FAILED)
-    states.update(dict.fromkeys(("users", "muster_stations", "lifeboats", "parameters"), SyncState.SUCCESS))
-    rows = {key: _row(key, state) for key, state in states.items()}
+    """A first full sync that failed: nothing of it is kept, so every dataset says Failed
+    and the device has no data (as the engine reports it)."""
+    rows = {key: _row(key, SyncState.FAILED) for key in DATASET_LABELS}
     return SyncStatus(status=SyncState.FAILED, kind="full", datasets=rows, error=FAILURE)
 
 
@@ -122,12 +121,11 @@ def sync_now_in_progress_status() -> SyncStatus:
 
 
 def sync_now_failed_status() -> SyncStatus:
-    """Sync Now failed on the lifeboats: the previous data stays in use; Retry is offered."""
+    """Sync Now failed on the lifeboats: nothing of it is kept (every dataset Failed), the
+    previous data stays in use; Retry is offered."""
     running = sync_now_in_progress_status()
     rows = {
-        key: row.model_copy(update={"status": SyncState.FAILED})
-        if row.status is not SyncState.SUCCESS
-        else row
+        key: row.model_copy(update={"status": SyncState.FAILED, "changes": 0})
         for key, row in running.datasets.items()
     }
     return running.model_copy(
