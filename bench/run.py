@@ -1,4 +1,5 @@
-"""``make bench``: full sync of the ``icon`` preset over loopback (issue 2's figures).
+"""``make bench``: full and delta syncs (issues 2 and 3) and registration (issue 4) of the
+``icon`` preset over loopback.
 
 Prints one JSON object a line: ``{"name", "preset", "seconds", "floor_seconds", "ratio",
 "peak_rss_mb", "runs"}`` (DESIGN.md, ``make bench``). ``seconds`` and ``floor_seconds``
@@ -25,6 +26,7 @@ DELTA_CASES = (
     ("delta_empty", "empty", 50),
     ("delta_100_pictures", "100_pictures", 5),
 )
+UPLOAD_RUNS = 20
 
 
 def ensure_ship() -> Path:
@@ -37,9 +39,9 @@ def ensure_ship() -> Path:
     return ship
 
 
-def device(mode: str, runs: int, portraits: bool, *options: str) -> dict:
-    """Run ``bench.device MODE`` in a process of its own; its JSON result."""
-    args = [sys.executable, "-m", "bench.device", mode, "--runs", str(runs), *options]
+def device(mode: str, runs: int, portraits: bool, *options: str, module: str = "bench.device") -> dict:
+    """Run ``MODULE MODE`` (a device benchmark) in a process of its own; its JSON result."""
+    args = [sys.executable, "-m", module, mode, "--runs", str(runs), *options]
     done = subprocess.run(
         args + (["--portraits"] if portraits else []), check=True, capture_output=True, text=True
     )
@@ -62,16 +64,16 @@ def run_case(url: str, ship: Path, name: str, portraits: bool, runs: int) -> dic
     }
 
 
-def run_delta_case(url: str, name: str, case: str, runs: int) -> dict:
-    """One delta benchmark line (no floor: ``floor_seconds`` and ``ratio`` are null)."""
-    synced = device("delta", runs, False, "--server", url, "--case", case)
+def line(name: str, measured: dict, runs: int, seconds: float | None = None) -> dict:
+    """A benchmark line without a floor (``floor_seconds`` and ``ratio`` null); ``seconds``
+    defaults to the median of the measured runs."""
     return {
         "name": name,
         "preset": PRESET,
-        "seconds": round(statistics.median(synced["seconds"]), 4),
+        "seconds": round(statistics.median(measured["seconds"]) if seconds is None else seconds, 4),
         "floor_seconds": None,
         "ratio": None,
-        "peak_rss_mb": synced["peak_rss_mb"],
+        "peak_rss_mb": measured["peak_rss_mb"],
         "runs": runs,
     }
 
@@ -87,7 +89,10 @@ def main() -> None:
     scratch.unlink(missing_ok=True)
     with ServerProcess(ship, scratch, DATA / "server.log") as url:
         for name, case, runs in DELTA_CASES:
-            print(json.dumps(run_delta_case(url, name, case, runs)), flush=True)
+            deltas = device("delta", runs, False, "--server", url, "--case", case)
+            print(json.dumps(line(name, deltas, runs)), flush=True)
+        uploads = device("upload", UPLOAD_RUNS, False, "--server", url, module="bench.registration")
+        print(json.dumps(line("upload_500", uploads, UPLOAD_RUNS)), flush=True)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@
 Flow: sign in -> main menu; on the first sign-in on this device for a server, the
 Synchronization screen opens over the menu and runs the full sync (seed, "Synchronize from
 Server to Device"). While an online session lasts, the delta timer runs (a delta sync every
-``delta_sync_interval_minutes`` from the last completion). Sign-out stops it and returns to
-sign-in with the password cleared.
+``delta_sync_interval_minutes`` from the last completion) and so does the uploader (the
+outbox drains at once after each registration, and after a backoff while the server does
+not answer). Sign-out stops both and returns to sign-in with the password cleared.
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ from muster_tui.screens.sign_in import SignInScreen
 from muster_tui.screens.synchronization import SynchronizationScreen
 from sync_core.clock import Clock, SystemClock
 from sync_core.device import DeviceStore, ServerClient, Session, SyncEngine, sign_in
+from sync_core.device.registrar import Post, Registrar
 from sync_core.device.timer import DeltaTimer
+from sync_core.device.upload import Uploader
+from sync_core.protocol import SafetyMode
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,7 @@ class MusterApp(App[None]):
         self.store = store
         self.engine = engine
         self.session: Session | None = None
+        self.uploader: Uploader | None = None
 
     def on_mount(self) -> None:
         """Start at sign-in."""
@@ -74,13 +79,19 @@ class MusterApp(App[None]):
         self.push_screen(MainMenuScreen(session), callback=self._signed_out)
         if session.server_id is not None:
             self._delta_timer(session.server_id)
+            self.uploader = Uploader(
+                self.store.outbox, self.client, self.engine.clock, session.server_id, self.engine.show_upload
+            )
+            self._upload_loop(self.uploader)
         if signed_in.first_sync and session.server_id is not None:
             self.push_screen(SynchronizationScreen(self.engine, session.server_id, first_sign_in=True))
 
     def _signed_out(self, _: None) -> None:
         username = self.session.username if self.session else ""
         self.session = None
+        self.uploader = None
         self.workers.cancel_group(self, "delta-timer")
+        self.workers.cancel_group(self, "upload")
         self.client.forget_token()
         self._show_sign_in(username)
 
@@ -93,9 +104,23 @@ class MusterApp(App[None]):
         """Run the full sync the Synchronization screen asked for."""
         self._full_sync(message.server_id)
 
+    async def registrar(self, mode: SafetyMode, place: str) -> Registrar:
+        """A registrar for ``place`` in ``mode`` for the signed-in crew member (see
+        :meth:`Registrar.for_session`; raises its errors)."""
+        assert self.session is not None
+        post = Post(self.session.username, mode, place, self.engine.clock)
+        queued = self.uploader.kick if self.uploader else lambda: None
+        return await Registrar.for_session(self.store, self.client, self.session, queued, post)
+
     @work(group="full-sync", exit_on_error=False)
     async def _full_sync(self, server_id: str) -> None:
+        if self.uploader is not None:  # seed: offline data goes to the server first
+            await self.uploader.drain()
         await self.engine.sync(server_id, full=True)
+
+    @work(group="upload", exclusive=True, exit_on_error=False)
+    async def _upload_loop(self, uploader: Uploader) -> None:
+        await uploader.run()
 
     @work(group="delta-timer", exclusive=True, exit_on_error=False)
     async def _delta_timer(self, server_id: str) -> None:

@@ -135,6 +135,49 @@ def sync(server_url: str, db_path: Path, username: str, password: str, full: boo
     sys.exit(1 if _any_failed(status.to_cli_json()) else 0)
 
 
+@main.command()
+@click.option("--server", "server_url", required=True)
+@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--user", "username", required=True)
+@click.option("--password", required=True)
+@click.option("--mode", type=click.Choice(["EMERCY", "GENASS", "ASHSHP"]), required=True)
+@click.option("--station", required=True, help="Muster station code (lifeboat code for ASHSHP).")
+@click.option("--card", required=True, help="Board card number.")
+@click.option("--force", is_flag=True, help="Register a person from another station (handling mode 2).")
+def register(
+    server_url: str,
+    db_path: Path,
+    username: str,
+    password: str,
+    mode: str,
+    station: str,
+    card: str,
+    force: bool,
+) -> None:
+    """Register a card through the outbox; prints {"registration_id", "profile_id", "result",
+    "pending_upload", "error"}; exits 1 unless registered or already registered."""
+    from sync_core.clock import SystemClock
+    from sync_core.device import DeviceStore
+    from sync_core.device.headless import register_once
+    from sync_core.device.registrar import Post
+    from sync_core.errors import MusterError
+    from sync_core.protocol import SafetyMode
+
+    empty = {"registration_id": None, "profile_id": None, "result": None, "pending_upload": 0}
+    try:
+        store = DeviceStore(db_path)
+    except MusterError as exc:
+        click.echo(json.dumps(empty | {"error": str(exc)}))
+        sys.exit(1)
+    post = Post(username, SafetyMode(mode), station, SystemClock())
+    try:
+        report = asyncio.run(register_once(server_url, store, username, password, post, card, force=force))
+    finally:
+        store.close()
+    click.echo(json.dumps(report))
+    sys.exit(0 if report["result"] in ("registered", "already registered") else 1)
+
+
 def _report(status: SyncStatus) -> None:
     click.echo(json.dumps(status.to_cli_json()))
 

@@ -17,6 +17,7 @@ import duckdb
 from sync_core.errors import StoreInUse, StoreUnusable
 from sync_core.protocol import DATASET_COLUMNS
 
+CLOSE_WAIT = 30.0
 DUCKDB_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
 
 
@@ -40,17 +41,22 @@ class Database:
             raise StoreUnusable(self.path, str(exc).splitlines()[0]) from exc
         except duckdb.Error as exc:
             raise StoreUnusable(self.path, str(exc).splitlines()[0]) from exc
-        self._lock = threading.Lock()
+        self._idle = threading.Condition()
+        self._active = 0  # cursors in use: close() waits for them
 
     @contextmanager
     def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A cursor of its own for one unit of work on the calling thread; closed after."""
-        with self._lock:
+        with self._idle:
             cur = self._con.cursor()
+            self._active += 1
         try:
             yield cur
         finally:
             cur.close()
+            with self._idle:
+                self._active -= 1
+                self._idle.notify_all()
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -65,8 +71,11 @@ class Database:
             cur.execute("COMMIT")
 
     def close(self) -> None:
-        """Close the file; later calls fail."""
-        self._con.close()
+        """Close the file once the work in flight on other threads is done (a worker thread
+        an app's quit left running), waiting at most ``CLOSE_WAIT`` seconds; later calls fail."""
+        with self._idle:
+            self._idle.wait_for(lambda: self._active == 0, timeout=CLOSE_WAIT)
+            self._con.close()
 
 
 def dataset_ddl(table: str, key: str, extra: str = "") -> str:

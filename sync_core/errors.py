@@ -3,6 +3,7 @@
     MusterError
     ├── StoreInUse            the device store's file is held by another process
     ├── StoreUnusable         the file is not a DuckDB store, or cannot be created there
+    ├── UnknownPlace          no muster station / lifeboat has that code in the data at hand
     └── SyncError             a sign-in or sync step failed; ``str()`` is the UI's status line
         ├── ServerUnreachable connect failure or timeout (names the server address)
         ├── InvalidLogin      the server (or the synced users, offline) refused the credentials
@@ -33,6 +34,13 @@ class StoreUnusable(MusterError):
 
     def __init__(self, path: str, reason: str) -> None:
         super().__init__(f"Store {path} cannot be opened: {reason}")
+
+
+class UnknownPlace(MusterError):
+    """Registration was asked for at a muster station or lifeboat code the data lacks."""
+
+    def __init__(self, code: str, kind: str) -> None:
+        super().__init__(f"There is no {kind} {code!r}")
 
 
 class SyncError(MusterError):

@@ -14,7 +14,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Final, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
 
 API_PREFIX: Final = "/api/v1"
 ARROW_STREAM: Final = "application/vnd.apache.arrow.stream"
@@ -216,3 +216,123 @@ class ErrorBody(BaseModel):
     """Body of every 4xx / 5xx answer: a short human sentence."""
 
     detail: str
+
+
+# -- mustering: registrations (device -> server) ---------------------------------------
+
+# Registrations travel in batches of at most this many (an outbox upload, a replay).
+REGISTRATION_BATCH_MAX: Final = 500
+STATION_CODE_MAX: Final = 6
+
+
+class SafetyMode(StrEnum):
+    """The safety modes a muster runs in (general parameter ``safety_mode``, DESIGN.md)."""
+
+    EMERCY = "EMERCY"
+    GENASS = "GENASS"
+    ASHSHP = "ASHSHP"
+
+    @property
+    def label(self) -> str:
+        """The words crew see: ``Emergency drill``, ``General assembly``, ``Abandon ship``."""
+        return _SAFETY_MODE_LABELS[self]
+
+    @property
+    def by_lifeboat(self) -> bool:
+        """True when people muster at their lifeboat (abandon ship), not their muster station."""
+        return self is SafetyMode.ASHSHP
+
+
+_SAFETY_MODE_LABELS: Final = {
+    SafetyMode.EMERCY: "Emergency drill",
+    SafetyMode.GENASS: "General assembly",
+    SafetyMode.ASHSHP: "Abandon ship",
+}
+
+
+class RegistrationAction(StrEnum):
+    """What a registration records."""
+
+    REGISTER = "register"
+    UNREGISTER = "unregister"
+
+
+class Registration(BaseModel):
+    """One register / unregister event, as captured on a device (DESIGN.md, device-captured
+    data). ``registration_id`` is a client-generated UUIDv7, the upload's idempotency key;
+    ``registered_at`` is device time with its UTC offset (display and ordering among one
+    person's events only). Exactly one of ``muster_station`` / ``lifeboat`` is set: the
+    lifeboat for abandon ship, the muster station otherwise.
+    """
+
+    registration_id: str = Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+    profile_id: str = Field(min_length=1, max_length=64)
+    action: RegistrationAction
+    safety_mode: SafetyMode
+    muster_station: str | None = Field(default=None, min_length=1, max_length=STATION_CODE_MAX)
+    lifeboat: str | None = Field(default=None, min_length=1, max_length=STATION_CODE_MAX)
+    registered_at: AwareDatetime
+    username: str = Field(min_length=1, max_length=64)
+    device_id: str = Field(min_length=1, max_length=64)
+
+    @model_validator(mode="after")
+    def _one_place(self) -> Registration:
+        place, other = (
+            ("lifeboat", "muster_station")
+            if self.safety_mode.by_lifeboat
+            else (
+                "muster_station",
+                "lifeboat",
+            )
+        )
+        if getattr(self, place) is None or getattr(self, other) is not None:
+            where = place.replace("_", " ")
+            raise ValueError(f"{self.safety_mode.label} registrations name a {where} only")
+        return self
+
+    @property
+    def place(self) -> str:
+        """The muster station or lifeboat code the registration is at."""
+        return self.lifeboat if self.safety_mode.by_lifeboat else self.muster_station  # type: ignore[return-value]
+
+
+class RegistrationBatch(BaseModel):
+    """Body of ``POST /api/v1/registrations``. Items are checked one by one on the server
+    (a bad item is refused alone, even one that is not an object), so they arrive as plain
+    JSON values."""
+
+    registrations: list[Any] = Field(min_length=1, max_length=REGISTRATION_BATCH_MAX)
+
+
+class ItemOutcome(StrEnum):
+    """What the server did with one uploaded registration."""
+
+    APPLIED = "applied"
+    ALREADY_APPLIED = "already applied"
+    REJECTED = "rejected"
+    ERROR = "error"
+
+
+class RegistrationResult(BaseModel):
+    """The server's answer for one item: ``status`` is an HTTP status for that item alone
+    (200 applied or already applied, 4xx rejected for good, 5xx failed now, retry later)
+    and ``reason`` says why it was not applied."""
+
+    registration_id: str
+    outcome: ItemOutcome
+    status: int
+    reason: str | None = None
+
+
+class RegistrationReceipt(BaseModel):
+    """Answer to ``POST /api/v1/registrations``: one result per item the server could name.
+    Only items named APPLIED or ALREADY_APPLIED leave the device's outbox (invariant 5)."""
+
+    results: list[RegistrationResult]
+
+
+class GeneralParameter(BaseModel):
+    """Answer to ``GET /api/v1/parameters/{name}``: one general parameter's value (text)."""
+
+    name: str
+    value: str

@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 import pyarrow as pa
 import pyarrow.ipc
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from sync_core.errors import (
     FullSyncRequired,
@@ -25,6 +26,7 @@ from sync_core.errors import (
     ServerUnreachable,
     SessionEnded,
 )
+from sync_core.muster import MISSING_LIMIT, SEARCH_LIMIT, Counts, Person, Place, Standing, card_number
 from sync_core.protocol import (
     API_PREFIX,
     ARROW_STREAM,
@@ -32,11 +34,16 @@ from sync_core.protocol import (
     PAGE_COLUMNS,
     PAGE_CURSOR,
     PAGE_MORE,
+    REGISTRATION_BATCH_MAX,
     ChangeBatch,
     EditResult,
+    GeneralParameter,
     Health,
     PictureRequest,
     RecordChange,
+    Registration,
+    RegistrationReceipt,
+    SafetyMode,
     SignInRequest,
     SignInResponse,
     SnapshotManifest,
@@ -65,6 +72,13 @@ def server_address_problem(url: str) -> str | None:
 
 
 Model = TypeVar("Model", bound=BaseModel)
+Parsed = TypeVar("Parsed")
+_REGISTRATIONS = TypeAdapter(list[Registration])
+_PLACES = TypeAdapter(list[Place])
+_PEOPLE = TypeAdapter(list[Person])
+_PERSON = TypeAdapter(Person)
+_STANDING = TypeAdapter(Standing | None)
+_COUNTS = TypeAdapter(Counts)
 
 
 @dataclass(frozen=True)
@@ -180,6 +194,67 @@ class ServerClient:
         path = f"{API_PREFIX}/admin/pictures/{profile_id}"
         return _model(EditResult, await self._send("PUT", path, content=jpeg, headers=headers))
 
+    async def post_registrations(self, items: list[Registration]) -> RegistrationReceipt:
+        """Upload 1 to ``REGISTRATION_BATCH_MAX`` registrations in one request; the receipt
+        answers each item by id (see RegistrationReceipt).
+
+        Never retried here: the outbox retries, and a replay is answered "already applied"
+        (invariant 5). A request that fails as a whole raises the SyncError family, and then
+        any item may or may not have been applied. Raises ValueError for an empty or
+        oversize batch.
+        """
+        if not 0 < len(items) <= REGISTRATION_BATCH_MAX:
+            raise ValueError(f"a batch holds 1 to {REGISTRATION_BATCH_MAX} registrations, not {len(items)}")
+        body = {"registrations": _REGISTRATIONS.dump_python(items, mode="json")}
+        response = await self._send("POST", f"{API_PREFIX}/registrations", json=body)
+        return _model(RegistrationReceipt, response)
+
+    async def places(self, mode: SafetyMode) -> list[Place]:
+        """The muster stations (lifeboats for abandon ship) on the server, as muster.places."""
+        return _parsed(_PLACES, await self._send("GET", f"{API_PREFIX}/musters/{mode.value}/places"))
+
+    async def find_card(self, card: str) -> Person | None:
+        """The profile with board card ``card`` on the server, or None (HTTP 404).
+
+        Raises ``muster.BadCard`` before any request when ``card`` cannot be a card number.
+        """
+        path = f"{API_PREFIX}/profiles/by-card/{_segment(card_number(card))}"
+        response = await self._unless_missing(path)
+        return _parsed(_PERSON, response) if response else None
+
+    async def search(self, text: str, limit: int = SEARCH_LIMIT) -> list[Person]:
+        """Profiles matching ``text`` on the server (as muster.search), at most ``limit`` (<= 50)."""
+        params = {"search": text, "limit": limit}
+        return _parsed(_PEOPLE, await self._send("GET", f"{API_PREFIX}/profiles", params=params))
+
+    async def standing(self, profile_id: str, mode: SafetyMode) -> Standing | None:
+        """Where ``profile_id`` stands registered in ``mode`` on the server, or None."""
+        path = f"{API_PREFIX}/musters/{mode.value}/standing/{_segment(profile_id)}"
+        return _parsed(_STANDING, await self._send("GET", path))
+
+    async def counts(self, mode: SafetyMode, place: str, missing_limit: int = MISSING_LIMIT) -> Counts:
+        """Live counts of ``place`` in ``mode`` over every device's registrations.
+
+        Raises ServerRejected (404) for a place the server does not know.
+        """
+        path = f"{API_PREFIX}/musters/{mode.value}/places/{_segment(place)}/counts"
+        params = {"missing_limit": missing_limit}
+        return _parsed(_COUNTS, await self._send("GET", path, params=params))
+
+    async def parameter(self, name: str) -> str | None:
+        """General parameter ``name``'s value on the server, or None (HTTP 404)."""
+        response = await self._unless_missing(f"{API_PREFIX}/parameters/{_segment(name)}")
+        return _model(GeneralParameter, response).value if response else None
+
+    async def _unless_missing(self, path: str) -> httpx.Response | None:
+        """``GET path``, or None when the server answers 404."""
+        try:
+            return await self._send("GET", path)
+        except ServerRejected as exc:
+            if exc.status_code == 404:
+                return None
+            raise
+
     async def _send(
         self, method: str, path: str, headers: dict[str, str] | None = None, **kwargs: Any
     ) -> httpx.Response:
@@ -224,6 +299,18 @@ def _model(model: type[Model], response: httpx.Response) -> Model:
         return model.model_validate_json(response.content)
     except ValidationError as exc:
         raise MalformedResponse(f"{response.url.path} is not a valid {model.__name__}") from exc
+
+
+def _parsed(adapter: TypeAdapter[Parsed], response: httpx.Response) -> Parsed:
+    try:
+        return adapter.validate_json(response.content)
+    except ValidationError as exc:
+        raise MalformedResponse(f"{response.url.path} sent a body of the wrong shape") from exc
+
+
+def _segment(text: str) -> str:
+    """``text`` quoted as one URL path segment."""
+    return quote(text, safe="")
 
 
 def _arrow(response: httpx.Response, columns: tuple[str, ...]) -> pa.Table:

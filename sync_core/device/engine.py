@@ -33,7 +33,7 @@ import pyarrow as pa
 
 from sync_core.clock import Clock
 from sync_core.device.client import ServerClient
-from sync_core.device.status import DatasetStatus, SyncKind, SyncStatus
+from sync_core.device.status import DatasetStatus, SyncKind, SyncStatus, UploadStatus
 from sync_core.device.store import DatasetRecord, DeviceStore, SyncPoint
 from sync_core.errors import FullSyncRequired, SyncError
 from sync_core.protocol import DATASET_LABELS, DATASETS, PICTURE_MAX_BYTES, SyncState
@@ -110,6 +110,10 @@ class SyncEngine:
         """Call ``callback`` with every new status; returns a function that unsubscribes."""
         self._subscribers.append(callback)
         return lambda: self._subscribers.remove(callback)
+
+    def show_upload(self, upload: UploadStatus) -> None:
+        """Publish the outbox's upload status (from the uploader) with the rest."""
+        self._publish(self._status.model_copy(update={"upload": upload}))
 
     def needs_full_sync(self, server_id: str) -> bool:
         """True on the first sign-in on this device for the server ``server_id`` (seed)."""
@@ -361,7 +365,12 @@ class SyncEngine:
         if point is None:
             return SyncStatus()
         records = self.store.datasets()
+        tally = self.store.outbox.tally(point.server_id)
+        upload = UploadStatus(
+            pending=tally.pending, sent=tally.sent, failed=tally.failed, last_success=tally.last_upload
+        )
         return SyncStatus(
+            upload=upload,
             status=SyncState.SUCCESS,
             kind="delta" if point.last_delta_sync else "full",
             datasets={key: _row(key, records[key], SyncState.SUCCESS) for key in DATASETS},

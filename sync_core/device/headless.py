@@ -1,13 +1,18 @@
-"""Headless sign-in + sync for ``muster sync``: a handheld with no screen stays current.
+"""Headless commands: ``muster sync`` keeps a handheld with no screen current, ``muster
+register`` registers a card from a script.
 
-Uses the same session and engine as the app and never raises a SyncError: a failed
-sign-in becomes a Failed status with its reason. :func:`sync_once` runs one sync (delta
-when the device has synced with this server before, else full); :func:`sync_forever`
-keeps the delta timer running and reports every completed run.
+They use the same session, engine, uploader and registrar as the app and never raise a
+SyncError: a failure becomes a Failed status (or an ``error``) with its reason.
+:func:`sync_once` uploads the outbox, then runs one sync (delta when the device has
+synced with this server before, else full); :func:`sync_forever` keeps the delta timer
+and the uploader running and reports every completed run; :func:`register_once`
+registers one card through the outbox (offline it signs in against the synced users and
+queues).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -16,11 +21,13 @@ import httpx
 from sync_core.clock import Clock, SystemClock
 from sync_core.device.client import ServerClient
 from sync_core.device.engine import SyncEngine
+from sync_core.device.registrar import Post, Registrar, Result
 from sync_core.device.session import Session, sign_in
 from sync_core.device.status import SyncStatus
 from sync_core.device.store import DeviceStore
 from sync_core.device.timer import DeltaTimer
-from sync_core.errors import SyncError
+from sync_core.device.upload import Uploader
+from sync_core.errors import MusterError, SyncError
 from sync_core.protocol import SyncState
 
 
@@ -81,6 +88,7 @@ async def sync_once(
     async with _signed_in(server_url, store, username, password, clock, transport, full) as (engine, session):
         if isinstance(session, SyncStatus):
             return session
+        await _uploader(engine, session).drain()
         return await engine.sync(session.server_id or "", full=full)
 
 
@@ -102,7 +110,61 @@ async def sync_forever(
         if isinstance(session, SyncStatus):
             report(session)
             return session
+        uploader = _uploader(engine, session)
+        await uploader.drain()
         engine.subscribe(lambda status: None if status.running else report(status))
         await engine.sync(session.server_id or "", full=full)
-        await DeltaTimer(engine, session.server_id or "").run()
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(uploader.run())
+            tasks.create_task(DeltaTimer(engine, session.server_id or "").run())
     raise AssertionError("the delta timer never returns")
+
+
+def _uploader(engine: SyncEngine, session: Session) -> Uploader:
+    """The uploader of the outbox bound to the session's server, publishing through ``engine``."""
+    store = engine.store
+    return Uploader(store.outbox, engine.client, engine.clock, session.server_id or "", engine.show_upload)
+
+
+async def register_once(
+    server_url: str,
+    store: DeviceStore,
+    username: str,
+    password: str,
+    post: Post,
+    card: str,
+    *,
+    force: bool = False,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> dict[str, object]:
+    """Register the holder of ``card`` at ``post``'s place; the object ``muster register``
+    prints (DESIGN.md, "Command line"): ``registration_id``, ``profile_id``, ``result``
+    (registered / already registered / refused / unknown card), ``pending_upload`` (this
+    server's registrations still waiting) and ``error``. Online, the outbox is uploaded
+    once right after."""
+    report: dict[str, object] = dict.fromkeys(("registration_id", "profile_id", "result", "error"))
+    async with ServerClient(server_url, transport=transport) as client:
+        engine = SyncEngine(store, client, post.clock)
+        try:
+            session = await sign_in(client, store, username, password)
+            registrar = await Registrar.for_session(store, client, session, lambda: None, post)
+            outcome = await registrar.scan(card, force=force)
+        except MusterError as exc:
+            return report | {"error": str(exc), "pending_upload": await _pending(store)}
+        result = Result.REFUSED if outcome.result is Result.ASK else outcome.result
+        report |= {
+            "registration_id": outcome.registration_id,
+            "result": result.value,
+            "error": outcome.reason,
+        }
+        report["profile_id"] = outcome.person.profile_id if outcome.person else None
+        if session.online and registrar.on_store:
+            await _uploader(engine, session).drain()
+    return report | {"pending_upload": await _pending(store)}
+
+
+async def _pending(store: DeviceStore) -> int:
+    point = await asyncio.to_thread(store.sync_point)
+    if point is None:
+        return 0
+    return (await asyncio.to_thread(store.outbox.tally, point.server_id)).pending

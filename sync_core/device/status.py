@@ -36,12 +36,23 @@ class DatasetStatus(BaseModel):
 
 
 class UploadStatus(BaseModel):
-    """ "Synchronize offline data to server": the outbox's state."""
+    """ "Synchronize offline data to server": the outbox's state for the current server.
+
+    ``pending`` registrations wait for upload, ``sent`` were accepted, ``failed`` were
+    refused by the server (``error`` gives the reason); ``last_success`` is the last
+    accepted upload (device clock, UTC).
+    """
 
     status: SyncState = SyncState.NOT_STARTED
     pending: int = 0
     sent: int = 0
     failed: int = 0
+    last_success: datetime | None = None
+    error: str | None = None
+
+    def to_cli_json(self) -> dict[str, Any]:
+        """The ``upload`` object of ``muster sync`` (DESIGN.md, "Command line")."""
+        return {"status": self.status.value} | self.model_dump(include={"pending", "sent", "failed"})
 
 
 def _dataset_rows() -> dict[str, DatasetStatus]:
@@ -87,7 +98,7 @@ class SyncStatus(BaseModel):
                 key: {"status": row.status.value, "count": row.count, "changes": row.changes}
                 for key, row in self.datasets.items()
             },
-            "upload": self.upload.model_dump(mode="json"),
+            "upload": self.upload.to_cli_json(),
             "cursor": self.cursor,
             "seconds": self.seconds,
             "error": self.error,

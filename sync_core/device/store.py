@@ -10,6 +10,7 @@ called from worker threads (``asyncio.to_thread``) without sharing a connection
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ import duckdb
 import pyarrow as pa
 
 from sync_core.device.client import DeltaPage
+from sync_core.device.outbox import Outbox
 from sync_core.duck import Database, dataset_ddl, first_row, scalar
 from sync_core.protocol import DATASETS, id_column
 
@@ -33,6 +35,7 @@ _STATE_DDL = (
         last_full_sync TIMESTAMP, last_delta_sync TIMESTAMP)""",
     """CREATE TABLE IF NOT EXISTS dataset_state (
         key VARCHAR PRIMARY KEY, changes BIGINT, failed BIGINT, last_updated TIMESTAMP)""",
+    "CREATE TABLE IF NOT EXISTS device_meta (device_id VARCHAR NOT NULL)",
 )
 
 
@@ -77,7 +80,8 @@ def _naive(value: datetime) -> datetime:
 class DeviceStore:
     """The device store at ``path`` (a DuckDB file, created if missing).
 
-    Raises :class:`StoreInUse` when another process holds the file.
+    ``device_id`` names this device in its registrations (made with the store);
+    ``outbox`` holds them. Raises :class:`StoreInUse` when another process holds the file.
     """
 
     def __init__(self, path: Path | str) -> None:
@@ -88,6 +92,8 @@ class DeviceStore:
                 cur.execute(ddl)
             for key in DATASETS:
                 cur.execute(dataset_ddl(key, key))
+            self.device_id = _device_id(cur)
+        self.outbox = Outbox(self.db)
         self.drop_staging()  # a full sync killed mid-way left it; it never outlives a process
 
     def close(self) -> None:
@@ -283,6 +289,15 @@ class DeviceStore:
                     [key, failed.get(key, 0), _naive(at)],
                 )
         return self.datasets()
+
+
+def _device_id(cur: duckdb.DuckDBPyConnection) -> str:
+    """This store's device id, made on first open (a UUID)."""
+    found = scalar(cur, "SELECT device_id FROM device_meta")
+    if found is None:
+        found = str(uuid.uuid4())
+        cur.execute("INSERT INTO device_meta VALUES (?)", [found])
+    return str(found)
 
 
 def _apply_dataset(

@@ -9,6 +9,13 @@ Endpoints (prefix ``/api/v1`` for data; every data endpoint needs a bearer token
 - ``GET /changes?after=N&limit=M``: one page of the change feed (an Arrow IPC stream, see
   ``PAGE_COLUMNS``); HTTP 410 when ``after`` is older than the tombstone horizon.
 - ``POST /admin/changes``, ``PUT /admin/pictures/{profile_id}``: office edits (role office).
+- ``POST /registrations``: a batch of device registrations, answered item by item
+  (``registrations.py``).
+- Muster lookups for a device in online-only mode and live station counts (every device's
+  registrations), answered by the shared rules of ``sync_core.muster``:
+  ``GET /musters/{mode}/places``, ``GET /musters/{mode}/places/{code}/counts?missing_limit=N``,
+  ``GET /musters/{mode}/standing/{profile_id}``, ``GET /profiles/by-card/{card}``,
+  ``GET /profiles?search=TEXT&limit=N``, ``GET /parameters/{name}``.
 - ``GET /health`` (open): API, DB and web app states and the server id (DESIGN.md).
 - ``GET /``: the server's status page (the "web app" component of ``/health``).
 """
@@ -35,7 +42,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from sync_core import muster
 from sync_core.clock import Clock, SystemClock
+from sync_core.muster import BadCard, Counts, Person, Place, Standing
 from sync_core.protocol import (
     API_PREFIX,
     ARROW_STREAM,
@@ -48,14 +57,19 @@ from sync_core.protocol import (
     ChangeBatch,
     ComponentState,
     EditResult,
+    GeneralParameter,
     Health,
     PictureRequest,
+    RegistrationBatch,
+    RegistrationReceipt,
+    SafetyMode,
     SignInRequest,
     SignInResponse,
     SnapshotManifest,
 )
 from sync_core.server.changes import ChangePage, CursorTooOld, read_page
 from sync_core.server.edits import EditRejected, apply_changes, replace_picture
+from sync_core.server.registrations import apply_registrations
 from sync_core.server.store import ServerStore, Snapshot
 from sync_core.server.tokens import Grant, TokenRegistry
 
@@ -172,7 +186,8 @@ def create_app(store: ServerStore, clock: Clock | None = None) -> FastAPI:
 
     app = FastAPI(title="Muster server", lifespan=lifespan)
     app.add_exception_handler(RequestValidationError, _invalid_request)
-    tokens = app.state.tokens = TokenRegistry(clock or SystemClock())
+    clock = clock or SystemClock()
+    tokens = app.state.tokens = TokenRegistry(clock)
     snapshots = SnapshotCache()
 
     @app.post(f"{API_PREFIX}/sign-in", response_model=SignInResponse)
@@ -236,6 +251,12 @@ def create_app(store: ServerStore, clock: Clock | None = None) -> FastAPI:
             raise HTTPException(422, str(exc)) from exc
         return EditResult(cursor=cursor)
 
+    @app.post(f"{API_PREFIX}/registrations", response_model=RegistrationReceipt)
+    def post_registrations(body: RegistrationBatch, grant: Signed) -> RegistrationReceipt:
+        return apply_registrations(store, body.registrations, grant.username, clock.now())
+
+    _add_muster_lookups(app, store)
+
     @app.get("/health", response_model=Health)
     def health() -> Health:
         db = ComponentState.UP if store.ping() else ComponentState.DOWN
@@ -246,6 +267,60 @@ def create_app(store: ServerStore, clock: Clock | None = None) -> FastAPI:
         return render_status_page(store)
 
     return app
+
+
+def _add_muster_lookups(app: FastAPI, store: ServerStore) -> None:
+    """The read-only muster endpoints (see the module docstring); every one needs a token."""
+
+    @app.get(f"{API_PREFIX}/musters/{{mode}}/places", response_model=list[Place])
+    def get_places(mode: SafetyMode, _: Signed) -> list[Place]:
+        with store.db.cursor() as cur:
+            return muster.places(cur, mode)
+
+    @app.get(f"{API_PREFIX}/musters/{{mode}}/places/{{code}}/counts", response_model=Counts)
+    def get_counts(
+        mode: SafetyMode,
+        code: str,
+        _: Signed,
+        missing_limit: int = Query(muster.MISSING_LIMIT, ge=0, le=1000),
+    ) -> Counts:
+        with store.db.transaction() as cur:
+            if code not in {place.code for place in muster.places(cur, mode)}:
+                kind = "lifeboat" if mode.by_lifeboat else "muster station"
+                raise HTTPException(404, f"There is no {kind} {code!r:.20}")
+            return muster.counts(cur, mode, code, missing_limit)
+
+    @app.get(f"{API_PREFIX}/musters/{{mode}}/standing/{{profile_id:path}}", response_model=Standing | None)
+    def get_standing(mode: SafetyMode, profile_id: str, _: Signed) -> Standing | None:
+        with store.db.cursor() as cur:
+            return muster.standing(cur, profile_id, mode)
+
+    @app.get(f"{API_PREFIX}/profiles/by-card/{{card:path}}", response_model=Person)
+    def get_profile_by_card(card: str, _: Signed) -> Person:
+        try:
+            number = muster.card_number(card)
+        except BadCard as exc:
+            raise HTTPException(422, str(exc)) from exc
+        with store.db.cursor() as cur:
+            person = muster.find_card(cur, number)
+        if person is None:
+            raise HTTPException(404, "unknown card")
+        return person
+
+    @app.get(f"{API_PREFIX}/profiles", response_model=list[Person])
+    def search_profiles(
+        _: Signed, search: str = Query(max_length=100), limit: int = Query(muster.SEARCH_LIMIT, ge=1, le=50)
+    ) -> list[Person]:
+        with store.db.cursor() as cur:
+            return muster.search(cur, search, limit)
+
+    @app.get(f"{API_PREFIX}/parameters/{{name:path}}", response_model=GeneralParameter)
+    def get_parameter(name: str, _: Signed) -> GeneralParameter:
+        with store.db.cursor() as cur:
+            value = muster.parameter(cur, name)
+        if value is None:
+            raise HTTPException(404, f"No general parameter {name!r:.80}")
+        return GeneralParameter(name=name, value=value)
 
 
 async def _bounded_body(request: Request, limit: int) -> bytes:

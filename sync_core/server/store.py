@@ -7,7 +7,8 @@ tombstones, and a delta page is a short scan of it (``changes.py``). ``server_me
 is the highest seq committed; writes are serialised (:meth:`ServerStore.write`) so sequence
 values commit in order and a reader never sees seq N+1 before seq N. The store's identity
 (``server_id``) is made with the store and returned at sign-in so devices bind their cursor
-to it.
+to it. ``registrations`` holds every device's uploaded registrations (an append-only log, not
+a dataset: no change sequence), stamped with when and by whom each was received.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import duckdb
 import pyarrow as pa
 
 from sync_core.duck import Database, dataset_ddl, first_row, scalar
+from sync_core.muster import REGISTRATION_DDL
 from sync_core.protocol import DATASET_COLUMNS, DATASETS, id_column, wire_columns
 
 _META_DDL = (
@@ -35,6 +37,9 @@ _JOURNAL_DDL = (
     "CREATE TABLE IF NOT EXISTS journal ("
     "_seq BIGINT NOT NULL, key VARCHAR NOT NULL, id VARCHAR NOT NULL, op VARCHAR NOT NULL, "
     "changed_at TIMESTAMP NOT NULL)"
+)
+_REGISTRATIONS_DDL = REGISTRATION_DDL.format(
+    extra=", received_at TIMESTAMP NOT NULL, uploaded_by VARCHAR NOT NULL"
 )
 
 
@@ -71,6 +76,7 @@ class ServerStore:
         self._write_lock = threading.Lock()
         with self.db.cursor() as cur:
             cur.execute(_META_DDL)
+            cur.execute(_REGISTRATIONS_DDL)
             row = first_row(cur, "SELECT server_id FROM server_meta")
         self.server_id: str | None = row[0] if row else None
 

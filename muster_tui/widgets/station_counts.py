@@ -1,0 +1,66 @@
+"""A station's counts and its missing list, as the Register screen shows them.
+
+``Registered N · Not yet registered M · Assigned T``, whether the figures are live (every
+device, from the server) or this device's own (offline), and the people assigned here who
+are registered nowhere, by name with their cabin. The missing list never takes focus (a
+card reader's keys must land in the card field); PageUp / PageDown scroll it.
+"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Label, OptionList
+from textual.widgets.option_list import Option
+
+from muster_tui.widgets.safe_text import safe
+from sync_core.device.registrar import StationCounts
+
+LIVE_NOTE = "Online: counts from all devices"
+OFFLINE_NOTE = "Offline: counts from this device only"
+
+
+def counts_text(station: StationCounts) -> str:
+    """``Registered N · Not yet registered M · Assigned T``."""
+    counts = station.counts
+    return (
+        f"Registered {counts.registered} · Not yet registered {counts.not_registered} · "
+        f"Assigned {counts.assigned}"
+    )
+
+
+class LiveNote(Label):
+    """Whether the counts are live; carries ``-offline`` when they are this device's own."""
+
+    def show(self, live: bool) -> None:
+        """Say where the counts come from."""
+        self.update(LIVE_NOTE if live else OFFLINE_NOTE)
+        self.set_class(not live, "-offline")
+
+
+class MissingList(OptionList):
+    """The missing people: ``Last, First  cabin`` a line; never focused."""
+
+    can_focus = False
+
+
+class MissingPanel(Vertical):
+    """``Missing (M)`` over the scrollable :class:`MissingList`."""
+
+    def compose(self) -> ComposeResult:
+        """The title and the list."""
+        yield Label("Missing", id="missing-title", classes="section-title")
+        yield MissingList(id="missing", compact=True)
+
+    def show(self, station: StationCounts) -> None:
+        """List the missing of ``station`` (as many as were fetched, by name)."""
+        self.query_one("#missing-title", Label).update(f"Missing ({station.counts.not_registered})")
+        self.query_one(MissingList).set_options(
+            Option(safe(f"{person.name}  {person.cabin or '-'}"), id=person.profile_id)
+            for person in station.counts.missing
+        )
+
+    def scroll_missing(self, pages: int) -> None:
+        """Scroll the list ``pages`` pages down (negative: up)."""
+        missing = self.query_one(MissingList)
+        missing.scroll_to(y=missing.scroll_y + pages * missing.scrollable_content_region.height, animate=False)

@@ -1,0 +1,265 @@
+"""The muster rules and the queries behind them, shared by the device and the server.
+
+Both stores hold the six datasets with the same columns and a ``registrations`` table with
+:data:`REGISTRATION_DDL`'s columns, so the same SQL answers a card scan, a name search or a
+station's counts on the device (offline: this device's registrations) and on the server
+(online: every device's). Functions take a DuckDB cursor and run read-only statements.
+
+Rules (issue 4, "The Register screen"; DESIGN.md general parameters):
+
+- A person's **standing** in a safety mode is their latest registration event in that
+  mode (by ``registered_utc``, then the time-ordered UUIDv7 id): registered at a place,
+  or not registered.
+- A station (muster station, or lifeboat in abandon ship) is **assigned** the profiles
+  that name it and are on board (``movement_status = 'Onboard'``): people ashore or not yet
+  embarked are not missing.
+- **Counts**: registered = standing registered here (from any station); not registered =
+  assigned here and registered nowhere in this mode; those are also the **missing**.
+- **Wrong station** (``assembly_handling_mode``): 1 register anyone here, 2 ask the crew
+  member, 3 refuse.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from enum import IntEnum, StrEnum
+
+import duckdb
+
+from sync_core.duck import first_row
+from sync_core.protocol import SafetyMode
+
+# device time with its offset as captured (text, shown back as HH:MM), and the same instant
+# in UTC for ordering.
+REGISTRATION_DDL = (
+    "CREATE TABLE IF NOT EXISTS registrations ("
+    "registration_id VARCHAR PRIMARY KEY, profile_id VARCHAR NOT NULL, action VARCHAR NOT NULL, "
+    "safety_mode VARCHAR NOT NULL, muster_station VARCHAR, lifeboat VARCHAR, "
+    "registered_at VARCHAR NOT NULL, registered_utc TIMESTAMP NOT NULL, username VARCHAR NOT NULL, "
+    "device_id VARCHAR NOT NULL{extra})"
+)
+REGISTRATION_COLUMNS = (
+    "registration_id", "profile_id", "action", "safety_mode", "muster_station", "lifeboat",
+    "registered_at", "registered_utc", "username", "device_id",
+)  # fmt: skip
+
+CARD_PATTERN = re.compile(r"[0-9A-Za-z]{4,32}")
+SEARCH_LIMIT = 20
+MISSING_LIMIT = 200
+_PERSON_COLUMNS = (
+    "profile_id", "first_name", "last_name", "profile_type", "pax_class", "birth_date", "cabin",
+    "board_card_number", "manning_number", "booking_number", "muster_station", "lifeboat",
+    "special_needs", "picture_sha256", "movement_status",
+)  # fmt: skip
+_PERSON_SELECT = ", ".join(f'r."{name}"' for name in _PERSON_COLUMNS)
+
+
+class AssemblyHandling(IntEnum):
+    """General parameter ``assembly_handling_mode``: what to do with a person from another station."""
+
+    REGISTER_ANYONE = 1
+    ASK = 2
+    REFUSE = 3
+
+
+class Verdict(StrEnum):
+    """What the rules say about registering a person at a place."""
+
+    REGISTER = "register"
+    ASK = "ask"
+    REFUSE = "refuse"
+
+
+@dataclass(frozen=True)
+class Person:
+    """A profile as the person card shows it (reservations columns)."""
+
+    profile_id: str
+    first_name: str | None
+    last_name: str | None
+    profile_type: str | None
+    pax_class: str | None
+    birth_date: date | None
+    cabin: str | None
+    board_card_number: str | None
+    manning_number: str | None
+    booking_number: str | None
+    muster_station: str | None
+    lifeboat: str | None
+    special_needs: str | None
+    picture_sha256: str | None
+    movement_status: str | None
+
+    @property
+    def name(self) -> str:
+        """``Last, First`` as crew read it off a list."""
+        return ", ".join(part for part in (self.last_name, self.first_name) if part) or self.profile_id
+
+    def assigned_place(self, mode: SafetyMode) -> str | None:
+        """The person's own muster station, or lifeboat in abandon ship."""
+        return self.lifeboat if mode.by_lifeboat else self.muster_station
+
+
+@dataclass(frozen=True)
+class Place:
+    """A muster station or a lifeboat: its code and what crew call it."""
+
+    code: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Standing:
+    """A person's latest registration in one safety mode, while it says registered.
+
+    ``registered_at`` is the device time with its offset, as ISO 8601 text.
+    """
+
+    place: str
+    registered_at: str
+    username: str
+    registration_id: str
+
+    @property
+    def time_of_day(self) -> str:
+        """``HH:MM`` of ``registered_at``, in the capturing device's own offset."""
+        return self.registered_at[11:16]
+
+
+@dataclass(frozen=True)
+class Counts:
+    """A station's counts in one safety mode (see the module's rules)."""
+
+    registered: int
+    not_registered: int
+    assigned: int
+    missing: list[Person]
+
+
+class BadCard(ValueError):
+    """Text that cannot be a board card number (the reader misfired, or a stray key)."""
+
+
+def card_number(text: str) -> str:
+    """The card number in ``text`` as a reader typed it (whitespace around it dropped).
+
+    Raises BadCard unless it is 4 to 32 letters or digits.
+    """
+    card = text.strip()
+    if not CARD_PATTERN.fullmatch(card):
+        shown = card.encode("unicode_escape").decode()[:40]
+        raise BadCard(f"{shown!r} is not a card number (4 to 32 letters or digits)")
+    return card
+
+
+def verdict(person: Person, mode: SafetyMode, place: str, handling: AssemblyHandling) -> Verdict:
+    """May ``person`` be registered at ``place`` in ``mode`` under ``handling``?"""
+    if person.assigned_place(mode) == place or handling is AssemblyHandling.REGISTER_ANYONE:
+        return Verdict.REGISTER
+    return Verdict.ASK if handling is AssemblyHandling.ASK else Verdict.REFUSE
+
+
+def places(cur: duckdb.DuckDBPyConnection, mode: SafetyMode) -> list[Place]:
+    """The muster stations (or, for abandon ship, the lifeboats) in code order."""
+    if mode.by_lifeboat:
+        sql = "SELECT code, coalesce(description, code) FROM lifeboats ORDER BY launch_sequence, code"
+    else:
+        sql = "SELECT code, coalesce(name, code) FROM muster_stations ORDER BY code"
+    return [Place(code, name) for code, name in cur.execute(sql).fetchall()]
+
+
+def find_card(cur: duckdb.DuckDBPyConnection, card: str) -> Person | None:
+    """The profile whose board card number is ``card`` (see :func:`card_number`), or None."""
+    row = first_row(cur, f"SELECT {_PERSON_SELECT} FROM reservations r WHERE board_card_number = ?", [card])
+    return Person(*row) if row else None
+
+
+def find_profile(cur: duckdb.DuckDBPyConnection, profile_id: str) -> Person | None:
+    """The profile ``profile_id``, or None."""
+    row = first_row(cur, f"SELECT {_PERSON_SELECT} FROM reservations r WHERE profile_id = ?", [profile_id])
+    return Person(*row) if row else None
+
+
+def search(cur: duckdb.DuckDBPyConnection, text: str, limit: int = SEARCH_LIMIT) -> list[Person]:
+    """Profiles whose first or last name starts with ``text`` (any case), or whose cabin,
+    manning, booking or board card number starts with it; at most ``limit``, by name."""
+    term = text.strip().lower()
+    if not term:
+        return []
+    rows = cur.execute(
+        f"SELECT {_PERSON_SELECT} FROM reservations r WHERE "
+        "starts_with(lower(first_name), $1) OR starts_with(lower(last_name), $1) "
+        "OR starts_with(lower(cabin), $1) OR starts_with(lower(manning_number), $1) "
+        "OR starts_with(booking_number, $1) OR starts_with(board_card_number, $1) "
+        "ORDER BY last_name, first_name, profile_id LIMIT $2",
+        [term, limit],
+    ).fetchall()
+    return [Person(*row) for row in rows]
+
+
+def _latest(mode: SafetyMode) -> str:
+    """SQL of each person's latest event in ``mode``: profile_id, action, place, time, user, id."""
+    place = "lifeboat" if mode.by_lifeboat else "muster_station"
+    return (
+        f"SELECT profile_id, arg_max(action, (registered_utc, registration_id)) AS action, "
+        f"arg_max({place}, (registered_utc, registration_id)) AS place, "
+        "arg_max(registered_at, (registered_utc, registration_id)) AS registered_at, "
+        "arg_max(username, (registered_utc, registration_id)) AS username, "
+        "arg_max(registration_id, (registered_utc, registration_id)) AS registration_id "
+        f"FROM registrations WHERE safety_mode = '{mode.value}' GROUP BY profile_id"
+    )
+
+
+def standing(cur: duckdb.DuckDBPyConnection, profile_id: str, mode: SafetyMode) -> Standing | None:
+    """Where ``profile_id`` stands registered in ``mode``, or None when not registered."""
+    place = "lifeboat" if mode.by_lifeboat else "muster_station"
+    row = first_row(
+        cur,
+        f"SELECT action, {place}, registered_at, username, registration_id FROM registrations "
+        "WHERE profile_id = ? AND safety_mode = ? ORDER BY registered_utc DESC, registration_id DESC LIMIT 1",
+        [profile_id, mode.value],
+    )
+    if row is None or row[0] != "register":
+        return None
+    return Standing(place=row[1], registered_at=row[2], username=row[3], registration_id=row[4])
+
+
+def counts(
+    cur: duckdb.DuckDBPyConnection, mode: SafetyMode, place: str, missing_limit: int = MISSING_LIMIT
+) -> Counts:
+    """Registered / not registered / assigned at ``place`` in ``mode`` and the first
+    ``missing_limit`` missing people by name."""
+    column = "lifeboat" if mode.by_lifeboat else "muster_station"
+    latest = f"WITH latest AS ({_latest(mode)}) "
+    assigned_here = f"r.\"{column}\" = $1 AND r.movement_status = 'Onboard'"
+    row = first_row(
+        cur,
+        latest + "SELECT "
+        "(SELECT count(*) FROM latest WHERE action = 'register' AND place = $1), "
+        f"(SELECT count(*) FROM reservations r WHERE {assigned_here}), "
+        f"(SELECT count(*) FROM reservations r JOIN latest l USING (profile_id) "
+        f" WHERE {assigned_here} AND l.action = 'register')",
+        [place],
+    )
+    assert row is not None
+    registered, assigned, assigned_registered = row
+    missing = cur.execute(
+        latest + f"SELECT {_PERSON_SELECT} FROM reservations r LEFT JOIN latest l USING (profile_id) "
+        f"WHERE {assigned_here} AND l.action IS DISTINCT FROM 'register' "
+        "ORDER BY r.last_name, r.first_name, r.profile_id LIMIT $2",
+        [place, missing_limit],
+    ).fetchall()
+    return Counts(
+        registered=registered,
+        not_registered=assigned - assigned_registered,
+        assigned=assigned,
+        missing=[Person(*row) for row in missing],
+    )
+
+
+def parameter(cur: duckdb.DuckDBPyConnection, name: str) -> str | None:
+    """General parameter ``name``'s value, or None."""
+    row = first_row(cur, "SELECT value FROM parameters WHERE name = ?", [name])
+    return row[0] if row else None
