@@ -12,19 +12,23 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import tzinfo
 
 import httpx
 from textual import work
 from textual.app import App
 
 from muster_tui.screens.menu import MainMenuScreen
+from muster_tui.screens.register_setup import RegisterDesk, RegisterSetupScreen
 from muster_tui.screens.sign_in import SignInScreen
 from muster_tui.screens.synchronization import SynchronizationScreen
+from muster_tui.widgets.portrait import can_show_pictures, stored_pictures
 from sync_core.clock import Clock, SystemClock
 from sync_core.device import DeviceStore, ServerClient, Session, SyncEngine, sign_in
-from sync_core.device.registrar import Post, Registrar
+from sync_core.device.registrar import Book, LocalBook, Post, Registrar
 from sync_core.device.timer import DeltaTimer
 from sync_core.device.upload import Uploader
+from sync_core.errors import ServerUnreachable
 from sync_core.protocol import SafetyMode
 
 
@@ -39,7 +43,8 @@ class SignedIn:
 class MusterApp(App[None]):
     """The handheld / terminal app over one server ``client`` and one device ``store``.
 
-    The app closes ``client`` on exit; ``store`` belongs to the caller.
+    The app closes ``client`` on exit; ``store`` belongs to the caller. Registrations are
+    stamped in the time zone ``tz`` (None: the device's local time zone).
     """
 
     TITLE = "Muster"
@@ -47,11 +52,14 @@ class MusterApp(App[None]):
     ENABLE_COMMAND_PALETTE = False
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (60, "-wide")]  # noqa: RUF012 (Textual declares it)
 
-    def __init__(self, client: ServerClient, store: DeviceStore, engine: SyncEngine) -> None:
+    def __init__(
+        self, client: ServerClient, store: DeviceStore, engine: SyncEngine, tz: tzinfo | None = None
+    ) -> None:
         super().__init__()
         self.client = client
         self.store = store
         self.engine = engine
+        self.tz = tz
         self.session: Session | None = None
         self.uploader: Uploader | None = None
 
@@ -108,9 +116,36 @@ class MusterApp(App[None]):
         """A registrar for ``place`` in ``mode`` for the signed-in crew member (see
         :meth:`Registrar.for_session`; raises its errors)."""
         assert self.session is not None
-        post = Post(self.session.username, mode, place, self.engine.clock)
+        post = Post(self.session.username, mode, place, self.engine.clock, self.tz)
         queued = self.uploader.kick if self.uploader else lambda: None
         return await Registrar.for_session(self.store, self.client, self.session, queued, post)
+
+    async def book(self) -> Book:
+        """Where the Register set-up finds the safety mode and the places, by the rule of
+        :meth:`Registrar.for_session`: the device store when it holds the data of the
+        session's server (or the session is offline), else the server. Raises
+        ServerUnreachable when the device never synced and the session is offline."""
+        assert self.session is not None
+        point = await asyncio.to_thread(self.store.sync_point)
+        if point is not None and self.session.server_id in (None, point.server_id):
+            return LocalBook(self.store)
+        if not self.session.online:
+            raise ServerUnreachable(self.client.base_url, "this device has no synced data to work offline")
+        return self.client
+
+    def on_main_menu_screen_register_requested(self) -> None:
+        """Open the Register set-up: safety mode, then muster station or lifeboat."""
+        pictures = stored_pictures(self.store) if can_show_pictures(self) else None
+        self.push_screen(RegisterSetupScreen(RegisterDesk(self.book, self.registrar, self.engine, pictures)))
+
+    def on_synchronization_screen_upload_retry_requested(self) -> None:
+        """Queue the refused registrations again and upload."""
+        if self.uploader is not None:
+            self._retry_upload(self.uploader)
+
+    @work(group="upload-retry", exclusive=True, exit_on_error=False)
+    async def _retry_upload(self, uploader: Uploader) -> None:
+        await uploader.retry()
 
     @work(group="full-sync", exit_on_error=False)
     async def _full_sync(self, server_id: str) -> None:
@@ -133,12 +168,14 @@ def make_app(
     *,
     clock: Clock | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    tz: tzinfo | None = None,
 ) -> MusterApp:
     """The app for the server at ``server_url`` over the device ``store``.
 
-    ``clock`` stamps sync times (default: the system clock); ``transport`` lets tests
-    inject an httpx transport. The caller owns ``store`` and closes it after the app.
+    ``clock`` stamps sync times and registrations (default: the system clock), ``tz`` the
+    time zone registrations are stamped in (default: the device's); ``transport`` lets
+    tests inject an httpx transport. The caller owns ``store`` and closes it after the app.
     """
     client = ServerClient(server_url, transport=transport)
     engine = SyncEngine(store, client, clock or SystemClock())
-    return MusterApp(client, store, engine)
+    return MusterApp(client, store, engine, tz)

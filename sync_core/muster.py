@@ -192,7 +192,7 @@ def search(cur: duckdb.DuckDBPyConnection, text: str, limit: int = SEARCH_LIMIT)
         f"SELECT {_PERSON_SELECT} FROM reservations r WHERE "
         "starts_with(lower(first_name), $1) OR starts_with(lower(last_name), $1) "
         "OR starts_with(lower(cabin), $1) OR starts_with(lower(manning_number), $1) "
-        "OR starts_with(booking_number, $1) OR starts_with(board_card_number, $1) "
+        "OR starts_with(lower(booking_number), $1) OR starts_with(lower(board_card_number), $1) "
         "ORDER BY last_name, first_name, profile_id LIMIT $2",
         [term, limit],
     ).fetchall()

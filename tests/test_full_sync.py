@@ -156,7 +156,9 @@ async def test_a_token_the_server_no_longer_knows_says_the_session_ended(
     store.close()
 
 
-async def test_a_failed_full_sync_reports_nothing_applied(own_server: ServerProcess, device_store_path: Path) -> None:
+async def test_a_failed_full_sync_reports_nothing_applied(
+    own_server: ServerProcess, device_store_path: Path
+) -> None:
     store = DeviceStore(device_store_path)
     status = await _sync_killing_server_after_two(own_server, store)
     assert all(row.status is SyncState.FAILED and row.changes == 0 for row in status.datasets.values())

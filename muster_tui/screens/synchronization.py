@@ -3,7 +3,8 @@
 It subscribes to the engine and renders whatever :class:`SyncStatus` it is given, through
 :class:`SynchronizationScreen.StatusChanged` messages (tests post constructed statuses the
 same way). Sync Now / Retry post :class:`SynchronizationScreen.SyncRequested`; the app runs
-the sync, so leaving the screen never cancels one. Opened right after a first sign-in it
+the sync, so leaving the screen never cancels one. Retry upload (after a failed upload)
+posts :class:`SynchronizationScreen.UploadRetryRequested`. Opened right after a first sign-in it
 asks for the full sync by itself and closes on Success; on Failure it stays, and the crew
 member continues to the menu with F9 / Esc.
 """
@@ -40,6 +41,7 @@ class SynchronizationScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f5", "sync_now", "Sync Now"),
         Binding("f5", "retry", "Retry"),
+        Binding("f6", "retry_upload", "Retry upload"),
         Binding("f4", "toggle_details", "Details"),
         Binding("f9", "back", "Menu"),
         Binding("escape", "back", "Menu", show=False),
@@ -62,6 +64,9 @@ class SynchronizationScreen(Screen[None]):
         def __init__(self, server_id: str) -> None:
             super().__init__()
             self.server_id = server_id
+
+    class UploadRetryRequested(Message):
+        """Put the registrations the server refused back in the queue and upload."""
 
     def __init__(self, engine: SyncEngine, server_id: str | None, *, first_sign_in: bool = False) -> None:
         super().__init__()
@@ -106,11 +111,14 @@ class SynchronizationScreen(Screen[None]):
     def watch_status(self, old: SyncStatus, new: SyncStatus) -> None:
         """Refresh the footer when the offered action changes (not on every status: the
         footer rebuilds itself on each refresh)."""
-        if (old.running, old.can_retry) != (new.running, new.can_retry):
+        if (old.running, old.can_retry, old.upload.status) != (new.running, new.can_retry, new.upload.status):
             self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Sync Now after a success (dimmed while running), Retry after a failure."""
+        """Sync Now after a success (dimmed while running), Retry after a failure; Retry
+        upload after a failed upload."""
+        if action == "retry_upload":
+            return self.server_id is not None and self.status.upload.status is SyncState.FAILED
         if action not in ("sync_now", "retry"):
             return True
         if self.server_id is None or (action == "retry") != self.status.can_retry:
@@ -126,6 +134,11 @@ class SynchronizationScreen(Screen[None]):
     def action_retry(self) -> None:
         """Run the failed full sync again."""
         self._request_sync()
+
+    @on(Button.Pressed, "#retry-upload")
+    def action_retry_upload(self) -> None:
+        """Ask the app to upload the refused and waiting registrations again."""
+        self.post_message(self.UploadRetryRequested())
 
     def action_toggle_details(self) -> None:
         """Expand or collapse the per-dataset details."""

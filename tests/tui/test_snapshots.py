@@ -14,7 +14,7 @@ from textual.pilot import Pilot
 from muster_tui.app import MusterApp
 from muster_tui.screens.menu import MainMenuScreen
 from sync_core.device import Session
-from tests.tui.helpers import SERVER_ID, STATUSES, settle, show_status
+from tests.tui.helpers import SERVER_ID, STATUSES, UPLOADS, settle, show_status, upload_status
 
 SIZES = {"wide": (80, 24), "narrow": (40, 20)}
 SESSION = Session(username="demo", display_name="Demo Crew", role="crew", server_id=SERVER_ID, online=True)
@@ -52,6 +52,19 @@ def test_synchronization(snap_compare: Any, offline_app: MusterApp, state: str, 
         screen.query_one("#sync-body").scroll_home(animate=False)
 
     assert snap_compare(offline_app, terminal_size=SIZES[size], run_before=open_details)
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("upload", UPLOADS)
+def test_synchronization_upload(snap_compare: Any, offline_app: MusterApp, upload: str, size: str) -> None:
+    """ "Synchronize offline data to server": offline with registrations waiting, and after
+    the server refused one (its reason, Retry upload)."""
+
+    async def scroll_to_upload(pilot: Pilot[None]) -> None:
+        screen = await show_status(pilot, upload_status(upload))
+        screen.query_one("#sync-body").scroll_end(animate=False)
+
+    assert snap_compare(offline_app, terminal_size=SIZES[size], run_before=scroll_to_upload)
 
 
 @pytest.mark.parametrize("size", SIZES)

@@ -7,9 +7,12 @@ from textual.widgets import Button, Collapsible, Label
 from muster_tui.app import MusterApp
 from muster_tui.screens.synchronization import SynchronizationScreen
 from muster_tui.widgets.download_panel import ONLINE_ONLY_NOTE
+from muster_tui.widgets.utc_time import format_utc
+from sync_core.device import UploadStatus
 from sync_core.protocol import SyncState
 from tests.tui.helpers import (
     SERVER_ID,
+    SYNCED_AT,
     failed_status,
     in_progress_status,
     offered_actions,
@@ -92,3 +95,21 @@ async def test_offline_session_offers_no_sync(offline_app: MusterApp) -> None:
         assert screen.query_one("#offline-note", Label).region.height
         assert action_buttons(screen) == []
         assert "Sync Now" not in offered_actions(screen)
+
+
+async def test_a_failed_upload_shows_its_reason_counts_and_retry(offline_app: MusterApp) -> None:
+    upload = UploadStatus(
+        status=SyncState.FAILED, pending=2, sent=7, failed=1, last_success=SYNCED_AT, error="P1 [b]gone[/b]"
+    )
+    async with offline_app.run_test(size=WIDE) as pilot:
+        screen = await show_status(pilot, succeeded_status().model_copy(update={"upload": upload}))
+        assert str(screen.query_one("#pending", Label).content) == "2"
+        assert str(screen.query_one("#refused", Label).content) == "1"
+        assert str(screen.query_one("#last-upload", Label).content) == format_utc(SYNCED_AT)
+        assert str(screen.query_one("#upload-reason", Label).content) == "Reason: P1 [b]gone[/b]"
+        assert screen.query_one("#retry-upload", Button).region.height == 1
+        assert offered_actions(screen).get("Retry upload") is True
+        screen.post_message(SynchronizationScreen.StatusChanged(succeeded_status()))
+        await pilot.pause()
+        assert screen.query_one("#retry-upload", Button).region.height == 0
+        assert "Retry upload" not in offered_actions(screen)
