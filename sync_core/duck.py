@@ -8,15 +8,17 @@ work takes its own cursor from :meth:`Database.cursor`.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import duckdb
 
 from sync_core.errors import StoreInUse, StoreUnusable
 from sync_core.protocol import DATASET_COLUMNS
 
+T = TypeVar("T")
 CLOSE_WAIT = 30.0
 DUCKDB_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
 
@@ -98,3 +100,33 @@ def scalar(cur: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None
     """The first column of :func:`first_row`, or None."""
     row = first_row(cur, sql, params)
     return row[0] if row else None
+
+
+class CachedRead(Generic[T]):
+    """A value read from a store by ``read``, kept in memory until :meth:`drop` (called after
+    every write that may change it commits or rolls back). A read that overlaps a write is
+    returned but not kept, so the cache never holds a value older than the last write."""
+
+    def __init__(self, read: Callable[[], T]) -> None:
+        self._read = read
+        self._lock = threading.Lock()
+        self._value: tuple[T, ...] = ()  # () while unknown
+        self._generation = 0
+
+    def get(self) -> T:
+        """The kept value, or a fresh read (kept unless a write ended meanwhile)."""
+        with self._lock:
+            kept, generation = self._value, self._generation
+        if kept:
+            return kept[0]
+        value = self._read()
+        with self._lock:
+            if self._generation == generation:
+                self._value = (value,)
+        return value
+
+    def drop(self) -> None:
+        """Forget the value: a write that may change it has ended."""
+        with self._lock:
+            self._value = ()
+            self._generation += 1

@@ -11,7 +11,8 @@ called from worker threads (``asyncio.to_thread``) without sharing a connection
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +22,7 @@ import pyarrow as pa
 
 from sync_core.device.client import DeltaPage
 from sync_core.device.outbox import Outbox
-from sync_core.duck import Database, dataset_ddl, first_row, scalar
+from sync_core.duck import CachedRead, Database, dataset_ddl, first_row, scalar
 from sync_core.protocol import DATASETS, id_column
 
 # A handheld's budget: DuckDB's buffer pool capped; with the engine's picture batches of
@@ -94,6 +95,7 @@ class DeviceStore:
                 cur.execute(dataset_ddl(key, key))
             self.device_id = _device_id(cur)
         self.outbox = Outbox(self.db)
+        self._point = CachedRead(self._read_point)
         self.drop_staging()  # a full sync killed mid-way left it; it never outlives a process
 
     def close(self) -> None:
@@ -103,14 +105,28 @@ class DeviceStore:
     # -- reading ---------------------------------------------------------------------
 
     def sync_point(self) -> SyncPoint | None:
-        """The last committed sync, or None before the first successful full sync."""
+        """The last committed sync, or None before the first successful full sync.
+
+        Kept in memory between writes (this process owns the file), so an empty delta poll
+        reads nothing from the store.
+        """
+        return self._point.get()
+
+    def _read_point(self) -> SyncPoint | None:
         with self.db.cursor() as cur:
             row = first_row(
                 cur, "SELECT server_id, server_url, cursor, last_full_sync, last_delta_sync FROM sync_state"
             )
-        if row is None:
-            return None
-        return SyncPoint(row[0], row[1], row[2], _utc(row[3]), _utc(row[4]))
+        return None if row is None else SyncPoint(row[0], row[1], row[2], _utc(row[3]), _utc(row[4]))
+
+    @contextmanager
+    def _moving_point(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A transaction that writes ``sync_state``; the cached sync point is dropped after it."""
+        try:
+            with self.db.transaction() as cur:
+                yield cur
+        finally:
+            self._point.drop()
 
     def has_synced_with(self, server_id: str) -> bool:
         """True when the device's cursor is bound to ``server_id`` (DESIGN.md, stores)."""
@@ -153,7 +169,7 @@ class DeviceStore:
         the delta time.
         """
         changes = page.changes
-        with self.db.transaction() as cur:
+        with self._moving_point() as cur:
             for key in changes:
                 _apply_dataset(cur, key, page.upserts.get(key), page.deletes.get(key, []))
             cur.execute("UPDATE sync_state SET cursor = ?, last_delta_sync = ?", [page.cursor, _naive(at)])
@@ -269,7 +285,7 @@ class DeviceStore:
         (invariant 4). ``failed`` counts refused items per dataset; ``at`` stamps the
         datasets' ``last_updated``. Returns the new :meth:`datasets`.
         """
-        with self.db.transaction() as cur:
+        with self._moving_point() as cur:
             for key in DATASETS:
                 cur.execute(f'DROP TABLE "{key}"')
                 cur.execute(f'ALTER TABLE "{key}__staging" RENAME TO "{key}"')

@@ -67,7 +67,7 @@ from sync_core.protocol import (
     SignInResponse,
     SnapshotManifest,
 )
-from sync_core.server.changes import ChangePage, CursorTooOld, read_page
+from sync_core.server.changes import ChangePage, CursorTooOld, empty_page, read_page
 from sync_core.server.edits import EditRejected, apply_changes, replace_picture
 from sync_core.server.registrations import apply_registrations
 from sync_core.server.store import ServerStore, Snapshot
@@ -135,10 +135,11 @@ class SnapshotCache:
         return snapshot.payloads.get(key) if snapshot else None
 
 
-def _grant(
+async def _grant(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Grant:
-    """The grant behind the request's bearer token; 401 when missing, unknown or expired."""
+    """The grant behind the request's bearer token; 401 when missing, unknown or expired.
+    (async: a memory lookup, not worth FastAPI's thread hop for a sync dependency)"""
     tokens: TokenRegistry = request.app.state.tokens
     found = tokens.resolve(credentials.credentials) if credentials else None
     if found is None:
@@ -149,7 +150,7 @@ def _grant(
 Signed = Annotated[Grant, Depends(_grant)]
 
 
-def _office(grant: Signed) -> Grant:
+async def _office(grant: Signed) -> Grant:
     """The grant of an office user; 403 for anyone else."""
     if grant.role != "office":
         raise HTTPException(403, "Only the ship's office may change data")
@@ -226,11 +227,12 @@ def create_app(store: ServerStore, clock: Clock | None = None) -> FastAPI:
         return Response(arrow_bytes(store.pictures(body.sha256), None), media_type=ARROW_STREAM)
 
     @app.get(f"{API_PREFIX}/changes")
-    def get_changes(
+    async def get_changes(
         _: Signed, after: int = Query(ge=0), limit: int = Query(ge=1, le=CHANGES_PAGE_MAX)
     ) -> Response:
+        # An empty poll (most of them) is answered on the event loop from memory.
         try:
-            page = read_page(store, after, limit)
+            page = empty_page(store, after) or await run_in_threadpool(read_page, store, after, limit)
         except CursorTooOld as exc:
             raise HTTPException(410, f"Full sync required: {exc}") from exc
         return Response(page_bytes(page), media_type=ARROW_STREAM)

@@ -42,6 +42,24 @@ class ChangePage:
     deletes: dict[str, list[str]]
 
 
+def _check_cursor(after: int, horizon: int, latest: int) -> None:
+    if after < horizon:
+        raise CursorTooOld(f"cursor {after} is older than the tombstone horizon {horizon}")
+    if after > latest:
+        raise CursorTooOld(f"cursor {after} is ahead of this server's latest change {latest}")
+
+
+def empty_page(store: ServerStore, after: int) -> ChangePage | None:
+    """The answer to a poll with nothing after ``after``, from the store's bounds kept in
+    memory (no query); None when there are changes to read with :func:`read_page`.
+
+    Raises CursorTooOld as :func:`read_page` does.
+    """
+    horizon, latest = store.feed_bounds()
+    _check_cursor(after, horizon, latest)
+    return ChangePage(cursor=after, more=False, upserts={}, deletes={}) if after == latest else None
+
+
 def read_page(store: ServerStore, after: int, limit: int) -> ChangePage:
     """One page of at most ``limit`` changes after ``after``, from one consistent read.
 
@@ -50,10 +68,7 @@ def read_page(store: ServerStore, after: int, limit: int) -> ChangePage:
     """
     with store.db.transaction() as cur:
         horizon, latest = first_row(cur, "SELECT horizon, last_seq FROM server_meta")  # type: ignore[misc]
-        if after < horizon:
-            raise CursorTooOld(f"cursor {after} is older than the tombstone horizon {horizon}")
-        if after > latest:
-            raise CursorTooOld(f"cursor {after} is ahead of this server's latest change {latest}")
+        _check_cursor(after, horizon, latest)
         entries = cur.execute(
             "SELECT _seq, key, id, op FROM journal WHERE _seq > $1 ORDER BY _seq LIMIT $2", [after, limit]
         ).fetchall()

@@ -24,7 +24,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from sync_core.duck import Database, dataset_ddl, first_row, scalar
+from sync_core.duck import CachedRead, Database, dataset_ddl, first_row, scalar
 from sync_core.muster import REGISTRATION_DDL
 from sync_core.protocol import DATASET_COLUMNS, DATASETS, id_column, wire_columns
 
@@ -74,6 +74,7 @@ class ServerStore:
     def __init__(self, path: Path | str) -> None:
         self.db = Database(path, holder="another server process")
         self._write_lock = threading.Lock()
+        self._feed = CachedRead(self._read_feed_bounds)
         with self.db.cursor() as cur:
             cur.execute(_META_DDL)
             cur.execute(_REGISTRATIONS_DDL)
@@ -83,8 +84,12 @@ class ServerStore:
     @contextmanager
     def write(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A write transaction; writes run one at a time so sequence values commit in order."""
-        with self._write_lock, self.db.transaction() as cur:
-            yield cur
+        with self._write_lock:
+            try:
+                with self.db.transaction() as cur:
+                    yield cur
+            finally:
+                self._feed.drop()
 
     @property
     def imported(self) -> bool:
@@ -128,6 +133,16 @@ class ServerStore:
                 [username],
             )
         return ServerUser(*row) if row else None
+
+    def feed_bounds(self) -> tuple[int, int]:
+        """``(horizon, last_seq)`` of the change feed: the oldest cursor still served and the
+        highest change committed. Kept in memory between writes, so an empty delta poll
+        costs no query."""
+        return self._feed.get()
+
+    def _read_feed_bounds(self) -> tuple[int, int]:
+        with self.db.cursor() as cur:
+            return first_row(cur, "SELECT horizon, last_seq FROM server_meta") or (0, 0)  # type: ignore[return-value]
 
     def latest(self) -> int:
         """The highest change sequence committed (see :func:`latest_seq`)."""
