@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -180,6 +181,42 @@ def register(
 
 def _report(status: SyncStatus) -> None:
     click.echo(json.dumps(status.to_cli_json()))
+
+
+@main.command()
+@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def status(db_path: Path, as_json: bool) -> None:
+    """Probe now with the server of the last sync (VPN target: $MUSTER_VPN_TARGET, HOST:PORT);
+    prints {"mode", "dependencies", "sync", "upload", "outbox", "last_used", "days_to_wipe"};
+    exits 0 online or offline, 1 with {"error"} when the store cannot be opened."""
+    from sync_core.device import DeviceStore
+    from sync_core.device.connectivity import VPN_TARGET_ENV
+    from sync_core.device.status_report import status_report
+    from sync_core.errors import MusterError, StoreUnusable
+
+    try:
+        if not db_path.is_file():  # a status check creates no store
+            raise StoreUnusable(str(db_path), "no such file")
+        store = DeviceStore(db_path)
+    except MusterError as exc:
+        click.echo(json.dumps({"error": str(exc)}))
+        sys.exit(1)
+    try:
+        report = asyncio.run(status_report(store, os.environ.get(VPN_TARGET_ENV)))
+    finally:
+        store.close()
+    click.echo(json.dumps(report) if as_json else _status_lines(report))
+
+
+def _status_lines(report: dict) -> str:
+    """``muster status`` without ``--json``: the mode, then one line per dependency."""
+    lines = [f"mode: {report['mode']}"]
+    for name, dep in report["dependencies"].items():
+        lines.append(f"  {name}: {dep['state']}" + (f" ({dep['reason']})" if dep["reason"] else ""))
+    outbox = report["outbox"]
+    lines.append(f"outbox: {outbox['pending']} pending, {outbox['sent']} sent, {outbox['failed']} failed")
+    return "\n".join(lines)
 
 
 @main.command()

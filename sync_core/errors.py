@@ -7,6 +7,7 @@
     └── SyncError             a sign-in or sync step failed; ``str()`` is the UI's status line
         ├── ServerUnreachable connect failure or timeout (names the server address)
         ├── InvalidLogin      the server (or the synced users, offline) refused the credentials
+        ├── SignInLocked      too many failed sign-ins in a row: the username is locked a while
         ├── SessionEnded      the server no longer accepts the session's token (restart, expiry)
         ├── ServerRejected    the server answered 4xx/5xx other than the above
         ├── MalformedResponse the server answered 2xx with a body we cannot read
@@ -60,6 +61,18 @@ class InvalidLogin(SyncError):
 
     def __init__(self) -> None:
         super().__init__("Invalid login, please try again")
+
+
+class SignInLocked(SyncError):
+    """``username`` failed to sign in too often in a row; no sign-in is tried for
+    ``minutes_left`` more minutes (general parameters ``max_failed_sign_ins``,
+    ``lockout_minutes``)."""
+
+    def __init__(self, username: str, minutes_left: int) -> None:
+        unit = "minute" if minutes_left == 1 else "minutes"
+        super().__init__(f"Too many failed sign-ins for {username}: try again in {minutes_left} {unit}")
+        self.username = username
+        self.minutes_left = minutes_left
 
 
 class SessionEnded(SyncError):

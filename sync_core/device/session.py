@@ -3,7 +3,10 @@
 The server checks the credentials when it answers; when it cannot be reached, the users
 synced to the device are checked instead (DESIGN.md, ``muster sync``: "Sign-in is checked
 by the server when it answers, else against the synced users"), so mustering can go on
-offline after one successful full sync.
+offline after one successful full sync. Either way the device's lockout applies
+(:mod:`sync_core.device.sign_in_rules`): a locked username is refused before any check, a
+refused sign-in counts towards the lockout, and a successful one resets the count and marks
+the device as in use (the retention count restarts).
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import BaseModel
 
+from sync_core.clock import Clock, SystemClock
 from sync_core.device.client import ServerClient
+from sync_core.device.sign_in_rules import count_failure, count_success, ensure_unlocked
 from sync_core.device.store import DeviceStore
 from sync_core.errors import InvalidLogin, ServerUnreachable
 
@@ -30,13 +35,32 @@ class Session(BaseModel):
     online: bool
 
 
-async def sign_in(client: ServerClient, store: DeviceStore, username: str, password: str) -> Session:
+async def sign_in(
+    client: ServerClient, store: DeviceStore, username: str, password: str, *, clock: Clock | None = None
+) -> Session:
     """Sign ``username`` in with the server, or offline against the synced users.
 
-    Raises InvalidLogin for wrong credentials; ServerUnreachable when the server cannot be
-    reached and the device has no synced user of that name; ServerRejected /
-    MalformedResponse for other server trouble.
+    ``clock`` (default the system clock) times the lockout and the device's last use.
+    Raises SignInLocked while the username is locked, and instead of InvalidLogin for the
+    failure that locks it; InvalidLogin for wrong credentials; ServerUnreachable when the
+    server cannot be reached and the device has no synced user of that name; ServerRejected
+    / MalformedResponse for other server trouble (these three do not count as failures).
     """
+    now = (clock or SystemClock()).now()
+    await asyncio.to_thread(ensure_unlocked, store, username, now)
+    try:
+        session = await _checked(client, store, username, password)
+    except InvalidLogin as exc:
+        locked = await asyncio.to_thread(count_failure, store, username, now)
+        if locked is not None:
+            raise locked from exc
+        raise
+    await asyncio.to_thread(count_success, store, username, now)
+    return session
+
+
+async def _checked(client: ServerClient, store: DeviceStore, username: str, password: str) -> Session:
+    """The session the server (or, when it cannot be reached, the synced users) grants."""
     try:
         answer = await client.sign_in(username, password)
     except ServerUnreachable:

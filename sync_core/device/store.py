@@ -5,16 +5,19 @@ One process owns the file at a time (DuckDB's lock); a second opener gets
 called from worker threads (``asyncio.to_thread``) without sharing a connection
 (../shared/FIELD-NOTES.md, DuckDB). A full sync writes into ``<key>__staging`` tables and
 :meth:`DeviceStore.swap_in` replaces the live tables and the cursor in one transaction
-(DESIGN.md, sync invariants 2 and 4).
+(DESIGN.md, sync invariants 2 and 4). It also keeps when the device was last used, the
+failed sign-ins of each username (:mod:`sync_core.device.sign_in_rules`), and runs the
+retention wipe's transaction (:mod:`sync_core.device.retention`).
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -29,6 +32,10 @@ from sync_core.protocol import DATASETS, id_column
 # PORTRAIT_BATCH this took the peak RSS of five full syncs of the icon preset with portraits
 # from ~240 MB to ~220 MB (make bench).
 DEVICE_SETTINGS: dict[str, str | int] = {"memory_limit": "64MB"}
+# touch() writes at most once a minute (an UPDATE and its commit took ~3.4 ms here), so the
+# app may call it on every key; a retention window counts in days.
+TOUCH_RESOLUTION = timedelta(minutes=1)
+log = logging.getLogger(__name__)
 
 _STATE_DDL = (
     """CREATE TABLE IF NOT EXISTS sync_state (
@@ -37,6 +44,9 @@ _STATE_DDL = (
     """CREATE TABLE IF NOT EXISTS dataset_state (
         key VARCHAR PRIMARY KEY, changes BIGINT, failed BIGINT, last_updated TIMESTAMP)""",
     "CREATE TABLE IF NOT EXISTS device_meta (device_id VARCHAR NOT NULL)",
+    "ALTER TABLE device_meta ADD COLUMN IF NOT EXISTS last_used TIMESTAMP",
+    """CREATE TABLE IF NOT EXISTS sign_in_failures (
+        username VARCHAR PRIMARY KEY, failures INTEGER NOT NULL, locked_until TIMESTAMP)""",
 )
 
 
@@ -96,6 +106,7 @@ class DeviceStore:
             self.device_id = _device_id(cur)
         self.outbox = Outbox(self.db)
         self._point = CachedRead(self._read_point)
+        self._touched: datetime | None = None  # the last_used this process wrote
         self.drop_staging()  # a full sync killed mid-way left it; it never outlives a process
 
     def close(self) -> None:
@@ -155,6 +166,65 @@ class DeviceStore:
         with self.db.cursor() as cur:
             row = first_row(cur, "SELECT value FROM parameters WHERE name = ?", [name])
         return row[0] if row else None
+
+    def whole_parameter(self, name: str, default: int) -> int:
+        """General parameter ``name`` as a whole number >= 1; ``default`` when it is not synced
+        or is not one (logged)."""
+        value = self.parameter(name)
+        number = int(value) if value is not None and value.strip().isdecimal() else 0
+        if number >= 1:
+            return number
+        if value is not None:
+            log.warning("general parameter %s=%r is not a whole number >= 1; using %d", name, value, default)
+        return default
+
+    # -- last use and sign-in failures ---------------------------------------------------
+
+    def touch(self, at: datetime) -> None:
+        """Record that the device is in use at ``at`` (aware, device clock): a sign-in or a
+        crew member's activity. Cheap to call often: a time within ``TOUCH_RESOLUTION`` after
+        the last one this process wrote is not written."""
+        last = self._touched
+        if last is not None and timedelta(0) <= at - last < TOUCH_RESOLUTION:
+            return
+        with self.db.cursor() as cur:
+            cur.execute("UPDATE device_meta SET last_used = ?", [_naive(at)])
+        self._touched = at
+
+    def last_used(self) -> datetime | None:
+        """When the device was last used (aware UTC, to ``TOUCH_RESOLUTION``), or None: never,
+        or not since a retention wipe."""
+        with self.db.cursor() as cur:
+            row = first_row(cur, "SELECT last_used FROM device_meta")
+        return _utc(row[0]) if row else None
+
+    def locked_until(self, username: str) -> datetime | None:
+        """The end (aware UTC) of ``username``'s last sign-in lockout, or None; it may be past."""
+        with self.db.cursor() as cur:
+            row = first_row(cur, "SELECT locked_until FROM sign_in_failures WHERE username = ?", [username])
+        return _utc(row[0]) if row else None
+
+    def count_failed_sign_in(self, username: str, limit: int, lock_until: datetime) -> bool:
+        """Count one more failed sign-in of ``username`` in a row; the ``limit``-th locks the
+        username until ``lock_until`` and restarts the count. Returns True when this one locked."""
+        with self.db.transaction() as cur:
+            (failures,) = cur.execute(
+                "INSERT INTO sign_in_failures VALUES (?, 1, NULL) ON CONFLICT (username) "
+                "DO UPDATE SET failures = failures + 1 RETURNING failures",
+                [username],
+            ).fetchall()[0]
+            if failures < limit:
+                return False
+            cur.execute(
+                "UPDATE sign_in_failures SET failures = 0, locked_until = ? WHERE username = ?",
+                [_naive(lock_until), username],
+            )
+        return True
+
+    def clear_failed_sign_ins(self, username: str) -> None:
+        """Forget ``username``'s failed sign-ins and lockout (a successful sign-in)."""
+        with self.db.cursor() as cur:
+            cur.execute("DELETE FROM sign_in_failures WHERE username = ?", [username])
 
     # -- delta sync ------------------------------------------------------------------
 
@@ -274,9 +344,7 @@ class DeviceStore:
     def drop_staging(self) -> None:
         """Throw away a failed full sync's staging tables; the live data is untouched."""
         with self.db.cursor() as cur:
-            for key in DATASETS:
-                cur.execute(f'DROP TABLE IF EXISTS "{key}__staging"')
-            cur.execute("DROP TABLE IF EXISTS pictures__index")
+            _drop_staging(cur)
 
     def swap_in(self, point: SyncPoint, failed: dict[str, int], at: datetime) -> dict[str, DatasetRecord]:
         """Replace every live dataset by its staging table and store ``point``, atomically.
@@ -306,14 +374,53 @@ class DeviceStore:
                 )
         return self.datasets()
 
+    # -- retention wipe --------------------------------------------------------------
+
+    def wipe(self) -> tuple[int, int]:
+        """Clear the device's data in one transaction (a failure or a crash before COMMIT
+        leaves all of it): the six datasets (pictures included), staging, the sync point and
+        dataset state, failed sign-ins and lockouts, and the last use. Registrations already
+        sent go; unsynced ones (pending or refused) stay, bound to their user and server
+        (DESIGN.md invariant 6). Returns ``(kept, removed)`` registrations.
+
+        Datasets are dropped and recreated, then a checkpoint hands their blocks back, so
+        their bytes leave the file when they were at its end (DuckDB does not overwrite freed
+        blocks elsewhere in the file).
+        """
+        with self._moving_point() as cur:
+            for key in DATASETS:
+                cur.execute(f'DROP TABLE "{key}"')
+                cur.execute(dataset_ddl(key, key))
+            _drop_staging(cur)
+            for table in ("sync_state", "dataset_state", "sign_in_failures"):
+                cur.execute(f"DELETE FROM {table}")
+            cur.execute("UPDATE device_meta SET last_used = NULL")
+            removed = cur.execute(
+                "DELETE FROM registrations WHERE upload_state = 'sent' RETURNING 1"
+            ).fetchall()
+            (kept,) = cur.execute("SELECT count(*) FROM registrations").fetchall()[0]
+        self._touched = None
+        try:
+            with self.db.cursor() as cur:
+                cur.execute("CHECKPOINT")
+        except duckdb.Error as exc:  # the wipe has committed; DuckDB checkpoints again at close
+            log.warning("checkpoint after the retention wipe failed: %s", exc)
+        return kept, len(removed)
+
 
 def _device_id(cur: duckdb.DuckDBPyConnection) -> str:
     """This store's device id, made on first open (a UUID)."""
     found = scalar(cur, "SELECT device_id FROM device_meta")
     if found is None:
         found = str(uuid.uuid4())
-        cur.execute("INSERT INTO device_meta VALUES (?)", [found])
+        cur.execute("INSERT INTO device_meta (device_id) VALUES (?)", [found])
     return str(found)
+
+
+def _drop_staging(cur: duckdb.DuckDBPyConnection) -> None:
+    for key in DATASETS:
+        cur.execute(f'DROP TABLE IF EXISTS "{key}__staging"')
+    cur.execute("DROP TABLE IF EXISTS pictures__index")
 
 
 def _apply_dataset(
