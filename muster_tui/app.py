@@ -5,19 +5,30 @@ Synchronization screen opens over the menu and runs the full sync (seed, "Synchr
 Server to Device"). While an online session lasts, the delta timer runs (a delta sync every
 ``delta_sync_interval_minutes`` from the last completion) and so does the uploader (the
 outbox drains at once after each registration, and after a backoff while the server does
-not answer). Sign-out stops both and returns to sign-in with the password cleared.
+not answer). Sign-out first tries to upload what waits, says how many remain, stops both
+and returns to sign-in with the password cleared.
+
+Online / offline (issue 5): a connectivity monitor probes the server's dependencies all the
+time; the mode bar on every screen shows the result. Going online drains the outbox, and a
+session signed in offline is signed in with the server in the background (the password is
+kept in memory for that only). Going offline shows the upload as Not started. A session
+ends after ``session_timeout_minutes`` without a key. The retention wipe is checked at
+start and every ``RETENTION_CHECK_SECONDS``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from dataclasses import dataclass
-from datetime import tzinfo
+from datetime import datetime, tzinfo
 
 import httpx
-from textual import work
+from textual import events, work
 from textual.app import App
+from textual.reactive import reactive
 
+from muster_tui.screens.cleared import ClearedOfflineScreen, cleared_note
 from muster_tui.screens.menu import MainMenuScreen
 from muster_tui.screens.register_setup import RegisterDesk, RegisterSetupScreen
 from muster_tui.screens.sign_in import SignInScreen
@@ -25,11 +36,17 @@ from muster_tui.screens.synchronization import SynchronizationScreen
 from muster_tui.widgets.portrait import can_show_pictures, stored_pictures
 from sync_core.clock import Clock, SystemClock
 from sync_core.device import DeviceStore, ServerClient, Session, SyncEngine, sign_in
+from sync_core.device.connectivity import VPN_TARGET_ENV, Connectivity, ConnectivityMonitor
 from sync_core.device.registrar import Book, LocalBook, Post, Registrar
+from sync_core.device.retention import WipeReport, wipe_if_due
+from sync_core.device.sign_in_rules import session_expired
 from sync_core.device.timer import DeltaTimer
 from sync_core.device.upload import Uploader
 from sync_core.errors import ServerUnreachable
-from sync_core.protocol import SafetyMode
+from sync_core.protocol import SafetyMode, SyncState
+
+RETENTION_CHECK_SECONDS = 3600.0
+SESSION_CHECK_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -47,61 +64,174 @@ class MusterApp(App[None]):
     stamped in the time zone ``tz`` (None: the device's local time zone).
     """
 
+    connectivity: reactive[Connectivity | None] = reactive(None)
+
     TITLE = "Muster"
     CSS_PATH = "muster.tcss"
     ENABLE_COMMAND_PALETTE = False
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (60, "-wide")]  # noqa: RUF012 (Textual declares it)
 
     def __init__(
-        self, client: ServerClient, store: DeviceStore, engine: SyncEngine, tz: tzinfo | None = None
+        self,
+        client: ServerClient,
+        store: DeviceStore,
+        engine: SyncEngine,
+        monitor: ConnectivityMonitor,
+        tz: tzinfo | None = None,
     ) -> None:
         super().__init__()
         self.client = client
         self.store = store
         self.engine = engine
+        self.monitor = monitor
         self.tz = tz
         self.session: Session | None = None
         self.uploader: Uploader | None = None
+        self._offline_password: str | None = None  # to sign in with the server once online
+        self.last_activity: datetime = engine.clock.now()
 
-    def on_mount(self) -> None:
-        """Start at sign-in."""
-        self._show_sign_in()
+    async def on_mount(self) -> None:
+        """Check the retention wipe, start probing, then sign-in (or the cleared error)."""
+        self.monitor.subscribe(self._connectivity_changed)
+        self._probe()
+        self.set_interval(RETENTION_CHECK_SECONDS, self._check_retention)
+        self.set_interval(SESSION_CHECK_SECONDS, self.check_session_timeout)
+        report = await wipe_if_due(self.store, self.engine.clock.now())
+        if report is not None:
+            self._cleared(report)
+        else:
+            self._show_sign_in()
 
     async def on_unmount(self) -> None:
-        """Close the connection pool to the server."""
+        """Close the connection pools to the server."""
         await self.client.aclose()
+        await self.monitor.aclose()
+
+    async def on_event(self, event: events.Event) -> None:
+        """Every key is activity: it keeps the session and the device's last use fresh."""
+        if isinstance(event, events.Key):
+            self.last_activity = self.engine.clock.now()
+            if self.session is not None:
+                self._touch()
+        await super().on_event(event)
+
+    @work(group="touch", exclusive=True, exit_on_error=False)
+    async def _touch(self) -> None:
+        await asyncio.to_thread(self.store.touch, self.last_activity)
+
+    # -- online / offline -------------------------------------------------------------
+
+    @work(group="probe", exclusive=True, exit_on_error=False)
+    async def _probe(self) -> None:
+        await self.monitor.run()
+
+    def _connectivity_changed(self, connectivity: Connectivity) -> None:
+        self.connectivity = connectivity
+
+    def watch_connectivity(self, old: Connectivity | None, new: Connectivity | None) -> None:
+        """Going online drains the outbox (and signs an offline session in with the server);
+        going offline shows the upload as Not started (seed)."""
+        if new is None or (old is not None and old.online == new.online):
+            return
+        if new.online:
+            if self.uploader is not None:
+                self.uploader.kick()
+            if self.session is not None and not self.session.online and self._offline_password:
+                self._go_online(self.session.username, self._offline_password)
+        elif self.engine.status.upload.status is not SyncState.NOT_STARTED:
+            upload = self.engine.status.upload.model_copy(update={"status": SyncState.NOT_STARTED})
+            self.engine.show_upload(upload)
+
+    @work(group="go-online", exclusive=True, exit_on_error=False)
+    async def _go_online(self, username: str, password: str) -> None:
+        signed_in = await self._authenticate(username, password)
+        if signed_in.session.online and self.session is not None and self.session.username == username:
+            self._offline_password = None
+            self.session = signed_in.session
+            self._start_session_work(signed_in.session)
+            self.notify(f"Online: signed in with the server as {username}", markup=False)
+
+    # -- sessions ---------------------------------------------------------------------
 
     def _show_sign_in(self, username: str = "") -> None:
         screen = SignInScreen(self.client.base_url, self._authenticate, username)
         self.push_screen(screen, callback=self._signed_in)
 
     async def _authenticate(self, username: str, password: str) -> SignedIn:
-        session = await sign_in(self.client, self.store, username, password)
+        session = await sign_in(self.client, self.store, username, password, clock=self.engine.clock)
         server_id = session.server_id
         first_sync = server_id is not None and await asyncio.to_thread(self.engine.needs_full_sync, server_id)
+        self._offline_password = None if session.online else password
         return SignedIn(session, first_sync)
 
     def _signed_in(self, signed_in: SignedIn | None) -> None:
         assert signed_in is not None
         session = self.session = signed_in.session
-        self.push_screen(MainMenuScreen(session), callback=self._signed_out)
-        if session.server_id is not None:
-            self._delta_timer(session.server_id)
-            self.uploader = Uploader(
-                self.store.outbox, self.client, self.engine.clock, session.server_id, self.engine.show_upload
-            )
-            self._upload_loop(self.uploader)
+        self.last_activity = self.engine.clock.now()
+        self.push_screen(MainMenuScreen(session), callback=self._sign_out)
+        self._start_session_work(session)
         if signed_in.first_sync and session.server_id is not None:
             self.push_screen(SynchronizationScreen(self.engine, session.server_id, first_sign_in=True))
 
-    def _signed_out(self, _: None) -> None:
-        username = self.session.username if self.session else ""
+    def _start_session_work(self, session: Session) -> None:
+        """The delta timer and the uploader of an online session."""
+        if session.server_id is None:
+            return
+        self._delta_timer(session.server_id)
+        self.uploader = Uploader(
+            self.store.outbox, self.client, self.engine.clock, session.server_id, self.engine.show_upload
+        )
+        self._upload_loop(self.uploader)
+
+    def _sign_out(self, _: None = None) -> None:
+        self._signing_out()
+
+    @work(group="sign-out", exclusive=True, exit_on_error=False)
+    async def _signing_out(self, reason: str | None = None) -> None:
+        """Upload what waits (invariant 6), end the session and return to sign-in."""
+        uploader, username = self.uploader, self.session.username if self.session else ""
+        self._end_session()
+        if uploader is not None:
+            left = (await uploader.drain()).pending
+            if left:
+                self.notify(f"{left} registration(s) still wait for upload; they are kept", markup=False)
+        if reason:
+            self.notify(reason, markup=False)
+        self._show_sign_in(username)
+
+    def _end_session(self) -> None:
         self.session = None
         self.uploader = None
-        self.workers.cancel_group(self, "delta-timer")
-        self.workers.cancel_group(self, "upload")
+        self._offline_password = None
+        for group in ("delta-timer", "upload", "go-online"):
+            self.workers.cancel_group(self, group)
         self.client.forget_token()
-        self._show_sign_in(username)
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+
+    def check_session_timeout(self) -> None:
+        """End the session after ``session_timeout_minutes`` without a key (issue 5)."""
+        now = self.engine.clock.now()
+        if self.session is not None and session_expired(self.last_activity, now, self.store):
+            self._signing_out("Session timed out: sign in again")
+
+    # -- retention ----------------------------------------------------------------------
+
+    async def _check_retention(self) -> None:
+        online = self.connectivity is not None and self.connectivity.online
+        report = await wipe_if_due(self.store, self.engine.clock.now(), self.uploader if online else None)
+        if report is not None:
+            self._end_session()
+            self._cleared(report)
+
+    def _cleared(self, report: WipeReport) -> None:
+        """After a retention wipe: the error screen until online, then sign-in (seed)."""
+        self.engine.reload()
+        if self.connectivity is not None and self.connectivity.online:
+            self.notify(cleared_note(report.kept), markup=False)
+            self._show_sign_in()
+        else:
+            self.push_screen(ClearedOfflineScreen(report.kept), callback=lambda _: self._show_sign_in())
 
     def on_main_menu_screen_synchronization_requested(self) -> None:
         """Open the Synchronization screen for the signed-in session's server."""
@@ -169,13 +299,17 @@ def make_app(
     clock: Clock | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     tz: tzinfo | None = None,
+    monitor: ConnectivityMonitor | None = None,
 ) -> MusterApp:
     """The app for the server at ``server_url`` over the device ``store``.
 
     ``clock`` stamps sync times and registrations (default: the system clock), ``tz`` the
     time zone registrations are stamped in (default: the device's); ``transport`` lets
-    tests inject an httpx transport. The caller owns ``store`` and closes it after the app.
+    tests inject an httpx transport, ``monitor`` a connectivity monitor (default: real
+    probes of ``server_url`` and of the VPN target in ``MUSTER_VPN_TARGET``, on the system
+    clock). The caller owns ``store`` and closes it after the app.
     """
     client = ServerClient(server_url, transport=transport)
     engine = SyncEngine(store, client, clock or SystemClock())
-    return MusterApp(client, store, engine, tz)
+    monitor = monitor or ConnectivityMonitor(server_url, os.environ.get(VPN_TARGET_ENV))
+    return MusterApp(client, store, engine, monitor, tz)

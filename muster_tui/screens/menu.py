@@ -1,8 +1,9 @@
 """The main menu: Register, Synchronization, Sign out.
 
-Shows who is signed in and whether the session is online or offline. Choosing
-Synchronization posts :class:`MainMenuScreen.SynchronizationRequested` for the app to
-act on; signing out dismisses the screen.
+Shows who is signed in and whether the session is online or offline. Choosing Register
+or Synchronization posts :class:`MainMenuScreen.RegisterRequested` or
+:class:`MainMenuScreen.SynchronizationRequested` for the app to act on; signing out
+dismisses the screen.
 """
 
 from __future__ import annotations
@@ -18,10 +19,9 @@ from textual.screen import Screen
 from textual.widgets import Footer, Label, OptionList
 from textual.widgets.option_list import Option
 
+from muster_tui.widgets.mode_bar import ModeBar
 from muster_tui.widgets.safe_text import safe
 from sync_core.device import Session
-
-REGISTER_SOON = "Register: coming soon"
 
 
 def signed_in_line(session: Session) -> str:
@@ -38,6 +38,9 @@ class MainMenuScreen(Screen[None]):
         Binding("f3", "synchronization", "Sync"),
         Binding("f8", "sign_out", "Sign out"),
     ]
+
+    class RegisterRequested(Message):
+        """The crew member asked to register people (the Register set-up)."""
 
     class SynchronizationRequested(Message):
         """The crew member asked for the Synchronization screen."""
@@ -58,6 +61,7 @@ class MainMenuScreen(Screen[None]):
                 id="menu-options",
                 compact=True,
             )
+        yield ModeBar()
         yield Footer()
 
     @on(OptionList.OptionSelected)
@@ -65,8 +69,8 @@ class MainMenuScreen(Screen[None]):
         await self.run_action(event.option_id or "")
 
     def action_register(self) -> None:
-        """Registration arrives with its own issue; say so."""
-        self.notify(REGISTER_SOON, markup=False)
+        """Ask the app for the Register set-up."""
+        self.post_message(self.RegisterRequested())
 
     def action_synchronization(self) -> None:
         """Ask the app for the Synchronization screen."""

@@ -19,6 +19,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label
 
+from muster_tui.widgets.mode_bar import ModeBar
 from muster_tui.widgets.plain_input import PlainInput
 from muster_tui.widgets.safe_text import safe
 from sync_core.errors import ServerUnreachable, SyncError
@@ -64,6 +65,7 @@ class SignInScreen(Screen[SignedIn]):
             yield Button("Sign in", id="sign-in", compact=True)
             yield Label(id="outcome")
             yield Button("Retry", id="retry", compact=True)
+        yield ModeBar()
         yield Footer()
 
     def on_mount(self) -> None:

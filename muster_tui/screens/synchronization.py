@@ -24,6 +24,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Collapsible, Footer, Label
 
 from muster_tui.widgets.download_panel import DownloadPanel
+from muster_tui.widgets.mode_bar import ModeBar
 from muster_tui.widgets.upload_panel import UploadPanel
 from sync_core.device import SyncEngine, SyncStatus
 from sync_core.protocol import SyncState
@@ -83,6 +84,7 @@ class SynchronizationScreen(Screen[None]):
                 yield Label(OFFLINE_SESSION_NOTE, id="offline-note")
             yield DownloadPanel(details_open=self.first_sign_in).data_bind(SynchronizationScreen.status)
             yield UploadPanel().data_bind(SynchronizationScreen.status)
+        yield ModeBar()
         yield Footer()
 
     def on_mount(self) -> None:

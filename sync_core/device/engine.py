@@ -111,6 +111,12 @@ class SyncEngine:
         self._subscribers.append(callback)
         return lambda: self._subscribers.remove(callback)
 
+    def reload(self) -> None:
+        """Publish the status the store holds now (after a retention wipe cleared it)."""
+        self._interval = None
+        self._portraits_checked = False
+        self._publish(self._status_from_store())
+
     def show_upload(self, upload: UploadStatus) -> None:
         """Publish the outbox's upload status (from the uploader) with the rest."""
         self._publish(self._status.model_copy(update={"upload": upload}))

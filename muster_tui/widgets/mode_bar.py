@@ -1,0 +1,47 @@
+"""The status bar on every screen: Online / Offline, and which dependency is down (issue 5).
+
+It follows ``app.connectivity`` (a :class:`~sync_core.device.connectivity.Connectivity`,
+None before the first probe round) and shows e.g. ``Online`` or ``Offline: server down
+(connection refused)``. Reasons come from the network and are rendered as plain text.
+"""
+
+from __future__ import annotations
+
+from textual.widgets import Label
+
+from muster_tui.widgets.safe_text import safe
+from sync_core.device.connectivity import Connectivity, DependencyState
+
+CHECKING = "Checking the connection..."
+
+
+def mode_line(connectivity: Connectivity | None) -> str:
+    """The bar's text: the mode, and for offline the first dependency down and why."""
+    if connectivity is None:
+        return CHECKING
+    if connectivity.online:
+        return "Online"
+    down = [
+        (name, dependency)
+        for name, dependency in connectivity.dependencies.items()
+        if dependency.state is not DependencyState.UP
+        and not (name == "vpn" and dependency.state is DependencyState.NOT_CONFIGURED)
+    ]
+    if not down:
+        return "Offline"
+    name, dependency = down[0]
+    more = f" (+{len(down) - 1} more)" if len(down) > 1 else ""
+    return f"Offline: {name} {dependency.state.value}{more} - {dependency.reason or 'no reason given'}"
+
+
+class ModeBar(Label):
+    """One line docked at the bottom, above the footer; class ``-offline`` when offline."""
+
+    def on_mount(self) -> None:
+        """Follow the app's connectivity."""
+        self.watch(self.app, "connectivity", self._show, init=True)
+
+    def _show(self, connectivity: Connectivity | None) -> None:
+        self.update(safe(mode_line(connectivity)))
+        self.set_class(connectivity is not None and not connectivity.online, "-offline")
+        self.set_class(connectivity is not None and connectivity.online, "-online")
