@@ -3,13 +3,18 @@
 ``python -m bench.registration upload --server URL --runs N``: a synced device queues 500
 registrations in its outbox, then per run the uploader sends and clears them; the time is
 from the first upload request (token held, connection open) to the outbox commit that
-clears them. Prints ``{"seconds": [...], "peak_rss_mb"}``.
+clears them. ``scan``: the app (headless, 80x24) on a synced device scans N cards at a
+muster station; each time is measured inside the app, from the Enter key event to the
+committed registration shown (the pilot itself waits in 20 ms steps). ``search``: the same
+app types last-name prefixes into the search field, N keystrokes; each time is from the
+keystroke to its results shown. Each prints ``{"seconds": [...], "peak_rss_mb"}``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import resource
 import tempfile
@@ -62,15 +67,77 @@ async def timed_uploads(url: str, runs: int, work: Path) -> list[float]:
     return seconds
 
 
+async def timed_in_app(url: str, runs: int, work: Path, mode: str) -> list[float]:
+    """Scan ``runs`` cards (``mode`` "scan") or type ``runs`` search keystrokes ("search")
+    in the app on a freshly synced device; the in-app latencies."""
+    from muster_tui.app import make_app
+    from muster_tui.screens.register import RegisterScreen
+    from muster_tui.widgets.person_search import PersonSearch
+    from sync_core.muster import Place
+
+    store = DeviceStore(work / "app.duckdb")
+    app = make_app(url, store, tz=UTC)
+    async with app.run_test(size=(80, 24)) as pilot:
+        signed_in = await app._authenticate("demo", "demo")
+        await app.engine.sync(signed_in.session.server_id or "")
+        app._signed_in(dataclasses.replace(signed_in, first_sync=False))
+        station = (await app.client.places(SafetyMode.GENASS))[0]
+        registrar = await app.registrar(SafetyMode.GENASS, station.code)
+        screen = RegisterScreen(registrar, Place(station.code, station.name), app.engine, None)
+        await app.push_screen(screen)
+        await pilot.pause()
+        if mode == "scan":
+            for count, card in enumerate(_cards(store, runs, station.code), start=1):
+                await pilot.press(*card, "enter")
+                async with asyncio.timeout(10):
+                    while len(screen.scan_latencies) < count:
+                        await pilot.pause(0.005)
+            seconds = list(screen.scan_latencies)
+        else:
+            await pilot.press("f6")
+            search = screen.query_one(PersonSearch)
+            for name in _names(store, runs // 3):
+                await pilot.press(*name[:3].lower())
+                await pilot.pause(0.05)
+                await pilot.press("backspace", "backspace", "backspace")
+            seconds = list(search.keystroke_latencies)
+    store.close()
+    return seconds
+
+
+def _cards(store: DeviceStore, count: int, station: str) -> list[str]:
+    """Cards of people on board assigned to ``station`` (each scan registers)."""
+    with store.db.cursor() as cur:
+        rows = cur.execute(
+            "SELECT board_card_number FROM reservations WHERE muster_station = ? "
+            "AND movement_status = 'Onboard' ORDER BY profile_id LIMIT ?",
+            [station, count],
+        ).fetchall()
+    return [row[0] for row in rows]
+
+
+def _names(store: DeviceStore, count: int) -> list[str]:
+    with store.db.cursor() as cur:
+        rows = cur.execute(
+            "SELECT DISTINCT last_name FROM reservations WHERE length(last_name) >= 3 "
+            "AND regexp_matches(last_name, '^[A-Za-z]+$') ORDER BY 1 LIMIT ?",
+            [count],
+        ).fetchall()
+    return [row[0] for row in rows]
+
+
 def main() -> None:
     """Parse arguments, run, print one JSON object."""
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["upload"])
+    parser.add_argument("mode", choices=["upload", "scan", "search"])
     parser.add_argument("--server", required=True)
     parser.add_argument("--runs", type=int, required=True)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        seconds = asyncio.run(timed_uploads(args.server, args.runs, Path(tmp)))
+        if args.mode == "upload":
+            seconds = asyncio.run(timed_uploads(args.server, args.runs, Path(tmp)))
+        else:
+            seconds = asyncio.run(timed_in_app(args.server, args.runs, Path(tmp), args.mode))
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"seconds": seconds, "peak_rss_mb": round(peak_rss_mb, 1)}))
 

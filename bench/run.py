@@ -27,6 +27,14 @@ DELTA_CASES = (
     ("delta_100_pictures", "100_pictures", 5),
 )
 UPLOAD_RUNS = 20
+SCAN_RUNS = 200
+SEARCH_KEYSTROKES = 60
+
+
+def p99(seconds: list[float]) -> float:
+    """The 99th percentile (nearest rank) of ``seconds``."""
+    ranked = sorted(seconds)
+    return ranked[max(0, -(-99 * len(ranked) // 100) - 1)]
 
 
 def ensure_ship() -> Path:
@@ -93,6 +101,10 @@ def main() -> None:
             print(json.dumps(line(name, deltas, runs)), flush=True)
         uploads = device("upload", UPLOAD_RUNS, False, "--server", url, module="bench.registration")
         print(json.dumps(line("upload_500", uploads, UPLOAD_RUNS)), flush=True)
+        scans = device("scan", SCAN_RUNS, False, "--server", url, module="bench.registration")
+        print(json.dumps(line("scan_p99", scans, SCAN_RUNS, seconds=p99(scans["seconds"]))), flush=True)
+        searches = device("search", SEARCH_KEYSTROKES, False, "--server", url, module="bench.registration")
+        print(json.dumps(line("search_keystroke", searches, len(searches["seconds"]))), flush=True)
 
 
 if __name__ == "__main__":
