@@ -1,1 +1,1 @@
-"""The app's screens: sign-in, main menu, synchronization."""
+"""The app's screens: sign-in, main menu, synchronization, register set-up and register."""

@@ -50,7 +50,3 @@ class OutcomeLine(Label):
     def show_outcome(self, outcome: Outcome) -> None:
         """Show what :func:`describe` says of ``outcome``."""
         self.show(*describe(outcome))
-
-    def clear(self) -> None:
-        """Say nothing."""
-        self.show("", "-info")

@@ -68,10 +68,8 @@ class PersonCard(Horizontal):
             yield Label(id="person-name")
             yield Label(id="person-kind")
             yield Label(id="person-cabin")
-            with Horizontal(id="person-assigned"):
-                yield Label(id="assigned-station")
-                yield Label(" · ")
-                yield Label(id="assigned-lifeboat")
+            yield Label(id="assigned-station")
+            yield Label(id="assigned-lifeboat")
             yield Label(id="person-needs")
             yield Label(id="person-standing")
 
@@ -83,7 +81,7 @@ class PersonCard(Horizontal):
         """Show ``view``; the portrait is set apart with :meth:`show_portrait`."""
         person = view.person
         self.remove_class("-empty")
-        self._set("#person-name", person.name)
+        self._set("#person-name", person.name, layout=True)
         kind = [person.profile_type or "Profile", person.pax_class]
         if person.birth_date is not None:
             kind.append(f"age {age(person.birth_date, view.today)}")
@@ -107,7 +105,9 @@ class PersonCard(Horizontal):
         """Show ``image`` (None: the text stand-in)."""
         self.query_one(Portrait).image = image
 
-    def _set(self, selector: str, text: str) -> Label:
+    def _set(self, selector: str, text: str, *, layout: bool = False) -> Label:
+        """Show ``text`` in a label; only the name may change height (it wraps), the other
+        lines are one line each, so they repaint without a layout pass."""
         label = self.query_one(selector, Label)
-        label.update(safe(text))
+        label.update(safe(text), layout=layout)
         return label

@@ -2,13 +2,16 @@
 
 Each change of the text runs the search in an exclusive worker, so only the latest query's
 results are shown. Down / Up move through the results while the text keeps focus; Enter
-picks the highlighted person and posts :class:`PersonSearch.Picked`. The results list
-never takes focus itself (a card reader's keys must land in a field).
+picks the highlighted person and posts :class:`PersonSearch.Picked`. An Enter typed before
+the results of the text on screen have arrived picks from those results once they do, never
+from an older query's. The results list never takes focus itself (a card reader's keys must
+land in a field).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import ClassVar
 
@@ -39,10 +42,8 @@ class SearchResults(OptionList):
 
 
 class PersonSearch(Vertical):
-    """The search field and its results; ``search`` does the finding.
-
-    Carries ``-open`` while there are results (or a "nobody found") to show.
-    """
+    """The search field, its results and a note ("Nobody found", or why the search
+    failed), each shown only when it has something to say; ``search`` does the finding."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("down", "move(1)", "Next", show=False),
@@ -60,12 +61,20 @@ class PersonSearch(Vertical):
         super().__init__(id=id)
         self.search = search
         self.found: list[Person] = []
+        self.found_for = ""  # the text ``found`` answers
+        self._pick_pending = False
+        self._typed_at = 0.0
+        self.keystroke_latencies: list[float] = []  # seconds from a keystroke to its results shown
 
     def compose(self) -> ComposeResult:
         """The field, the results and the "nobody found" note."""
         yield PlainInput(placeholder="name, cabin or card", id="search")
         yield SearchResults(id="results", compact=True)
         yield Label(id="search-note")
+
+    def on_mount(self) -> None:
+        """Nothing found yet: results and note hidden."""
+        self._show([], "", "")
 
     @property
     def field(self) -> Input:
@@ -75,37 +84,48 @@ class PersonSearch(Vertical):
     def reset(self) -> None:
         """Empty the field and close the results."""
         self.workers.cancel_group(self, "search")
+        self._pick_pending = False
         with self.field.prevent(Input.Changed):
             self.field.value = ""
-        self._show([], "")
+        self._show([], "", "")
 
     @on(Input.Changed, "#search")
     def _changed(self, event: Input.Changed) -> None:
         event.stop()
+        self._pick_pending = False
+        self._typed_at = event.time
         self._find(event.value)
 
     @work(exclusive=True, group="search", exit_on_error=False)
     async def _find(self, text: str) -> None:
         if not text.strip():
-            self._show([], "")
+            self._show([], "", text)
             return
         try:
             found = await self.search(text, SEARCH_LIMIT)
         except SyncError as exc:
             log.warning("search for %r failed: %s", text, exc)
-            self._show([], str(exc))
+            self._show([], str(exc), text)
             return
-        self._show(found, "" if found else NOTHING_FOUND)
+        self._show(found, "" if found else NOTHING_FOUND, text)
+        self.keystroke_latencies.append(time.monotonic() - self._typed_at)
+        if self._pick_pending:
+            self._pick_pending = False
+            self._pick()
 
-    def _show(self, found: list[Person], note: str) -> None:
+    def _show(self, found: list[Person], note: str, found_for: str) -> None:
         self.found = found
+        self.found_for = found_for
         results = self.query_one(SearchResults)
         results.set_options(
-            Option(safe(f"{person.name}  {person.cabin or '-'}  {person.muster_station or '-'}")) for person in found
+            Option(safe(f"{person.name}  {person.cabin or '-'}  {person.muster_station or '-'}"))
+            for person in found
         )
         results.highlighted = 0 if found else None
-        self.query_one("#search-note", Label).update(safe(note))
-        self.set_class(bool(found or note), "-open")
+        shown = self.query_one("#search-note", Label)
+        shown.update(safe(note))
+        shown.display = bool(note)
+        results.display = bool(found)
 
     def action_move(self, step: int) -> None:
         """Highlight the next (or previous) result."""
@@ -116,6 +136,12 @@ class PersonSearch(Vertical):
     @on(Input.Submitted, "#search")
     def _submitted(self, event: Input.Submitted) -> None:
         event.stop()
+        if self.found_for == event.value:
+            self._pick()
+        else:
+            self._pick_pending = True
+
+    def _pick(self) -> None:
         highlighted = self.query_one(SearchResults).highlighted
         if self.found and highlighted is not None:
             self.post_message(self.Picked(self.found[highlighted]))

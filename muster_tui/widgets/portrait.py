@@ -22,7 +22,8 @@ from rich.color import Color
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.segment import Segment
 from rich.style import Style
-from textual.app import App, RenderResult as WidgetRender
+from textual.app import App
+from textual.app import RenderResult as WidgetRender
 from textual.content import Content
 from textual.reactive import reactive
 from textual.widget import Widget
@@ -79,12 +80,13 @@ class HalfBlocks:
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         """One line of half blocks per two pixel rows."""
         width, height = options.max_width, options.height or options.max_height
-        pixels = self.image.resize((width, height * 2), Image.Resampling.BILINEAR)
-        for row in range(height):
-            for column in range(width):
-                upper = pixels.getpixel((column, row * 2))
-                lower = pixels.getpixel((column, row * 2 + 1))
-                yield Segment("▀", Style(color=Color.from_rgb(*upper), bgcolor=Color.from_rgb(*lower)))  # type: ignore[misc]
+        scaled = self.image.resize((width, height * 2), Image.Resampling.BILINEAR)
+        rgb = scaled.tobytes()
+        colours = [Color.from_rgb(*rgb[at : at + 3]) for at in range(0, len(rgb), 3)]
+        for top in range(0, len(colours), 2 * width):
+            uppers, lowers = colours[top : top + width], colours[top + width : top + 2 * width]
+            for upper, lower in zip(uppers, lowers, strict=True):
+                yield Segment("▀", Style(color=upper, bgcolor=lower))
             yield Segment.line()
 
 

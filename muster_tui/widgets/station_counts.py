@@ -16,8 +16,8 @@ from textual.widgets.option_list import Option
 from muster_tui.widgets.safe_text import safe
 from sync_core.device.registrar import StationCounts
 
-LIVE_NOTE = "Online: counts from all devices"
-OFFLINE_NOTE = "Offline: counts from this device only"
+LIVE_NOTE = "Counts from all devices (live)"
+OFFLINE_NOTE = "Counts from this device only (offline)"
 
 
 def counts_text(station: StationCounts) -> str:
@@ -63,4 +63,5 @@ class MissingPanel(Vertical):
     def scroll_missing(self, pages: int) -> None:
         """Scroll the list ``pages`` pages down (negative: up)."""
         missing = self.query_one(MissingList)
-        missing.scroll_to(y=missing.scroll_y + pages * missing.scrollable_content_region.height, animate=False)
+        page = missing.scrollable_content_region.height
+        missing.scroll_to(y=missing.scroll_y + pages * page, animate=False)

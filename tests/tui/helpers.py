@@ -1,16 +1,29 @@
 """Helpers for the TUI tests: constructed sync statuses with fixed figures, opening the
-Synchronization screen on one of them, and waiting for workers to settle."""
+Synchronization screen on one of them, waiting for workers to settle, and a hand-made ship
+to open the Register screen on without a server."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import asyncio
+import contextlib
+import hashlib
+import random
+from datetime import UTC, date, datetime, timedelta
 
+import uuid6
 from textual.pilot import Pilot
+from textual.worker import WorkerCancelled
 
+from fixtures.portraits import portrait
 from muster_tui.app import MusterApp
+from muster_tui.screens.register import RegisterScreen
 from muster_tui.screens.synchronization import SynchronizationScreen
-from sync_core.device import DatasetStatus, SyncStatus
-from sync_core.protocol import DATASET_LABELS, SyncState
+from muster_tui.widgets.portrait import stored_pictures
+from sync_core.clock import Clock
+from sync_core.device import DatasetStatus, DeviceStore, SyncStatus, UploadStatus
+from sync_core.device.registrar import LocalBook, Post, Registrar, StationCounts
+from sync_core.muster import AssemblyHandling, Place
+from sync_core.protocol import DATASET_LABELS, Registration, RegistrationAction, SafetyMode, SyncState
 
 SERVER_URL = "http://ship.example:8000"
 SERVER_ID = "snapshot-server"
@@ -159,15 +172,21 @@ async def show_status(pilot: Pilot[None], status: SyncStatus) -> Synchronization
     return screen
 
 
+# Workers that run all session long: the delta timer, the uploader and the connectivity probe.
+SESSION_WORKERS = frozenset({"delta-timer", "upload", "probe"})
+
+
 async def settle(pilot: Pilot[None]) -> None:
-    """Wait until no worker runs (the delta timer, which runs all session long, aside) and
-    what the workers posted has been handled."""
+    """Wait until no worker runs (those of :data:`SESSION_WORKERS` aside) and what the
+    workers posted has been handled. A worker cancelled by a newer one (exclusive) counts
+    as done."""
     for _ in range(50):
-        busy = [w for w in pilot.app.workers if w.group != "delta-timer" and not w.is_finished]
+        busy = [w for w in pilot.app.workers if w.group not in SESSION_WORKERS and not w.is_finished]
         if not busy:
             await pilot.pause()
             return
-        await pilot.app.workers.wait_for_complete(busy)
+        with contextlib.suppress(WorkerCancelled):
+            await pilot.app.workers.wait_for_complete(busy)
         await pilot.pause()
     raise AssertionError("workers kept running")
 
@@ -179,3 +198,141 @@ def offered_actions(screen: SynchronizationScreen) -> dict[str, bool]:
         for active in screen.active_bindings.values()
         if active.binding.show
     }
+
+
+UPLOADS = {
+    "offline": UploadStatus(
+        status=SyncState.NOT_STARTED,
+        pending=5,
+        sent=12,
+        last_success=DELTA_AT,
+        error="Server at http://ship.example:8000 is unreachable: connection refused",
+    ),
+    "refused": UploadStatus(
+        status=SyncState.FAILED,
+        pending=0,
+        sent=17,
+        failed=1,
+        last_success=DELTA_AT,
+        error="The server refused 1 registration(s); latest (P0000042): unknown profile 'P0000042'",
+    ),
+}
+
+
+def upload_status(name: str) -> SyncStatus:
+    """After the delta, with the outbox in the state :data:`UPLOADS` names."""
+    return after_delta_status().model_copy(update={"upload": UPLOADS[name]})
+
+
+# -- a hand-made ship for the Register screen (no server) ---------------------------------
+
+STATIONS = [("A", "Grand Theater", "Muster", 4, 60), ("B", "Ice Arena", "Muster", 4, 60)]
+LIFEBOATS = [
+    ("LB01", "Lifeboat 1, starboard side, deck 5", "LB", 60, "Starboard", 1),
+    ("LB02", "Lifeboat 2, port side, deck 5", "LB", 60, "Port", 1),
+]
+HOSTILE_NAME = "Ro\x1b[31mse\x1b]0;pwned\x07"
+# profile_id, type, first, last, birth, class, cabin, card, station, lifeboat, status, needs, picture
+PEOPLE = [
+    ("P1", "Guest", "Mauro", "Dueñas", date(1980, 5, 17), "Balcony", "10260", "2019567205", "A", "LB01",
+     "Onboard", None, "good"),
+    ("P2", "Guest", "Siobhán", "O'Brien", date(1957, 12, 24), "Suite", "13200", "2457579041", "B", "LB02",
+     "Onboard", "Wheelchair", "good"),
+    ("P3", "Guest", "[bold]x[/]", "Markup", date(1990, 1, 1), "Interior", "13308", "9156195487", "A", "LB01",
+     "Onboard", None, "corrupt"),
+    ("P4", "Guest", "Rich", "[/x]", date(2015, 6, 30), "Interior", "12116", "1421047516", "A", "LB01",
+     "Onboard", None, None),
+    ("P5", "Visitor", HOSTILE_NAME, "Escape", None, "Visitor", None, "5555000011", "A", "LB01",
+     "Onboard", None, None),
+    ("P6", "Crew", "Ánh", "Nguyễn Thị", date(1994, 3, 2), "Crew", "6278", "3450595828", "A", "LB01",
+     "Onboard", None, None),
+    ("P7", "Guest", "翔太", "山田", date(1971, 8, 9), "Balcony", "11470", "6235805835", "B", "LB02",
+     "Onboard", None, None),
+    ("P8", "Guest", "Léo", "Ashore", date(1985, 2, 2), "Balcony", "9320", "8345216900", "A", "LB01",
+     "Ashore", None, None),
+]  # fmt: skip
+CARDS = {row[0]: row[7] for row in PEOPLE}
+STATION_A = Place("A", "Grand Theater")
+# Registered on this device before the screen opens: P6 at A, P7 at B.
+EARLIER = [("P6", "A", SYNCED_AT - timedelta(minutes=11)), ("P7", "B", SYNCED_AT - timedelta(minutes=6))]
+
+
+def _jpeg(kind: str | None, profile_id: str) -> bytes | None:
+    if kind == "good":
+        return portrait(random.Random(profile_id), profile_id, uniform=False)
+    return b"\xff\xd8 not a jpeg" if kind == "corrupt" else None
+
+
+def fill_register_ship(store: DeviceStore, *, handling: int = 2) -> None:
+    """Put the hand-made ship in ``store`` (stations, lifeboats, parameters with
+    ``assembly_handling_mode`` = ``handling``, :data:`PEOPLE` with two portraits and a
+    corrupt one) and the registrations of :data:`EARLIER`."""
+    parameters = [("safety_mode", "GENASS", "str"), ("assembly_handling_mode", str(handling), "int"),
+                  ("default_muster_station", "A", "str")]  # fmt: skip
+    with store.db.cursor() as cur:
+        cur.executemany("INSERT INTO muster_stations VALUES (?, ?, ?, ?, ?)", STATIONS)
+        cur.executemany("INSERT INTO lifeboats VALUES (?, ?, ?, ?, ?, ?)", LIFEBOATS)
+        cur.executemany("INSERT INTO parameters VALUES (?, ?, ?)", parameters)
+        for pid, kind, first, last, birth, pax, cabin, card, station, boat, status, needs, picture in PEOPLE:
+            jpeg = _jpeg(picture, pid)
+            sha = hashlib.sha256(jpeg).hexdigest() if jpeg else None
+            cur.execute(
+                "INSERT INTO reservations (profile_id, profile_type, first_name, last_name, birth_date, "
+                "pax_class, cabin, board_card_number, muster_station, lifeboat, movement_status, "
+                "special_needs, picture_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [pid, kind, first, last, birth, pax, cabin, card, station, boat, status, needs, sha],
+            )
+            if jpeg:
+                cur.execute("INSERT INTO pictures VALUES (?, ?, ?)", [sha, pid, jpeg])
+    for profile_id, station, at in EARLIER:
+        store.outbox.add(
+            Registration(
+                registration_id=str(uuid6.uuid7()),
+                profile_id=profile_id,
+                action=RegistrationAction.REGISTER,
+                safety_mode=SafetyMode.GENASS,
+                muster_station=station,
+                registered_at=at,
+                username="demo",
+                device_id=store.device_id,
+            ),
+            SERVER_ID,
+        )
+
+
+async def registrar_on(
+    store: DeviceStore, clock: Clock, mode: SafetyMode, place: str, *, live: bool
+) -> Registrar:
+    """A registrar over ``store`` (as :meth:`Registrar.on_device` builds it) stamping
+    registrations in UTC on ``clock``; its counts are this device's own, said to be
+    ``live`` (as the server answers them when it holds only this device's registrations)
+    or not."""
+    book = LocalBook(store)
+
+    async def record(registration: Registration) -> None:
+        await asyncio.to_thread(store.outbox.add, registration, SERVER_ID)
+
+    async def tally(mode: SafetyMode, place: str, limit: int) -> StationCounts:
+        return StationCounts(await book.counts(mode, place, limit), live=live)
+
+    handling = AssemblyHandling(int(await book.parameter("assembly_handling_mode") or 2))
+    post = Post("demo", mode, place, clock, UTC)
+    return Registrar(book, record, tally, post, store.device_id, handling)
+
+
+async def open_register(
+    pilot: Pilot[None],
+    mode: SafetyMode = SafetyMode.GENASS,
+    place: Place = STATION_A,
+    *,
+    live: bool = True,
+) -> RegisterScreen:
+    """Open the Register screen of the running app over its store (filled with
+    :func:`fill_register_ship`), with portraits, and wait for its counts."""
+    app = pilot.app
+    assert isinstance(app, MusterApp)
+    registrar = await registrar_on(app.store, app.engine.clock, mode, place.code, live=live)
+    screen = RegisterScreen(registrar, place, app.engine, stored_pictures(app.store))
+    await app.push_screen(screen)
+    await settle(pilot)
+    return screen

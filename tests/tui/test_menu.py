@@ -1,14 +1,15 @@
-"""The main menu without a server: who is signed in, Register's placeholder."""
+"""The main menu without a server: who is signed in, Register opens its set-up."""
 
 from __future__ import annotations
 
 from textual.message import Message
-from textual.notifications import Notify
 from textual.widgets import Label
 
 from muster_tui.app import MusterApp
-from muster_tui.screens.menu import REGISTER_SOON, MainMenuScreen
+from muster_tui.screens.menu import MainMenuScreen
+from muster_tui.screens.register_setup import RegisterSetupScreen
 from sync_core.device import Session
+from tests.tui.helpers import SERVER_URL, settle
 
 
 def session(display_name: str, *, online: bool) -> Session:
@@ -24,10 +25,16 @@ async def test_hostile_display_name_is_shown_literally(offline_app: MusterApp) -
         assert shown == "Signed in: O'Brien [/x]]2;pwned (demo), offline"
 
 
-async def test_register_says_coming_soon(offline_app: MusterApp) -> None:
+async def test_register_opens_the_set_up(offline_app: MusterApp) -> None:
+    """F2 asks the app for the Register set-up; this device never synced and the server is
+    gone, so the set-up says so plainly."""
     seen: list[Message] = []
     async with offline_app.run_test(size=(80, 24), message_hook=seen.append) as pilot:
-        await offline_app.push_screen(MainMenuScreen(session("Demo Crew", online=True)))
+        offline_app.session = session("Demo Crew", online=True)
+        await offline_app.push_screen(MainMenuScreen(offline_app.session))
         await pilot.press("f2")
-        assert [m.notification.message for m in seen if isinstance(m, Notify)] == [REGISTER_SOON]
-        assert isinstance(offline_app.screen, MainMenuScreen)
+        await settle(pilot)
+        assert any(isinstance(m, MainMenuScreen.RegisterRequested) for m in seen)
+        assert isinstance(offline_app.screen, RegisterSetupScreen)
+        shown = str(offline_app.screen.query_one("#setup-outcome", Label).content)
+        assert shown.startswith(f"Server at {SERVER_URL} is unreachable")

@@ -1,0 +1,312 @@
+"""The Register screen (issue 4): registering people at one muster station or lifeboat.
+
+A card reader types the number and Enter into the card field, which keeps focus; the scan
+goes straight to :meth:`Registrar.scan` in a worker and its result is shown before
+anything else happens (counts and the portrait follow). F6 moves to the search field,
+where Down / Up / Enter pick a person to show. F5 registers the person shown, F7
+unregisters them, F9 (or Esc) goes back. When the person belongs to another station and
+the assembly handling mode asks (2), F5 / F9 answer the prompt instead.
+
+Counts (live from the server, or this device's own when offline) refresh after each
+registration and whenever an upload finishes. A registration that could not be recorded
+shows the error and is logged; nothing is pretended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import ClassVar
+
+from PIL import Image
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Label
+
+from muster_tui.widgets.card_input import CardInput
+from muster_tui.widgets.mode_bar import ModeBar
+from muster_tui.widgets.outcome_line import OutcomeLine
+from muster_tui.widgets.person_card import CardView, PersonCard
+from muster_tui.widgets.person_search import PersonSearch
+from muster_tui.widgets.portrait import PictureSource, decode_portrait
+from muster_tui.widgets.safe_text import safe
+from muster_tui.widgets.station_counts import LiveNote, MissingPanel, counts_text
+from sync_core.device import SyncEngine, SyncStatus
+from sync_core.device.registrar import Outcome, Registrar, Result
+from sync_core.device.status import UploadStatus
+from sync_core.errors import SyncError
+from sync_core.muster import AssemblyHandling, Person, Place, Standing
+from sync_core.protocol import SyncState
+
+log = logging.getLogger(__name__)
+CHANGES_COUNTS = (Result.REGISTERED, Result.UNREGISTERED)
+
+
+def title(registrar: Registrar, place: Place) -> str:
+    """``General assembly · A Grand Theater``: the safety mode and where crew register."""
+    return f"{registrar.mode.label} · {place.code} {place.name}"
+
+
+class RegisterScreen(Screen[None]):
+    """Registers people through ``registrar`` at ``place``.
+
+    ``engine`` gives the clock (ages on the person card) and publishes the upload statuses
+    that refresh the counts; ``pictures`` looks portraits up (None: never show one).
+    ``scan_latencies`` collects, per scan, the seconds from the Enter key to the result
+    on screen.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f5", "register", "Register"),
+        Binding("f5", "confirm", "Yes"),
+        Binding("f7", "unregister", "Unregister"),
+        Binding("f9", "back", "Back"),
+        Binding("f9", "decline", "No"),
+        Binding("f6", "toggle_search", "Search"),
+        Binding("escape", "back", "Back", show=False),
+        Binding("escape", "decline", "No", show=False),
+        Binding("pagedown", "scroll_missing(1)", "Missing down", show=False),
+        Binding("pageup", "scroll_missing(-1)", "Missing up", show=False),
+    ]
+
+    class UploadChanged(Message):
+        """The engine published ``upload``."""
+
+        bubble = False
+
+        def __init__(self, upload: UploadStatus) -> None:
+            super().__init__()
+            self.upload = upload
+
+    def __init__(
+        self, registrar: Registrar, place: Place, engine: SyncEngine, pictures: PictureSource | None
+    ) -> None:
+        super().__init__()
+        self.registrar = registrar
+        self.place = place
+        self.engine = engine
+        self.pictures = pictures
+        self.person: Person | None = None
+        self.asked: Person | None = None
+        self.scan_latencies: list[float] = []
+        self._offered = (False, False)
+        self._upload = engine.status.upload
+        self._in_turn = asyncio.Lock()
+        self._unsubscribe: Callable[[], None] | None = None
+
+    def compose(self) -> ComposeResult:
+        """Title, where the counts come from, the two fields, counts, the outcome, the
+        person card, the missing list and the mode bar."""
+        yield Label(safe(title(self.registrar, self.place)), id="register-title", classes="screen-title")
+        yield LiveNote(id="live-note")
+        with Horizontal(id="card-row", classes="entry"):
+            yield Label("Card", classes="name")
+            yield CardInput(placeholder="scan, or type and Enter", id="card")
+        with Horizontal(id="search-row", classes="entry"):
+            yield Label("Search", classes="name")
+            yield PersonSearch(self.registrar.book.search, id="person-search")
+        yield Label(id="counts")
+        yield OutcomeLine(id="register-outcome")
+        with Horizontal(id="register-body"):
+            yield PersonCard(id="person-card")
+            yield MissingPanel(id="missing-panel")
+        yield ModeBar()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        """Focus the card field, follow the uploads and fetch the counts."""
+        self.query_one(CardInput).focus()
+        self._unsubscribe = self.engine.subscribe(self._published)
+        self._refresh_counts()
+
+    def on_unmount(self) -> None:
+        """Stop following the engine."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Yes / No only while the wrong-station prompt waits (Register and Back give way);
+        Register and Unregister dimmed while nobody is shown."""
+        asking = self.asked is not None
+        if action in ("confirm", "decline"):
+            return asking
+        if action in ("register", "back") and asking:
+            return False
+        if action in ("register", "unregister"):
+            return True if self.person is not None else None
+        return True
+
+    # -- scanning and actions --------------------------------------------------------
+
+    @on(CardInput.Scanned)
+    def _scanned(self, event: CardInput.Scanned) -> None:
+        text = event.text
+        self._act(lambda: self.registrar.scan(text), scanned_at=event.at)
+
+    def action_register(self) -> None:
+        """Register the person shown."""
+        if (person := self.person) is not None:
+            self._act(lambda: self.registrar.register(person))
+
+    def action_confirm(self) -> None:
+        """Yes: register the person from another station here anyway."""
+        if (person := self.asked) is not None:
+            self.asked = None
+            self._act(lambda: self.registrar.register(person, force=True))
+
+    def action_decline(self) -> None:
+        """No: leave the person from another station unregistered."""
+        if (person := self.asked) is not None:
+            self.asked = None
+            self.query_one(OutcomeLine).show(f"Not registered: {person.name}", "-info")
+            self._offer()
+
+    def action_unregister(self) -> None:
+        """Take back the registration here of the person shown."""
+        if (person := self.person) is not None:
+            self._act(lambda: self.registrar.unregister(person))
+
+    @work(group="register", exit_on_error=False)
+    async def _act(self, run: Callable[[], Awaitable[Outcome]], *, scanned_at: float | None = None) -> None:
+        """Run one scan or action after those before it, and show its result."""
+        async with self._in_turn:
+            try:
+                outcome = await run()
+            except SyncError as exc:
+                log.warning("registration failed: %s", exc)
+                self._show_problem(str(exc), keep_person=scanned_at is None)
+                return
+            except Exception as exc:  # noqa: BLE001 - say so on screen, never a silent worker death
+                log.exception("registration failed on the device")
+                self._show_problem(f"Failed on the device: {type(exc).__name__}: {exc}", keep_person=False)
+                return
+            self.asked = outcome.person if outcome.result is Result.ASK else None
+            self.query_one(OutcomeLine).show_outcome(outcome)
+            self._show_person(outcome.person, outcome.standing)
+            self.call_after_refresh(self._shown, scanned_at, outcome.result in CHANGES_COUNTS)
+
+    def _offer(self) -> None:
+        """Refresh the footer when what it offers changes (not on every scan: the footer
+        rebuilds itself on each refresh)."""
+        offer = (self.person is not None, self.asked is not None)
+        if offer != self._offered:
+            self._offered = offer
+            self.refresh_bindings()
+
+    def _shown(self, scanned_at: float | None, counts_moved: bool) -> None:
+        """The result is on screen: note how long a scan took, then refresh the counts."""
+        if scanned_at is not None:
+            self.scan_latencies.append(time.monotonic() - scanned_at)
+        if counts_moved:
+            self._refresh_counts()
+
+    def _show_problem(self, message: str, *, keep_person: bool) -> None:
+        self.asked = None
+        self.query_one(OutcomeLine).show(message, "-problem")
+        if not keep_person:
+            self._show_person(None, None)
+        self._offer()
+
+    # -- the person card -------------------------------------------------------------
+
+    @on(PersonSearch.Picked)
+    def _picked(self, event: PersonSearch.Picked) -> None:
+        self.query_one(PersonSearch).reset()
+        self.query_one(CardInput).focus()
+        self._look_up(event.person)
+
+    @work(group="register", exit_on_error=False)
+    async def _look_up(self, person: Person) -> None:
+        """Show ``person`` (picked from the search) with their standing."""
+        async with self._in_turn:
+            try:
+                standing = await self.registrar.book.standing(person.profile_id, self.registrar.mode)
+            except SyncError as exc:
+                log.warning("standing of %s unavailable: %s", person.profile_id, exc)
+                self._show_problem(str(exc), keep_person=False)
+                return
+            self.asked = None
+            self.query_one(OutcomeLine).show(f"Found: {person.name}. F5 registers here", "-info")
+            self._show_person(person, standing)
+
+    def _show_person(self, person: Person | None, standing: Standing | None) -> None:
+        card = self.query_one(PersonCard)
+        changed = person != self.person
+        self.person = person
+        self._offer()
+        if person is None:
+            card.add_class("-empty")
+            return
+        registrar = self.registrar
+        card.show(
+            CardView(
+                person=person,
+                standing=standing,
+                mode=registrar.mode,
+                here=registrar.place,
+                flag_elsewhere=registrar.handling is not AssemblyHandling.REGISTER_ANYONE,
+                today=self.engine.clock.now().date(),
+            )
+        )
+        if changed:
+            card.show_portrait(None)
+            if person.picture_sha256 and self.pictures is not None:
+                self.call_after_refresh(self._load_portrait, person.picture_sha256)
+
+    @work(group="portrait", exclusive=True, exit_on_error=False)
+    async def _load_portrait(self, sha256: str) -> None:
+        pictures = self.pictures
+        assert pictures is not None
+
+        def load() -> Image.Image | None:
+            jpeg = pictures(sha256)
+            return decode_portrait(jpeg) if jpeg else None
+
+        self.query_one(PersonCard).show_portrait(await asyncio.to_thread(load))
+
+    # -- counts ----------------------------------------------------------------------
+
+    def _published(self, status: SyncStatus) -> None:
+        self.post_message(self.UploadChanged(status.upload))
+
+    def on_register_screen_upload_changed(self, message: UploadChanged) -> None:
+        """A finished upload may have moved the live counts: fetch them again."""
+        upload = message.upload
+        if upload.status is not SyncState.IN_PROGRESS and upload != self._upload:
+            self._upload = upload
+            self._refresh_counts()
+
+    @work(group="counts", exclusive=True, exit_on_error=False)
+    async def _refresh_counts(self) -> None:
+        note = self.query_one(LiveNote)
+        try:
+            station = await self.registrar.counts()
+        except SyncError as exc:
+            log.warning("counts unavailable: %s", exc)
+            note.update(safe(f"Counts unavailable: {exc}"))
+            note.add_class("-offline")
+            return
+        note.show(station.live)
+        self.query_one("#counts", Label).update(counts_text(station))
+        self.query_one(MissingPanel).show(station)
+
+    # -- moving around ---------------------------------------------------------------
+
+    def action_toggle_search(self) -> None:
+        """Move between the card field and the search field."""
+        search = self.query_one(PersonSearch).field
+        (self.query_one(CardInput) if search.has_focus else search).focus()
+
+    def action_scroll_missing(self, pages: int) -> None:
+        """Scroll the missing list by ``pages`` pages."""
+        self.query_one(MissingPanel).scroll_missing(pages)
+
+    def action_back(self) -> None:
+        """Back to the set-up (safety mode and station)."""
+        self.dismiss()
