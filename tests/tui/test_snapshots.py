@@ -8,13 +8,26 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 from textual.pilot import Pilot
 
-from muster_tui.app import MusterApp
+from muster_tui.app import MusterApp, make_app
+from muster_tui.screens.cleared import ClearedOfflineScreen
 from muster_tui.screens.menu import MainMenuScreen
-from sync_core.device import Session
-from tests.tui.helpers import SERVER_ID, STATUSES, UPLOADS, settle, show_status, upload_status
+from sync_core.clock import FrozenClock
+from sync_core.device import DeviceStore, Session
+from sync_core.device.connectivity import ConnectivityMonitor
+from tests.tui.helpers import (
+    SERVER_ID,
+    SERVER_URL,
+    STATUSES,
+    SYNCED_AT,
+    UPLOADS,
+    settle,
+    show_status,
+    upload_status,
+)
 
 SIZES = {"wide": (80, 24), "narrow": (40, 20)}
 SESSION = Session(username="demo", display_name="Demo Crew", role="crew", server_id=SERVER_ID, online=True)
@@ -75,3 +88,33 @@ def test_main_menu(snap_compare: Any, offline_app: MusterApp, size: str) -> None
         await pilot.app.push_screen(MainMenuScreen(SESSION))
 
     assert snap_compare(offline_app, terminal_size=SIZES[size], run_before=open_menu)
+
+
+def _online_monitor(clock: FrozenClock) -> ConnectivityMonitor:
+    """Every probe passes and /health says every component is up."""
+
+    async def reach(host: str, port: int) -> None:
+        return None
+
+    health = {"api": "up", "db": "up", "webapp": "up", "server_id": SERVER_ID}
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, json=health))
+    return ConnectivityMonitor(SERVER_URL, clock=clock, network=reach, tcp=reach, transport=transport)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_sign_in_online(snap_compare: Any, tui_store: DeviceStore, size: str) -> None:
+    """The mode bar when every dependency answers: Online."""
+    clock = FrozenClock(SYNCED_AT)
+    app = make_app(SERVER_URL, tui_store, clock=clock, monitor=_online_monitor(clock))
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=settle)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_cleared_offline(snap_compare: Any, offline_app: MusterApp, size: str) -> None:
+    """After a retention wipe while offline: the persistent error, 3 registrations kept."""
+
+    async def show_cleared(pilot: Pilot[None]) -> None:
+        await pilot.app.push_screen(ClearedOfflineScreen(3))
+        await settle(pilot)
+
+    assert snap_compare(offline_app, terminal_size=SIZES[size], run_before=show_cleared)
