@@ -150,7 +150,7 @@ def card_number(text: str) -> str:
     card = text.strip()
     if not CARD_PATTERN.fullmatch(card):
         shown = card.encode("unicode_escape").decode()[:40]
-        raise BadCard(f"{shown!r} is not a card number (4 to 32 letters or digits)")
+        raise BadCard(f"'{shown}' is not a card number (4 to 32 letters or digits)")
     return card
 
 
