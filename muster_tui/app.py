@@ -37,12 +37,11 @@ from muster_tui.widgets.portrait import can_show_pictures, stored_pictures
 from sync_core.clock import Clock, SystemClock
 from sync_core.device import DeviceStore, ServerClient, Session, SyncEngine, sign_in
 from sync_core.device.connectivity import VPN_TARGET_ENV, Connectivity, ConnectivityMonitor
-from sync_core.device.registrar import Book, LocalBook, Post, Registrar
+from sync_core.device.registrar import Book, LocalBook, Post, Registrar, device_data_for
 from sync_core.device.retention import WipeReport, wipe_if_due
 from sync_core.device.sign_in_rules import session_expired
 from sync_core.device.timer import DeltaTimer
 from sync_core.device.upload import Uploader
-from sync_core.errors import ServerUnreachable
 from sync_core.protocol import SafetyMode, SyncState
 
 RETENTION_CHECK_SECONDS = 3600.0
@@ -108,16 +107,11 @@ class MusterApp(App[None]):
         await self.monitor.aclose()
 
     async def on_event(self, event: events.Event) -> None:
-        """Every key is activity: it keeps the session and the device's last use fresh."""
+        """Every key is activity: it keeps the session alive. Only the time is noted here
+        (a card burst stays cheap); the session check writes the device's last use."""
         if isinstance(event, events.Key):
             self.last_activity = self.engine.clock.now()
-            if self.session is not None:
-                self._touch()
         await super().on_event(event)
-
-    @work(group="touch", exclusive=True, exit_on_error=False)
-    async def _touch(self) -> None:
-        await asyncio.to_thread(self.store.touch, self.last_activity)
 
     # -- online / offline -------------------------------------------------------------
 
@@ -212,8 +206,12 @@ class MusterApp(App[None]):
     def check_session_timeout(self) -> None:
         """End the session after ``session_timeout_minutes`` without a key (issue 5)."""
         now = self.engine.clock.now()
-        if self.session is not None and session_expired(self.last_activity, now, self.store):
+        if self.session is None:
+            return
+        if session_expired(self.last_activity, now, self.store):
             self._signing_out("Session timed out: sign in again")
+        else:
+            self.store.touch(self.last_activity)  # at most one write a minute (retention count)
 
     # -- retention ----------------------------------------------------------------------
 
@@ -256,12 +254,8 @@ class MusterApp(App[None]):
         session's server (or the session is offline), else the server. Raises
         ServerUnreachable when the device never synced and the session is offline."""
         assert self.session is not None
-        point = await asyncio.to_thread(self.store.sync_point)
-        if point is not None and self.session.server_id in (None, point.server_id):
-            return LocalBook(self.store)
-        if not self.session.online:
-            raise ServerUnreachable(self.client.base_url, "this device has no synced data to work offline")
-        return self.client
+        on_device = await device_data_for(self.store, self.client, self.session)
+        return LocalBook(self.store) if on_device is not None else self.client
 
     def on_main_menu_screen_register_requested(self) -> None:
         """Open the Register set-up: safety mode, then muster station or lifeboat."""

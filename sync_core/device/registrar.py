@@ -132,6 +132,19 @@ class LocalBook:
         return await self._run(muster.parameter, name)
 
 
+async def device_data_for(store: DeviceStore, client: ServerClient, session: Session) -> str | None:
+    """The server id whose data the device store holds for ``session`` (that of the
+    session's server, or any when the session is offline), or None when lookups must go
+    to the server (online only). Raises ServerUnreachable when the device never synced
+    and the session is offline: there is nowhere to look."""
+    point = await asyncio.to_thread(store.sync_point)
+    if point is not None and session.server_id in (None, point.server_id):
+        return point.server_id
+    if not session.online:
+        raise ServerUnreachable(client.base_url, "this device has no synced data to work offline")
+    return None
+
+
 def _handling(value: str | None) -> AssemblyHandling:
     try:
         return AssemblyHandling(int(value or AssemblyHandling.ASK))
@@ -247,12 +260,10 @@ class Registrar:
         Raises UnknownPlace for a code the data lacks, ServerUnreachable when the device
         never synced and the server does not answer, other SyncErrors from the server.
         """
-        point = await asyncio.to_thread(store.sync_point)
-        if point is not None and session.server_id in (None, point.server_id):
+        server_id = await device_data_for(store, client, session)
+        if server_id is not None:
             live = client if session.online else None
-            return await cls.on_device(store, live, point.server_id, queued, post)
-        if not session.online:
-            raise ServerUnreachable(client.base_url, "this device has no synced data to work offline")
+            return await cls.on_device(store, live, server_id, queued, post)
         return await cls.online_only(client, store.device_id, post)
 
     async def scan(self, text: str, *, force: bool = False) -> Outcome:
