@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -35,6 +36,7 @@ DEVICE_SETTINGS: dict[str, str | int] = {"memory_limit": "64MB"}
 # touch() writes at most once a minute (an UPDATE and its commit took ~3.4 ms here), so the
 # app may call it on every key; a retention window counts in days.
 TOUCH_RESOLUTION = timedelta(minutes=1)
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 _STATE_DDL = (
@@ -105,7 +107,8 @@ class DeviceStore:
                 cur.execute(dataset_ddl(key, key))
             self.device_id = _device_id(cur)
         self.outbox = Outbox(self.db)
-        self._point = CachedRead(self._read_point)
+        self._caches: list[CachedRead[Any]] = []
+        self._point = self.cached(self._read_point)
         self._touched: datetime | None = None  # the last_used this process wrote
         self.drop_staging()  # a full sync killed mid-way left it; it never outlives a process
 
@@ -130,14 +133,24 @@ class DeviceStore:
             )
         return None if row is None else SyncPoint(row[0], row[1], row[2], _utc(row[3]), _utc(row[4]))
 
+    def cached(self, read: Callable[[], T]) -> CachedRead[T]:
+        """``read``'s value kept in memory until the next write of the datasets or the sync
+        point (a delta page, a full sync's swap, a wipe) ends: for what is derived from the
+        synced data, such as the sync point or an index of the profiles."""
+        cache = CachedRead(read)
+        self._caches.append(cache)
+        return cache
+
     @contextmanager
-    def _moving_point(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A transaction that writes ``sync_state``; the cached sync point is dropped after it."""
+    def _data_write(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A transaction that writes the datasets or ``sync_state``; every :meth:`cached`
+        value is dropped after it."""
         try:
             with self.db.transaction() as cur:
                 yield cur
         finally:
-            self._point.drop()
+            for cache in self._caches:
+                cache.drop()
 
     def has_synced_with(self, server_id: str) -> bool:
         """True when the device's cursor is bound to ``server_id`` (DESIGN.md, stores)."""
@@ -239,7 +252,7 @@ class DeviceStore:
         the delta time.
         """
         changes = page.changes
-        with self._moving_point() as cur:
+        with self._data_write() as cur:
             for key in changes:
                 _apply_dataset(cur, key, page.upserts.get(key), page.deletes.get(key, []))
             cur.execute("UPDATE sync_state SET cursor = ?, last_delta_sync = ?", [page.cursor, _naive(at)])
@@ -353,7 +366,7 @@ class DeviceStore:
         (invariant 4). ``failed`` counts refused items per dataset; ``at`` stamps the
         datasets' ``last_updated``. Returns the new :meth:`datasets`.
         """
-        with self._moving_point() as cur:
+        with self._data_write() as cur:
             for key in DATASETS:
                 cur.execute(f'DROP TABLE "{key}"')
                 cur.execute(f'ALTER TABLE "{key}__staging" RENAME TO "{key}"')
@@ -387,7 +400,7 @@ class DeviceStore:
         their bytes leave the file when they were at its end (DuckDB does not overwrite freed
         blocks elsewhere in the file).
         """
-        with self._moving_point() as cur:
+        with self._data_write() as cur:
             for key in DATASETS:
                 cur.execute(f'DROP TABLE "{key}"')
                 cur.execute(dataset_ddl(key, key))
