@@ -125,6 +125,12 @@ class CachedRead(Generic[T]):
                 self._value = (value,)
         return value
 
+    def put(self, value: T) -> None:
+        """Keep ``value``: what a read gives now that the write which made it has committed."""
+        with self._lock:
+            self._value = (value,)
+            self._generation += 1
+
     def drop(self) -> None:
         """Forget the value: a write that may change it has ended."""
         with self._lock:

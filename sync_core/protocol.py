@@ -12,7 +12,7 @@ generator writes the same columns to Parquet.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
 
@@ -161,10 +161,13 @@ class SnapshotManifest(BaseModel):
     counts: dict[str, int]
 
 
+SHA256_PATTERN: Final = "^[0-9a-f]{64}$"  # a content hash as hashlib's hexdigest writes it
+
+
 class PictureRequest(BaseModel):
     """Body of ``POST /api/v1/pictures``: content hashes (hex SHA-256) to fetch."""
 
-    sha256: list[str] = Field(max_length=PICTURE_BATCH_MAX)
+    sha256: list[Annotated[str, Field(pattern=SHA256_PATTERN)]] = Field(max_length=PICTURE_BATCH_MAX)
 
 
 class RecordChange(BaseModel):

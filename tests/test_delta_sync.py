@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -10,9 +12,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from fixtures.portraits import portrait
 from sync_core.clock import FrozenClock, SystemClock
 from sync_core.device import DeviceStore, ServerClient, SyncEngine, SyncStatus
 from sync_core.device.store import DatasetRecord
+from sync_core.errors import ServerRejected
 from sync_core.protocol import DATASETS, RecordChange, SyncState, id_column
 from sync_core.server.changes import prune_tombstones
 from sync_core.server.process import ServerProcess
@@ -58,6 +62,17 @@ def _ids(store: DeviceStore, key: str) -> set[str]:
         return {row[0] for row in cur.execute(f'SELECT "{id_column(key)}" FROM "{key}"').fetchall()}
 
 
+def _figures(status: SyncStatus) -> dict[str, tuple[int, int, datetime | None]]:
+    """Each dataset's records held, refused and last update, as the engine published them
+    after a run (an empty poll leaves the stored change counts of the run before)."""
+    return {key: (row.count, row.failed, row.last_updated) for key, row in status.datasets.items()}
+
+
+def _stored(store: DeviceStore) -> dict[str, tuple[int, int, datetime | None]]:
+    """The same figures as the store holds them (what a restarted app shows)."""
+    return {key: (row.count, row.failed, row.last_updated) for key, row in store.datasets().items()}
+
+
 def _first_names(store: DeviceStore) -> dict[str, str]:
     with store.db.cursor() as cur:
         return dict(cur.execute("SELECT profile_id, first_name FROM reservations").fetchall())
@@ -81,6 +96,7 @@ async def test_update_and_delete_arrive(own_server: ServerProcess, device_store_
         assert "P0000002" not in _ids(engine.store, "reservations")
         assert len(_ids(engine.store, "pictures")) == len(pictures_before) - 1
         assert status.datasets["pictures"].count == status.datasets["reservations"].count
+        assert _figures(status) == _stored(engine.store)
 
 
 async def test_250_changes_in_one_transaction_arrive_once_in_pages_of_100(
@@ -254,15 +270,42 @@ async def test_portraits_missing_after_a_crash_are_fetched_by_the_next_process(
 async def test_a_portrait_no_profile_names_is_removed(
     own_server: ServerProcess, device_store_path: Path
 ) -> None:
-    async with device(own_server.url, device_store_path) as engine, office(own_server.url) as admin:
+    async with device(own_server.url, device_store_path) as engine:
+        orphan = "0" * 64  # as a crash between a page and its portraits' fetch might leave
         with engine.store.db.cursor() as cur:
-            (old,) = cur.execute(
+            cur.execute("INSERT INTO pictures VALUES (?, 'P0000006', '\\xFF\\xD8\\xFF'::BLOB)", [orphan])
+        async with ServerClient(own_server.url) as client:  # the next process checks them all
+            session = await client.sign_in("demo", "demo")
+            status = await SyncEngine(engine.store, client, SystemClock()).sync(session.server_id)
+        assert status.kind == "delta"
+        assert orphan not in _ids(engine.store, "pictures")
+        assert _figures(status) == _stored(engine.store)
+
+
+async def test_a_replaced_portrait_arrives_by_delta(
+    own_server: ServerProcess, device_store_path: Path
+) -> None:
+    async with device(own_server.url, device_store_path) as engine, office(own_server.url) as admin:
+        await delta(engine)  # the first delta of a process checks every portrait; later ones do not
+        with pytest.raises(ServerRejected, match="picture endpoint"):
+            await admin.post_changes(
+                [
+                    RecordChange(
+                        key="reservations", id="P0000006", op="set", fields={"picture_sha256": "0" * 64}
+                    )
+                ]
+            )
+        jpeg = portrait(random.Random(6), "P0000006-new", uniform=False)
+        await admin.put_picture("P0000006", jpeg)
+        status = await delta(engine)
+        new = hashlib.sha256(jpeg).hexdigest()
+        with engine.store.db.cursor() as cur:
+            held = dict(
+                cur.execute("SELECT sha256, jpeg FROM pictures WHERE profile_id = 'P0000006'").fetchall()
+            )
+            (named,) = cur.execute(
                 "SELECT picture_sha256 FROM reservations WHERE profile_id = 'P0000006'"
             ).fetchall()[0]
-        missing = "0" * 64
-        await admin.post_changes(
-            [RecordChange(key="reservations", id="P0000006", op="set", fields={"picture_sha256": missing})]
-        )
-        status = await delta(engine)
-        assert old not in _ids(engine.store, "pictures")
-        assert status.datasets["pictures"].failed == 1  # the server has no portrait of that hash
+        assert held == {new: jpeg} and named == new
+        assert status.datasets["pictures"].changes == 3  # the old one deleted, the new row, its bytes
+        assert _figures(status) == _stored(engine.store)

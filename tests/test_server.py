@@ -80,6 +80,14 @@ def test_picture_batches_are_bounded(http: httpx.Client) -> None:
     assert answer.status_code == 422
 
 
+@pytest.mark.parametrize("sha256", ["x'); DROP TABLE pictures; --", "A" * 64, "0" * 63])
+def test_a_picture_is_asked_for_by_its_hash_only(http: httpx.Client, sha256: str) -> None:
+    answer = http.post(f"{API_PREFIX}/pictures", headers=_token(http), json={"sha256": [sha256]})
+    assert answer.status_code == 422
+    found = http.post(f"{API_PREFIX}/pictures", headers=_token(http), json={"sha256": ["0" * 64]})
+    assert found.status_code == 200 and pa.ipc.open_stream(found.content).read_all().num_rows == 0
+
+
 def test_an_unchanged_server_serves_the_same_snapshot_until_a_change(own_server: ServerProcess) -> None:
     with httpx.Client(base_url=own_server.url, timeout=10) as http:
         headers = _token(http)

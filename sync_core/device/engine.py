@@ -41,7 +41,8 @@ from sync_core.protocol import DATASET_LABELS, DATASETS, PICTURE_MAX_BYTES, Sync
 log = logging.getLogger(__name__)
 JPEG_MAGIC = b"\xff\xd8\xff"
 Subscriber = Callable[[SyncStatus], None]
-PictureSink = Callable[[pa.Table, int], None]
+# Takes good portraits and the number refused; returns the portraits the live store gained.
+PictureSink = Callable[[pa.Table, int, datetime], int]
 # Bounds one whole run (DESIGN.md invariant 7); each request has its own, shorter timeout.
 SYNC_DEADLINE_SECONDS = 600.0
 DEFAULT_PAGE_SIZE = 1000
@@ -221,7 +222,12 @@ class SyncEngine:
         if not self._portraits_checked:
             removed = await asyncio.to_thread(self.store.prune_pictures)
             log.info("removed %d portrait(s) no profile names", removed)
-        hashes = await asyncio.to_thread(self.store.missing_pictures, None if check_all else named)
+            held = self._status.datasets["pictures"].count - removed
+            self._mark("pictures", SyncState.IN_PROGRESS, count=held)
+        if check_all:
+            hashes = await asyncio.to_thread(self.store.missing_pictures)
+        else:  # new portraits have new hashes: no need to ask the store which it lacks
+            hashes = sorted(set(named))
         refused = await self._fetch_pictures(hashes, self._add_pictures)
         self._portraits_checked = True
         return {"pictures": refused}
@@ -232,11 +238,18 @@ class SyncEngine:
         while True:
             page = await self.client.fetch_changes(cursor, self.page_size)
             if page.changes or page.cursor != cursor:  # an empty poll writes nothing
-                await asyncio.to_thread(self.store.apply_page, page, first, self.clock.now())
-            for key, count in page.changes.items():
-                self._mark(key, SyncState.IN_PROGRESS, changes=self._status.datasets[key].changes + count)
-            if "reservations" in page.upserts:
-                named += page.upserts["reservations"].column("picture_sha256").to_pylist()
+                at = self.clock.now()
+                gained = await asyncio.to_thread(self.store.apply_page, page, first, at)
+                for key, count in page.changes.items():
+                    row = self._status.datasets[key]
+                    figures = {
+                        "changes": row.changes + count,
+                        "count": row.count + gained[key],
+                        "last_updated": at,
+                    }
+                    self._mark(key, SyncState.IN_PROGRESS, **figures)
+            if "pictures" in page.upserts:  # a new portrait is journaled as a picture row
+                named += page.upserts["pictures"].column("sha256").to_pylist()
             cursor, first = page.cursor, False
             if not page.more:
                 return named
@@ -251,16 +264,19 @@ class SyncEngine:
             batch = await self.client.fetch_pictures(asked)
             good, refused = _good_pictures(batch, set(asked))
             failed += refused
-            await asyncio.to_thread(sink, good, refused)
-            added = self._status.datasets["pictures"].changes + good.num_rows
-            self._mark("pictures", SyncState.IN_PROGRESS, changes=added)
+            at = self.clock.now()
+            gained = await asyncio.to_thread(sink, good, refused, at)
+            row = self._status.datasets["pictures"]
+            figures = {"changes": row.changes + good.num_rows, "count": row.count + gained}
+            self._mark("pictures", SyncState.IN_PROGRESS, **figures, last_updated=at)
         return failed
 
-    def _stage_pictures(self, rows: pa.Table, refused: int) -> None:
+    def _stage_pictures(self, rows: pa.Table, refused: int, at: datetime) -> int:
         self.store.stage("pictures", rows)
+        return 0  # staged, not live yet
 
-    def _add_pictures(self, rows: pa.Table, refused: int) -> None:
-        self.store.add_pictures(rows, refused, self.clock.now())
+    def _add_pictures(self, rows: pa.Table, refused: int, at: datetime) -> int:
+        return self.store.add_pictures(rows, refused, at)
 
     def _stage(self, key: str, rows: pa.Table) -> None:
         try:
@@ -275,12 +291,11 @@ class SyncEngine:
         for callback in list(self._subscribers):
             callback(status)
 
-    def _mark(self, key: str, state: SyncState, changes: int | None = None) -> None:
+    def _mark(self, key: str, state: SyncState, **figures: object) -> None:
+        """Publish dataset ``key``'s new ``state`` and any other ``figures`` of its row
+        (``changes``, ``count``, ``last_updated``)."""
         row = self._status.datasets[key]
-        update: dict[str, object] = {"status": state}
-        if changes is not None:
-            update["changes"] = changes
-        datasets = {**self._status.datasets, key: row.model_copy(update=update)}
+        datasets = {**self._status.datasets, key: row.model_copy(update={"status": state, **figures})}
         self._publish(self._status.model_copy(update={"datasets": datasets}))
 
     def _fresh_run(self, kind: SyncKind) -> SyncStatus:
@@ -299,15 +314,13 @@ class SyncEngine:
         error: str | None = None,
         failed: dict[str, int] | None = None,
     ) -> SyncStatus:
-        """The status after a run: counts re-read for the datasets the run may have changed."""
-        if state is SyncState.SUCCESS and self._status.kind == "delta":
-            keys = [
-                key for key, row in self._status.datasets.items() if row.changes or (failed or {}).get(key)
-            ]
-        else:
-            keys = list(DATASETS)
-        point, records, interval = await asyncio.to_thread(self._read_after_run, keys)
-        if point is not None and state is SyncState.SUCCESS and self._status.kind == "delta":
+        """The status after a run. A successful delta kept each dataset's figures up to date
+        as its pages applied; otherwise they are re-read from the store."""
+        delta_done = state is SyncState.SUCCESS and self._status.kind == "delta"
+        keys = [] if delta_done else list(DATASETS)
+        parameters_moved = not delta_done or bool(self._status.datasets["parameters"].changes)
+        point, records, interval = await asyncio.to_thread(self._read_after_run, keys, parameters_moved)
+        if point is not None and delta_done:
             # An empty poll is not written to the store; its completion still counts.
             point = dataclasses.replace(point, last_delta_sync=self.clock.now())
         datasets = {
@@ -332,11 +345,11 @@ class SyncEngine:
         )
 
     def _read_after_run(
-        self, keys: list[str]
+        self, keys: list[str], parameters_moved: bool
     ) -> tuple[SyncPoint | None, dict[str, DatasetRecord], timedelta]:
         """The stored sync point, the records of ``keys``, and the delta interval (re-read
-        only when the general parameters may have changed)."""
-        if self._interval is None or "parameters" in keys:
+        only when the general parameters may have moved)."""
+        if self._interval is None or parameters_moved:
             self._interval = self.delta_interval()
         records = self.store.datasets(keys) if keys else {}
         return self.store.sync_point(), records, self._interval

@@ -16,7 +16,7 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -241,50 +241,39 @@ class DeviceStore:
 
     # -- delta sync ------------------------------------------------------------------
 
-    def apply_page(self, page: DeltaPage, first: bool, at: datetime) -> None:
-        """Apply one delta page and its cursor in one transaction (invariant 2).
+    def apply_page(self, page: DeltaPage, first: bool, at: datetime) -> dict[str, int]:
+        """Apply one delta page and its cursor in one transaction (invariant 2); return, per
+        dataset it changed, the records gained (negative: lost).
 
         Per dataset: deleted and upserted ids are removed, then upserted rows inserted;
         picture rows arrive without bytes, so only their deletes apply here (the bytes come
-        through :meth:`missing_pictures` / :meth:`add_pictures`; the server deletes a
-        replaced or orphaned portrait, and :meth:`prune_pictures` is the safety net).
-        ``first`` starts the run's change counts afresh; ``at`` stamps ``last_updated`` and
-        the delta time.
+        through :meth:`add_pictures`; the server deletes a replaced or orphaned portrait,
+        and :meth:`prune_pictures` is the safety net). ``first`` starts the run's change
+        counts afresh; ``at`` stamps ``last_updated`` and the delta time. Raises
+        ``duckdb.Error`` (nothing applied) for rows the store cannot take.
         """
         changes = page.changes
+        point = self.sync_point()
         with self._data_write() as cur:
-            for key in changes:
-                _apply_dataset(cur, key, page.upserts.get(key), page.deletes.get(key, []))
+            gained = {
+                key: _apply_dataset(cur, key, page.upserts.get(key), page.deletes.get(key, []))
+                for key in changes
+            }
             cur.execute("UPDATE sync_state SET cursor = ?, last_delta_sync = ?", [page.cursor, _naive(at)])
-            if first:
-                cur.execute(
-                    "UPDATE dataset_state SET changes = 0, failed = 0 WHERE changes <> 0 OR failed <> 0"
-                )
-            for key, count in changes.items():  # one UPDATE each: ~1 ms, against ~6 ms joined to unnest
-                cur.execute(
-                    "UPDATE dataset_state SET changes = changes + ?, last_updated = ? WHERE key = ?",
-                    [count, _naive(at), key],
-                )
+            if changes or first:
+                _count_changes(cur, changes, first, at)
+        if point is not None:  # known without reading it back
+            self._point.put(replace(point, cursor=page.cursor, last_delta_sync=_utc(_naive(at))))
+        return gained
 
-    def missing_pictures(self, among: list[str] | None = None) -> list[str]:
-        """Portrait hashes that reservations name and the device lacks, in a stable order.
-
-        ``among`` limits the check to those hashes (the ones a delta brought); None checks
-        every reservation.
-        """
+    def missing_pictures(self) -> list[str]:
+        """Portrait hashes that reservations name and the device lacks, in a stable order."""
         with self.db.cursor() as cur:
-            if among is None:
-                rows = cur.execute(
-                    "SELECT DISTINCT picture_sha256 FROM reservations WHERE picture_sha256 IS NOT NULL "
-                    "AND picture_sha256 NOT IN (SELECT sha256 FROM pictures) ORDER BY 1"
-                ).fetchall()
-                return [row[0] for row in rows]
-            wanted = sorted({sha256 for sha256 in among if sha256 is not None})
-            # list_contains over the held hashes: half the time of an anti-join on unnest($1).
-            held = cur.execute(
-                "SELECT sha256 FROM pictures WHERE list_contains($1, sha256)", [wanted]
+            rows = cur.execute(
+                "SELECT DISTINCT picture_sha256 FROM reservations WHERE picture_sha256 IS NOT NULL "
+                "AND picture_sha256 NOT IN (SELECT sha256 FROM pictures) ORDER BY 1"
             ).fetchall()
-        return sorted(set(wanted) - {row[0] for row in held})
+        return [row[0] for row in rows]
 
     def prune_pictures(self) -> int:
         """Remove portraits no reservation names any longer; returns how many."""
@@ -296,18 +285,21 @@ class DeviceStore:
                 ).fetchall()
             )
 
-    def add_pictures(self, rows: pa.Table, failed: int, at: datetime) -> None:
-        """Store fetched portraits (sha256, profile_id, jpeg) and count ``failed`` refusals."""
+    def add_pictures(self, rows: pa.Table, failed: int, at: datetime) -> int:
+        """Store fetched portraits (sha256, profile_id, jpeg) and count ``failed`` refusals;
+        return the portraits gained (a portrait fetched again replaces itself)."""
         with self.db.transaction() as cur:
-            cur.register("incoming", rows)
-            cur.execute("DELETE FROM pictures WHERE sha256 IN (SELECT sha256 FROM incoming)")
-            cur.execute("INSERT INTO pictures BY NAME SELECT * FROM incoming")
-            cur.unregister("incoming")
+            hashes = rows.column("sha256").to_pylist()
+            replaced = _affected(
+                cur.execute("DELETE FROM pictures WHERE sha256 IN (SELECT unnest($1))", [hashes])
+            )
+            _insert_arrow(cur, "pictures", rows)
             cur.execute(
                 "UPDATE dataset_state SET changes = changes + ?, failed = failed + ?, last_updated = ? "
                 "WHERE key = 'pictures'",
                 [rows.num_rows, failed, _naive(at)],
             )
+        return rows.num_rows - replaced
 
     # -- full sync -------------------------------------------------------------------
 
@@ -436,15 +428,52 @@ def _drop_staging(cur: duckdb.DuckDBPyConnection) -> None:
     cur.execute("DROP TABLE IF EXISTS pictures__index")
 
 
+def _dataset(key: str) -> str:
+    """``key``, checked to be one of the six datasets (it is then safe inside SQL text)."""
+    if key not in DATASETS:
+        raise ValueError(f"unknown dataset {key!r}")
+    return key
+
+
+def _count_changes(
+    cur: duckdb.DuckDBPyConnection, changes: dict[str, int], first: bool, at: datetime
+) -> None:
+    """Add a page's ``changes`` per dataset to the run's counts (``first``: start them afresh)
+    and stamp those datasets' ``last_updated`` with ``at``: one UPDATE, about half the time
+    of one per dataset here."""
+    added = " ".join(f"WHEN '{_dataset(key)}' THEN {int(count)}" for key, count in changes.items())
+    increment = f"CASE key {added} ELSE 0 END" if changes else "0"
+    changed = ", ".join(f"'{key}'" for key in changes) or "NULL"
+    before = ("0", "0") if first else ("changes", "failed")
+    cur.execute(
+        f"UPDATE dataset_state SET changes = {before[0]} + {increment}, "
+        f"failed = {before[1]}, last_updated = CASE WHEN key IN ({changed}) THEN ? ELSE last_updated END",
+        [_naive(at)],
+    )
+
+
 def _apply_dataset(
     cur: duckdb.DuckDBPyConnection, key: str, upserts: pa.Table | None, deletes: list[str]
-) -> None:
+) -> int:
+    """Delete ``deletes`` and replace ``upserts`` in dataset ``key``; the records gained (the
+    row counts DuckDB answers a DELETE and an INSERT with: no extra statement)."""
     ident = id_column(key)
     if key == "pictures":
         upserts = None
     ids = deletes + (upserts.column(ident).to_pylist() if upserts is not None else [])
-    cur.execute(f'DELETE FROM "{key}" WHERE "{ident}" IN (SELECT unnest($1))', [ids])
+    gained = -_affected(cur.execute(f'DELETE FROM "{key}" WHERE "{ident}" IN (SELECT unnest($1))', [ids]))
     if upserts is not None:
-        cur.register("incoming", upserts)
-        cur.execute(f'INSERT INTO "{key}" BY NAME SELECT * FROM incoming')
-        cur.unregister("incoming")
+        _insert_arrow(cur, key, upserts)
+        gained += upserts.num_rows
+    return gained
+
+
+def _insert_arrow(cur: duckdb.DuckDBPyConnection, table: str, rows: pa.Table) -> None:
+    """Insert ``rows`` (columns in ``table``'s order, as the client checked) into ``table``:
+    about 1.5 ms less here than registering them and running an INSERT ... SELECT."""
+    cur.from_arrow(rows).insert_into(f'"{table}"')
+
+
+def _affected(result: duckdb.DuckDBPyConnection) -> int:
+    """The rows a DELETE or INSERT touched (DuckDB answers with one row holding the count)."""
+    return int(result.fetchall()[0][0])

@@ -87,14 +87,15 @@ def read_page(store: ServerStore, after: int, limit: int) -> ChangePage:
 
 
 def _rows(cur: duckdb.DuckDBPyConnection, key: str, after: int, upto: int) -> pa.Table:
-    """Rows of ``key`` last changed in ``(after, upto]``: exactly the page's upserts.
+    """Rows of ``key`` last changed in ``(after, upto]``: exactly the page's upserts, in no
+    particular order (each record appears once; an ORDER BY cost 1.3 ms of 4.2 here).
 
     The bounds are inlined as integers: DuckDB's relation API with bound parameters took
     ~4x longer here (19 ms against 5 ms for 100 reservations).
     """
     select = ", ".join(f'"{name}"' for name in wire_columns(key))
     return cur.sql(
-        f'SELECT {select} FROM "{key}" WHERE _seq > {int(after)} AND _seq <= {int(upto)} ORDER BY _seq'
+        f'SELECT {select} FROM "{key}" WHERE _seq > {int(after)} AND _seq <= {int(upto)}'
     ).to_arrow_table()
 
 

@@ -70,10 +70,15 @@ def apply_changes(store: ServerStore, changes: list[RecordChange]) -> int:
     """Apply ``changes`` in order in one transaction; returns the cursor after them.
 
     Raises EditRejected (nothing is applied) for an unknown dataset / field, a delete of a
-    missing record, or a value DuckDB cannot store in its column.
+    missing record, a value DuckDB cannot store in its column, or a profile's
+    ``picture_sha256`` (see :func:`replace_picture`).
     """
     with store.write() as cur:
         for change in changes:
+            if change.key == "reservations" and "picture_sha256" in change.fields:
+                # Every portrait a profile names is journaled as a picture row, which is
+                # how a device learns which portraits to fetch (sync_core.device.engine).
+                raise EditRejected("a portrait is replaced through the picture endpoint, not by its hash")
             if change.op == "delete":
                 _delete(cur, change.key, change.id)
             else:

@@ -38,6 +38,8 @@ _JOURNAL_DDL = (
     "_seq BIGINT NOT NULL, key VARCHAR NOT NULL, id VARCHAR NOT NULL, op VARCHAR NOT NULL, "
     "changed_at TIMESTAMP NOT NULL)"
 )
+# Portraits are fetched by content hash (see ServerStore.pictures).
+_PICTURES_INDEX_DDL = "CREATE INDEX IF NOT EXISTS pictures_sha256 ON pictures (sha256)"
 _REGISTRATIONS_DDL = REGISTRATION_DDL.format(
     extra=", received_at TIMESTAMP NOT NULL, uploaded_by VARCHAR NOT NULL"
 )
@@ -79,6 +81,8 @@ class ServerStore:
             cur.execute(_META_DDL)
             cur.execute(_REGISTRATIONS_DDL)
             row = first_row(cur, "SELECT server_id FROM server_meta")
+            if row:  # a store imported before the index existed gets it now
+                cur.execute(_PICTURES_INDEX_DDL)
         self.server_id: str | None = row[0] if row else None
 
     @contextmanager
@@ -117,6 +121,7 @@ class ServerStore:
             cur.execute("CREATE SEQUENCE change_seq START 1")
             cur.execute(_JOURNAL_DDL)
             counts = {key: _import_dataset(cur, key, data_dir / f"{key}.parquet") for key in DATASETS}
+            cur.execute(_PICTURES_INDEX_DDL)
             now = datetime.now(UTC).replace(tzinfo=None)
             cur.execute("INSERT INTO server_meta VALUES (?, ?, 0, 0)", [server_id, now])
             union = " UNION ALL ".join(f'SELECT max(_seq) AS s FROM "{key}"' for key in DATASETS)
@@ -157,14 +162,17 @@ class ServerStore:
         return Snapshot(cursor=cursor, tables=tables)
 
     def pictures(self, hashes: list[str]) -> pa.Table:
-        """Portraits whose ``sha256`` is in ``hashes``: columns sha256, profile_id, jpeg."""
+        """Portraits whose ``sha256`` is in ``hashes``: columns sha256, profile_id, jpeg.
+
+        The hashes go into the SQL as quoted literals so that DuckDB looks them up in the
+        sha256 index; a join or a bound list scanned (and decompressed) every portrait:
+        ~35 ms per 100 against ~5 here.
+        """
+        wanted = ", ".join("'" + sha256.replace("'", "''") + "'" for sha256 in hashes) or "NULL"
         with self.db.cursor() as cur:
-            cur.register("wanted", pa.table({"sha256": pa.array(hashes, pa.string())}))
-            found = cur.sql(
-                "SELECT p.sha256, p.profile_id, p.jpeg FROM pictures p JOIN wanted USING (sha256)"
+            return cur.sql(
+                f"SELECT sha256, profile_id, jpeg FROM pictures WHERE sha256 IN ({wanted})"
             ).to_arrow_table()
-            cur.unregister("wanted")
-        return found
 
     def counts(self) -> dict[str, int]:
         """Records per dataset."""
