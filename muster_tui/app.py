@@ -123,18 +123,26 @@ class MusterApp(App[None]):
         self.connectivity = connectivity
 
     def watch_connectivity(self, old: Connectivity | None, new: Connectivity | None) -> None:
-        """Going online drains the outbox (and signs an offline session in with the server);
-        going offline shows the upload as Not started (seed)."""
+        """Going online drains the outbox, signs an offline session in with the server, and
+        runs again a sync that failed (without waiting for the timer's retry); going offline
+        shows the upload as Not started (seed)."""
         if new is None or (old is not None and old.online == new.online):
             return
         if new.online:
             if self.uploader is not None:
                 self.uploader.kick()
-            if self.session is not None and not self.session.online and self._offline_password:
-                self._go_online(self.session.username, self._offline_password)
+            session = self.session
+            if session is not None and not session.online and self._offline_password:
+                self._go_online(session.username, self._offline_password)
+            elif session is not None and session.server_id and self.engine.status.status is SyncState.FAILED:
+                self._sync_again(session.server_id)
         elif self.engine.status.upload.status is not SyncState.NOT_STARTED:
             upload = self.engine.status.upload.model_copy(update={"status": SyncState.NOT_STARTED})
             self.engine.show_upload(upload)
+
+    @work(group="sync-again", exclusive=True, exit_on_error=False)
+    async def _sync_again(self, server_id: str) -> None:
+        await self.engine.sync(server_id)
 
     @work(group="go-online", exclusive=True, exit_on_error=False)
     async def _go_online(self, username: str, password: str) -> None:

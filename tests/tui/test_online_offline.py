@@ -124,6 +124,31 @@ async def test_going_online_signs_an_offline_session_in_and_drains_the_outbox(
     assert await _server_registered(own_server, station) == 3
 
 
+async def test_a_sync_that_failed_offline_runs_again_as_soon_as_online(
+    own_server: ServerProcess, device_store: DeviceStore
+) -> None:
+    clock, switch, network = FrozenClock(SYNCED_AT), Switch(up=True), Network()
+    app = make_app(
+        own_server.url,
+        device_store,
+        clock=clock,
+        transport=network,
+        monitor=scripted_monitor(own_server.url, switch, clock),
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        await _sign_in(pilot)
+        assert app.engine.status.status is SyncState.SUCCESS
+        switch.up, network.down = False, True
+        await _rounds(app, pilot, 2)
+        assert (await app.engine.delta_sync()).status is SyncState.FAILED
+        switch.up, network.down = True, False
+        await _rounds(app, pilot)  # the clock stands still: the timer's retry is not due
+        await settle(pilot)
+        status = app.engine.status
+        assert status.status is SyncState.SUCCESS and status.kind == "delta"
+        assert status.last_delta_sync == SYNCED_AT
+
+
 async def test_one_failed_round_keeps_online_and_two_show_offline(
     live_server: ServerProcess, device_store: DeviceStore
 ) -> None:
