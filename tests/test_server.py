@@ -8,6 +8,7 @@ import pyarrow.ipc
 import pytest
 
 from sync_core.protocol import API_PREFIX, ARROW_STREAM, DATASETS, PICTURE_BATCH_MAX, Health
+from sync_core.server.app import REQUEST_BODY_MAX
 from sync_core.server.process import ServerProcess
 
 
@@ -86,6 +87,16 @@ def test_a_picture_is_asked_for_by_its_hash_only(http: httpx.Client, sha256: str
     assert answer.status_code == 422
     found = http.post(f"{API_PREFIX}/pictures", headers=_token(http), json={"sha256": ["0" * 64]})
     assert found.status_code == 200 and pa.ipc.open_stream(found.content).read_all().num_rows == 0
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
+def test_an_oversize_body_is_refused_before_it_is_read_whole(http: httpx.Client, declared: bool) -> None:
+    body = b'{"registrations": [' + b" " * REQUEST_BODY_MAX + b"]}"
+    content = body if declared else iter([body[i : i + 2**20] for i in range(0, len(body), 2**20)])
+    headers = {**_token(http), "content-type": "application/json"}
+    answer = http.post(f"{API_PREFIX}/registrations", headers=headers, content=content)
+    assert answer.status_code == 413
+    assert http.get("/health").json()["api"] == "up"
 
 
 def test_an_unchanged_server_serves_the_same_snapshot_until_a_change(own_server: ServerProcess) -> None:

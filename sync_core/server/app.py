@@ -41,6 +41,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
 from sync_core import muster
 from sync_core.clock import Clock, SystemClock
@@ -75,6 +76,10 @@ from sync_core.server.tokens import Grant, TokenRegistry
 
 log = logging.getLogger(__name__)
 SNAPSHOTS_KEPT = 8
+# A request body over this is refused with 413 as it arrives (declared or streamed), before
+# a JSON body is buffered whole; the largest legitimate one, a batch of CHANGES_PAGE_MAX
+# office edits, stays well under it.
+REQUEST_BODY_MAX = 16 * 1024 * 1024
 _hasher = PasswordHasher()
 _bearer = HTTPBearer(auto_error=False)
 
@@ -186,6 +191,7 @@ def create_app(store: ServerStore, clock: Clock | None = None) -> FastAPI:
         log.info("server store closed")
 
     app = FastAPI(title="Muster server", lifespan=lifespan)
+    app.add_middleware(RequestBodyLimitMiddleware, max_body_size=REQUEST_BODY_MAX)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     clock = clock or SystemClock()
     tokens = app.state.tokens = TokenRegistry(clock)
