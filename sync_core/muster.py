@@ -48,12 +48,14 @@ REGISTRATION_COLUMNS = (
 CARD_PATTERN = re.compile(r"[0-9A-Za-z]{4,32}")
 SEARCH_LIMIT = 20
 MISSING_LIMIT = 200
-_PERSON_COLUMNS = (
+PERSON_COLUMNS = (
     "profile_id", "first_name", "last_name", "profile_type", "pax_class", "birth_date", "cabin",
     "board_card_number", "manning_number", "booking_number", "muster_station", "lifeboat",
     "special_needs", "picture_sha256", "movement_status",
 )  # fmt: skip
-_PERSON_SELECT = ", ".join(f'r."{name}"' for name in _PERSON_COLUMNS)
+PERSON_SELECT = ", ".join(f'r."{name}"' for name in PERSON_COLUMNS)
+# The columns a search text may start (first or last name, cabin, manning, booking, card).
+SEARCH_FIELDS = ("first_name", "last_name", "cabin", "manning_number", "booking_number", "board_card_number")
 
 
 class AssemblyHandling(IntEnum):
@@ -172,27 +174,25 @@ def places(cur: duckdb.DuckDBPyConnection, mode: SafetyMode) -> list[Place]:
 
 def find_card(cur: duckdb.DuckDBPyConnection, card: str) -> Person | None:
     """The profile whose board card number is ``card`` (see :func:`card_number`), or None."""
-    row = first_row(cur, f"SELECT {_PERSON_SELECT} FROM reservations r WHERE board_card_number = ?", [card])
+    row = first_row(cur, f"SELECT {PERSON_SELECT} FROM reservations r WHERE board_card_number = ?", [card])
     return Person(*row) if row else None
 
 
 def find_profile(cur: duckdb.DuckDBPyConnection, profile_id: str) -> Person | None:
     """The profile ``profile_id``, or None."""
-    row = first_row(cur, f"SELECT {_PERSON_SELECT} FROM reservations r WHERE profile_id = ?", [profile_id])
+    row = first_row(cur, f"SELECT {PERSON_SELECT} FROM reservations r WHERE profile_id = ?", [profile_id])
     return Person(*row) if row else None
 
 
 def search(cur: duckdb.DuckDBPyConnection, text: str, limit: int = SEARCH_LIMIT) -> list[Person]:
-    """Profiles whose first or last name starts with ``text`` (any case), or whose cabin,
-    manning, booking or board card number starts with it; at most ``limit``, by name."""
+    """Profiles one of whose :data:`SEARCH_FIELDS` starts with ``text`` (stripped, any case);
+    at most ``limit``, by last name, first name and profile id."""
     term = text.strip().lower()
     if not term:
         return []
+    starts = " OR ".join(f'starts_with(lower(r."{name}"), $1)' for name in SEARCH_FIELDS)
     rows = cur.execute(
-        f"SELECT {_PERSON_SELECT} FROM reservations r WHERE "
-        "starts_with(lower(first_name), $1) OR starts_with(lower(last_name), $1) "
-        "OR starts_with(lower(cabin), $1) OR starts_with(lower(manning_number), $1) "
-        "OR starts_with(lower(booking_number), $1) OR starts_with(lower(board_card_number), $1) "
+        f"SELECT {PERSON_SELECT} FROM reservations r WHERE {starts} "
         "ORDER BY last_name, first_name, profile_id LIMIT $2",
         [term, limit],
     ).fetchall()
@@ -246,7 +246,7 @@ def counts(
     assert row is not None
     registered, assigned, assigned_registered = row
     missing = cur.execute(
-        latest + f"SELECT {_PERSON_SELECT} FROM reservations r LEFT JOIN latest l USING (profile_id) "
+        latest + f"SELECT {PERSON_SELECT} FROM reservations r LEFT JOIN latest l USING (profile_id) "
         f"WHERE {assigned_here} AND l.action IS DISTINCT FROM 'register' "
         "ORDER BY r.last_name, r.first_name, r.profile_id LIMIT $2",
         [place, missing_limit],

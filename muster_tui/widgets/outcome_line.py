@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from textual.widgets import Label
 
+from muster_tui.widgets.in_place import show_in_place
 from muster_tui.widgets.safe_text import safe
 from sync_core.device.registrar import Outcome, Result
 
@@ -42,10 +43,12 @@ class OutcomeLine(Label):
     """One line (two when narrow) saying what became of the last scan or action."""
 
     def show(self, text: str, kind: str) -> None:
-        """Show ``text`` (from data or the server: rendered literally) in colour ``kind``."""
-        self.update(safe(text))
-        self.remove_class(*CLASSES)
-        self.add_class(kind)
+        """Show ``text`` (from data or the server: rendered literally) in colour ``kind``;
+        a scan after scan repaints only the text (no layout pass, no restyle)."""
+        show_in_place(self, safe(text))
+        if self.classes.intersection(CLASSES) != {kind}:
+            self.remove_class(*CLASSES, update=False)
+            self.add_class(kind)
 
     def show_outcome(self, outcome: Outcome) -> None:
         """Show what :func:`describe` says of ``outcome``."""

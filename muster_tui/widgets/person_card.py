@@ -16,6 +16,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label
 
+from muster_tui.widgets.in_place import show_in_place
 from muster_tui.widgets.portrait import Portrait
 from muster_tui.widgets.safe_text import safe
 from sync_core.muster import Person, Standing
@@ -81,7 +82,7 @@ class PersonCard(Horizontal):
         """Show ``view``; the portrait is set apart with :meth:`show_portrait`."""
         person = view.person
         self.remove_class("-empty")
-        self._set("#person-name", person.name, layout=True)
+        self._set("#person-name", person.name)
         kind = [person.profile_type or "Profile", person.pax_class]
         if person.birth_date is not None:
             kind.append(f"age {age(person.birth_date, view.today)}")
@@ -105,9 +106,8 @@ class PersonCard(Horizontal):
         """Show ``image`` (None: the text stand-in)."""
         self.query_one(Portrait).image = image
 
-    def _set(self, selector: str, text: str, *, layout: bool = False) -> Label:
-        """Show ``text`` in a label; only the name may change height (it wraps), the other
-        lines are one line each, so they repaint without a layout pass."""
+    def _set(self, selector: str, text: str) -> Label:
+        """Show ``text`` in a label (a layout pass only when the name's wrapped height changes)."""
         label = self.query_one(selector, Label)
-        label.update(safe(text), layout=layout)
+        show_in_place(label, safe(text))
         return label

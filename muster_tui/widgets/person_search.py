@@ -1,6 +1,7 @@
 """Search by name (or cabin, manning, booking or card number) as you type, keyboard only.
 
-Each change of the text runs the search in an exclusive worker, so only the latest query's
+Each change of the text is answered at once when the search can (``at_once``: the people
+are in memory), else the search runs in an exclusive worker, so only the latest query's
 results are shown. Down / Up move through the results while the text keeps focus; Enter
 picks the highlighted person and posts :class:`PersonSearch.Picked`. An Enter typed before
 the results of the text on screen have arrived picks from those results once they do, never
@@ -34,6 +35,9 @@ NOTHING_FOUND = "Nobody found"
 Search = Callable[[str, int], Awaitable[list[Person]]]
 """Finds people by a text, at most a number of them (``Book.search``)."""
 
+SearchNow = Callable[[str, int], list[Person] | None]
+"""The same answer when it needs no wait, else None (``Registrar.search_now``)."""
+
 
 class SearchResults(OptionList):
     """The people found: ``Last, First  cabin  station``; never focused."""
@@ -43,7 +47,8 @@ class SearchResults(OptionList):
 
 class PersonSearch(Vertical):
     """The search field, its results and a note ("Nobody found", or why the search
-    failed), each shown only when it has something to say; ``search`` does the finding."""
+    failed), each shown only when it has something to say; ``search`` does the finding,
+    ``at_once`` (if given) first, when it can answer without a wait."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("down", "move(1)", "Next", show=False),
@@ -57,9 +62,10 @@ class PersonSearch(Vertical):
             super().__init__()
             self.person = person
 
-    def __init__(self, search: Search, *, id: str | None = None) -> None:
+    def __init__(self, search: Search, *, at_once: SearchNow | None = None, id: str | None = None) -> None:
         super().__init__(id=id)
         self.search = search
+        self.at_once = at_once
         self.found: list[Person] = []
         self.found_for = ""  # the text ``found`` answers
         self._pick_pending = False
@@ -94,7 +100,13 @@ class PersonSearch(Vertical):
         event.stop()
         self._pick_pending = False
         self._typed_at = event.time
-        self._find(event.value)
+        text = event.value
+        found = self.at_once(text, SEARCH_LIMIT) if self.at_once and text.strip() else None
+        if found is None:
+            self._find(text)
+        else:
+            self.workers.cancel_group(self, "search")  # an older query must not answer after this
+            self._found(found, text)
 
     @work(exclusive=True, group="search", exit_on_error=False)
     async def _find(self, text: str) -> None:
@@ -107,6 +119,10 @@ class PersonSearch(Vertical):
             log.warning("search for %r failed: %s", text, exc)
             self._show([], str(exc), text)
             return
+        self._found(found, text)
+
+    def _found(self, found: list[Person], text: str) -> None:
+        """Show what was found for ``text``, and pick from it if Enter came first."""
         self._show(found, "" if found else NOTHING_FOUND, text)
         self.keystroke_latencies.append(time.monotonic() - self._typed_at)
         if self._pick_pending:

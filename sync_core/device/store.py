@@ -13,6 +13,7 @@ retention wipe's transaction (:mod:`sync_core.device.retention`).
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -107,8 +108,9 @@ class DeviceStore:
                 cur.execute(dataset_ddl(key, key))
             self.device_id = _device_id(cur)
         self.outbox = Outbox(self.db)
-        self._caches: list[CachedRead[Any]] = []
-        self._point = self.cached(self._read_point)
+        self._views: dict[Callable[[DeviceStore], Any], CachedRead[Any]] = {}
+        self._views_lock = threading.Lock()
+        self._point = self.view(DeviceStore._read_point)
         self._touched: datetime | None = None  # the last_used this process wrote
         self.drop_staging()  # a full sync killed mid-way left it; it never outlives a process
 
@@ -133,24 +135,29 @@ class DeviceStore:
             )
         return None if row is None else SyncPoint(row[0], row[1], row[2], _utc(row[3]), _utc(row[4]))
 
-    def cached(self, read: Callable[[], T]) -> CachedRead[T]:
-        """``read``'s value kept in memory until the next write of the datasets or the sync
-        point (a delta page, a full sync's swap, a wipe) ends: for what is derived from the
-        synced data, such as the sync point or an index of the profiles."""
-        cache = CachedRead(read)
-        self._caches.append(cache)
-        return cache
+    def view(self, make: Callable[[DeviceStore], T]) -> CachedRead[T]:
+        """This store's one cached ``make(self)`` for ``make`` (a class or a function): made
+        at the first ``get()``, kept in memory, and made again after the next write of the
+        datasets or the sync point (a delta page, a full sync's swap, a wipe) ends. For what
+        is derived from the synced data: the sync point, the profiles and standings held in
+        memory (:mod:`~sync_core.device.people`, :mod:`~sync_core.device.standings`)."""
+        with self._views_lock:
+            if make not in self._views:
+                self._views[make] = CachedRead(lambda: make(self))
+            return self._views[make]
 
     @contextmanager
     def _data_write(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A transaction that writes the datasets or ``sync_state``; every :meth:`cached`
-        value is dropped after it."""
+        """A transaction that writes the datasets or ``sync_state``; every :meth:`view` is
+        dropped after it."""
         try:
             with self.db.transaction() as cur:
                 yield cur
         finally:
-            for cache in self._caches:
-                cache.drop()
+            with self._views_lock:
+                views = list(self._views.values())
+            for view in views:
+                view.drop()
 
     def has_synced_with(self, server_id: str) -> bool:
         """True when the device's cursor is bound to ``server_id`` (DESIGN.md, stores)."""
@@ -357,6 +364,9 @@ class DeviceStore:
         One transaction: a crash before COMMIT leaves the previous data and cursor
         (invariant 4). ``failed`` counts refused items per dataset; ``at`` stamps the
         datasets' ``last_updated``. Returns the new :meth:`datasets`.
+
+        Then a checkpoint writes the new data into the file: otherwise the next commit that
+        crossed DuckDB's WAL threshold (a card scan's, say) paid for it, 130-360 ms here.
         """
         with self._data_write() as cur:
             for key in DATASETS:
@@ -377,6 +387,7 @@ class DeviceStore:
                     f'INSERT INTO dataset_state SELECT ?, count(*), ?, ? FROM "{key}"',
                     [key, failed.get(key, 0), _naive(at)],
                 )
+        self._checkpoint("full sync")
         return self.datasets()
 
     # -- retention wipe --------------------------------------------------------------
@@ -405,12 +416,17 @@ class DeviceStore:
             ).fetchall()
             (kept,) = cur.execute("SELECT count(*) FROM registrations").fetchall()[0]
         self._touched = None
+        self._checkpoint("retention wipe")
+        return kept, len(removed)
+
+    def _checkpoint(self, after: str) -> None:
+        """Write what the WAL holds into the file; a failure is logged (``after`` names what
+        committed before): DuckDB checkpoints again later and at close."""
         try:
             with self.db.cursor() as cur:
                 cur.execute("CHECKPOINT")
-        except duckdb.Error as exc:  # the wipe has committed; DuckDB checkpoints again at close
-            log.warning("checkpoint after the retention wipe failed: %s", exc)
-        return kept, len(removed)
+        except duckdb.Error as exc:
+            log.warning("checkpoint after the %s failed: %s", after, exc)
 
 
 def _device_id(cur: duckdb.DuckDBPyConnection) -> str:

@@ -4,7 +4,6 @@ to open the Register screen on without a server."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import random
@@ -21,7 +20,7 @@ from muster_tui.screens.synchronization import SynchronizationScreen
 from muster_tui.widgets.portrait import stored_pictures
 from sync_core.clock import Clock
 from sync_core.device import DatasetStatus, DeviceStore, SyncStatus, UploadStatus
-from sync_core.device.registrar import LocalBook, Post, Registrar, StationCounts
+from sync_core.device.registrar import LocalBook, Post, Registrar, StationCounts, outbox_journal
 from sync_core.muster import AssemblyHandling, Place
 from sync_core.protocol import DATASET_LABELS, Registration, RegistrationAction, SafetyMode, SyncState
 
@@ -309,15 +308,13 @@ async def registrar_on(
     or not."""
     book = LocalBook(store)
 
-    async def record(registration: Registration) -> None:
-        await asyncio.to_thread(store.outbox.add, registration, SERVER_ID)
-
     async def tally(mode: SafetyMode, place: str, limit: int) -> StationCounts:
         return StationCounts(await book.counts(mode, place, limit), live=live)
 
     handling = AssemblyHandling(int(await book.parameter("assembly_handling_mode") or 2))
     post = Post("demo", mode, place, clock, UTC)
-    return Registrar(book, record, tally, post, store.device_id, handling)
+    journal = outbox_journal(store, SERVER_ID, lambda: None)
+    return Registrar(book, journal, tally, post, store.device_id, handling)
 
 
 async def open_register(
