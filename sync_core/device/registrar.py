@@ -8,9 +8,8 @@ Two ways to the data, one behaviour:
   once loaded: :mod:`~sync_core.device.people`, :mod:`~sync_core.device.standings`) and
   commits each registration to the outbox before answering (invariant 5); the uploader
   sends it. A scan makes one trip to a worker thread: the rules and the insert with its
-  commit. Station
-  counts come from the server while it answers (every device's registrations), else from
-  this device's own registrations, and say which.
+  commit. Station counts come from the server while it answers (every device's
+  registrations), else from this device's own registrations, and say which.
 - A device that never completed a full sync works **online only**: lookups, counts and
   registrations go straight to the server, and when it cannot be reached the error says
   so; nothing is pretended.
@@ -107,7 +106,7 @@ Decide = Callable[[Standing | None], Decision]
 """Decides an action from the standing it is given (pure: any thread may call it)."""
 
 
-class Journal(Protocol):
+class Recorder(Protocol):
     """Where registrations are recorded (the outbox, or the server for an online-only device)."""
 
     async def __call__(self, profile_id: str, mode: SafetyMode, decide: Decide) -> Outcome:
@@ -207,20 +206,20 @@ async def default_mode(book: Book) -> SafetyMode:
     return SafetyMode(value) if value in SafetyMode.__members__ else SafetyMode.GENASS
 
 
-def outbox_journal(store: DeviceStore, server_id: str, queued: Callable[[], None]) -> Journal:
-    """The journal of a synced device: registrations go to ``store``'s outbox bound to
+def outbox_recorder(store: DeviceStore, server_id: str, queued: Callable[[], None]) -> Recorder:
+    """The recorder of a synced device: registrations go to ``store``'s outbox bound to
     ``server_id``, and ``queued()`` is called after each (it kicks the uploader). Standings
     come from the store's :class:`~sync_core.device.standings.Standings`, which notes each
     registration committed here; one trip to a worker thread decides and commits (~4 ms)."""
     standings = store.view(Standings)
 
-    async def journal(profile_id: str, mode: SafetyMode, decide: Decide) -> Outcome:
+    async def record(profile_id: str, mode: SafetyMode, decide: Decide) -> Outcome:
         def run() -> Decision:
-            view = standings.get()
-            decision = decide(view.standing(profile_id, mode))
+            decision = decide(standings.get().standing(profile_id, mode))
             if decision[1] is not None:
                 store.outbox.add(decision[1], server_id)
-                view.note(decision[1])
+                # The view now kept, which a sync may have made afresh meanwhile.
+                standings.get().note(decision[1])
             return decision
 
         outcome, registration = await asyncio.to_thread(run)
@@ -228,14 +227,14 @@ def outbox_journal(store: DeviceStore, server_id: str, queued: Callable[[], None
             queued()
         return outcome
 
-    return journal
+    return record
 
 
-def server_journal(client: ServerClient) -> Journal:
-    """The journal of an online-only device: standings and registrations on the server
+def server_recorder(client: ServerClient) -> Recorder:
+    """The recorder of an online-only device: standings and registrations on the server
     behind ``client`` (signed in); a registration it does not apply raises ServerRejected."""
 
-    async def journal(profile_id: str, mode: SafetyMode, decide: Decide) -> Outcome:
+    async def record(profile_id: str, mode: SafetyMode, decide: Decide) -> Outcome:
         outcome, registration = decide(await client.standing(profile_id, mode))
         if registration is not None:
             result = (await client.post_registrations([registration])).results
@@ -244,28 +243,28 @@ def server_journal(client: ServerClient) -> Journal:
                 raise ServerRejected(result[0].status if result else 500, reason or "refused")
         return outcome
 
-    return journal
+    return record
 
 
 class Registrar:
     """Registers people for ``post`` on the device ``device_id``.
 
     Build it with :meth:`on_device` or :meth:`online_only`. ``book`` finds people,
-    ``journal`` records registrations (:func:`outbox_journal`, :func:`server_journal`),
+    ``record`` records registrations (:func:`outbox_recorder`, :func:`server_recorder`),
     ``tally`` gives counts; ``handling`` is the assembly handling mode in force.
     """
 
     def __init__(
         self,
         book: Book,
-        journal: Journal,
+        record: Recorder,
         tally: Callable[[SafetyMode, str, int], Awaitable[StationCounts]],
         post: Post,
         device_id: str,
         handling: AssemblyHandling,
     ) -> None:
         self.book = book
-        self._journal = journal
+        self._record = record
         self._tally = tally
         self.post = post
         self.mode = post.mode
@@ -296,7 +295,8 @@ class Registrar:
                     pass
             return StationCounts(await book.counts(mode, place, limit), live=False)
 
-        return await cls._opened(book, outbox_journal(store, server_id, queued), tally, post, store.device_id)
+        record = outbox_recorder(store, server_id, queued)
+        return await cls._opened(book, record, tally, post, store.device_id)
 
     @classmethod
     async def online_only(cls, client: ServerClient, device_id: str, post: Post) -> Registrar:
@@ -307,13 +307,13 @@ class Registrar:
         async def tally(mode: SafetyMode, place: str, limit: int) -> StationCounts:
             return StationCounts(await client.counts(mode, place, limit), live=True)
 
-        return await cls._opened(client, server_journal(client), tally, post, device_id)
+        return await cls._opened(client, server_recorder(client), tally, post, device_id)
 
     @classmethod
     async def _opened(
         cls,
         book: Book,
-        journal: Journal,
+        record: Recorder,
         tally: Callable[[SafetyMode, str, int], Awaitable[StationCounts]],
         post: Post,
         device_id: str,
@@ -321,7 +321,7 @@ class Registrar:
         if post.place not in {place.code for place in await book.places(post.mode)}:
             raise UnknownPlace(post.place, "lifeboat" if post.mode.by_lifeboat else "muster station")
         handling = _handling(await book.parameter("assembly_handling_mode"))
-        return cls(book, journal, tally, post, device_id, handling)
+        return cls(book, record, tally, post, device_id, handling)
 
     @classmethod
     async def for_session(
@@ -393,7 +393,7 @@ class Registrar:
             mine = Standing(self.place, at, self.post.username, registration.registration_id)
             return Outcome(Result.REGISTERED, person, mine, registration.registration_id), registration
 
-        return await self._journal(person.profile_id, self.mode, decide)
+        return await self._record(person.profile_id, self.mode, decide)
 
     async def unregister(self, person: Person) -> Outcome:
         """Take back ``person``'s registration here; ``NOT_REGISTERED`` when they are not
@@ -405,7 +405,7 @@ class Registrar:
             registration = self._registration(person, RegistrationAction.UNREGISTER)
             return Outcome(Result.UNREGISTERED, person, None, registration.registration_id), registration
 
-        return await self._journal(person.profile_id, self.mode, decide)
+        return await self._record(person.profile_id, self.mode, decide)
 
     async def counts(self, missing_limit: int = muster.MISSING_LIMIT) -> StationCounts:
         """This place's counts in this mode (live, or this device's own when offline)."""

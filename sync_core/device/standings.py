@@ -6,7 +6,7 @@ outbox; :func:`sync_core.muster.standing`): their latest event in a safety mode 
 (``registered_utc``, ``registration_id``). ``store.view(Standings)`` gives the store's one
 :class:`Standings`; it reads a safety mode's latest events once, on first use, and
 :meth:`Standings.note` applies each registration committed after that.
-:func:`sync_core.device.registrar.outbox_journal` is the way registrations enter the outbox,
+:func:`sync_core.device.registrar.outbox_recorder` is the way registrations enter the outbox,
 and it notes every one it commits. An upload changes no standing (only upload states), and
 a retention wipe, which deletes uploaded registrations, is a write of the synced data
 after which the store drops its views (:meth:`~sync_core.device.store.DeviceStore.view`):

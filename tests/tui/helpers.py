@@ -20,7 +20,7 @@ from muster_tui.screens.synchronization import SynchronizationScreen
 from muster_tui.widgets.portrait import stored_pictures
 from sync_core.clock import Clock
 from sync_core.device import DatasetStatus, DeviceStore, SyncStatus, UploadStatus
-from sync_core.device.registrar import LocalBook, Post, Registrar, StationCounts, outbox_journal
+from sync_core.device.registrar import LocalBook, Post, Registrar, StationCounts, outbox_recorder
 from sync_core.muster import AssemblyHandling, Place
 from sync_core.protocol import DATASET_LABELS, Registration, RegistrationAction, SafetyMode, SyncState
 
@@ -313,8 +313,8 @@ async def registrar_on(
 
     handling = AssemblyHandling(int(await book.parameter("assembly_handling_mode") or 2))
     post = Post("demo", mode, place, clock, UTC)
-    journal = outbox_journal(store, SERVER_ID, lambda: None)
-    return Registrar(book, journal, tally, post, store.device_id, handling)
+    record = outbox_recorder(store, SERVER_ID, lambda: None)
+    return Registrar(book, record, tally, post, store.device_id, handling)
 
 
 async def open_register(
