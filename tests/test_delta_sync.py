@@ -99,6 +99,19 @@ async def test_update_and_delete_arrive(own_server: ServerProcess, device_store_
         assert _figures(status) == _stored(engine.store)
 
 
+async def test_a_restarted_engine_names_the_kind_of_the_last_run(
+    own_server: ServerProcess, device_store_path: Path
+) -> None:
+    async with device(own_server.url, device_store_path) as engine, office(own_server.url) as admin:
+        await admin.post_changes(
+            [RecordChange(key="lifeboats", id="LB01", op="set", fields={"capacity": 99})]
+        )
+        assert (await delta(engine)).kind == "delta"
+        assert SyncEngine(engine.store, engine.client, SystemClock()).status.kind == "delta"
+        assert (await engine.full_sync()).status is SyncState.SUCCESS
+        assert SyncEngine(engine.store, engine.client, SystemClock()).status.kind == "full"
+
+
 async def test_250_changes_in_one_transaction_arrive_once_in_pages_of_100(
     own_server: ServerProcess, device_store_path: Path
 ) -> None:

@@ -391,11 +391,17 @@ class SyncEngine:
         return SyncStatus(
             upload=upload,
             status=SyncState.SUCCESS,
-            kind="delta" if point.last_delta_sync else "full",
+            kind=_last_kind(point),
             datasets={key: _row(key, records[key], SyncState.SUCCESS) for key in DATASETS},
             next_delta_due=self._next_due(point, SyncState.SUCCESS, self.delta_interval()),
             **_point_fields(point),
         )
+
+
+def _last_kind(point: SyncPoint) -> SyncKind:
+    """The kind of the last run that wrote the store (an empty delta poll writes nothing)."""
+    delta, full = point.last_delta_sync, point.last_full_sync
+    return "delta" if delta is not None and (full is None or delta > full) else "full"
 
 
 def _point_fields(point: SyncPoint | None) -> dict[str, object]:

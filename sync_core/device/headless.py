@@ -112,12 +112,26 @@ async def sync_forever(
             return session
         uploader = _uploader(engine, session)
         await uploader.drain()
-        engine.subscribe(lambda status: None if status.running else report(status))
+        engine.subscribe(_at_each_run_end(report))
         await engine.sync(session.server_id or "", full=full)
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(uploader.run())
             tasks.create_task(DeltaTimer(engine, session.server_id or "").run())
     raise AssertionError("the delta timer never returns")
+
+
+def _at_each_run_end(report: Callable[[SyncStatus], None]) -> Callable[[SyncStatus], None]:
+    """A subscriber calling ``report`` once per sync run, with the status it ended with
+    (the uploads' statuses published between runs are not runs)."""
+    running = False
+
+    def published(status: SyncStatus) -> None:
+        nonlocal running
+        if running and not status.running:
+            report(status)
+        running = status.running
+
+    return published
 
 
 def _uploader(engine: SyncEngine, session: Session) -> Uploader:
