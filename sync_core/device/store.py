@@ -322,8 +322,9 @@ class DeviceStore:
     def stage(self, key: str, rows: pa.Table) -> int:
         """Append Arrow ``rows`` to dataset ``key``'s staging table; return rows added.
 
-        For ``pictures`` the rows carry their ``jpeg`` bytes. Columns are matched by name;
-        a missing or unconvertible column raises ``duckdb.Error``.
+        For ``pictures`` the rows carry their ``jpeg`` bytes. Columns come in the table's
+        order (the client checks them); a missing or unconvertible column raises
+        ``duckdb.Error``.
         """
         return self._insert(f"{key}__staging", rows)
 
@@ -333,9 +334,7 @@ class DeviceStore:
 
     def _insert(self, table: str, rows: pa.Table) -> int:
         with self.db.cursor() as cur:
-            cur.register("incoming", rows)
-            cur.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM incoming')
-            cur.unregister("incoming")
+            _insert_arrow(cur, table, rows)
         return rows.num_rows
 
     def stage_held_pictures(self) -> list[str]:

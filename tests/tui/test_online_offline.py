@@ -63,6 +63,14 @@ def scripted_monitor(url: str, switch: Switch, clock: FrozenClock) -> Connectivi
     )
 
 
+def scripted_app(
+    url: str, store: DeviceStore, clock: FrozenClock, switch: Switch, network: Network | None = None
+) -> MusterApp:
+    """The app on ``store`` with ``scripted_monitor`` probes, the frozen ``clock`` and, when
+    given, requests through ``network``."""
+    return make_app(url, store, clock=clock, transport=network, monitor=scripted_monitor(url, switch, clock))
+
+
 @pytest.fixture
 def device_store(device_store_path: Path) -> Iterator[DeviceStore]:
     store = DeviceStore(device_store_path)
@@ -89,20 +97,12 @@ async def test_going_online_signs_an_offline_session_in_and_drains_the_outbox(
     own_server: ServerProcess, ship_dir: Path, device_store: DeviceStore
 ) -> None:
     clock, switch, network = FrozenClock(SYNCED_AT), Switch(up=True), Network()
-    synced = make_app(
-        own_server.url, device_store, clock=clock, monitor=scripted_monitor(own_server.url, switch, clock)
-    )
+    synced = scripted_app(own_server.url, device_store, clock, switch)
     async with synced.run_test(size=SIZE) as pilot:
         await _sign_in(pilot)
         assert synced.engine.status.status is SyncState.SUCCESS
     switch.up, network.down = False, True
-    app = make_app(
-        own_server.url,
-        device_store,
-        clock=clock,
-        transport=network,
-        monitor=scripted_monitor(own_server.url, switch, clock),
-    )
+    app = scripted_app(own_server.url, device_store, clock, switch, network)
     station = _cards(ship_dir, count=1)[0][2]
     async with app.run_test(size=SIZE) as pilot:
         await _rounds(app, pilot, 2)
@@ -128,13 +128,7 @@ async def test_a_sync_that_failed_offline_runs_again_as_soon_as_online(
     own_server: ServerProcess, device_store: DeviceStore
 ) -> None:
     clock, switch, network = FrozenClock(SYNCED_AT), Switch(up=True), Network()
-    app = make_app(
-        own_server.url,
-        device_store,
-        clock=clock,
-        transport=network,
-        monitor=scripted_monitor(own_server.url, switch, clock),
-    )
+    app = scripted_app(own_server.url, device_store, clock, switch, network)
     async with app.run_test(size=SIZE) as pilot:
         await _sign_in(pilot)
         assert app.engine.status.status is SyncState.SUCCESS
@@ -153,9 +147,7 @@ async def test_one_failed_round_keeps_online_and_two_show_offline(
     live_server: ServerProcess, device_store: DeviceStore
 ) -> None:
     clock, switch = FrozenClock(SYNCED_AT), Switch(up=True)
-    app = make_app(
-        live_server.url, device_store, clock=clock, monitor=scripted_monitor(live_server.url, switch, clock)
-    )
+    app = scripted_app(live_server.url, device_store, clock, switch)
     async with app.run_test(size=SIZE) as pilot:
         await _rounds(app, pilot)
         assert _bar(app) == "Online"
@@ -171,9 +163,7 @@ async def test_a_session_ends_after_the_timeout_without_keys(
     live_server: ServerProcess, device_store: DeviceStore
 ) -> None:
     clock, switch = FrozenClock(SYNCED_AT), Switch(up=True)
-    app = make_app(
-        live_server.url, device_store, clock=clock, monitor=scripted_monitor(live_server.url, switch, clock)
-    )
+    app = scripted_app(live_server.url, device_store, clock, switch)
     async with app.run_test(size=SIZE) as pilot:
         await _sign_in(pilot)
         assert isinstance(app.screen, MainMenuScreen)
@@ -193,17 +183,13 @@ async def test_cleared_offline_stays_until_online_then_sign_in_runs_a_full_sync(
     own_server: ServerProcess, device_store: DeviceStore
 ) -> None:
     clock, switch = FrozenClock(SYNCED_AT), Switch(up=True)
-    app = make_app(
-        own_server.url, device_store, clock=clock, monitor=scripted_monitor(own_server.url, switch, clock)
-    )
+    app = scripted_app(own_server.url, device_store, clock, switch)
     async with app.run_test(size=SIZE) as pilot:
         await _sign_in(pilot)
     days = int(device_store.parameter("retention_days") or 10)
     clock.advance(days * DAY.total_seconds())
     switch.up = False
-    app = make_app(
-        own_server.url, device_store, clock=clock, monitor=scripted_monitor(own_server.url, switch, clock)
-    )
+    app = scripted_app(own_server.url, device_store, clock, switch)
     async with app.run_test(size=SIZE) as pilot:
         await _rounds(app, pilot)
         await settle(pilot)
