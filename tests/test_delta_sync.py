@@ -62,15 +62,19 @@ def _ids(store: DeviceStore, key: str) -> set[str]:
         return {row[0] for row in cur.execute(f'SELECT "{id_column(key)}" FROM "{key}"').fetchall()}
 
 
-def _figures(status: SyncStatus) -> dict[str, tuple[int, int, datetime | None]]:
-    """Each dataset's records held, refused and last update, as the engine published them
-    after a run (an empty poll leaves the stored change counts of the run before)."""
-    return {key: (row.count, row.failed, row.last_updated) for key, row in status.datasets.items()}
+def _figures(status: SyncStatus) -> dict[str, tuple[int, int, int, datetime | None]]:
+    """Each dataset's records held, changes, refusals and last update, as the engine
+    published them after a run."""
+    return {
+        key: (row.count, row.changes, row.failed, row.last_updated) for key, row in status.datasets.items()
+    }
 
 
-def _stored(store: DeviceStore) -> dict[str, tuple[int, int, datetime | None]]:
+def _stored(store: DeviceStore) -> dict[str, tuple[int, int, int, datetime | None]]:
     """The same figures as the store holds them (what a restarted app shows)."""
-    return {key: (row.count, row.failed, row.last_updated) for key, row in store.datasets().items()}
+    return {
+        key: (row.count, row.changes, row.failed, row.last_updated) for key, row in store.datasets().items()
+    }
 
 
 def _first_names(store: DeviceStore) -> dict[str, str]:
@@ -110,6 +114,20 @@ async def test_a_restarted_engine_names_the_kind_of_the_last_run(
         assert SyncEngine(engine.store, engine.client, SystemClock()).status.kind == "delta"
         assert (await engine.full_sync()).status is SyncState.SUCCESS
         assert SyncEngine(engine.store, engine.client, SystemClock()).status.kind == "full"
+
+
+async def test_a_restarted_engine_shows_the_last_empty_poll(
+    own_server: ServerProcess, device_store_path: Path
+) -> None:
+    async with device(own_server.url, device_store_path) as engine, office(own_server.url) as admin:
+        await admin.post_changes([RecordChange(key="lifeboats", id="LB01", op="set", fields={"capacity": 98})])
+        changed = await delta(engine)
+        polled = await delta(engine)
+        assert polled.last_delta_sync > changed.last_delta_sync  # type: ignore[operator]
+        assert polled.datasets["lifeboats"].changes == 0
+        restarted = SyncEngine(engine.store, engine.client, SystemClock()).status
+        assert (restarted.kind, restarted.last_delta_sync) == ("delta", polled.last_delta_sync)
+        assert _figures(polled) == _stored(engine.store) == _figures(restarted)
 
 
 async def test_250_changes_in_one_transaction_arrive_once_in_pages_of_100(

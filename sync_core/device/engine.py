@@ -22,7 +22,6 @@ Every portrait is checked (size, JPEG marker, hash); a bad one fails alone (inva
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -237,17 +236,12 @@ class SyncEngine:
         first, named = True, []
         while True:
             page = await self.client.fetch_changes(cursor, self.page_size)
-            if page.changes or page.cursor != cursor:  # an empty poll writes nothing
-                at = self.clock.now()
-                gained = await asyncio.to_thread(self.store.apply_page, page, first, at)
-                for key, count in page.changes.items():
-                    row = self._status.datasets[key]
-                    figures = {
-                        "changes": row.changes + count,
-                        "count": row.count + gained[key],
-                        "last_updated": at,
-                    }
-                    self._mark(key, SyncState.IN_PROGRESS, **figures)
+            at = self.clock.now()
+            gained = await asyncio.to_thread(self.store.apply_page, page, first, at)
+            for key, count in page.changes.items():
+                row = self._status.datasets[key]
+                figures = {"changes": row.changes + count, "count": row.count + gained[key], "last_updated": at}
+                self._mark(key, SyncState.IN_PROGRESS, **figures)
             if "pictures" in page.upserts:  # a new portrait is journaled as a picture row
                 named += page.upserts["pictures"].column("sha256").to_pylist()
             cursor, first = page.cursor, False
@@ -320,9 +314,6 @@ class SyncEngine:
         keys = [] if delta_done else list(DATASETS)
         parameters_moved = not delta_done or bool(self._status.datasets["parameters"].changes)
         point, records, interval = await asyncio.to_thread(self._read_after_run, keys, parameters_moved)
-        if point is not None and delta_done:
-            # An empty poll is not written to the store; its completion still counts.
-            point = dataclasses.replace(point, last_delta_sync=self.clock.now())
         datasets = {
             key: _after_run(row, records.get(key), state is SyncState.SUCCESS, self._status.kind == "delta")
             for key, row in self._status.datasets.items()
@@ -399,7 +390,7 @@ class SyncEngine:
 
 
 def _last_kind(point: SyncPoint) -> SyncKind:
-    """The kind of the last run that wrote the store (an empty delta poll writes nothing)."""
+    """The kind of the last run that wrote the store."""
     delta, full = point.last_delta_sync, point.last_full_sync
     return "delta" if delta is not None and (full is None or delta > full) else "full"
 

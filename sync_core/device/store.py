@@ -256,12 +256,14 @@ class DeviceStore:
         picture rows arrive without bytes, so only their deletes apply here (the bytes come
         through :meth:`add_pictures`; the server deletes a replaced or orphaned portrait,
         and :meth:`prune_pictures` is the safety net). ``first`` starts the run's change
-        counts afresh; ``at`` stamps ``last_updated`` and the delta time. Raises
-        ``duckdb.Error`` (nothing applied) for rows the store cannot take.
+        counts afresh; ``at`` stamps ``last_updated`` and the delta time. An empty page (a
+        poll that found nothing) writes only that time and the counts, so the views of the
+        synced data stay. Raises ``duckdb.Error`` (nothing applied) for rows the store cannot
+        take.
         """
         changes = page.changes
         point = self.sync_point()
-        with self._data_write() as cur:
+        with self._data_write() if changes else self.db.transaction() as cur:
             gained = {
                 key: _apply_dataset(cur, key, page.upserts.get(key), page.deletes.get(key, []))
                 for key in changes
