@@ -6,32 +6,19 @@ Refused edits change nothing, so they run against the shared read-only ``live_se
 from __future__ import annotations
 
 import io
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from sync_core.server.process import ServerProcess
+from tests.cli import json_report, run_muster
 
 
 def muster_admin(url: str, *args: str, user: str = "office") -> tuple[int, dict]:
-    command = [
-        sys.executable,
-        "-m",
-        "muster_tui",
-        "admin",
-        "--server",
-        url,
-        "--user",
-        user,
-        "--password",
-        user,
-    ]
-    done = subprocess.run([*command, *args], capture_output=True, text=True, timeout=60)
-    return done.returncode, json.loads(done.stdout)
+    """``muster admin ARGS`` as ``user`` (whose password is the same): its exit code and report."""
+    done = run_muster("admin", "--server", url, "--user", user, "--password", user, *args, timeout=60)
+    return done.returncode, json_report(done)
 
 
 def _image(tmp_path: Path, kind: str) -> Path:

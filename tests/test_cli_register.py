@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -13,34 +12,7 @@ from pathlib import Path
 import duckdb
 
 from sync_core.server.process import ServerProcess
-from tests.test_cli_sync import _closed_port_url, muster_sync
-
-KEYS = {"registration_id", "profile_id", "result", "pending_upload", "error"}
-
-
-def muster_register(url: str, db: Path, card: str, station: str, *extra: str) -> tuple[int, dict]:
-    args = ["register", "--server", url, "--db", str(db), "--user", "demo", "--password", "demo"]
-    args += ["--mode", "GENASS", "--station", station, "--card", card, *extra]
-    done = subprocess.run(
-        [sys.executable, "-m", "muster_tui", *args], capture_output=True, text=True, timeout=90
-    )
-    lines = done.stdout.splitlines()
-    assert len(lines) == 1, done.stdout + done.stderr
-    report = json.loads(lines[0])
-    assert set(report) == KEYS
-    assert isinstance(report["pending_upload"], int)
-    return done.returncode, report
-
-
-def _people(ship_dir: Path) -> tuple[tuple[str, str, str], tuple[str, str, str]]:
-    """Two on-board people at different muster stations: (card, profile_id, station)."""
-    rows = duckdb.sql(
-        f"SELECT board_card_number, profile_id, muster_station FROM '{ship_dir}/reservations.parquet' "
-        "WHERE movement_status = 'Onboard' ORDER BY profile_id"
-    ).fetchall()
-    first = rows[0]
-    other = next(row for row in rows if row[2] != first[2])
-    return first, other
+from tests.cli import closed_port_url, muster_register, muster_sync, two_people
 
 
 def _outbox(db: Path) -> list[tuple[str, str]]:
@@ -53,7 +25,7 @@ def _outbox(db: Path) -> list[tuple[str, str]]:
 def test_register_online_then_again_is_already_registered(
     own_server: ServerProcess, ship_dir: Path, device_store_path: Path
 ) -> None:
-    (card, profile_id, station), _ = _people(ship_dir)
+    (card, profile_id, station), _ = two_people(ship_dir)
     assert muster_sync(own_server.url, device_store_path)[0] == 0
     code, report = muster_register(own_server.url, device_store_path, card, station)
     assert code == 0, report
@@ -66,7 +38,7 @@ def test_register_online_then_again_is_already_registered(
 def test_wrong_station_unknown_card_and_bad_station(
     own_server: ServerProcess, ship_dir: Path, device_store_path: Path
 ) -> None:
-    (card, _, station), (other_card, _, _) = _people(ship_dir)
+    (card, _, station), (other_card, _, _) = two_people(ship_dir)
     assert muster_sync(own_server.url, device_store_path)[0] == 0
     code, report = muster_register(own_server.url, device_store_path, other_card, station)
     assert (code, report["result"]) == (1, "refused")  # handling mode 2 without --force
@@ -84,9 +56,9 @@ def test_wrong_station_unknown_card_and_bad_station(
 def test_offline_registration_queues_and_the_next_sync_uploads_it(
     own_server: ServerProcess, ship_dir: Path, device_store_path: Path
 ) -> None:
-    (card, profile_id, station), _ = _people(ship_dir)
+    (card, profile_id, station), _ = two_people(ship_dir)
     assert muster_sync(own_server.url, device_store_path)[0] == 0
-    code, report = muster_register(_closed_port_url(), device_store_path, card, station)
+    code, report = muster_register(closed_port_url(), device_store_path, card, station)
     assert (code, report["result"], report["pending_upload"]) == (0, "registered", 1), report
     assert _outbox(device_store_path) == [(profile_id, "pending")]
     code, synced = muster_sync(own_server.url, device_store_path)
@@ -95,8 +67,8 @@ def test_offline_registration_queues_and_the_next_sync_uploads_it(
 
 
 def test_never_synced_and_offline_registers_nothing(ship_dir: Path, device_store_path: Path) -> None:
-    (card, _, station), _ = _people(ship_dir)
-    code, report = muster_register(_closed_port_url(), device_store_path, card, station)
+    (card, _, station), _ = two_people(ship_dir)
+    code, report = muster_register(closed_port_url(), device_store_path, card, station)
     assert code == 1 and report["result"] is None
     assert "unreachable" in report["error"]
 
@@ -128,13 +100,13 @@ def test_a_registration_confirmed_before_kill_9_survives_and_uploads(
 ) -> None:
     """The registering process is killed right after it confirmed (offline, so the item is
     still in the outbox); the next run finds it and uploads it."""
-    (card, profile_id, station), _ = _people(ship_dir)
+    (card, profile_id, station), _ = two_people(ship_dir)
     assert muster_sync(own_server.url, device_store_path)[0] == 0
     target = tmp_path / "kill_target.py"
     target.write_text(_KILL_TARGET)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
     with subprocess.Popen(
-        [sys.executable, str(target), _closed_port_url(), str(device_store_path), card, station],
+        [sys.executable, str(target), closed_port_url(), str(device_store_path), card, station],
         stdout=subprocess.PIPE,
         text=True,
         env=env,

@@ -3,53 +3,53 @@ server stored at the last sync, exit 0 online or offline, exit 1 when the store 
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sync_core.device import DeviceStore
 from sync_core.protocol import DATASETS
 from sync_core.server.process import ServerProcess
-from tests.test_cli_register import _people, muster_register
-from tests.test_cli_sync import _closed_port_url, muster_sync
+from tests.cli import closed_port_url, json_report, muster_register, muster_sync, run_muster, two_people
 
 KEYS = {"mode", "dependencies", "sync", "upload", "outbox", "last_used", "days_to_wipe"}
 DEPENDENCIES = {"network", "vpn", "server", "api", "db", "webapp"}
 UNSET_VPN = {"state": "not configured", "reason": "no VPN probe target configured"}
 
 
-def muster_status(db: Path, vpn: str | None = None, *extra: str) -> tuple[int, str]:
+def _run_status(db: Path, vpn: str | None, *extra: str) -> subprocess.CompletedProcess[str]:
+    """``muster status --db DB``, probing the VPN at ``vpn`` (none when None); asserts it wrote
+    nothing to stderr."""
     env = {k: v for k, v in os.environ.items() if k != "MUSTER_VPN_TARGET"}
     if vpn is not None:
         env["MUSTER_VPN_TARGET"] = vpn
-    done = subprocess.run(
-        [sys.executable, "-m", "muster_tui", "status", "--db", str(db), *extra],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
+    done = run_muster("status", "--db", str(db), *extra, timeout=60, env=env)
     assert not done.stderr, done.stderr
+    return done
+
+
+def muster_status(db: Path, vpn: str | None = None, *extra: str) -> tuple[int, str]:
+    """``muster status``'s exit code and stdout."""
+    done = _run_status(db, vpn, *extra)
     return done.returncode, done.stdout
 
 
 def status_json(db: Path, vpn: str | None = None) -> tuple[int, dict]:
-    code, out = muster_status(db, vpn, "--json")
-    lines = out.splitlines()
-    assert len(lines) == 1, out
-    report = json.loads(lines[0])
+    """``muster status --json``'s exit code and report: an ``error`` alone, or every key and
+    dependency with its state and reason."""
+    done = _run_status(db, vpn, "--json")
+    report = json_report(done)
     if "error" not in report:
         assert set(report) == KEYS
         assert set(report["dependencies"]) == DEPENDENCIES
         assert all(set(dep) == {"state", "reason"} for dep in report["dependencies"].values())
-    return code, report
+    return done.returncode, report
 
 
 def states(report: dict) -> dict[str, str]:
+    """Each dependency's state, by name."""
     return {name: dep["state"] for name, dep in report["dependencies"].items()}
 
 
@@ -79,7 +79,7 @@ def test_the_vpn_target_comes_from_the_environment(
         code, report = status_json(device_store_path, f"127.0.0.1:{vpn.getsockname()[1]}")
     assert (code, report["mode"]) == (0, "online")
     assert report["dependencies"]["vpn"] == {"state": "up", "reason": None}
-    closed = _closed_port_url().removeprefix("http://")
+    closed = closed_port_url().removeprefix("http://")
     code, report = status_json(device_store_path, closed)
     assert (code, report["mode"]) == (0, "offline")
     assert report["dependencies"]["vpn"] == {"state": "down", "reason": f"{closed}: Connection refused"}
@@ -90,7 +90,7 @@ def test_server_down_is_offline_with_the_outbox_waiting(
 ) -> None:
     assert muster_sync(own_server.url, device_store_path)[0] == 0
     own_server.stop()
-    (card, _, station), _ = _people(ship_dir)
+    (card, _, station), _ = two_people(ship_dir)
     code, registered = muster_register(own_server.url, device_store_path, card, station)
     assert (code, registered["pending_upload"]) == (0, 1), registered
     code, report = status_json(device_store_path)

@@ -2,39 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from sync_core.device import DeviceStore
-from sync_core.protocol import DATASETS
 from sync_core.server.process import ServerProcess
-
-KEYS = {"status", "kind", "datasets", "upload", "cursor", "seconds", "error"}
-
-
-def _closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
-
-
-def muster_sync(url: str, db: Path, password: str = "demo", *extra: str) -> tuple[int, dict]:
-    args = ["sync", "--server", url, "--db", str(db), "--user", "demo", "--password", password, *extra]
-    done = subprocess.run(
-        [sys.executable, "-m", "muster_tui", *args], capture_output=True, text=True, timeout=90
-    )
-    lines = done.stdout.splitlines()
-    assert len(lines) == 1, done.stdout + done.stderr
-    report = json.loads(lines[0])
-    assert set(report) == KEYS
-    assert set(report["datasets"]) == set(DATASETS)
-    return done.returncode, report
+from tests.cli import closed_port_url, muster_sync
 
 
 def test_sync_succeeds_and_counts(live_server: ServerProcess, device_store_path: Path) -> None:
@@ -57,7 +31,7 @@ def test_second_sync_is_a_delta_unless_full_is_forced(
 
 
 def test_sync_with_server_down_exits_1(device_store_path: Path) -> None:
-    url = _closed_port_url()
+    url = closed_port_url()
     code, report = muster_sync(url, device_store_path)
     assert code == 1
     assert report["status"] == "Failed"

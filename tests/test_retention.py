@@ -19,13 +19,21 @@ from sync_core.device.retention import days_to_wipe, due, wipe, wipe_if_due
 from sync_core.device.upload import Uploader
 from sync_core.protocol import DATASETS, RecordChange, SyncState
 from sync_core.server.process import ServerProcess
-from tests.test_upload import NOW, Device, Network, _cards, _register, _server_registered, synced_device
+from tests.registering import (
+    NOW,
+    Device,
+    Network,
+    onboard_cards,
+    register_all,
+    server_registered,
+    synced_device,
+)
 
 DAY = timedelta(days=1)
 
 
 def _station(ship_dir: Path) -> str:
-    return _cards(ship_dir, count=1)[0][2]
+    return onboard_cards(ship_dir, count=1)[0][2]
 
 
 def _counts(store: DeviceStore) -> dict[str, int]:
@@ -84,7 +92,7 @@ async def test_unused_for_10_days_the_data_is_cleared_and_unsynced_registrations
     station = _station(ship_dir)
     async with synced_device(live_server, device_store_path, station) as device:
         store = device.store
-        await _register(device, _cards(ship_dir, station, 2))  # never uploaded: pending
+        await register_all(device, onboard_cards(ship_dir, station, 2))  # never uploaded: pending
         store.begin_staging()  # as a full sync killed part-way leaves it
         store.count_failed_sign_in("demo", 1, NOW + DAY)  # locked
         store.touch(NOW)
@@ -134,13 +142,13 @@ async def test_online_the_wipe_uploads_first_and_keeps_nothing(
 ) -> None:
     station = _station(ship_dir)
     async with synced_device(own_server, device_store_path, station) as device:
-        await _register(device, _cards(ship_dir, station, 3))
+        await register_all(device, onboard_cards(ship_dir, station, 3))
         report = await wipe(device.store, device.uploader)
         assert (report.kept, report.removed) == (0, 3)
         assert report.upload is not None and report.upload.status is SyncState.SUCCESS
         with device.store.db.cursor() as cur:
             assert cur.execute("SELECT count(*) FROM registrations").fetchall() == [(0,)]
-    assert await _server_registered(own_server, station) == 3
+    assert await server_registered(own_server, station) == 3
 
 
 async def _sign_in_and_upload(device: Device, server: ServerProcess) -> tuple[int, SyncState]:
@@ -159,13 +167,13 @@ async def test_offline_the_wipe_keeps_what_waits_and_it_uploads_at_the_next_onli
     own_server: ServerProcess, ship_dir: Path, device_store_path: Path
 ) -> None:
     station = _station(ship_dir)
-    first, *waiting = _cards(ship_dir, station, 3)
+    first, *waiting = onboard_cards(ship_dir, station, 3)
     network = Network()
     async with synced_device(own_server, device_store_path, station, network) as device:
-        await _register(device, [first])
+        await register_all(device, [first])
         assert (await device.uploader.drain()).sent == 1
         network.down = True
-        await _register(device, waiting)
+        await register_all(device, waiting)
         report = await wipe(device.store, device.uploader)
         assert (report.kept, report.removed) == (2, 1)
         assert report.upload is not None and report.upload.pending == 2
@@ -174,7 +182,7 @@ async def test_offline_the_wipe_keeps_what_waits_and_it_uploads_at_the_next_onli
         network.down = False
         assert await _sign_in_and_upload(device, own_server) == (2, SyncState.SUCCESS)
         assert all(_counts(device.store).values())
-    assert await _server_registered(own_server, station) == 3
+    assert await server_registered(own_server, station) == 3
 
 
 class _FailingStatements:
@@ -206,7 +214,7 @@ async def test_the_wipe_is_one_transaction(
     station = _station(ship_dir)
     async with synced_device(live_server, device_store_path, station) as device:
         store = device.store
-        await _register(device, _cards(ship_dir, station, 2))
+        await register_all(device, onboard_cards(ship_dir, station, 2))
         sent = store.outbox.pending(live_server.server_id, 1)[0].registration_id
         store.outbox.settle([sent], {}, [], NOW)
         store.begin_staging()

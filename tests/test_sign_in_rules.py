@@ -15,7 +15,7 @@ from sync_core.device.sign_in_rules import session_expired
 from sync_core.errors import InvalidLogin, ServerUnreachable, SignInLocked
 from sync_core.protocol import API_PREFIX, RecordChange
 from sync_core.server.process import ServerProcess
-from tests.test_upload import NOW, Network, _cards, synced_device
+from tests.registering import NOW, Network, onboard_cards, synced_device
 
 MINUTE = timedelta(minutes=1)
 
@@ -68,7 +68,8 @@ async def test_offline_the_lockout_survives_a_restart_and_ends_after_lockout_min
     live_server: ServerProcess, ship_dir: Path, device_store_path: Path
 ) -> None:
     network = Network()
-    async with synced_device(live_server, device_store_path, _cards(ship_dir)[0][2], network) as device:
+    station = onboard_cards(ship_dir)[0][2]
+    async with synced_device(live_server, device_store_path, station, network) as device:
         network.down = True
         await _fail(device.client, device.store, device.clock, 4)
         with pytest.raises(SignInLocked):
@@ -145,7 +146,7 @@ async def test_the_rules_follow_the_synced_general_parameters(
     await _set_parameters(
         own_server, max_failed_sign_ins="2", lockout_minutes="3", session_timeout_minutes="5"
     )
-    async with synced_device(own_server, device_store_path, _cards(ship_dir)[0][2]) as device:
+    async with synced_device(own_server, device_store_path, onboard_cards(ship_dir)[0][2]) as device:
         await _fail(device.client, device.store, device.clock, 1)
         with pytest.raises(SignInLocked, match="try again in 3 minutes"):
             await sign_in(device.client, device.store, "demo", "wrong", clock=device.clock)
@@ -157,7 +158,7 @@ async def test_a_parameter_that_is_no_whole_number_falls_back_to_the_default(
     own_server: ServerProcess, ship_dir: Path, device_store_path: Path
 ) -> None:
     await _set_parameters(own_server, session_timeout_minutes="soon", max_failed_sign_ins="0")
-    async with synced_device(own_server, device_store_path, _cards(ship_dir)[0][2]) as device:
+    async with synced_device(own_server, device_store_path, onboard_cards(ship_dir)[0][2]) as device:
         assert not session_expired(NOW, NOW + 14 * MINUTE, device.store)
         assert session_expired(NOW, NOW + 15 * MINUTE, device.store)
         await _fail(device.client, device.store, device.clock, 4)

@@ -7,10 +7,6 @@ import asyncio
 import contextlib
 import json
 import random
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -18,98 +14,21 @@ import httpx
 import pytest
 
 from sync_core.clock import FrozenClock
-from sync_core.device import DeviceStore, ServerClient, SyncEngine
-from sync_core.device.registrar import Post, Registrar, Result
-from sync_core.device.status import UploadStatus
+from sync_core.device import ServerClient
+from sync_core.device.registrar import Result
 from sync_core.device.upload import BACKOFF_CAP, Uploader
-from sync_core.protocol import API_PREFIX, RecordChange, SafetyMode, SyncState
+from sync_core.protocol import RecordChange, SyncState
 from sync_core.server.process import ServerProcess
 from tests.faults import FaultyTransport
-
-NOW = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
-REGISTRATIONS = f"{API_PREFIX}/registrations"
-
-
-class Network(httpx.AsyncBaseTransport):
-    """The real transport behind a switch (``down``), which can also drop the answer of the
-    next registration upload after the server has handled it (``drop_next_answer``), or
-    hold uploads until ``release`` is set."""
-
-    def __init__(self) -> None:
-        self.real = httpx.AsyncHTTPTransport()
-        self.down = False
-        self.drop_next_answer = False
-        self.release: asyncio.Event | None = None
-        self.uploads: list[int] = []  # items per upload request that reached the server
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if self.down:
-            raise httpx.ConnectError("network down (test)", request=request)
-        uploading = request.url.path == REGISTRATIONS
-        if uploading and self.release is not None:
-            await self.release.wait()
-        response = await self.real.handle_async_request(request)
-        body = await response.aread()
-        if uploading:
-            self.uploads.append(len(json.loads(request.content)["registrations"]))
-            if self.drop_next_answer:
-                self.drop_next_answer = False
-                raise httpx.ReadError("connection dropped before the answer (test)", request=request)
-        return httpx.Response(response.status_code, headers=response.headers, content=body)
-
-    async def aclose(self) -> None:
-        await self.real.aclose()
-
-
-@dataclass
-class Device:
-    """A synced device: store, engine, uploader and a registrar at the first card's station."""
-
-    store: DeviceStore
-    client: ServerClient
-    uploader: Uploader
-    registrar: Registrar
-    clock: FrozenClock
-    published: list[UploadStatus]
-
-
-def _cards(ship_dir: Path, station: str | None = None, count: int = 5) -> list[tuple[str, str, str]]:
-    """``(card, profile_id, muster_station)`` of on-board people, at ``station`` if given."""
-    where = "movement_status = 'Onboard'" + (f" AND muster_station = '{station}'" if station else "")
-    return duckdb.sql(
-        f"SELECT board_card_number, profile_id, muster_station FROM '{ship_dir}/reservations.parquet' "
-        f"WHERE {where} ORDER BY profile_id LIMIT {count}"
-    ).fetchall()
-
-
-@asynccontextmanager
-async def synced_device(
-    server: ServerProcess, path: Path, station: str, transport: httpx.AsyncBaseTransport | None = None
-) -> AsyncIterator[Device]:
-    """A device that has full-synced from ``server``, signed in as demo, registering at
-    ``station`` in general assembly; its uploader is not running until the test starts it."""
-    store = DeviceStore(path)
-    clock = FrozenClock(NOW)
-    published: list[UploadStatus] = []
-    async with ServerClient(server.url, transport=transport) as client:
-        await client.sign_in("demo", "demo")
-        engine = SyncEngine(store, client, clock)
-        assert (await engine.sync(server.server_id)).status is SyncState.SUCCESS
-        uploader = Uploader(
-            store.outbox, client, clock, server.server_id, published.append, rng=random.Random(4)
-        )
-        post = Post("demo", SafetyMode.GENASS, station, clock, UTC)
-        registrar = await Registrar.on_device(store, client, server.server_id, uploader.kick, post)
-        try:
-            yield Device(store, client, uploader, registrar, clock, published)
-        finally:
-            store.close()
-
-
-async def _server_registered(server: ServerProcess, station: str) -> int:
-    async with ServerClient(server.url) as client:
-        await client.sign_in("demo", "demo")
-        return (await client.counts(SafetyMode.GENASS, station)).registered
+from tests.registering import (
+    NOW,
+    REGISTRATIONS,
+    Network,
+    onboard_cards,
+    register_all,
+    server_registered,
+    synced_device,
+)
 
 
 async def _stop(task: asyncio.Task[None]) -> None:
@@ -118,20 +37,15 @@ async def _stop(task: asyncio.Task[None]) -> None:
         await task
 
 
-async def _register(device: Device, cards: list[tuple[str, str, str]]) -> None:
-    for card, _, _ in cards:
-        assert (await device.registrar.scan(card)).result is Result.REGISTERED
-
-
 async def test_an_answer_lost_after_the_commit_is_retried_and_applied_once(
     own_server: ServerProcess, ship_dir: Path, device_store_path: Path
 ) -> None:
-    cards = _cards(ship_dir)
+    cards = onboard_cards(ship_dir)
     station = cards[0][2]
-    cards = _cards(ship_dir, station, 3)
+    cards = onboard_cards(ship_dir, station, 3)
     network = Network()
     async with synced_device(own_server, device_store_path, station, network) as device:
-        await _register(device, cards)
+        await register_all(device, cards)
         network.drop_next_answer = True
         first = await device.uploader.drain()
         assert (first.status, first.pending) == (SyncState.NOT_STARTED, 3)
@@ -139,7 +53,7 @@ async def test_an_answer_lost_after_the_commit_is_retried_and_applied_once(
         second = await device.uploader.drain()
         assert (second.status, second.pending, second.sent) == (SyncState.SUCCESS, 0, 3)
     assert network.uploads == [3, 3]
-    assert await _server_registered(own_server, station) == 3
+    assert await server_registered(own_server, station) == 3
 
 
 def _fail_one_item(profile_id: str) -> FaultyTransport:
@@ -167,10 +81,10 @@ def _fail_one_item(profile_id: str) -> FaultyTransport:
 async def test_one_item_failing_500_and_one_refused_422_do_not_block_the_good_one(
     own_server: ServerProcess, ship_dir: Path, device_store_path: Path
 ) -> None:
-    station = _cards(ship_dir)[0][2]
-    (good, _, _), (busy, busy_id, _), (gone, gone_id, _) = _cards(ship_dir, station, 3)
+    station = onboard_cards(ship_dir)[0][2]
+    (good, _, _), (busy, busy_id, _), (gone, gone_id, _) = onboard_cards(ship_dir, station, 3)
     async with synced_device(own_server, device_store_path, station, _fail_one_item(busy_id)) as device:
-        await _register(device, [(good, "", ""), (busy, "", ""), (gone, "", "")])
+        await register_all(device, [(good, "", ""), (busy, "", ""), (gone, "", "")])
         async with ServerClient(own_server.url) as office:  # the profile leaves the ship's data
             await office.sign_in("office", "office")
             await office.post_changes([_delete(gone_id)])
@@ -194,17 +108,17 @@ def _delete(profile_id: str) -> RecordChange:
 async def test_a_registration_made_during_an_upload_follows_right_after_it(
     own_server: ServerProcess, ship_dir: Path, device_store_path: Path
 ) -> None:
-    station = _cards(ship_dir)[0][2]
-    first_card, second_card = _cards(ship_dir, station, 2)
+    station = onboard_cards(ship_dir)[0][2]
+    first_card, second_card = onboard_cards(ship_dir, station, 2)
     network = Network()
     network.release = asyncio.Event()
     async with synced_device(own_server, device_store_path, station, network) as device:
         running = asyncio.create_task(device.uploader.run())
         try:
-            await _register(device, [first_card])
+            await register_all(device, [first_card])
             while device.uploader.status.status is not SyncState.IN_PROGRESS:
                 await asyncio.sleep(0.01)
-            await _register(device, [second_card])  # while the first upload is held
+            await register_all(device, [second_card])  # while the first upload is held
             network.release.set()
             async with asyncio.timeout(5):  # no clock advance: no timer involved
                 while device.uploader.status.sent < 2:
@@ -212,20 +126,20 @@ async def test_a_registration_made_during_an_upload_follows_right_after_it(
         finally:
             await _stop(running)
     assert sum(network.uploads) == 2
-    assert await _server_registered(own_server, station) == 2
+    assert await server_registered(own_server, station) == 2
 
 
 async def test_registrations_made_offline_reach_the_server_within_10_s_of_going_online(
     own_server: ServerProcess, ship_dir: Path, device_store_path: Path
 ) -> None:
-    station = _cards(ship_dir)[0][2]
-    cards = _cards(ship_dir, station, 5)
+    station = onboard_cards(ship_dir)[0][2]
+    cards = onboard_cards(ship_dir, station, 5)
     network = Network()
     async with synced_device(own_server, device_store_path, station, network) as device:
         network.down = True
         running = asyncio.create_task(device.uploader.run())
         try:
-            await _register(device, cards)
+            await register_all(device, cards)
             for _ in range(30):  # a long outage: the backoff reaches its cap
                 device.clock.advance(BACKOFF_CAP)
                 await asyncio.sleep(0.02)
@@ -240,7 +154,7 @@ async def test_registrations_made_offline_reach_the_server_within_10_s_of_going_
         finally:
             await _stop(running)
         assert device.uploader.status.sent == 5, f"not all uploaded {waited} s after going online"
-    assert await _server_registered(own_server, station) == 5
+    assert await server_registered(own_server, station) == 5
 
 
 def test_backoff_doubles_up_to_its_cap_with_jitter() -> None:
@@ -256,7 +170,7 @@ def test_backoff_doubles_up_to_its_cap_with_jitter() -> None:
 async def test_wrong_station_follows_the_assembly_handling_mode(
     own_server: ServerProcess, ship_dir: Path, device_store_path: Path, handling: str
 ) -> None:
-    home = _cards(ship_dir, count=1)[0]
+    home = onboard_cards(ship_dir, count=1)[0]
     (away,) = duckdb.sql(
         f"SELECT board_card_number FROM '{ship_dir}/reservations.parquet' "
         f"WHERE muster_station <> '{home[2]}' AND movement_status = 'Onboard' LIMIT 1"

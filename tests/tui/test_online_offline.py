@@ -22,7 +22,7 @@ from sync_core.device import DeviceStore
 from sync_core.device.connectivity import ConnectivityMonitor
 from sync_core.protocol import SafetyMode, SyncState
 from sync_core.server.process import ServerProcess
-from tests.test_upload import Network, _cards, _server_registered
+from tests.registering import Network, onboard_cards, server_registered
 from tests.tui.helpers import SYNCED_AT, settle
 
 SIZE = (80, 24)
@@ -103,14 +103,14 @@ async def test_going_online_signs_an_offline_session_in_and_drains_the_outbox(
         assert synced.engine.status.status is SyncState.SUCCESS
     switch.up, network.down = False, True
     app = scripted_app(own_server.url, device_store, clock, switch, network)
-    station = _cards(ship_dir, count=1)[0][2]
+    station = onboard_cards(ship_dir, count=1)[0][2]
     async with app.run_test(size=SIZE) as pilot:
         await _rounds(app, pilot, 2)
         assert _bar(app).startswith("Offline: network down")
         await _sign_in(pilot)
         assert isinstance(app.screen, MainMenuScreen) and app.session is not None and not app.session.online
         registrar = await app.registrar(SafetyMode.GENASS, station)
-        for card, _, _ in _cards(ship_dir, station, 3):
+        for card, _, _ in onboard_cards(ship_dir, station, 3):
             await registrar.scan(card)
         switch.up, network.down = True, False
         await _rounds(app, pilot)
@@ -121,7 +121,7 @@ async def test_going_online_signs_an_offline_session_in_and_drains_the_outbox(
                 break
         assert app.session is not None and app.session.online
         assert app.engine.status.upload.pending == 0
-    assert await _server_registered(own_server, station) == 3
+    assert await server_registered(own_server, station) == 3
 
 
 async def test_a_sync_that_failed_offline_runs_again_as_soon_as_online(
