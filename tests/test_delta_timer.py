@@ -11,6 +11,7 @@ from pathlib import Path
 
 from sync_core.clock import FrozenClock
 from sync_core.device import DeviceStore, ServerClient, SyncEngine, SyncStatus
+from sync_core.device.store import WHOLE_PARAMETER_MAX
 from sync_core.device.timer import DeltaTimer
 from sync_core.protocol import RecordChange, SyncState
 from sync_core.server.process import ServerProcess
@@ -116,3 +117,22 @@ async def test_a_failed_run_is_retried_soon_not_in_a_loop(
             assert failed.status is SyncState.FAILED
             assert failed.next_delta_due == T0 + timedelta(minutes=31)
             assert await runs.none_within_a_moment()
+
+
+async def test_an_absurd_interval_is_capped_and_the_device_keeps_working(
+    own_server: ServerProcess, device_store_path: Path
+) -> None:
+    clock = FrozenClock(T0)
+    async with synced_device(own_server.url, device_store_path, clock) as (engine, server_id):
+        async with ServerClient(own_server.url) as office:
+            await office.sign_in("office", "office")
+            minutes = "9" * 500  # the longest value the server takes: past any datetime
+            change = RecordChange(
+                key="parameters", id="delta_sync_interval_minutes", op="set", fields={"value": minutes}
+            )
+            await office.post_changes([change])
+        delta = await engine.sync(server_id)
+        assert delta.status is SyncState.SUCCESS, delta.error
+        assert delta.next_delta_due == T0 + timedelta(minutes=WHOLE_PARAMETER_MAX)
+        restarted = SyncEngine(engine.store, engine.client, clock).status
+        assert restarted.next_delta_due == delta.next_delta_due

@@ -355,20 +355,11 @@ class SyncEngine:
     def delta_interval(self) -> timedelta:
         """The delta interval from the synced general parameter (default 30 minutes).
 
-        Read at each completion, so a changed parameter applies from the next cycle.
+        Read at each completion, so a changed parameter applies from the next cycle. A value
+        that is not a whole number >= 1 gives the default; one above the store's cap, the cap
+        (:meth:`DeviceStore.whole_parameter`).
         """
-        value = self.store.parameter(INTERVAL_PARAMETER)
-        try:
-            minutes = int(value) if value is not None else DEFAULT_INTERVAL_MINUTES
-        except ValueError:
-            log.warning(
-                "general parameter %s=%r is not a whole number; using %d",
-                INTERVAL_PARAMETER,
-                value,
-                DEFAULT_INTERVAL_MINUTES,
-            )
-            minutes = DEFAULT_INTERVAL_MINUTES
-        return timedelta(minutes=max(minutes, 1))
+        return timedelta(minutes=self.store.whole_parameter(INTERVAL_PARAMETER, DEFAULT_INTERVAL_MINUTES))
 
     def _status_from_store(self) -> SyncStatus:
         point = self.store.sync_point()

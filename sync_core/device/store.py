@@ -37,6 +37,8 @@ DEVICE_SETTINGS: dict[str, str | int] = {"memory_limit": "64MB"}
 # touch() writes at most once a minute (an UPDATE and its commit took ~3.4 ms here), so the
 # app may call it on every key; a retention window counts in days.
 TOUCH_RESOLUTION = timedelta(minutes=1)
+# The largest whole-number parameter taken (minutes or days: at most ~69 days or ~274 years).
+WHOLE_PARAMETER_MAX = 100_000
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
@@ -188,12 +190,20 @@ class DeviceStore:
         return row[0] if row else None
 
     def whole_parameter(self, name: str, default: int) -> int:
-        """General parameter ``name`` as a whole number >= 1; ``default`` when it is not synced
-        or is not one (logged)."""
+        """General parameter ``name`` as a whole number from 1 to ``WHOLE_PARAMETER_MAX``:
+        ``default`` when it is not synced or is not a whole number >= 1, the maximum when it
+        is larger (both logged). Every caller makes a time span of it: the cap keeps that and
+        the times computed from it within datetime's range, whatever the office typed."""
         value = self.parameter(name)
-        number = int(value) if value is not None and value.strip().isdecimal() else 0
-        if number >= 1:
-            return number
+        text = (value or "").strip()
+        if text.isdecimal():
+            # int() refuses numbers of thousands of digits; anything that long is above the cap
+            number = int(text) if len(text.lstrip("0")) <= 9 else WHOLE_PARAMETER_MAX + 1
+            if number > WHOLE_PARAMETER_MAX:
+                log.warning("general parameter %s=%r is above the cap; using %d", name, value, WHOLE_PARAMETER_MAX)
+                return WHOLE_PARAMETER_MAX
+            if number >= 1:
+                return number
         if value is not None:
             log.warning("general parameter %s=%r is not a whole number >= 1; using %d", name, value, default)
         return default
