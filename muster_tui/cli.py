@@ -268,6 +268,7 @@ def _any_failed(report: dict) -> bool:
 
 def _run_app(server_url: str, db_path: Path) -> None:
     from muster_tui.app import make_app
+    from muster_tui.log_file import log_path, logging_to
     from sync_core.device import DeviceStore
     from sync_core.device.client import server_address_problem
     from sync_core.errors import MusterError
@@ -280,7 +281,8 @@ def _run_app(server_url: str, db_path: Path) -> None:
     except MusterError as exc:
         raise click.ClickException(str(exc)) from exc
     try:
-        make_app(server_url, store).run()
+        with logging_to(log_path(db_path)):
+            make_app(server_url, store).run()
     finally:
         store.close()
 
