@@ -51,13 +51,14 @@ class DatasetRow(Widget):
             yield Label("", classes="cell-updated")
         yield Label("", classes="row-error")
 
-    def show(self, dataset: DatasetStatus, running: bool) -> None:
+    def show(self, dataset: DatasetStatus, staging: bool) -> None:
         """Fill the cells from ``dataset``.
 
-        While a run is in progress a finished dataset shows the records just fetched;
-        otherwise the records held on the device.
+        While a full sync is ``staging``, a finished dataset shows the records just fetched
+        (not live until the swap); otherwise the records held on the device, which a delta
+        keeps up to date page by page.
         """
-        fetched = running and dataset.status is SyncState.SUCCESS
+        fetched = staging and dataset.status is SyncState.SUCCESS
         self.query_one(".cell-count", Label).update(str(dataset.changes if fetched else dataset.count))
         self.query_one(".cell-changes", Label).update(str(dataset.changes))
         self.query_one(StateLabel).state = dataset.status
@@ -81,4 +82,4 @@ class DatasetTable(Vertical):
     def watch_status(self, status: SyncStatus) -> None:
         """Show each dataset of the new status in its row."""
         for row in self.query(DatasetRow):
-            row.show(status.datasets[row.key], status.running)
+            row.show(status.datasets[row.key], status.running and status.kind == "full")

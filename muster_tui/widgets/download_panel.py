@@ -29,7 +29,7 @@ TIME_FIELDS = (
     ("Last delta sync: ", "last-delta-sync"),
     ("Next delta due: ", "next-delta-due"),
 )
-KEPT_DATA_NOTE = "The device keeps the data of its last full sync."
+KEPT_DATA_NOTE = "The device keeps the data it synced before."
 
 
 def failure_note(status: SyncStatus) -> str:

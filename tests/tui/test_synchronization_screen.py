@@ -13,6 +13,7 @@ from sync_core.protocol import SyncState
 from tests.tui.helpers import (
     SERVER_ID,
     SYNCED_AT,
+    after_delta_status,
     failed_status,
     in_progress_status,
     offered_actions,
@@ -113,3 +114,24 @@ async def test_a_failed_upload_shows_its_reason_counts_and_retry(offline_app: Mu
         await pilot.pause()
         assert screen.query_one("#retry-upload", Button).region.height == 0
         assert "Retry upload" not in offered_actions(screen)
+
+
+async def test_records_during_a_delta_are_those_held_not_the_changes(offline_app: MusterApp) -> None:
+    """A delta applies page by page, so a finished row's records are the live count; only a
+    full sync's staged rows are not live yet (that row shows what was fetched)."""
+    done = after_delta_status()
+    pictures = done.datasets["pictures"].model_copy(update={"status": SyncState.IN_PROGRESS})
+    rows = {**done.datasets, "pictures": pictures}
+    delta_running = done.model_copy(update={"status": SyncState.IN_PROGRESS, "datasets": rows})
+    async with offline_app.run_test(size=WIDE) as pilot:
+        screen = await show_status(pilot, delta_running)
+        shown = {key: records(screen, key) for key in done.datasets}
+        assert shown == {key: row.count for key, row in done.datasets.items()}
+        screen.post_message(SynchronizationScreen.StatusChanged(in_progress_status()))
+        await pilot.pause()
+        assert records(screen, "users") == in_progress_status().datasets["users"].changes
+
+
+def records(screen: SynchronizationScreen, key: str) -> int:
+    """The Records cell of dataset ``key``'s row."""
+    return int(str(screen.query_one(f"#dataset-{key} .cell-count", Label).content))
