@@ -194,7 +194,7 @@ def create_app(store: ServerStore, clock: Clock | None = None) -> FastAPI:
     app.add_middleware(RequestBodyLimitMiddleware, max_body_size=REQUEST_BODY_MAX)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     clock = clock or SystemClock()
-    tokens = app.state.tokens = TokenRegistry(clock)
+    tokens = app.state.tokens = TokenRegistry(clock, store.db)
     snapshots = SnapshotCache()
 
     @app.post(f"{API_PREFIX}/sign-in", response_model=SignInResponse)

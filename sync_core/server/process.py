@@ -20,17 +20,19 @@ class ServerStartError(RuntimeError):
 
 
 class ServerProcess:
-    """``muster server --data DATA --db DB`` on 127.0.0.1 and a free port.
+    """``muster server --data DATA --db DB`` on 127.0.0.1 and ``port`` (0: a free one).
 
     ``start_timeout`` bounds the wait for the ready line in seconds (a new DB imports
     first). ``log`` receives the server's stderr. After :meth:`start`, ``url`` and
     ``server_id`` are set.
     """
 
-    def __init__(self, data_dir: Path, db_path: Path, log: Path, start_timeout: float = 120.0) -> None:
+    def __init__(
+        self, data_dir: Path, db_path: Path, log: Path, start_timeout: float = 120.0, port: int = 0
+    ) -> None:
         self.args = [
             sys.executable, "-m", "muster_tui", "server",
-            "--data", str(data_dir), "--db", str(db_path), "--port", "0", "--exit-with-parent",
+            "--data", str(data_dir), "--db", str(db_path), "--port", str(port), "--exit-with-parent",
         ]  # fmt: skip
         self.log = log
         self.start_timeout = start_timeout
