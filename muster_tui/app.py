@@ -149,8 +149,13 @@ class MusterApp(App[None]):
         signed_in = await self._authenticate(username, password)
         if signed_in.session.online and self.session is not None and self.session.username == username:
             self._offline_password = None
-            self.session = signed_in.session
-            self._start_session_work(signed_in.session)
+            session = self.session = signed_in.session
+            self._start_session_work(session)
+            for screen in self.screen_stack:
+                if isinstance(screen, MainMenuScreen):
+                    screen.session_online(session)
+                elif isinstance(screen, SynchronizationScreen) and session.server_id is not None:
+                    screen.session_online(session.server_id)
             self.notify(f"Online: signed in with the server as {username}", markup=False)
 
     # -- sessions ---------------------------------------------------------------------
@@ -176,9 +181,12 @@ class MusterApp(App[None]):
             self.push_screen(SynchronizationScreen(self.engine, session.server_id, first_sign_in=True))
 
     def _start_session_work(self, session: Session) -> None:
-        """The delta timer and the uploader of an online session."""
+        """The delta timer and the uploader of an online session, and at once a sync that
+        had failed (e.g. because the last session had ended)."""
         if session.server_id is None:
             return
+        if self.engine.status.status is SyncState.FAILED:
+            self._sync_again(session.server_id)
         self._delta_timer(session.server_id)
         self.uploader = Uploader(
             self.store.outbox, self.client, self.engine.clock, session.server_id, self.engine.show_upload

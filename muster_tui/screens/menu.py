@@ -49,6 +49,11 @@ class MainMenuScreen(Screen[None]):
         super().__init__()
         self.session = session
 
+    def session_online(self, session: Session) -> None:
+        """The offline session is now ``session``, signed in with the server."""
+        self.session = session
+        self.query_one("#signed-in", Label).update(safe(signed_in_line(session)))
+
     def compose(self) -> ComposeResult:
         """Title, who is signed in, and the menu."""
         with Vertical(id="menu"):

@@ -95,6 +95,14 @@ class SynchronizationScreen(Screen[None]):
         if self.first_sign_in:
             self._request_sync()
 
+    def session_online(self, server_id: str) -> None:
+        """The offline session this screen opened in is now signed in with ``server_id``:
+        drop the offline note and offer the sync actions."""
+        self.server_id = server_id
+        self.query("#offline-note").remove()
+        self.set_class(False, "-offline-session")
+        self.refresh_bindings()
+
     def _engine_published(self, status: SyncStatus) -> None:
         self.post_message(self.StatusChanged(status))
 

@@ -16,6 +16,7 @@ from muster_tui.app import MusterApp, make_app
 from muster_tui.screens.cleared import CANNOT_CONNECT, ClearedOfflineScreen
 from muster_tui.screens.menu import MainMenuScreen
 from muster_tui.screens.sign_in import SignInScreen
+from muster_tui.screens.synchronization import SynchronizationScreen
 from muster_tui.widgets.mode_bar import ModeBar
 from sync_core.clock import FrozenClock
 from sync_core.device import DeviceStore
@@ -23,7 +24,7 @@ from sync_core.device.connectivity import ConnectivityMonitor
 from sync_core.protocol import SafetyMode, SyncState
 from sync_core.server.process import ServerProcess
 from tests.registering import Network, onboard_cards, server_registered
-from tests.tui.helpers import SYNCED_AT, settle
+from tests.tui.helpers import SYNCED_AT, offered_actions, settle
 
 SIZE = (80, 24)
 DAY = timedelta(days=1)
@@ -141,6 +142,49 @@ async def test_a_sync_that_failed_offline_runs_again_as_soon_as_online(
         status = app.engine.status
         assert status.status is SyncState.SUCCESS and status.kind == "delta"
         assert status.last_delta_sync == SYNCED_AT
+
+
+async def test_open_screens_follow_an_offline_session_that_goes_online(
+    own_server: ServerProcess, device_store: DeviceStore
+) -> None:
+    clock, switch, network = FrozenClock(SYNCED_AT), Switch(up=True), Network()
+    async with scripted_app(own_server.url, device_store, clock, switch).run_test(size=SIZE) as pilot:
+        await _sign_in(pilot)  # the first sync
+    switch.up, network.down = False, True
+    app = scripted_app(own_server.url, device_store, clock, switch, network)
+    async with app.run_test(size=SIZE) as pilot:
+        await _rounds(app, pilot, 2)
+        await _sign_in(pilot)
+        await pilot.press("f3")
+        screen = app.screen
+        assert isinstance(screen, SynchronizationScreen) and "Sync Now" not in offered_actions(screen)
+        switch.up, network.down = True, False
+        await _rounds(app, pilot)
+        await settle(pilot)
+        assert app.session is not None and app.session.online
+        assert offered_actions(screen).get("Sync Now") is True
+        assert not screen.query("#offline-note")
+        (menu,) = [s for s in app.screen_stack if isinstance(s, MainMenuScreen)]
+        assert str(menu.query_one("#signed-in", Label).content).endswith(", online")
+
+
+async def test_signing_in_again_runs_a_failed_sync_at_once(
+    own_server: ServerProcess, device_store: DeviceStore
+) -> None:
+    clock, switch, network = FrozenClock(SYNCED_AT), Switch(up=True), Network()
+    app = scripted_app(own_server.url, device_store, clock, switch, network)
+    async with app.run_test(size=SIZE) as pilot:
+        await _sign_in(pilot)
+        network.down = True  # the monitor still says online: as when the session had ended
+        assert (await app.engine.delta_sync()).status is SyncState.FAILED
+        network.down = False
+        await pilot.press("f8")
+        await settle(pilot)
+        assert isinstance(app.screen, SignInScreen)
+        await _sign_in(pilot)  # the clock stands still: the timer's retry is not due
+        await settle(pilot)
+        status = app.engine.status
+        assert (status.status, status.kind) == (SyncState.SUCCESS, "delta"), status.error
 
 
 async def test_one_failed_round_keeps_online_and_two_show_offline(
