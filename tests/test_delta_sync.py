@@ -21,6 +21,7 @@ from sync_core.protocol import DATASETS, RecordChange, SyncState, id_column
 from sync_core.server.changes import prune_tombstones
 from sync_core.server.process import ServerProcess
 from sync_core.server.store import ServerStore
+from tests.registering import Network
 
 from .conftest import start_server
 
@@ -120,7 +121,9 @@ async def test_a_restarted_engine_shows_the_last_empty_poll(
     own_server: ServerProcess, device_store_path: Path
 ) -> None:
     async with device(own_server.url, device_store_path) as engine, office(own_server.url) as admin:
-        await admin.post_changes([RecordChange(key="lifeboats", id="LB01", op="set", fields={"capacity": 98})])
+        await admin.post_changes(
+            [RecordChange(key="lifeboats", id="LB01", op="set", fields={"capacity": 98})]
+        )
         changed = await delta(engine)
         polled = await delta(engine)
         assert polled.last_delta_sync > changed.last_delta_sync  # type: ignore[operator]
@@ -340,3 +343,29 @@ async def test_a_replaced_portrait_arrives_by_delta(
         assert held == {new: jpeg} and named == new
         assert status.datasets["pictures"].changes == 3  # the old one deleted, the new row, its bytes
         assert _figures(status) == _stored(engine.store)
+
+
+async def test_a_restarted_engine_shows_the_last_failure_until_a_sync_succeeds(
+    own_server: ServerProcess, device_store_path: Path
+) -> None:
+    network = Network()
+    store = DeviceStore(device_store_path)
+    try:
+        async with ServerClient(own_server.url, transport=network) as client:
+            await client.sign_in("demo", "demo")
+            engine = SyncEngine(store, client, SystemClock())
+            assert (await engine.sync(own_server.server_id)).status is SyncState.SUCCESS
+            for full in (False, True):
+                network.down = True
+                failed = await engine.sync(own_server.server_id, full=full)
+                restarted = SyncEngine(store, client, SystemClock()).status
+                assert (restarted.status, restarted.error) == (SyncState.FAILED, failed.error)
+                assert restarted.can_retry and restarted.error
+                assert restarted.next_delta_due is not None
+                assert restarted.next_delta_due - datetime.now(UTC) <= timedelta(minutes=1)
+                network.down = False
+                assert (await engine.sync(own_server.server_id, full=full)).status is SyncState.SUCCESS
+                restarted = SyncEngine(store, client, SystemClock()).status
+                assert (restarted.status, restarted.error) == (SyncState.SUCCESS, None)
+    finally:
+        store.close()

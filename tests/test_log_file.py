@@ -12,7 +12,9 @@ import pytest
 from muster_tui.log_file import log_path, logging_to
 
 
-def test_records_go_to_the_file_and_not_the_terminal(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+def test_records_go_to_the_file_and_not_the_terminal(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
     root = logging.getLogger()
     terminal = logging.StreamHandler(sys.stderr)  # what `muster`'s basicConfig installs
     root.addHandler(terminal)

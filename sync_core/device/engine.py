@@ -176,6 +176,7 @@ class SyncEngine:
                 "%s sync failed: %s", self._status.kind, reason, exc_info=not isinstance(exc, SyncError)
             )
             await asyncio.to_thread(self.store.drop_staging)
+            await asyncio.to_thread(self.store.note_failure, reason)
             self._publish(await self._finished(SyncState.FAILED, started, error=reason))
             return self._status
         self._publish(await self._finished(SyncState.SUCCESS, started, failed=failed))
@@ -240,7 +241,11 @@ class SyncEngine:
             gained = await asyncio.to_thread(self.store.apply_page, page, first, at)
             for key, count in page.changes.items():
                 row = self._status.datasets[key]
-                figures = {"changes": row.changes + count, "count": row.count + gained[key], "last_updated": at}
+                figures = {
+                    "changes": row.changes + count,
+                    "count": row.count + gained[key],
+                    "last_updated": at,
+                }
                 self._mark(key, SyncState.IN_PROGRESS, **figures)
             if "pictures" in page.upserts:  # a new portrait is journaled as a picture row
                 named += page.upserts["pictures"].column("sha256").to_pylist()
@@ -362,6 +367,7 @@ class SyncEngine:
         return timedelta(minutes=self.store.whole_parameter(INTERVAL_PARAMETER, DEFAULT_INTERVAL_MINUTES))
 
     def _status_from_store(self) -> SyncStatus:
+        """What a restarted app shows: the stored figures, and the last run's failure."""
         point = self.store.sync_point()
         if point is None:
             return SyncStatus()
@@ -370,12 +376,14 @@ class SyncEngine:
         upload = UploadStatus(
             pending=tally.pending, sent=tally.sent, failed=tally.failed, last_success=tally.last_upload
         )
+        state = SyncState.SUCCESS if point.last_failure is None else SyncState.FAILED
         return SyncStatus(
             upload=upload,
-            status=SyncState.SUCCESS,
+            status=state,
+            error=point.last_failure,
             kind=_last_kind(point),
             datasets={key: _row(key, records[key], SyncState.SUCCESS) for key in DATASETS},
-            next_delta_due=self._next_due(point, SyncState.SUCCESS, self.delta_interval()),
+            next_delta_due=self._next_due(point, state, self.delta_interval()),
             **_point_fields(point),
         )
 

@@ -46,6 +46,7 @@ _STATE_DDL = (
     """CREATE TABLE IF NOT EXISTS sync_state (
         id INTEGER PRIMARY KEY, server_id VARCHAR, server_url VARCHAR, cursor BIGINT,
         last_full_sync TIMESTAMP, last_delta_sync TIMESTAMP)""",
+    "ALTER TABLE sync_state ADD COLUMN IF NOT EXISTS last_failure VARCHAR",
     """CREATE TABLE IF NOT EXISTS dataset_state (
         key VARCHAR PRIMARY KEY, changes BIGINT, failed BIGINT, last_updated TIMESTAMP)""",
     "CREATE TABLE IF NOT EXISTS device_meta (device_id VARCHAR NOT NULL)",
@@ -60,6 +61,8 @@ class SyncPoint:
     """Where the device stands: the server it synced with and that server's cursor.
 
     Times are aware UTC datetimes from the device clock, for display only.
+    ``last_failure`` is the reason the last run failed, None when it succeeded: a restarted
+    app shows it (and Retry) rather than the success before it.
     """
 
     server_id: str
@@ -67,6 +70,7 @@ class SyncPoint:
     cursor: int
     last_full_sync: datetime | None
     last_delta_sync: datetime | None = None
+    last_failure: str | None = None
 
     @property
     def last_success(self) -> datetime | None:
@@ -133,9 +137,11 @@ class DeviceStore:
     def _read_point(self) -> SyncPoint | None:
         with self.db.cursor() as cur:
             row = first_row(
-                cur, "SELECT server_id, server_url, cursor, last_full_sync, last_delta_sync FROM sync_state"
+                cur,
+                "SELECT server_id, server_url, cursor, last_full_sync, last_delta_sync, last_failure "
+                "FROM sync_state",
             )
-        return None if row is None else SyncPoint(row[0], row[1], row[2], _utc(row[3]), _utc(row[4]))
+        return None if row is None else SyncPoint(row[0], row[1], row[2], _utc(row[3]), _utc(row[4]), row[5])
 
     def view(self, make: Callable[[DeviceStore], T]) -> CachedRead[T]:
         """This store's one cached ``make(self)`` for ``make`` (a class or a function): made
@@ -200,7 +206,9 @@ class DeviceStore:
             # int() refuses numbers of thousands of digits; anything that long is above the cap
             number = int(text) if len(text.lstrip("0")) <= 9 else WHOLE_PARAMETER_MAX + 1
             if number > WHOLE_PARAMETER_MAX:
-                log.warning("general parameter %s=%r is above the cap; using %d", name, value, WHOLE_PARAMETER_MAX)
+                log.warning(
+                    "general parameter %s=%r is above the cap; using %d", name, value, WHOLE_PARAMETER_MAX
+                )
                 return WHOLE_PARAMETER_MAX
             if number >= 1:
                 return number
@@ -278,12 +286,24 @@ class DeviceStore:
                 key: _apply_dataset(cur, key, page.upserts.get(key), page.deletes.get(key, []))
                 for key in changes
             }
-            cur.execute("UPDATE sync_state SET cursor = ?, last_delta_sync = ?", [page.cursor, _naive(at)])
+            cur.execute(
+                "UPDATE sync_state SET cursor = ?, last_delta_sync = ?, last_failure = NULL",
+                [page.cursor, _naive(at)],
+            )
             if changes or first:
                 _count_changes(cur, changes, first, at)
         if point is not None:  # known without reading it back
-            self._point.put(replace(point, cursor=page.cursor, last_delta_sync=_utc(_naive(at))))
+            self._point.put(
+                replace(point, cursor=page.cursor, last_delta_sync=_utc(_naive(at)), last_failure=None)
+            )
         return gained
+
+    def note_failure(self, reason: str) -> None:
+        """Keep ``reason`` as why the last run failed, until a page or a full sync commits;
+        nothing before the first sync (there is no sync point to show it with)."""
+        with self.db.cursor() as cur:
+            cur.execute("UPDATE sync_state SET last_failure = ?", [reason])
+        self._point.drop()
 
     def missing_pictures(self) -> list[str]:
         """Portrait hashes that reservations name and the device lacks, in a stable order."""
@@ -389,7 +409,8 @@ class DeviceStore:
             )
             cur.execute("DELETE FROM sync_state")
             cur.execute(
-                "INSERT INTO sync_state VALUES (1, ?, ?, ?, ?, ?)",
+                "INSERT INTO sync_state (id, server_id, server_url, cursor, last_full_sync, last_delta_sync) "
+                "VALUES (1, ?, ?, ?, ?, ?)",
                 [point.server_id, point.server_url, point.cursor, _naive(at), last_delta],
             )
             cur.execute("DELETE FROM dataset_state")
