@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime, timedelta
 
 import duckdb
@@ -41,7 +41,8 @@ log = logging.getLogger(__name__)
 JPEG_MAGIC = b"\xff\xd8\xff"
 Subscriber = Callable[[SyncStatus], None]
 # Takes good portraits and the number refused; returns the portraits the live store gained.
-PictureSink = Callable[[pa.Table, int, datetime], int]
+# (portraits, refused, changes to count, at) -> portraits gained
+PictureSink = Callable[[pa.Table, int, int, datetime], int]
 # Bounds one whole run (DESIGN.md invariant 7); each request has its own, shorter timeout.
 SYNC_DEADLINE_SECONDS = 600.0
 DEFAULT_PAGE_SIZE = 1000
@@ -228,7 +229,8 @@ class SyncEngine:
             hashes = await asyncio.to_thread(self.store.missing_pictures)
         else:  # new portraits have new hashes: no need to ask the store which it lacks
             hashes = sorted(set(named))
-        refused = await self._fetch_pictures(hashes, self._add_pictures)
+        # a portrait whose row a page brought was counted with the page: one change, not two
+        refused = await self._fetch_pictures(hashes, self._add_pictures, counted=set(named))
         self._portraits_checked = True
         return {"pictures": refused}
 
@@ -255,8 +257,11 @@ class SyncEngine:
 
     # -- pictures ----------------------------------------------------------------------
 
-    async def _fetch_pictures(self, hashes: list[str], sink: PictureSink) -> int:
-        """Fetch ``hashes`` in batches, hand the good portraits to ``sink``; count refusals."""
+    async def _fetch_pictures(
+        self, hashes: list[str], sink: PictureSink, counted: Collection[str] = ()
+    ) -> int:
+        """Fetch ``hashes`` in batches, hand the good portraits to ``sink``; count refusals.
+        Each good portrait is a change of this run unless its hash is in ``counted``."""
         failed = 0
         for start in range(0, len(hashes), PORTRAIT_BATCH):
             asked = hashes[start : start + PORTRAIT_BATCH]
@@ -264,18 +269,19 @@ class SyncEngine:
             good, refused = _good_pictures(batch, set(asked))
             failed += refused
             at = self.clock.now()
-            gained = await asyncio.to_thread(sink, good, refused, at)
+            fresh = sum(sha256 not in counted for sha256 in good.column("sha256").to_pylist())
+            gained = await asyncio.to_thread(sink, good, refused, fresh, at)
             row = self._status.datasets["pictures"]
-            figures = {"changes": row.changes + good.num_rows, "count": row.count + gained}
+            figures = {"changes": row.changes + fresh, "count": row.count + gained}
             self._mark("pictures", SyncState.IN_PROGRESS, **figures, last_updated=at)
         return failed
 
-    def _stage_pictures(self, rows: pa.Table, refused: int, at: datetime) -> int:
+    def _stage_pictures(self, rows: pa.Table, refused: int, changes: int, at: datetime) -> int:
         self.store.stage("pictures", rows)
         return 0  # staged, not live yet
 
-    def _add_pictures(self, rows: pa.Table, refused: int, at: datetime) -> int:
-        return self.store.add_pictures(rows, refused, at)
+    def _add_pictures(self, rows: pa.Table, refused: int, changes: int, at: datetime) -> int:
+        return self.store.add_pictures(rows, refused, changes, at)
 
     def _stage(self, key: str, rows: pa.Table) -> None:
         try:

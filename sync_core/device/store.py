@@ -324,9 +324,10 @@ class DeviceStore:
                 ).fetchall()
             )
 
-    def add_pictures(self, rows: pa.Table, failed: int, at: datetime) -> int:
-        """Store fetched portraits (sha256, profile_id, jpeg) and count ``failed`` refusals;
-        return the portraits gained (a portrait fetched again replaces itself)."""
+    def add_pictures(self, rows: pa.Table, failed: int, changes: int, at: datetime) -> int:
+        """Store fetched portraits (sha256, profile_id, jpeg), count ``failed`` refusals and
+        ``changes`` more changes of this run; return the portraits gained (a portrait fetched
+        again replaces itself)."""
         with self.db.transaction() as cur:
             hashes = rows.column("sha256").to_pylist()
             replaced = _affected(
@@ -336,7 +337,7 @@ class DeviceStore:
             cur.execute(
                 "UPDATE dataset_state SET changes = changes + ?, failed = failed + ?, last_updated = ? "
                 "WHERE key = 'pictures'",
-                [rows.num_rows, failed, _naive(at)],
+                [changes, failed, _naive(at)],
             )
         return rows.num_rows - replaced
 
