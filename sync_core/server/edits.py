@@ -16,7 +16,7 @@ from PIL import Image, UnidentifiedImageError
 
 from sync_core.duck import first_row, scalar
 from sync_core.protocol import DATASET_COLUMNS, PICTURE_MAX_BYTES, RecordChange, id_column
-from sync_core.server.store import ServerStore
+from sync_core.server.store import ServerStore, latest_seq
 
 
 class EditRejected(ValueError):
@@ -90,8 +90,10 @@ def replace_picture(store: ServerStore, profile_id: str, jpeg: bytes) -> int:
     """Give profile ``profile_id`` the portrait ``jpeg``; returns the cursor after it.
 
     The old portrait is deleted, the new one added, and the reservation's
-    ``picture_sha256`` changes. Raises EditRejected for an unknown profile, an oversize
-    file (over ``PICTURE_MAX_BYTES``) or bytes that are not a JPEG image.
+    ``picture_sha256`` changes; the profile's own portrait sent again changes nothing.
+    Raises EditRejected for an unknown profile, another profile's portrait (portraits are
+    content-addressed), an oversize file (over ``PICTURE_MAX_BYTES``) or bytes that are not
+    a JPEG image.
     """
     _check_jpeg(jpeg)
     sha256 = hashlib.sha256(jpeg).hexdigest()
@@ -99,6 +101,8 @@ def replace_picture(store: ServerStore, profile_id: str, jpeg: bytes) -> int:
         if _row(cur, "reservations", profile_id) is None:
             raise EditRejected(f"no reservation {profile_id!r}")
         owner = scalar(cur, "SELECT profile_id FROM pictures WHERE sha256 = ?", [sha256])
+        if owner == profile_id:  # sent again: nothing changes
+            return latest_seq(cur)
         if owner is not None:  # portraits are content-addressed: one profile each
             raise EditRejected(f"this picture is already the portrait of profile {owner!r}")
         for (old,) in cur.execute(
