@@ -210,12 +210,22 @@ def status(db_path: Path, as_json: bool) -> None:
 
 
 def _status_lines(report: dict) -> str:
-    """``muster status`` without ``--json``: the mode, then one line per dependency."""
+    """``muster status`` without ``--json``: the mode, one line per dependency, then the last
+    sync, the upload, the outbox and the retention count."""
     lines = [f"mode: {report['mode']}"]
     for name, dep in report["dependencies"].items():
         lines.append(f"  {name}: {dep['state']}" + (f" ({dep['reason']})" if dep["reason"] else ""))
-    outbox = report["outbox"]
+    sync, upload, outbox = report["sync"], report["upload"], report["outbox"]
+    cursor = f", cursor {sync['cursor']}" if sync["cursor"] is not None else ""
+    lines.append(f"sync: {sync['status']} ({sync['kind']}){cursor}")
+    if sync["error"]:
+        lines.append(f"  reason: {sync['error']}")
+    lines.append(f"upload: {upload['status']}")
     lines.append(f"outbox: {outbox['pending']} pending, {outbox['sent']} sent, {outbox['failed']} failed")
+    if report["last_used"] is not None:
+        lines.append(
+            f"last used: {report['last_used']}; days to the retention wipe: {report['days_to_wipe']}"
+        )
     return "\n".join(lines)
 
 

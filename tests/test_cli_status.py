@@ -69,6 +69,11 @@ def test_a_synced_device_with_the_server_up_is_online(
     idle = {"status": "Not started", "pending": 0, "sent": 0, "failed": 0}
     assert report["upload"] == sync["upload"] == idle
     assert report["outbox"] == {"pending": 0, "sent": 0, "failed": 0}
+    lines = muster_status(device_store_path)[1].splitlines()
+    assert f"sync: Success (full), cursor {sync['cursor']}" in lines
+    assert (
+        lines[-1] == f"last used: {report['last_used']}; days to the retention wipe: {report['days_to_wipe']}"
+    )
 
 
 def test_the_vpn_target_comes_from_the_environment(
@@ -151,4 +156,10 @@ def test_without_json_it_prints_lines_for_people(device_store_path: Path) -> Non
     DeviceStore(device_store_path).close()
     code, out = muster_status(device_store_path)
     assert code == 0
-    assert out.splitlines()[:2] == ["mode: offline", "  network: not configured (never synced)"]
+    lines = out.splitlines()
+    assert lines[:2] == ["mode: offline", "  network: not configured (never synced)"]
+    assert lines[-3:] == [
+        "sync: Not started (full)",
+        "upload: Not started",
+        "outbox: 0 pending, 0 sent, 0 failed",
+    ]
