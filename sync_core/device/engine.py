@@ -40,8 +40,8 @@ from sync_core.protocol import DATASET_LABELS, DATASETS, PICTURE_MAX_BYTES, Sync
 log = logging.getLogger(__name__)
 JPEG_MAGIC = b"\xff\xd8\xff"
 Subscriber = Callable[[SyncStatus], None]
-# Takes good portraits and the number refused; returns the portraits the live store gained.
-# (portraits, refused, changes to count, at) -> portraits gained
+# Takes good portraits, the number refused, how many of them count as this run's changes,
+# and the time; returns the portraits the live store gained.
 PictureSink = Callable[[pa.Table, int, int, datetime], int]
 # Bounds one whole run (DESIGN.md invariant 7); each request has its own, shorter timeout.
 SYNC_DEADLINE_SECONDS = 600.0
@@ -177,7 +177,10 @@ class SyncEngine:
                 "%s sync failed: %s", self._status.kind, reason, exc_info=not isinstance(exc, SyncError)
             )
             await asyncio.to_thread(self.store.drop_staging)
-            await asyncio.to_thread(self.store.note_failure, reason)
+            try:
+                await asyncio.to_thread(self.store.note_failure, reason)
+            except duckdb.Error:  # the store may be what failed: the run still ends Failed
+                log.exception("could not keep the failure in the store")
             self._publish(await self._finished(SyncState.FAILED, started, error=reason))
             return self._status
         self._publish(await self._finished(SyncState.SUCCESS, started, failed=failed))
