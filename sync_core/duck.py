@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Generic, TypeVar
 
@@ -87,6 +88,16 @@ def dataset_ddl(table: str, key: str, extra: str = "") -> str:
     """
     columns = ", ".join(f'"{col}" {kind}' for col, kind in DATASET_COLUMNS[key])
     return f'CREATE TABLE IF NOT EXISTS "{table}" ({columns}{", " + extra if extra else ""})'
+
+
+def naive_utc(at: datetime) -> datetime:
+    """``at`` (aware) as the naive UTC datetime a ``TIMESTAMP`` column keeps."""
+    return at.astimezone(UTC).replace(tzinfo=None)
+
+
+def aware_utc(value: datetime | None) -> datetime | None:
+    """A ``TIMESTAMP`` column's naive UTC ``value`` as an aware datetime (None stays None)."""
+    return None if value is None else value.replace(tzinfo=UTC)
 
 
 def first_row(cur: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None) -> tuple | None:  # type: ignore[type-arg]

@@ -58,6 +58,11 @@ async def delta(engine: SyncEngine) -> SyncStatus:
     return status
 
 
+def restarted(store: DeviceStore, client: ServerClient) -> SyncStatus:
+    """What a restarted app shows for ``store``: a new engine's status, read from the store."""
+    return SyncEngine(store, client, SystemClock()).status
+
+
 def _ids(store: DeviceStore, key: str) -> set[str]:
     with store.db.cursor() as cur:
         return {row[0] for row in cur.execute(f'SELECT "{id_column(key)}" FROM "{key}"').fetchall()}
@@ -112,9 +117,9 @@ async def test_a_restarted_engine_names_the_kind_of_the_last_run(
             [RecordChange(key="lifeboats", id="LB01", op="set", fields={"capacity": 99})]
         )
         assert (await delta(engine)).kind == "delta"
-        assert SyncEngine(engine.store, engine.client, SystemClock()).status.kind == "delta"
+        assert restarted(engine.store, engine.client).kind == "delta"
         assert (await engine.full_sync()).status is SyncState.SUCCESS
-        assert SyncEngine(engine.store, engine.client, SystemClock()).status.kind == "full"
+        assert restarted(engine.store, engine.client).kind == "full"
 
 
 async def test_a_restarted_engine_shows_the_last_empty_poll(
@@ -128,9 +133,9 @@ async def test_a_restarted_engine_shows_the_last_empty_poll(
         polled = await delta(engine)
         assert polled.last_delta_sync > changed.last_delta_sync  # type: ignore[operator]
         assert polled.datasets["lifeboats"].changes == 0
-        restarted = SyncEngine(engine.store, engine.client, SystemClock()).status
-        assert (restarted.kind, restarted.last_delta_sync) == ("delta", polled.last_delta_sync)
-        assert _figures(polled) == _stored(engine.store) == _figures(restarted)
+        shown = restarted(engine.store, engine.client)
+        assert (shown.kind, shown.last_delta_sync) == ("delta", polled.last_delta_sync)
+        assert _figures(polled) == _stored(engine.store) == _figures(shown)
 
 
 async def test_250_changes_in_one_transaction_arrive_once_in_pages_of_100(
@@ -358,14 +363,14 @@ async def test_a_restarted_engine_shows_the_last_failure_until_a_sync_succeeds(
             for full in (False, True):
                 network.down = True
                 failed = await engine.sync(own_server.server_id, full=full)
-                restarted = SyncEngine(store, client, SystemClock()).status
-                assert (restarted.status, restarted.error) == (SyncState.FAILED, failed.error)
-                assert restarted.can_retry and restarted.error
-                assert restarted.next_delta_due is not None
-                assert restarted.next_delta_due - datetime.now(UTC) <= timedelta(minutes=1)
+                shown = restarted(store, client)
+                assert (shown.status, shown.error) == (SyncState.FAILED, failed.error)
+                assert shown.can_retry and shown.error
+                assert shown.next_delta_due is not None
+                assert shown.next_delta_due - datetime.now(UTC) <= timedelta(minutes=1)
                 network.down = False
                 assert (await engine.sync(own_server.server_id, full=full)).status is SyncState.SUCCESS
-                restarted = SyncEngine(store, client, SystemClock()).status
-                assert (restarted.status, restarted.error) == (SyncState.SUCCESS, None)
+                shown = restarted(store, client)
+                assert (shown.status, shown.error) == (SyncState.SUCCESS, None)
     finally:
         store.close()

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,7 +27,7 @@ import pyarrow as pa
 
 from sync_core.device.client import DeltaPage
 from sync_core.device.outbox import Outbox
-from sync_core.duck import CachedRead, Database, dataset_ddl, first_row, scalar
+from sync_core.duck import CachedRead, Database, aware_utc, dataset_ddl, first_row, naive_utc, scalar
 from sync_core.protocol import DATASETS, id_column
 
 # A handheld's budget: DuckDB's buffer pool capped; with the engine's picture batches of
@@ -89,14 +89,6 @@ class DatasetRecord:
     last_updated: datetime | None
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    return None if value is None else value.replace(tzinfo=UTC)
-
-
-def _naive(value: datetime) -> datetime:
-    return value.astimezone(UTC).replace(tzinfo=None)
-
-
 class DeviceStore:
     """The device store at ``path`` (a DuckDB file, created if missing).
 
@@ -141,7 +133,9 @@ class DeviceStore:
                 "SELECT server_id, server_url, cursor, last_full_sync, last_delta_sync, last_failure "
                 "FROM sync_state",
             )
-        return None if row is None else SyncPoint(row[0], row[1], row[2], _utc(row[3]), _utc(row[4]), row[5])
+        if row is None:
+            return None
+        return SyncPoint(row[0], row[1], row[2], aware_utc(row[3]), aware_utc(row[4]), row[5])
 
     def view(self, make: Callable[[DeviceStore], T]) -> CachedRead[T]:
         """This store's one cached ``make(self)`` for ``make`` (a class or a function): made
@@ -179,7 +173,7 @@ class DeviceStore:
             counts = {key: scalar(cur, f'SELECT count(*) FROM "{key}"') for key in keys}
             rows = cur.execute("SELECT key, changes, failed, last_updated FROM dataset_state").fetchall()
         # All six rows and a filter here: "WHERE key IN (SELECT unnest($1))" took 4.4 ms, this 0.7.
-        state = {key: (changes, failed, _utc(at)) for key, changes, failed, at in rows}
+        state = {key: (changes, failed, aware_utc(at)) for key, changes, failed, at in rows}
         return {key: DatasetRecord(counts[key], *state.get(key, (0, 0, None))) for key in keys}
 
     def user(self, username: str) -> tuple[str, str, str] | None:
@@ -226,7 +220,7 @@ class DeviceStore:
         if last is not None and timedelta(0) <= at - last < TOUCH_RESOLUTION:
             return
         with self.db.cursor() as cur:
-            cur.execute("UPDATE device_meta SET last_used = ?", [_naive(at)])
+            cur.execute("UPDATE device_meta SET last_used = ?", [naive_utc(at)])
         self._touched = at
 
     def last_used(self) -> datetime | None:
@@ -234,13 +228,13 @@ class DeviceStore:
         or not since a retention wipe."""
         with self.db.cursor() as cur:
             row = first_row(cur, "SELECT last_used FROM device_meta")
-        return _utc(row[0]) if row else None
+        return aware_utc(row[0]) if row else None
 
     def locked_until(self, username: str) -> datetime | None:
         """The end (aware UTC) of ``username``'s last sign-in lockout, or None; it may be past."""
         with self.db.cursor() as cur:
             row = first_row(cur, "SELECT locked_until FROM sign_in_failures WHERE username = ?", [username])
-        return _utc(row[0]) if row else None
+        return aware_utc(row[0]) if row else None
 
     def count_failed_sign_in(self, username: str, limit: int, lock_until: datetime) -> bool:
         """Count one more failed sign-in of ``username`` in a row; the ``limit``-th locks the
@@ -255,7 +249,7 @@ class DeviceStore:
                 return False
             cur.execute(
                 "UPDATE sign_in_failures SET failures = 0, locked_until = ? WHERE username = ?",
-                [_naive(lock_until), username],
+                [naive_utc(lock_until), username],
             )
         return True
 
@@ -288,13 +282,15 @@ class DeviceStore:
             }
             cur.execute(
                 "UPDATE sync_state SET cursor = ?, last_delta_sync = ?, last_failure = NULL",
-                [page.cursor, _naive(at)],
+                [page.cursor, naive_utc(at)],
             )
             if changes or first:
                 _count_changes(cur, changes, first, at)
         if point is not None:  # known without reading it back
             self._point.put(
-                replace(point, cursor=page.cursor, last_delta_sync=_utc(_naive(at)), last_failure=None)
+                replace(
+                    point, cursor=page.cursor, last_delta_sync=aware_utc(naive_utc(at)), last_failure=None
+                )
             )
         return gained
 
@@ -337,7 +333,7 @@ class DeviceStore:
             cur.execute(
                 "UPDATE dataset_state SET changes = changes + ?, failed = failed + ?, last_updated = ? "
                 "WHERE key = 'pictures'",
-                [changes, failed, _naive(at)],
+                [changes, failed, naive_utc(at)],
             )
         return rows.num_rows - replaced
 
@@ -412,13 +408,13 @@ class DeviceStore:
             cur.execute(
                 "INSERT INTO sync_state (id, server_id, server_url, cursor, last_full_sync, last_delta_sync) "
                 "VALUES (1, ?, ?, ?, ?, ?)",
-                [point.server_id, point.server_url, point.cursor, _naive(at), last_delta],
+                [point.server_id, point.server_url, point.cursor, naive_utc(at), last_delta],
             )
             cur.execute("DELETE FROM dataset_state")
             for key in DATASETS:
                 cur.execute(
                     f'INSERT INTO dataset_state SELECT ?, count(*), ?, ? FROM "{key}"',
-                    [key, failed.get(key, 0), _naive(at)],
+                    [key, failed.get(key, 0), naive_utc(at)],
                 )
         self._checkpoint("full sync")
         return self.datasets()
@@ -497,7 +493,7 @@ def _count_changes(
     cur.execute(
         f"UPDATE dataset_state SET changes = {before[0]} + {increment}, "
         f"failed = {before[1]}, last_updated = CASE WHEN key IN ({changed}) THEN ? ELSE last_updated END",
-        [_naive(at)],
+        [naive_utc(at)],
     )
 
 

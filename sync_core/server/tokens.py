@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sync_core.clock import Clock
-from sync_core.duck import Database, first_row
+from sync_core.duck import Database, first_row, naive_utc
 
 # expires_at is naive UTC.
 _SESSIONS_DDL = """CREATE TABLE IF NOT EXISTS sessions (
@@ -47,13 +47,13 @@ class TokenRegistry:
         self._lock = threading.Lock()
         with db.cursor() as cur:
             cur.execute(_SESSIONS_DDL)
-            cur.execute("DELETE FROM sessions WHERE expires_at <= ?", [_naive(clock.now())])
+            cur.execute("DELETE FROM sessions WHERE expires_at <= ?", [naive_utc(clock.now())])
 
     def issue(self, username: str, role: str) -> str:
         """A new token for ``username`` with ``role``, stored before it is handed out."""
         token = secrets.token_urlsafe(32)
         grant = Grant(username, role, self.clock.now() + timedelta(seconds=self.lifetime))
-        row = [_digest(token), username, role, _naive(grant.expires_at)]
+        row = [_digest(token), username, role, naive_utc(grant.expires_at)]
         with self._db.cursor() as cur:
             cur.execute("INSERT INTO sessions VALUES (?, ?, ?, ?)", row)
         with self._lock:
@@ -66,12 +66,14 @@ class TokenRegistry:
             grant = self._grants.get(token)
         if grant is None:
             grant = self._stored(token)
-        if grant is None or grant.expires_at <= self.clock.now():
+            if grant is None:
+                return None
+            with self._lock:
+                self._grants[token] = grant
+        if grant.expires_at <= self.clock.now():
             with self._lock:
                 self._grants.pop(token, None)
             return None
-        with self._lock:
-            self._grants[token] = grant
         return grant
 
     def _stored(self, token: str) -> Grant | None:
@@ -79,11 +81,6 @@ class TokenRegistry:
         with self._db.cursor() as cur:
             row = first_row(cur, query, [_digest(token)])
         return Grant(row[0], row[1], row[2].replace(tzinfo=UTC)) if row else None
-
-
-def _naive(at: datetime) -> datetime:
-    """``at`` as naive UTC, as the ``sessions`` table keeps it."""
-    return at.astimezone(UTC).replace(tzinfo=None)
 
 
 def _digest(token: str) -> str:

@@ -84,6 +84,18 @@ async def _sign_in(pilot: object, username: str = "demo", password: str = "demo"
     await settle(pilot)  # type: ignore[arg-type]
 
 
+async def _offline_after_a_sync(url: str, store: DeviceStore, switch: Switch, network: Network) -> MusterApp:
+    """A first app signs in and syncs ``store``; then the network goes down (``switch`` and
+    ``network``) and the app returned is a second one on the same store, not started yet."""
+    clock = FrozenClock(SYNCED_AT)
+    synced = scripted_app(url, store, clock, switch)
+    async with synced.run_test(size=SIZE) as pilot:
+        await _sign_in(pilot)
+        assert synced.engine.status.status is SyncState.SUCCESS
+    switch.up, network.down = False, True
+    return scripted_app(url, store, clock, switch, network)
+
+
 def _bar(app: MusterApp) -> str:
     return str(app.screen.query_one(ModeBar).content)
 
@@ -97,13 +109,8 @@ async def _rounds(app: MusterApp, pilot: object, count: int = 1) -> None:
 async def test_going_online_signs_an_offline_session_in_and_drains_the_outbox(
     own_server: ServerProcess, ship_dir: Path, device_store: DeviceStore
 ) -> None:
-    clock, switch, network = FrozenClock(SYNCED_AT), Switch(up=True), Network()
-    synced = scripted_app(own_server.url, device_store, clock, switch)
-    async with synced.run_test(size=SIZE) as pilot:
-        await _sign_in(pilot)
-        assert synced.engine.status.status is SyncState.SUCCESS
-    switch.up, network.down = False, True
-    app = scripted_app(own_server.url, device_store, clock, switch, network)
+    switch, network = Switch(up=True), Network()
+    app = await _offline_after_a_sync(own_server.url, device_store, switch, network)
     station = onboard_cards(ship_dir, count=1)[0][2]
     async with app.run_test(size=SIZE) as pilot:
         await _rounds(app, pilot, 2)
@@ -147,11 +154,8 @@ async def test_a_sync_that_failed_offline_runs_again_as_soon_as_online(
 async def test_open_screens_follow_an_offline_session_that_goes_online(
     own_server: ServerProcess, device_store: DeviceStore
 ) -> None:
-    clock, switch, network = FrozenClock(SYNCED_AT), Switch(up=True), Network()
-    async with scripted_app(own_server.url, device_store, clock, switch).run_test(size=SIZE) as pilot:
-        await _sign_in(pilot)  # the first sync
-    switch.up, network.down = False, True
-    app = scripted_app(own_server.url, device_store, clock, switch, network)
+    switch, network = Switch(up=True), Network()
+    app = await _offline_after_a_sync(own_server.url, device_store, switch, network)
     async with app.run_test(size=SIZE) as pilot:
         await _rounds(app, pilot, 2)
         await _sign_in(pilot)
