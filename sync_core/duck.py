@@ -100,7 +100,7 @@ def aware_utc(value: datetime | None) -> datetime | None:
     return None if value is None else value.replace(tzinfo=UTC)
 
 
-def first_row(cur: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None) -> tuple | None:  # type: ignore[type-arg]
+def first_row(cur: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None) -> tuple | None:
     """The first row of ``sql``, or None; the result is read to its end so ``cur`` is free
     for the next statement (DuckDB 2.0 refuses new work while a result is unfinished)."""
     rows = cur.execute(sql, params or []).fetchall()
@@ -111,6 +111,18 @@ def scalar(cur: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None
     """The first column of :func:`first_row`, or None."""
     row = first_row(cur, sql, params)
     return row[0] if row else None
+
+
+def scalar_int(cur: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None) -> int:
+    """The first column of :func:`first_row` as an int; 0 when there is no row or it is NULL.
+
+    Raises TypeError when the value is not an integer (a query that counts something else)."""
+    value = scalar(cur, sql, params)
+    if value is None:
+        return 0
+    if not isinstance(value, int):
+        raise TypeError(f"expected an integer from {sql!r}, got {type(value).__name__}")
+    return value
 
 
 class CachedRead(Generic[T]):

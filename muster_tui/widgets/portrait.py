@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 from rich.color import Color
@@ -65,7 +66,7 @@ def decode_portrait(jpeg: bytes) -> Image.Image | None:
         return None
 
 
-def can_show_pictures(app: App[object]) -> bool:
+def can_show_pictures(app: App[Any]) -> bool:
     """True when ``app``'s terminal can show a portrait: colour allowed, 256 colours or more."""
     return not app.no_color and app.console.color_system in ("256", "truecolor")
 

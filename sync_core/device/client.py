@@ -9,7 +9,6 @@ Bulk datasets arrive as Arrow IPC streams and are returned as ``pyarrow.Table``.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -18,6 +17,7 @@ import pyarrow as pa
 import pyarrow.ipc
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from sync_core.device.delta_page import DeltaPage
 from sync_core.errors import (
     FullSyncRequired,
     InvalidLogin,
@@ -79,29 +79,6 @@ _PEOPLE = TypeAdapter(list[Person])
 _PERSON = TypeAdapter(Person)
 _STANDING = TypeAdapter(Standing | None)
 _COUNTS = TypeAdapter(Counts)
-
-
-@dataclass(frozen=True)
-class DeltaPage:
-    """One page of the change feed: the changes in ``(after, cursor]``.
-
-    ``upserts`` holds each changed dataset's rows (wire columns), ``deletes`` its deleted
-    ids; ``more`` says whether changes after ``cursor`` exist.
-    """
-
-    cursor: int
-    more: bool
-    upserts: dict[str, pa.Table]
-    deletes: dict[str, list[str]]
-
-    @property
-    def changes(self) -> dict[str, int]:
-        """Records upserted or deleted per dataset in this page."""
-        keys = set(self.upserts) | set(self.deletes)
-        return {
-            key: (self.upserts[key].num_rows if key in self.upserts else 0) + len(self.deletes.get(key, []))
-            for key in keys
-        }
 
 
 class ServerClient:

@@ -26,6 +26,7 @@ import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime, timedelta
+from typing import TypedDict
 
 import duckdb
 import pyarrow as pa
@@ -403,7 +404,13 @@ def _last_kind(point: SyncPoint) -> SyncKind:
     return "delta" if delta is not None and (full is None or delta > full) else "full"
 
 
-def _point_fields(point: SyncPoint | None) -> dict[str, object]:
+class _PointFields(TypedDict):
+    cursor: int | None
+    last_full_sync: datetime | None
+    last_delta_sync: datetime | None
+
+
+def _point_fields(point: SyncPoint | None) -> _PointFields:
     if point is None:
         return {"cursor": None, "last_full_sync": None, "last_delta_sync": None}
     return {

@@ -80,7 +80,7 @@ class People:
                     ranks.append(rank)
             card = row[_CARD_AT]
             if card is not None:
-                self._cards.setdefault(card, rank)  # type: ignore[arg-type]
+                self._cards.setdefault(card, rank)
         order = sorted(range(len(keys)), key=keys.__getitem__)
         self._keys = [keys[at] for at in order]
         self._ranks = [ranks[at] for at in order]

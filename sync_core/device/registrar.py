@@ -203,7 +203,7 @@ def _handling(value: str | None) -> AssemblyHandling:
 async def default_mode(book: Book) -> SafetyMode:
     """The general parameter ``safety_mode``; general assembly when unset or unknown."""
     value = await book.parameter("safety_mode")
-    return SafetyMode(value) if value in SafetyMode.__members__ else SafetyMode.GENASS
+    return SafetyMode(value) if value is not None and value in SafetyMode.__members__ else SafetyMode.GENASS
 
 
 def outbox_recorder(store: DeviceStore, server_id: str, queued: Callable[[], None]) -> Recorder:

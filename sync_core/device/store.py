@@ -25,9 +25,18 @@ from typing import Any, TypeVar
 import duckdb
 import pyarrow as pa
 
-from sync_core.device.client import DeltaPage
+from sync_core.device.delta_page import DeltaPage
 from sync_core.device.outbox import Outbox
-from sync_core.duck import CachedRead, Database, aware_utc, dataset_ddl, first_row, naive_utc, scalar
+from sync_core.duck import (
+    CachedRead,
+    Database,
+    aware_utc,
+    dataset_ddl,
+    first_row,
+    naive_utc,
+    scalar,
+    scalar_int,
+)
 from sync_core.protocol import DATASETS, id_column
 
 # A handheld's budget: DuckDB's buffer pool capped; with the engine's picture batches of
@@ -170,7 +179,7 @@ class DeviceStore:
         """The count and last-run figures of each dataset in ``keys`` (default: all six)."""
         keys = list(keys)
         with self.db.cursor() as cur:
-            counts = {key: scalar(cur, f'SELECT count(*) FROM "{key}"') for key in keys}
+            counts = {key: scalar_int(cur, f'SELECT count(*) FROM "{key}"') for key in keys}
             rows = cur.execute("SELECT key, changes, failed, last_updated FROM dataset_state").fetchall()
         # All six rows and a filter here: "WHERE key IN (SELECT unnest($1))" took 4.4 ms, this 0.7.
         state = {key: (changes, failed, aware_utc(at)) for key, changes, failed, at in rows}

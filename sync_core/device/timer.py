@@ -46,7 +46,7 @@ class DeltaTimer:
 
     async def _wait(self, delay: float | None) -> None:
         """Until ``delay`` seconds pass on the engine's clock, or a new status arrives."""
-        waits = [asyncio.ensure_future(self._wake.wait())]
+        waits: list[asyncio.Future[object]] = [asyncio.ensure_future(self._wake.wait())]
         if delay is not None and not self.engine.status.running:
             waits.append(asyncio.ensure_future(self.engine.clock.sleep(delay)))
         try:

@@ -87,7 +87,7 @@ class Uploader:
         return ceiling * self._rng.uniform(0.5, 1.0)
 
     async def _woken(self, delay: float | None) -> None:
-        waits = [asyncio.ensure_future(self._wake.wait())]
+        waits: list[asyncio.Future[object]] = [asyncio.ensure_future(self._wake.wait())]
         if delay is not None:
             waits.append(asyncio.ensure_future(self.clock.sleep(delay)))
         try:

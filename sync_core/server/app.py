@@ -238,7 +238,9 @@ def create_app(store: ServerStore, clock: Clock | None = None) -> FastAPI:
     ) -> Response:
         # An empty poll (most of them) is answered on the event loop from memory.
         try:
-            page = empty_page(store, after) or await run_in_threadpool(read_page, store, after, limit)
+            page = empty_page(store, after)
+            if page is None:
+                page = await run_in_threadpool(read_page, store, after, limit)
         except CursorTooOld as exc:
             raise HTTPException(410, f"Full sync required: {exc}") from exc
         return Response(page_bytes(page), media_type=ARROW_STREAM)

@@ -24,7 +24,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from sync_core.duck import CachedRead, Database, dataset_ddl, first_row, scalar
+from sync_core.duck import CachedRead, Database, dataset_ddl, first_row, scalar_int
 from sync_core.muster import REGISTRATION_DDL
 from sync_core.protocol import DATASET_COLUMNS, DATASETS, id_column, wire_columns
 
@@ -147,7 +147,7 @@ class ServerStore:
 
     def _read_feed_bounds(self) -> tuple[int, int]:
         with self.db.cursor() as cur:
-            return first_row(cur, "SELECT horizon, last_seq FROM server_meta") or (0, 0)  # type: ignore[return-value]
+            return first_row(cur, "SELECT horizon, last_seq FROM server_meta") or (0, 0)
 
     def latest(self) -> int:
         """The highest change sequence committed (see :func:`latest_seq`)."""
@@ -177,7 +177,7 @@ class ServerStore:
     def counts(self) -> dict[str, int]:
         """Records per dataset."""
         with self.db.cursor() as cur:
-            return {key: scalar(cur, f'SELECT count(*) FROM "{key}"') for key in DATASETS}
+            return {key: scalar_int(cur, f'SELECT count(*) FROM "{key}"') for key in DATASETS}
 
     def ping(self) -> bool:
         """True when the store answers a trivial query."""
@@ -194,7 +194,7 @@ def latest_seq(cur: duckdb.DuckDBPyConnection) -> int:
     Read from ``server_meta.last_seq``, which every write updates inside its own
     transaction, so it is as consistent as the rows it describes.
     """
-    return int(scalar(cur, "SELECT last_seq FROM server_meta") or 0)  # type: ignore[call-overload]
+    return scalar_int(cur, "SELECT last_seq FROM server_meta")
 
 
 def _import_dataset(cur: duckdb.DuckDBPyConnection, key: str, path: Path) -> int:
@@ -210,7 +210,7 @@ def _import_dataset(cur: duckdb.DuckDBPyConnection, key: str, path: Path) -> int
         f'ORDER BY "{id_column(key)}"',
         [str(path)],
     )
-    return scalar(cur, f'SELECT count(*) FROM "{key}"')
+    return scalar_int(cur, f'SELECT count(*) FROM "{key}"')
 
 
 def _read_dataset(cur: duckdb.DuckDBPyConnection, key: str) -> pa.Table:
