@@ -6,15 +6,17 @@ real one; everything else is real.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import httpx
 import pyarrow as pa
 import pyarrow.ipc
+import pytest
 
 from sync_core.device import DeviceStore
 from sync_core.device.headless import sync_once
-from sync_core.protocol import ARROW_STREAM, PICTURE_MAX_BYTES, SyncState
+from sync_core.protocol import ARROW_STREAM, DATASETS, PICTURE_MAX_BYTES, SyncState
 from sync_core.server.app import arrow_bytes
 from sync_core.server.process import ServerProcess
 
@@ -96,4 +98,58 @@ async def test_malformed_dataset_keeps_previous_data(
         assert "Malformed response from server" in (status.error or "")
         assert store.datasets() == before
         assert store.sync_point().cursor == good.cursor  # type: ignore[union-attr]
+    store.close()
+
+
+def _with_future_column(request: httpx.Request, body: bytes) -> tuple[bytes, str] | None:
+    """Every dataset and change page gains a column this device does not know (a newer server)."""
+    path = request.url.path
+    if "/snapshots/" not in path and not path.endswith("/changes"):
+        return None
+    table = pa.ipc.open_stream(body).read_all()
+    return arrow_bytes(table.append_column("future", pa.array(["x"] * table.num_rows))), ARROW_STREAM
+
+
+async def test_unknown_columns_are_ignored_and_logged_once(
+    live_server: ServerProcess, device_store_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = DeviceStore(device_store_path)
+    reference = await sync_once(live_server.url, store, "demo", "demo")
+    with caplog.at_level(logging.WARNING, "sync_core.device.client"):
+        for full in (True, True, False):
+            status = await sync_once(
+                live_server.url,
+                store,
+                "demo",
+                "demo",
+                full=full,
+                transport=FaultyTransport(_with_future_column),
+            )
+            assert status.status is SyncState.SUCCESS, status.error
+    assert status.cursor == reference.cursor
+    assert {key: ds.count for key, ds in status.datasets.items()} == {
+        key: ds.count for key, ds in reference.datasets.items()
+    }
+    warnings = [r.getMessage() for r in caplog.records if "'future'" in r.getMessage()]
+    # once per dataset and once for the change page, however many syncs saw it
+    assert len(warnings) == len(DATASETS) + 1, warnings
+    store.close()
+
+
+def _without_cabin(request: httpx.Request, body: bytes) -> tuple[bytes, str] | None:
+    if request.url.path.endswith("/reservations"):
+        return arrow_bytes(pa.ipc.open_stream(body).read_all().drop_columns(["cabin"])), ARROW_STREAM
+    return None
+
+
+async def test_missing_column_names_the_server_too_old(
+    live_server: ServerProcess, device_store_path: Path
+) -> None:
+    store = DeviceStore(device_store_path)
+    status = await sync_once(
+        live_server.url, store, "demo", "demo", transport=FaultyTransport(_without_cabin)
+    )
+    assert status.status is SyncState.FAILED
+    assert "server too old: column cabin" in (status.error or "")
+    assert store.sync_point() is None
     store.close()

@@ -9,6 +9,8 @@ Bulk datasets arrive as Arrow IPC streams and are returned as ``pyarrow.Table``.
 from __future__ import annotations
 
 import asyncio
+import logging
+import threading
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -50,6 +52,7 @@ from sync_core.protocol import (
     wire_columns,
 )
 
+log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 # httpx times each read; a server trickling bytes never trips that. This bounds a whole
 # request (connect, send, read the full answer), so a sync ends even then (invariant 7).
@@ -298,13 +301,42 @@ def _arrow(response: httpx.Response, columns: tuple[str, ...]) -> pa.Table:
 
 
 def _arrow_table(payload: bytes, columns: tuple[str, ...], where: str) -> pa.Table:
+    """The Arrow stream ``payload`` reduced to ``columns``, in that order.
+
+    A newer server may send columns this device does not know: they are dropped (logged once
+    per place and column), so an older handheld keeps syncing. A column it needs that is
+    absent raises MalformedResponse naming it ("server too old"); an unreadable stream
+    raises MalformedResponse too.
+    """
     try:
         table = pa.ipc.open_stream(payload).read_all()
     except (pa.ArrowInvalid, OSError) as exc:
         raise MalformedResponse(f"{where} sent an unreadable Arrow stream") from exc
-    if tuple(table.column_names) != columns:
-        raise MalformedResponse(f"{where} sent columns {table.column_names}, expected {list(columns)}")
-    return table
+    missing = [name for name in columns if name not in table.column_names]
+    if missing:
+        raise MalformedResponse(f"{where}: server too old: column {missing[0]} is missing")
+    for name in table.column_names:
+        if name not in columns:
+            _note_unknown_column(columns, name, where)
+    if tuple(table.column_names) == columns:
+        return table
+    if len(set(table.column_names)) < table.num_columns:
+        raise MalformedResponse(f"{where} sent a column twice: {table.column_names}")
+    return table.select(list(columns))
+
+
+_unknown_columns: set[tuple[tuple[str, ...], str]] = set()
+_unknown_lock = threading.Lock()
+
+
+def _note_unknown_column(columns: tuple[str, ...], name: str, where: str) -> None:
+    """Log, once per process for each kind of table (its expected ``columns``) and unknown
+    column ``name``, that the column was ignored."""
+    with _unknown_lock:
+        first = (columns, name) not in _unknown_columns
+        _unknown_columns.add((columns, name))
+    if first:
+        log.warning("%s sent column %r, unknown to this device: ignored", where, name)
 
 
 def _delta_page(table: pa.Table, path: str, after: int) -> DeltaPage:
