@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import duckdb
 import pytest
 from PIL import Image
 
@@ -36,8 +37,33 @@ def test_office_sets_fields_and_replaces_a_portrait(own_server: ServerProcess, t
         own_server.url, "set", "reservations", "P0000001", f"picture={_image(tmp_path, 'JPEG')}"
     )
     assert code == 0 and second["cursor"] > first["cursor"]
-    code, third = muster_admin(own_server.url, "delete", "muster_stations", "A")
+    code, third = muster_admin(
+        own_server.url, "set", "muster_stations", "Z", "name=Spare", "type=Inside", "capacity=10"
+    )
     assert code == 0 and third["cursor"] > second["cursor"]
+    code, fourth = muster_admin(own_server.url, "delete", "muster_stations", "Z")
+    assert code == 0 and fourth["cursor"] > third["cursor"]
+
+
+def test_a_station_still_named_cannot_be_deleted(live_server: ServerProcess, ship_dir: Path) -> None:
+    default = duckdb.execute(
+        f"SELECT value FROM '{ship_dir}/parameters.parquet' WHERE name = 'default_muster_station'"
+    ).fetchall()[0][0]
+    named = duckdb.execute(
+        f"SELECT count(*) FROM '{ship_dir}/reservations.parquet' WHERE muster_station = ?", [default]
+    ).fetchall()[0][0]
+    code, result = muster_admin(live_server.url, "delete", "muster_stations", default)
+    assert code == 1
+    assert "HTTP 409" in result["error"]
+    assert (
+        f"still named by {named} profile(s) and general parameter default_muster_station" in result["error"]
+    )
+    boat, aboard = duckdb.execute(
+        f"SELECT lifeboat, count(*) FROM '{ship_dir}/reservations.parquet' "
+        "WHERE lifeboat IS NOT NULL GROUP BY 1 ORDER BY 1 LIMIT 1"
+    ).fetchall()[0]
+    code, result = muster_admin(live_server.url, "delete", "lifeboats", boat)
+    assert code == 1 and f"lifeboats {boat!r} is still named by {aboard} profile(s)" in result["error"]
 
 
 @pytest.mark.parametrize(

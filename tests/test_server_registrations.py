@@ -24,6 +24,7 @@ from sync_core.protocol import (
     API_PREFIX,
     REGISTRATION_BATCH_MAX,
     ItemOutcome,
+    RecordChange,
     Registration,
     RegistrationAction,
     SafetyMode,
@@ -121,11 +122,9 @@ def test_a_mixed_batch_is_answered_item_by_item(server: ServerProcess) -> None:
     ).json()["token"]
     good = registration("P0000020", "C")
     malformed = raw(registration("P0000021", "C"), action="jump")
-    unknown_profile = registration("P9999999", "C")
-    wrong_lifeboat = registration("P0000022", "LB99", SafetyMode.ASHSHP)
     station_in_abandon_ship = raw(registration("P0000023", "LB01", SafetyMode.ASHSHP), muster_station="C")
     huge = raw(registration("P0000024", "C"), username="x" * 100_000)
-    items = [raw(good), malformed, raw(unknown_profile), raw(wrong_lifeboat), station_in_abandon_ship, huge]
+    items = [raw(good), malformed, station_in_abandon_ship, huge]
     items += [42, {}, {"registration_id": "y" * 10_000}, raw(good)]  # nameless items, then a repeat
     answer = post_raw(server, items, token)
     assert answer.status_code == 200
@@ -133,20 +132,52 @@ def test_a_mixed_batch_is_answered_item_by_item(server: ServerProcess) -> None:
     assert [item["registration_id"] for item in results] == [
         good.registration_id,
         malformed["registration_id"],
-        unknown_profile.registration_id,
-        wrong_lifeboat.registration_id,
         station_in_abandon_ship["registration_id"],
         huge["registration_id"],
         good.registration_id,
     ]
     outcomes = [(item["outcome"], item["status"]) for item in results]
-    assert outcomes == [("applied", 200)] + [("rejected", 422)] * 5 + [("already applied", 200)]
+    assert outcomes == [("applied", 200)] + [("rejected", 422)] * 3 + [("already applied", 200)]
     reasons = [item["reason"] for item in results]
     assert reasons[1] == "action: Input should be 'register' or 'unregister'"
-    assert reasons[2] == "no reservation has profile id 'P9999999'"
-    assert reasons[3] == "there is no lifeboat 'LB99'"
-    assert reasons[4] == "Abandon ship registrations name a lifeboat only"
-    assert "xxxxxxxxxx" not in reasons[5] and len(reasons[5]) <= 200
+    assert reasons[2] == "Abandon ship registrations name a lifeboat only"
+    assert "xxxxxxxxxx" not in reasons[3] and len(reasons[3]) <= 200
+
+
+async def test_a_registration_of_deleted_reference_data_is_kept(
+    own_server: ServerProcess, ship_dir: Path
+) -> None:
+    """The office deleted a profile and a lifeboat after a device registered them offline:
+    the muster still happened, so the server stores both and its status page counts them."""
+    gone_profile = registration("P0000030", "C")
+    gone_lifeboat = registration("P0000031", "LB02", SafetyMode.ASHSHP)
+    never_known = registration("P9999999", "C")
+    async with ServerClient(own_server.url) as client:
+        await client.sign_in("office", "office")
+        await client.post_changes(
+            [
+                RecordChange(key="reservations", id="P0000030", op="delete"),
+                *_move_off(set(profiles_in(ship_dir, "LB02")) - {"P0000030"}),
+                RecordChange(key="lifeboats", id="LB02", op="delete"),
+            ]
+        )
+        receipt = await client.post_registrations([gone_profile, gone_lifeboat, never_known])
+        assert [(r.outcome, r.status) for r in receipt.results] == [(ItemOutcome.APPLIED, 200)] * 3
+        assert (await client.standing("P0000030", SafetyMode.GENASS)) is not None
+    page = httpx.get(own_server.url, timeout=10).text
+    assert "Registrations of a profile no longer in the ship's data: 2" in page
+    assert "Registrations at a muster station or lifeboat no longer in the ship's data: 1" in page
+
+
+def profiles_in(ship_dir: Path, lifeboat: str) -> list[str]:
+    sql = f"SELECT profile_id FROM '{ship_dir}/reservations.parquet' WHERE lifeboat = ?"
+    return [row[0] for row in duckdb.execute(sql, [lifeboat]).fetchall()]
+
+
+def _move_off(profile_ids: set[str]) -> list[RecordChange]:
+    return [
+        RecordChange(key="reservations", id=pid, op="set", fields={"lifeboat": "LB01"}) for pid in profile_ids
+    ]
 
 
 async def test_counts_follow_registrations_at_a_station(client: ServerClient) -> None:

@@ -69,8 +69,8 @@ from sync_core.protocol import (
     SnapshotManifest,
 )
 from sync_core.server.changes import ChangePage, CursorTooOld, empty_page, read_page
-from sync_core.server.edits import EditRejected, apply_changes, replace_picture
-from sync_core.server.registrations import apply_registrations
+from sync_core.server.edits import EditRejected, StillNamed, apply_changes, replace_picture
+from sync_core.server.registrations import apply_registrations, orphan_counts
 from sync_core.server.store import ServerStore, Snapshot
 from sync_core.server.tokens import Grant, TokenRegistry
 
@@ -250,7 +250,7 @@ def create_app(store: ServerStore, clock: Clock | None = None) -> FastAPI:
         try:
             return EditResult(cursor=apply_changes(store, body.changes))
         except EditRejected as exc:
-            raise HTTPException(422, str(exc)) from exc
+            raise HTTPException(409 if isinstance(exc, StillNamed) else 422, str(exc)) from exc
 
     @app.put(f"{API_PREFIX}/admin/pictures/{{profile_id}}", response_model=EditResult)
     async def put_picture(profile_id: str, request: Request, _: Office) -> EditResult:
@@ -364,14 +364,19 @@ def _password_ok(password_hash: str | None, password: str) -> bool:
 
 
 def render_status_page(store: ServerStore) -> str:
-    """The server's status page: its id and each dataset's record count (HTML)."""
+    """The server's status page (HTML): its id, each dataset's record count, and how many
+    registrations name a profile or place no longer in the ship's data (kept as recorded)."""
     counts = store.counts()
     rows = "".join(f"<tr><td>{html.escape(key)}</td><td>{counts[key]}</td></tr>" for key in DATASETS)
     server_id = html.escape(store.server_id or "not imported")
+    profiles, places = orphan_counts(store)
     return (
         "<!doctype html><html><head><title>Muster server</title></head><body>"
         f"<h1>Muster server</h1><p>Server id: {server_id}</p>"
-        f"<table><tr><th>dataset</th><th>records</th></tr>{rows}</table></body></html>"
+        f"<table><tr><th>dataset</th><th>records</th></tr>{rows}</table>"
+        f"<p>Registrations of a profile no longer in the ship's data: {profiles}</p>"
+        f"<p>Registrations at a muster station or lifeboat no longer in the ship's data: {places}</p>"
+        "</body></html>"
     )
 
 

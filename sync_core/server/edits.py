@@ -23,6 +23,11 @@ class EditRejected(ValueError):
     """An edit names an unknown dataset, field or record, or carries a bad value or picture."""
 
 
+class StillNamed(EditRejected):
+    """A delete of a muster station or lifeboat that profiles or a general parameter still
+    name (HTTP 409): move them elsewhere first."""
+
+
 # Fields a record may not lack (DESIGN.md: every profile has a board card and a muster
 # station; a user signs in with a password hash).
 REQUIRED: dict[str, tuple[str, ...]] = {
@@ -37,6 +42,8 @@ REFERENCES = {
     ("reservations", "muster_station"): "muster_stations",
     ("reservations", "lifeboat"): "lifeboats",
 }
+# General parameters whose value names a record of a dataset.
+PARAMETER_REFERENCES = {"default_muster_station": "muster_stations"}
 TEXT_MAX = 500
 
 
@@ -71,7 +78,8 @@ def apply_changes(store: ServerStore, changes: list[RecordChange]) -> int:
 
     Raises EditRejected (nothing is applied) for an unknown dataset / field, a delete of a
     missing record, a value DuckDB cannot store in its column, or a profile's
-    ``picture_sha256`` (see :func:`replace_picture`).
+    ``picture_sha256`` (see :func:`replace_picture`); StillNamed for a delete of a muster
+    station or lifeboat that profiles or a general parameter still name.
     """
     with store.write() as cur:
         for change in changes:
@@ -181,8 +189,28 @@ def _set(cur: duckdb.DuckDBPyConnection, key: str, record_id: str, fields: dict[
         raise EditRejected(f"{key} {record_id!r}: a value does not fit its field: {reason}") from exc
 
 
+def _check_unnamed(cur: duckdb.DuckDBPyConnection, key: str, record_id: str) -> None:
+    """Raise StillNamed when profiles or general parameters name record ``record_id`` of ``key``."""
+    profiles = sum(
+        int(scalar(cur, f'SELECT count(*) FROM reservations WHERE "{name}" = ?', [record_id]))  # type: ignore[call-overload]
+        for (source, name), target in REFERENCES.items()
+        if source == "reservations" and target == key
+    )
+    names = [name for name, target in PARAMETER_REFERENCES.items() if target == key]
+    parameters = [
+        name
+        for name in names
+        if scalar(cur, "SELECT value FROM parameters WHERE name = ?", [name]) == record_id
+    ]
+    if profiles or parameters:
+        named_by = [f"{profiles} profile(s)"] if profiles else []
+        named_by += [f"general parameter {name}" for name in parameters]
+        raise StillNamed(f"{key} {record_id!r} is still named by {' and '.join(named_by)}")
+
+
 def _delete(cur: duckdb.DuckDBPyConnection, key: str, record_id: str) -> None:
     _columns(key)
+    _check_unnamed(cur, key, record_id)
     gone = cur.execute(
         f'DELETE FROM "{key}" WHERE "{id_column(key)}" = ? RETURNING 1', [record_id]
     ).fetchall()

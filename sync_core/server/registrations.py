@@ -5,12 +5,16 @@ and 8):
 
 - an item without a usable ``registration_id`` cannot be named, so it gets no result (the
   device keeps it: only a result naming an item takes it out of the outbox);
-- an item that is not a valid :class:`Registration`, or names an unknown profile, muster
-  station or lifeboat, is REJECTED with status 422 and a short reason;
+- an item that is not a valid :class:`Registration` is REJECTED with status 422 and a short
+  reason;
 - an id the server already holds is ALREADY APPLIED, status 200, and changes nothing: a
   replay is harmless. An id repeated within the batch is answered as its first valid
   occurrence was, ALREADY APPLIED when that one was applied;
-- every other item is APPLIED, status 200.
+- every other item is APPLIED, status 200, even when its profile, muster station or
+  lifeboat is not (or no longer) in the ship's data: a registration records what happened
+  at the muster, so it is never refused for reference data (the office may have deleted the
+  profile meanwhile). The server's status page counts such registrations
+  (:func:`orphan_counts`).
 
 The new items go in with one ``INSERT ... SELECT`` from an Arrow table, in one write
 transaction. The insert is optimistic: a fresh batch (the usual upload) costs that one
@@ -21,7 +25,6 @@ transaction looks the ids up first.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,25 +45,18 @@ _INCOMING = pa.schema(
 )
 _COPIED = [name for name in REGISTRATION_COLUMNS if name not in ("registered_at", "registered_utc")]
 _COLUMN_LIST = ", ".join(REGISTRATION_COLUMNS)
-# Only items whose profile is a reservation and whose place is a known muster station
-# (lifeboat in abandon ship) go in; the ids that went in come back.
 _INSERT_SQL = (
     f"INSERT INTO registrations ({_COLUMN_LIST}, received_at, uploaded_by) "
-    f"SELECT {_COLUMN_LIST}, $1, $2 FROM incoming "
-    "WHERE profile_id IN (SELECT profile_id FROM reservations) AND CASE WHEN lifeboat IS NULL "
-    "THEN muster_station IN (SELECT code FROM muster_stations) "
-    "ELSE lifeboat IN (SELECT code FROM lifeboats) END "
-    "RETURNING registration_id"
+    f"SELECT {_COLUMN_LIST}, $1, $2 FROM incoming RETURNING registration_id"
 )
-
-
-@dataclass
-class _Stored:
-    """What the store did with a batch's valid items, by id."""
-
-    held: set[str] = field(default_factory=set)
-    applied: set[str] = field(default_factory=set)
-    refused: dict[str, str] = field(default_factory=dict)
+# Registrations whose profile, or whose place (muster station; lifeboat in abandon ship),
+# is not in the ship's data.
+_ORPHANS_SQL = (
+    "SELECT count(*) FILTER (WHERE profile_id NOT IN (SELECT profile_id FROM reservations)), "
+    "count(*) FILTER (WHERE CASE WHEN lifeboat IS NULL "
+    "THEN muster_station NOT IN (SELECT code FROM muster_stations) "
+    "ELSE lifeboat NOT IN (SELECT code FROM lifeboats) END) FROM registrations"
+)
 
 
 def item_name(item: Any) -> str | None:
@@ -90,13 +86,13 @@ def apply_registrations(
     for name, answer in answers:
         if isinstance(answer, Registration):
             unique.setdefault(name, answer)
-    stored = _store(
+    applied = _store(
         store, list(unique.values()), uploaded_by, received_at.astimezone(UTC).replace(tzinfo=None)
     )
     answered: set[str] = set()
     results = []
     for name, answer in answers:
-        results.append(_result(name, answer, stored, first=name not in answered))
+        results.append(_result(name, answer, applied_here=name not in answered and name in applied))
         answered.add(name)
     return RegistrationReceipt.model_validate({"results": results})
 
@@ -112,29 +108,27 @@ def _parse(item: Any) -> Registration | str:
         return (f"{where}: {message}" if where else message)[:REASON_MAX]
 
 
-def _result(name: str, answer: Registration | str, stored: _Stored, first: bool) -> dict[str, Any]:
-    """One RegistrationResult as a plain dict (the receipt validates them all at once)."""
+def _result(name: str, answer: Registration | str, applied_here: bool) -> dict[str, Any]:
+    """One RegistrationResult as a plain dict (the receipt validates them all at once);
+    ``applied_here`` when this item's insert is the one that applied its id."""
     if isinstance(answer, str):
         outcome, reason = ItemOutcome.REJECTED, answer
-    elif name in stored.applied:
-        outcome, reason = (ItemOutcome.APPLIED if first else ItemOutcome.ALREADY_APPLIED), None
-    elif name in stored.held:
-        outcome, reason = ItemOutcome.ALREADY_APPLIED, None
+    elif applied_here:
+        outcome, reason = ItemOutcome.APPLIED, None
     else:
-        outcome, reason = ItemOutcome.REJECTED, stored.refused[name]
+        outcome, reason = ItemOutcome.ALREADY_APPLIED, None
     status = 422 if outcome is ItemOutcome.REJECTED else 200
     return {"registration_id": name, "outcome": outcome, "status": status, "reason": reason}
 
 
-def _store(store: ServerStore, regs: list[Registration], uploaded_by: str, received_at: datetime) -> _Stored:
-    """Insert ``regs`` (unique ids) that are new and name a known profile and place."""
+def _store(store: ServerStore, regs: list[Registration], uploaded_by: str, received_at: datetime) -> set[str]:
+    """Insert those of ``regs`` (unique ids) that are new; returns their ids."""
     if not regs:
-        return _Stored()
+        return set()
     incoming = _table(regs)
     try:
         with store.write() as cur:
-            applied = _insert(cur, incoming, uploaded_by, received_at)
-            return _Stored(applied=applied, refused=_refusals(cur, regs, applied))
+            return _insert(cur, incoming, uploaded_by, received_at)
     except duckdb.ConstraintException:
         pass  # an id is held already (a replay); that transaction applied nothing
     with store.write() as cur:
@@ -142,14 +136,13 @@ def _store(store: ServerStore, regs: list[Registration], uploaded_by: str, recei
         fresh = incoming.filter(
             pc.invert(pc.is_in(incoming["registration_id"], pa.array(list(held), pa.string())))
         )
-        applied = _insert(cur, fresh, uploaded_by, received_at)
-        return _Stored(held=held, applied=applied, refused=_refusals(cur, regs, applied | held))
+        return _insert(cur, fresh, uploaded_by, received_at)
 
 
 def _insert(
     cur: duckdb.DuckDBPyConnection, incoming: pa.Table, uploaded_by: str, received_at: datetime
 ) -> set[str]:
-    """Insert the rows of ``incoming`` with a known profile and place; their ids.
+    """Insert the rows of ``incoming``; their ids.
 
     The Arrow table stays registered on ``cur`` until the cursor closes with its transaction
     (an aborted transaction refuses even an unregister).
@@ -165,24 +158,12 @@ def _held(cur: duckdb.DuckDBPyConnection, incoming: pa.Table) -> set[str]:
     return {row[0] for row in found.fetchall()}
 
 
-def _refusals(cur: duckdb.DuckDBPyConnection, regs: list[Registration], done: set[str]) -> dict[str, str]:
-    """Why each of ``regs`` not in ``done`` was not inserted: its profile or its place is unknown."""
-    unknown = [reg for reg in regs if reg.registration_id not in done]
-    if not unknown:
-        return {}
-    found = cur.execute(
-        "SELECT profile_id FROM reservations WHERE list_contains($1, profile_id)",
-        [[r.profile_id for r in unknown]],
-    )
-    known = {row[0] for row in found.fetchall()}
-    return {reg.registration_id: _unknown(reg, reg.profile_id in known) for reg in unknown}
-
-
-def _unknown(reg: Registration, profile_known: bool) -> str:
-    if not profile_known:
-        return f"no reservation has profile id {reg.profile_id!r}"
-    kind = "lifeboat" if reg.safety_mode.by_lifeboat else "muster station"
-    return f"there is no {kind} {reg.place!r}"
+def orphan_counts(store: ServerStore) -> tuple[int, int]:
+    """How many registrations name a profile, and how many a muster station or lifeboat,
+    that the ship's data does not hold (deleted after the muster, or never known)."""
+    with store.db.cursor() as cur:
+        row = cur.execute(_ORPHANS_SQL).fetchall()[0]
+    return int(row[0]), int(row[1])
 
 
 def _table(regs: list[Registration]) -> pa.Table:
