@@ -167,11 +167,15 @@ async def test_created_and_deleted_before_sync_never_appears(
             [RecordChange(key="muster_stations", id="GHOST", op="set", fields=STATION | {"name": "Ghost"})]
         )
         await admin.post_changes([RecordChange(key="muster_stations", id="GHOST", op="delete")])
+        await admin.post_changes(
+            [RecordChange(key="muster_stations", id="SPARE", op="set", fields=STATION | {"name": "Spare"})]
+        )
     async with device(own_server.url, device_store_path) as engine, office(own_server.url) as admin:
         assert "GHOST" not in _ids(engine.store, "muster_stations")
-        await admin.post_changes([RecordChange(key="lifeboats", id="LB01", op="delete")])
+        assert "SPARE" in _ids(engine.store, "muster_stations")
+        await admin.post_changes([RecordChange(key="muster_stations", id="SPARE", op="delete")])
         await delta(engine)
-        assert "LB01" not in _ids(engine.store, "lifeboats")
+        assert "SPARE" not in _ids(engine.store, "muster_stations")
         assert "GHOST" not in _ids(engine.store, "muster_stations")
 
 

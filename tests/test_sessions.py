@@ -15,6 +15,7 @@ from sync_core.device import DeviceStore, ServerClient, SyncEngine
 from sync_core.duck import Database
 from sync_core.protocol import SyncState
 from sync_core.server.process import ServerProcess
+from sync_core.server.schema import SESSIONS_DDL
 from sync_core.server.tokens import TokenRegistry
 
 from .conftest import start_server
@@ -53,6 +54,8 @@ def test_a_token_expires_after_its_lifetime_even_across_a_restart(tmp_path: Path
     clock = FrozenClock(T0)
     db = Database(tmp_path / "server.duckdb")
     try:
+        with db.cursor() as cur:
+            cur.execute(SESSIONS_DDL)  # a migration of the server store makes it
         tokens = TokenRegistry(clock, db, lifetime=12 * HOUR)
         early = tokens.issue("demo", "crew")
         clock.advance(6 * HOUR)

@@ -37,6 +37,8 @@ from sync_core.duck import (
     scalar,
     scalar_int,
 )
+from sync_core.errors import StoreUnusable
+from sync_core.migrations import Migration, NewerSchema, migrate, statements
 from sync_core.protocol import DATASETS, id_column
 
 # A handheld's budget: DuckDB's buffer pool capped; with the engine's picture batches of
@@ -62,6 +64,14 @@ _STATE_DDL = (
     "ALTER TABLE device_meta ADD COLUMN IF NOT EXISTS last_used TIMESTAMP",
     """CREATE TABLE IF NOT EXISTS sign_in_failures (
         username VARCHAR PRIMARY KEY, failures INTEGER NOT NULL, locked_until TIMESTAMP)""",
+)
+# The device store's schema steps (sync_core.migrations): append, never edit.
+_MIGRATIONS = (
+    Migration(
+        1,
+        "sync state, dataset state, device meta, sign-in failures, the six datasets",
+        statements(*_STATE_DDL, *(dataset_ddl(key, key) for key in DATASETS)),
+    ),
 )
 
 
@@ -102,17 +112,21 @@ class DeviceStore:
     """The device store at ``path`` (a DuckDB file, created if missing).
 
     ``device_id`` names this device in its registrations (made with the store);
-    ``outbox`` holds them. Raises :class:`StoreInUse` when another process holds the file.
+    ``outbox`` holds them. A store made by an earlier release is migrated as it opens
+    (``_MIGRATIONS``). Raises :class:`StoreInUse` when another process holds the file,
+    StoreUnusable when a newer release made it.
     """
 
     def __init__(self, path: Path | str) -> None:
         self.db = Database(path, settings=DEVICE_SETTINGS)
         self.path = self.db.path
+        try:
+            with self.db.transaction() as cur:
+                migrate(cur, _MIGRATIONS)
+        except NewerSchema as exc:
+            self.db.close()
+            raise StoreUnusable(self.path, f"made by a newer Muster ({exc})") from exc
         with self.db.cursor() as cur:
-            for ddl in _STATE_DDL:
-                cur.execute(ddl)
-            for key in DATASETS:
-                cur.execute(dataset_ddl(key, key))
             self.device_id = _device_id(cur)
         self.outbox = Outbox(self.db)
         self._views: dict[Callable[[DeviceStore], Any], CachedRead[Any]] = {}

@@ -25,24 +25,10 @@ import duckdb
 import pyarrow as pa
 
 from sync_core.duck import CachedRead, Database, dataset_ddl, first_row, scalar_int
-from sync_core.muster import REGISTRATION_DDL
+from sync_core.errors import StoreUnusable
+from sync_core.migrations import NewerSchema, migrate
 from sync_core.protocol import DATASET_COLUMNS, DATASETS, id_column, wire_columns
-
-_META_DDL = (
-    "CREATE TABLE IF NOT EXISTS server_meta ("
-    "server_id VARCHAR, imported_at TIMESTAMP, horizon BIGINT NOT NULL DEFAULT 0, "
-    "last_seq BIGINT NOT NULL DEFAULT 0)"
-)
-_JOURNAL_DDL = (
-    "CREATE TABLE IF NOT EXISTS journal ("
-    "_seq BIGINT NOT NULL, key VARCHAR NOT NULL, id VARCHAR NOT NULL, op VARCHAR NOT NULL, "
-    "changed_at TIMESTAMP NOT NULL)"
-)
-# Portraits are fetched by content hash (see ServerStore.pictures).
-_PICTURES_INDEX_DDL = "CREATE INDEX IF NOT EXISTS pictures_sha256 ON pictures (sha256)"
-_REGISTRATIONS_DDL = REGISTRATION_DDL.format(
-    extra=", received_at TIMESTAMP NOT NULL, uploaded_by VARCHAR NOT NULL"
-)
+from sync_core.server.schema import JOURNAL_DDL, META_DDL, MIGRATIONS
 
 
 @dataclass(frozen=True)
@@ -70,19 +56,24 @@ class ShipDataError(Exception):
 class ServerStore:
     """The server store at ``path``; :meth:`import_ship` fills a new one.
 
-    Raises ``sync_core.errors.StoreInUse`` when another process holds the file.
+    An imported store made by an earlier release is migrated as it opens
+    (:mod:`sync_core.server.schema`). Raises ``sync_core.errors.StoreInUse`` when another
+    process holds the file, StoreUnusable when a newer release made it.
     """
 
     def __init__(self, path: Path | str) -> None:
         self.db = Database(path, holder="another server process")
         self._write_lock = threading.Lock()
         self._feed = CachedRead(self._read_feed_bounds)
-        with self.db.cursor() as cur:
-            cur.execute(_META_DDL)
-            cur.execute(_REGISTRATIONS_DDL)
-            row = first_row(cur, "SELECT server_id FROM server_meta")
-            if row:  # a store imported before the index existed gets it now
-                cur.execute(_PICTURES_INDEX_DDL)
+        try:
+            with self.write() as cur:
+                cur.execute(META_DDL)
+                row = first_row(cur, "SELECT server_id FROM server_meta")
+                if row:
+                    migrate(cur, MIGRATIONS)
+        except NewerSchema as exc:
+            self.db.close()
+            raise StoreUnusable(self.db.path, f"made by a newer Muster ({exc})") from exc
         self.server_id: str | None = row[0] if row else None
 
     @contextmanager
@@ -119,13 +110,13 @@ class ServerStore:
         server_id = str(uuid.uuid4())
         with self.write() as cur:
             cur.execute("CREATE SEQUENCE change_seq START 1")
-            cur.execute(_JOURNAL_DDL)
+            cur.execute(JOURNAL_DDL)
             counts = {key: _import_dataset(cur, key, data_dir / f"{key}.parquet") for key in DATASETS}
-            cur.execute(_PICTURES_INDEX_DDL)
             now = datetime.now(UTC).replace(tzinfo=None)
             cur.execute("INSERT INTO server_meta VALUES (?, ?, 0, 0)", [server_id, now])
             union = " UNION ALL ".join(f'SELECT max(_seq) AS s FROM "{key}"' for key in DATASETS)
             cur.execute(f"UPDATE server_meta SET last_seq = (SELECT max(s) FROM ({union}))")
+            migrate(cur, MIGRATIONS)
         self.server_id = server_id
         return counts
 

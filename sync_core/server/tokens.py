@@ -17,11 +17,6 @@ from datetime import UTC, datetime, timedelta
 from sync_core.clock import Clock
 from sync_core.duck import Database, first_row, naive_utc
 
-# expires_at is naive UTC.
-_SESSIONS_DDL = """CREATE TABLE IF NOT EXISTS sessions (
-    token_sha256 VARCHAR PRIMARY KEY, username VARCHAR NOT NULL, role VARCHAR NOT NULL,
-    expires_at TIMESTAMP NOT NULL)"""
-
 
 @dataclass(frozen=True)
 class Grant:
@@ -35,8 +30,8 @@ class Grant:
 class TokenRegistry:
     """Issues and resolves bearer tokens kept in ``db``; safe to use from several threads.
 
-    A token is looked up in memory first, then in the store (a token issued before a
-    restart). Expired sessions are removed from the store when the registry starts.
+    A token is looked up in memory first, then in the store's ``sessions`` table (a token
+    issued before a restart). Expired sessions are removed from the store when the registry starts.
     """
 
     def __init__(self, clock: Clock, db: Database, lifetime: float = 12 * 3600) -> None:
@@ -46,7 +41,6 @@ class TokenRegistry:
         self._grants: dict[str, Grant] = {}
         self._lock = threading.Lock()
         with db.cursor() as cur:
-            cur.execute(_SESSIONS_DDL)
             cur.execute("DELETE FROM sessions WHERE expires_at <= ?", [naive_utc(clock.now())])
 
     def issue(self, username: str, role: str) -> str:

@@ -144,7 +144,9 @@ async def test_delta_timer_runs_after_sign_in_and_the_screen_shows_it(
         await sign_in(pilot, "demo", "demo")
         async with ServerClient(own_server.url) as office:
             await office.sign_in("office", "office")
-            await office.post_changes([RecordChange(key="lifeboats", id="LB01", op="delete")])
+            await office.post_changes(
+                [RecordChange(key="lifeboats", id="LB01", op="set", fields={"description": "Aft"})]
+            )
         clock.advance(30 * 60)
         for _ in range(200):
             await pilot.pause(0.02)

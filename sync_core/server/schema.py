@@ -1,0 +1,56 @@
+"""The server store's tables and its numbered migrations (see :mod:`sync_core.migrations`).
+
+A new store gets ``server_meta`` when it is opened and, at import, the change sequence,
+the six datasets and the journal; the migrations then add the rest, so a new store and a
+migrated old one end in the same shape. Step 1 brings any store made before versioning
+to one shape: stores made before the journal existed (their change history is unknown) get
+an empty journal and a tombstone horizon at their last change, so every device that synced
+with them runs a full sync once instead of missing a change.
+"""
+
+from __future__ import annotations
+
+from sync_core.migrations import Cursor, Migration, statements, table_exists
+from sync_core.muster import REGISTRATION_DDL
+from sync_core.protocol import DATASETS
+
+META_DDL = (
+    "CREATE TABLE IF NOT EXISTS server_meta ("
+    "server_id VARCHAR, imported_at TIMESTAMP, horizon BIGINT NOT NULL DEFAULT 0, "
+    "last_seq BIGINT NOT NULL DEFAULT 0)"
+)
+JOURNAL_DDL = (
+    "CREATE TABLE IF NOT EXISTS journal ("
+    "_seq BIGINT NOT NULL, key VARCHAR NOT NULL, id VARCHAR NOT NULL, op VARCHAR NOT NULL, "
+    "changed_at TIMESTAMP NOT NULL)"
+)
+# Portraits are fetched by content hash (see ServerStore.pictures).
+PICTURES_INDEX_DDL = "CREATE INDEX IF NOT EXISTS pictures_sha256 ON pictures (sha256)"
+REGISTRATIONS_DDL = REGISTRATION_DDL.format(
+    extra=", received_at TIMESTAMP NOT NULL, uploaded_by VARCHAR NOT NULL"
+)
+# Bearer tokens as SHA-256 (sync_core.server.tokens); expires_at is naive UTC.
+SESSIONS_DDL = (
+    "CREATE TABLE IF NOT EXISTS sessions ("
+    "token_sha256 VARCHAR PRIMARY KEY, username VARCHAR NOT NULL, role VARCHAR NOT NULL, "
+    "expires_at TIMESTAMP NOT NULL)"
+)
+
+
+def _change_feed(cur: Cursor) -> None:
+    cur.execute("ALTER TABLE server_meta ADD COLUMN IF NOT EXISTS horizon BIGINT DEFAULT 0")
+    cur.execute("ALTER TABLE server_meta ADD COLUMN IF NOT EXISTS last_seq BIGINT DEFAULT 0")
+    if not table_exists(cur, "journal"):
+        cur.execute(JOURNAL_DDL)
+        latest = " UNION ALL ".join(f'SELECT max(_seq) AS s FROM "{key}"' for key in DATASETS)
+        cur.execute(f"UPDATE server_meta SET last_seq = (SELECT coalesce(max(s), 0) FROM ({latest}) AS t)")
+        cur.execute("UPDATE server_meta SET horizon = last_seq")
+    cur.execute("DROP TABLE IF EXISTS tombstones")  # the journal's deletes replaced it
+
+
+MIGRATIONS = (
+    Migration(1, "the change feed: journal, horizon and last change in server_meta", _change_feed),
+    Migration(2, "the registration log", statements(REGISTRATIONS_DDL)),
+    Migration(3, "portraits indexed by content hash", statements(PICTURES_INDEX_DDL)),
+    Migration(4, "sessions kept across restarts", statements(SESSIONS_DDL)),
+)
