@@ -50,11 +50,17 @@ def fixtures_ship(preset: str, seed: int, out: Path) -> None:
 
 @main.command()
 @click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
-@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option(
+    "--db",
+    "db_path",
+    required=True,
+    help="A DuckDB file (FILE.duckdb), or postgresql://USER@HOST:PORT/DB "
+    "(a password from PGPASSWORD or ~/.pgpass, never on the command line).",
+)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=0, show_default=True, help="0 picks a free port.")
 @click.option("--exit-with-parent", is_flag=True, hidden=True, help="Stop when the parent process dies.")
-def server(data_dir: Path, db_path: Path, host: str, port: int, exit_with_parent: bool) -> None:
+def server(data_dir: Path, db_path: str, host: str, port: int, exit_with_parent: bool) -> None:
     """The Mustering server; imports DATA when DB is new. Prints {"url", "server_id"} once listening."""
     from sync_core.errors import MusterError
     from sync_core.server import ShipDataError, serve

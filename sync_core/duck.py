@@ -18,6 +18,7 @@ import duckdb
 
 from sync_core.errors import StoreInUse, StoreUnusable
 from sync_core.protocol import DATASET_COLUMNS
+from sync_core.sql import Cursor
 
 T = TypeVar("T")
 CLOSE_WAIT = 30.0
@@ -81,12 +82,14 @@ class Database:
             self._con.close()
 
 
-def dataset_ddl(table: str, key: str, extra: str = "") -> str:
+def dataset_ddl(table: str, key: str, extra: str = "", types: dict[str, str] | None = None) -> str:
     """``CREATE TABLE IF NOT EXISTS`` for ``table`` with dataset ``key``'s columns.
 
-    ``extra`` appends column definitions (the server adds its change sequence).
+    ``extra`` appends column definitions (the server adds its change sequence); ``types``
+    renames column types for another engine (PostgreSQL's ``BYTEA`` for ``BLOB``).
     """
-    columns = ", ".join(f'"{col}" {kind}' for col, kind in DATASET_COLUMNS[key])
+    types = types or {}
+    columns = ", ".join(f'"{col}" {types.get(kind, kind)}' for col, kind in DATASET_COLUMNS[key])
     return f'CREATE TABLE IF NOT EXISTS "{table}" ({columns}{", " + extra if extra else ""})'
 
 
@@ -100,20 +103,20 @@ def aware_utc(value: datetime | None) -> datetime | None:
     return None if value is None else value.replace(tzinfo=UTC)
 
 
-def first_row(cur: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None) -> tuple | None:
+def first_row(cur: Cursor, sql: str, params: list[object] | None = None) -> tuple | None:
     """The first row of ``sql``, or None; the result is read to its end so ``cur`` is free
     for the next statement (DuckDB 2.0 refuses new work while a result is unfinished)."""
     rows = cur.execute(sql, params or []).fetchall()
     return rows[0] if rows else None
 
 
-def scalar(cur: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None) -> object:
+def scalar(cur: Cursor, sql: str, params: list[object] | None = None) -> object:
     """The first column of :func:`first_row`, or None."""
     row = first_row(cur, sql, params)
     return row[0] if row else None
 
 
-def scalar_int(cur: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None) -> int:
+def scalar_int(cur: Cursor, sql: str, params: list[object] | None = None) -> int:
     """The first column of :func:`first_row` as an int; 0 when there is no row or it is NULL.
 
     Raises TypeError when the value is not an integer (a query that counts something else)."""

@@ -20,7 +20,8 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+
+from sync_core.sql import Cursor
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +29,6 @@ SCHEMA_VERSION_DDL = (
     "CREATE TABLE IF NOT EXISTS schema_version ("
     "version INTEGER PRIMARY KEY, summary VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
 )
-
-
-class Cursor(Protocol):
-    """What a migration needs of a cursor: DuckDB's and psycopg's both fit."""
-
-    def execute(self, sql: Any, parameters: Any = ..., /) -> Any: ...
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,9 @@
 Both stores hold the six datasets with the same columns and a ``registrations`` table with
 :data:`REGISTRATION_DDL`'s columns, so the same SQL answers a card scan, a name search or a
 station's counts on the device (offline: this device's registrations) and on the server
-(online: every device's). Functions take a DuckDB cursor and run read-only statements.
+(online: every device's). Functions take a cursor (:class:`sync_core.sql.Cursor`: DuckDB on
+the device, DuckDB or PostgreSQL on the server) and run read-only statements in the SQL
+both engines accept.
 
 Rules (issue 4, "The Register screen"; DESIGN.md general parameters):
 
@@ -26,10 +28,9 @@ from dataclasses import dataclass
 from datetime import date
 from enum import IntEnum, StrEnum
 
-import duckdb
-
 from sync_core.duck import first_row
 from sync_core.protocol import SafetyMode
+from sync_core.sql import Cursor
 
 # device time with its offset as captured (text, shown back as HH:MM), and the same instant
 # in UTC for ordering.
@@ -163,7 +164,7 @@ def verdict(person: Person, mode: SafetyMode, place: str, handling: AssemblyHand
     return Verdict.ASK if handling is AssemblyHandling.ASK else Verdict.REFUSE
 
 
-def places(cur: duckdb.DuckDBPyConnection, mode: SafetyMode) -> list[Place]:
+def places(cur: Cursor, mode: SafetyMode) -> list[Place]:
     """The muster stations (or, for abandon ship, the lifeboats) in code order."""
     if mode.by_lifeboat:
         sql = "SELECT code, coalesce(description, code) FROM lifeboats ORDER BY launch_sequence, code"
@@ -172,19 +173,19 @@ def places(cur: duckdb.DuckDBPyConnection, mode: SafetyMode) -> list[Place]:
     return [Place(code, name) for code, name in cur.execute(sql).fetchall()]
 
 
-def find_card(cur: duckdb.DuckDBPyConnection, card: str) -> Person | None:
+def find_card(cur: Cursor, card: str) -> Person | None:
     """The profile whose board card number is ``card`` (see :func:`card_number`), or None."""
-    row = first_row(cur, f"SELECT {PERSON_SELECT} FROM reservations r WHERE board_card_number = ?", [card])
+    row = first_row(cur, f"SELECT {PERSON_SELECT} FROM reservations r WHERE board_card_number = $1", [card])
     return Person(*row) if row else None
 
 
-def find_profile(cur: duckdb.DuckDBPyConnection, profile_id: str) -> Person | None:
+def find_profile(cur: Cursor, profile_id: str) -> Person | None:
     """The profile ``profile_id``, or None."""
-    row = first_row(cur, f"SELECT {PERSON_SELECT} FROM reservations r WHERE profile_id = ?", [profile_id])
+    row = first_row(cur, f"SELECT {PERSON_SELECT} FROM reservations r WHERE profile_id = $1", [profile_id])
     return Person(*row) if row else None
 
 
-def search(cur: duckdb.DuckDBPyConnection, text: str, limit: int = SEARCH_LIMIT) -> list[Person]:
+def search(cur: Cursor, text: str, limit: int = SEARCH_LIMIT) -> list[Person]:
     """Profiles one of whose :data:`SEARCH_FIELDS` starts with ``text`` (stripped, any case);
     at most ``limit``, by last name, first name and profile id."""
     term = text.strip().lower()
@@ -203,22 +204,20 @@ def _latest(mode: SafetyMode) -> str:
     """SQL of each person's latest event in ``mode``: profile_id, action, place, time, user, id."""
     place = "lifeboat" if mode.by_lifeboat else "muster_station"
     return (
-        f"SELECT profile_id, arg_max(action, (registered_utc, registration_id)) AS action, "
-        f"arg_max({place}, (registered_utc, registration_id)) AS place, "
-        "arg_max(registered_at, (registered_utc, registration_id)) AS registered_at, "
-        "arg_max(username, (registered_utc, registration_id)) AS username, "
-        "arg_max(registration_id, (registered_utc, registration_id)) AS registration_id "
-        f"FROM registrations WHERE safety_mode = '{mode.value}' GROUP BY profile_id"
+        f"SELECT DISTINCT ON (profile_id) profile_id, action, {place} AS place, registered_at, "
+        f"username, registration_id FROM registrations WHERE safety_mode = '{mode.value}' "
+        "ORDER BY profile_id, registered_utc DESC, registration_id DESC"
     )
 
 
-def standing(cur: duckdb.DuckDBPyConnection, profile_id: str, mode: SafetyMode) -> Standing | None:
+def standing(cur: Cursor, profile_id: str, mode: SafetyMode) -> Standing | None:
     """Where ``profile_id`` stands registered in ``mode``, or None when not registered."""
     place = "lifeboat" if mode.by_lifeboat else "muster_station"
     row = first_row(
         cur,
         f"SELECT action, {place}, registered_at, username, registration_id FROM registrations "
-        "WHERE profile_id = ? AND safety_mode = ? ORDER BY registered_utc DESC, registration_id DESC LIMIT 1",
+        "WHERE profile_id = $1 AND safety_mode = $2 "
+        "ORDER BY registered_utc DESC, registration_id DESC LIMIT 1",
         [profile_id, mode.value],
     )
     if row is None or row[0] != "register":
@@ -226,9 +225,7 @@ def standing(cur: duckdb.DuckDBPyConnection, profile_id: str, mode: SafetyMode) 
     return Standing(place=row[1], registered_at=row[2], username=row[3], registration_id=row[4])
 
 
-def counts(
-    cur: duckdb.DuckDBPyConnection, mode: SafetyMode, place: str, missing_limit: int = MISSING_LIMIT
-) -> Counts:
+def counts(cur: Cursor, mode: SafetyMode, place: str, missing_limit: int = MISSING_LIMIT) -> Counts:
     """Registered / not registered / assigned at ``place`` in ``mode`` and the first
     ``missing_limit`` missing people by name."""
     column = "lifeboat" if mode.by_lifeboat else "muster_station"
@@ -259,7 +256,7 @@ def counts(
     )
 
 
-def parameter(cur: duckdb.DuckDBPyConnection, name: str) -> str | None:
+def parameter(cur: Cursor, name: str) -> str | None:
     """General parameter ``name``'s value, or None."""
-    row = first_row(cur, "SELECT value FROM parameters WHERE name = ?", [name])
+    row = first_row(cur, "SELECT value FROM parameters WHERE name = $1", [name])
     return row[0] if row else None

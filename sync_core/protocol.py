@@ -213,6 +213,8 @@ class Health(BaseModel):
     db: ComponentState
     webapp: ComponentState
     server_id: str | None
+    # The server store's engine ("duckdb" or "postgresql"); None from servers before it.
+    db_engine: str | None = None
 
 
 class ErrorBody(BaseModel):

@@ -20,7 +20,7 @@ from sync_core.errors import ServerRejected
 from sync_core.protocol import DATASETS, RecordChange, SyncState, id_column
 from sync_core.server.changes import prune_tombstones
 from sync_core.server.process import ServerProcess
-from sync_core.server.store import ServerStore
+from sync_core.server.store import open_server_store
 from tests.registering import Network
 
 from .conftest import start_server
@@ -192,7 +192,7 @@ async def test_cursor_past_the_horizon_gets_a_full_sync(
             await admin.post_changes([RecordChange(key="reservations", id="P0000003", op="delete")])
     finally:
         server.stop()
-    server_store = ServerStore(tmp_path / "server.duckdb")
+    server_store = open_server_store(tmp_path / "server.duckdb")
     assert prune_tombstones(server_store, datetime.now(UTC).replace(tzinfo=None) + timedelta(days=1)) > 0
     server_store.close()
     server = start_server(ship_dir, tmp_path)

@@ -24,7 +24,7 @@ from sync_core.errors import StoreUnusable
 from sync_core.protocol import ItemOutcome, Registration, RegistrationAction, SafetyMode, SyncState
 from sync_core.server.process import ServerProcess
 from sync_core.server.schema import MIGRATIONS
-from sync_core.server.store import ServerStore
+from sync_core.server.store import open_server_store
 
 OLD_STORES = Path(__file__).parent / "old_stores"
 COMMITS = sorted(path.name for path in OLD_STORES.iterdir() if path.is_dir())
@@ -89,4 +89,4 @@ def test_a_store_of_a_newer_release_is_refused(tmp_path: Path) -> None:
     with pytest.raises(StoreUnusable, match="newer Muster"):
         DeviceStore(tmp_path / "device.duckdb")
     with pytest.raises(StoreUnusable, match="newer Muster"):
-        ServerStore(tmp_path / "server.duckdb")
+        open_server_store(tmp_path / "server.duckdb")

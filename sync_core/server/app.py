@@ -194,7 +194,7 @@ def create_app(store: ServerStore, clock: Clock | None = None) -> FastAPI:
     app.add_middleware(RequestBodyLimitMiddleware, max_body_size=REQUEST_BODY_MAX)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     clock = clock or SystemClock()
-    tokens = app.state.tokens = TokenRegistry(clock, store.db)
+    tokens = app.state.tokens = TokenRegistry(clock, store)
     snapshots = SnapshotCache()
 
     @app.post(f"{API_PREFIX}/sign-in", response_model=SignInResponse)
@@ -270,7 +270,13 @@ def create_app(store: ServerStore, clock: Clock | None = None) -> FastAPI:
     @app.get("/health", response_model=Health)
     def health() -> Health:
         db = ComponentState.UP if store.ping() else ComponentState.DOWN
-        return Health(api=ComponentState.UP, db=db, webapp=_webapp_state(store), server_id=store.server_id)
+        return Health(
+            api=ComponentState.UP,
+            db=db,
+            webapp=_webapp_state(store),
+            server_id=store.server_id,
+            db_engine=store.engine,
+        )
 
     @app.get("/", response_class=HTMLResponse)
     def status_page() -> str:
@@ -284,7 +290,7 @@ def _add_muster_lookups(app: FastAPI, store: ServerStore) -> None:
 
     @app.get(f"{API_PREFIX}/musters/{{mode}}/places", response_model=list[Place])
     def get_places(mode: SafetyMode, _: Signed) -> list[Place]:
-        with store.db.cursor() as cur:
+        with store.cursor() as cur:
             return muster.places(cur, mode)
 
     @app.get(f"{API_PREFIX}/musters/{{mode}}/places/{{code}}/counts", response_model=Counts)
@@ -294,7 +300,7 @@ def _add_muster_lookups(app: FastAPI, store: ServerStore) -> None:
         _: Signed,
         missing_limit: int = Query(muster.MISSING_LIMIT, ge=0, le=1000),
     ) -> Counts:
-        with store.db.transaction() as cur:
+        with store.read() as cur:
             if code not in {place.code for place in muster.places(cur, mode)}:
                 kind = "lifeboat" if mode.by_lifeboat else "muster station"
                 raise HTTPException(404, f"There is no {kind} {code!r:.20}")
@@ -302,7 +308,7 @@ def _add_muster_lookups(app: FastAPI, store: ServerStore) -> None:
 
     @app.get(f"{API_PREFIX}/musters/{{mode}}/standing/{{profile_id:path}}", response_model=Standing | None)
     def get_standing(mode: SafetyMode, profile_id: str, _: Signed) -> Standing | None:
-        with store.db.cursor() as cur:
+        with store.cursor() as cur:
             return muster.standing(cur, profile_id, mode)
 
     @app.get(f"{API_PREFIX}/profiles/by-card/{{card:path}}", response_model=Person)
@@ -311,7 +317,7 @@ def _add_muster_lookups(app: FastAPI, store: ServerStore) -> None:
             number = muster.card_number(card)
         except BadCard as exc:
             raise HTTPException(422, str(exc)) from exc
-        with store.db.cursor() as cur:
+        with store.cursor() as cur:
             person = muster.find_card(cur, number)
         if person is None:
             raise HTTPException(404, "unknown card")
@@ -321,12 +327,12 @@ def _add_muster_lookups(app: FastAPI, store: ServerStore) -> None:
     def search_profiles(
         _: Signed, search: str = Query(max_length=100), limit: int = Query(muster.SEARCH_LIMIT, ge=1, le=50)
     ) -> list[Person]:
-        with store.db.cursor() as cur:
+        with store.cursor() as cur:
             return muster.search(cur, search, limit)
 
     @app.get(f"{API_PREFIX}/parameters/{{name:path}}", response_model=GeneralParameter)
     def get_parameter(name: str, _: Signed) -> GeneralParameter:
-        with store.db.cursor() as cur:
+        with store.cursor() as cur:
             value = muster.parameter(cur, name)
         if value is None:
             raise HTTPException(404, f"No general parameter {name!r:.80}")

@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-import duckdb
 import pyarrow as pa
 
 from sync_core.duck import first_row, scalar
@@ -66,7 +66,7 @@ def read_page(store: ServerStore, after: int, limit: int) -> ChangePage:
     Raises CursorTooOld when ``after`` is below the tombstone horizon or above the latest
     change (a store restored from an older copy).
     """
-    with store.db.transaction() as cur:
+    with store.read() as cur:
         horizon, latest = first_row(cur, "SELECT horizon, last_seq FROM server_meta")  # type: ignore[misc]
         _check_cursor(after, horizon, latest)
         entries = cur.execute(
@@ -77,7 +77,7 @@ def read_page(store: ServerStore, after: int, limit: int) -> ChangePage:
         deletes: dict[str, list[str]] = defaultdict(list)
         for _, key, record_id, op in entries:
             (changed.add(key) if op == "set" else deletes[key].append(record_id))
-        upserts = {key: _rows(cur, key, after, cursor) for key in changed}
+        upserts = {key: _rows(store, cur, key, after, cursor) for key in changed}
         return ChangePage(
             cursor=cursor,
             more=latest > cursor,
@@ -86,7 +86,7 @@ def read_page(store: ServerStore, after: int, limit: int) -> ChangePage:
         )
 
 
-def _rows(cur: duckdb.DuckDBPyConnection, key: str, after: int, upto: int) -> pa.Table:
+def _rows(store: ServerStore, cur: Any, key: str, after: int, upto: int) -> pa.Table:
     """Rows of ``key`` last changed in ``(after, upto]``: exactly the page's upserts, in no
     particular order (each record appears once; an ORDER BY cost 1.3 ms of 4.2 here).
 
@@ -94,9 +94,7 @@ def _rows(cur: duckdb.DuckDBPyConnection, key: str, after: int, upto: int) -> pa
     ~4x longer here (19 ms against 5 ms for 100 reservations).
     """
     select = ", ".join(f'"{name}"' for name in wire_columns(key))
-    return cur.sql(
-        f'SELECT {select} FROM "{key}" WHERE _seq > {int(after)} AND _seq <= {int(upto)}'
-    ).to_arrow_table()
+    return store.arrow(cur, f'SELECT {select} FROM "{key}" WHERE _seq > {int(after)} AND _seq <= {int(upto)}')
 
 
 def prune_tombstones(store: ServerStore, older_than: datetime) -> int:

@@ -11,7 +11,6 @@ import io
 from datetime import UTC, date, datetime
 from typing import Any
 
-import duckdb
 from PIL import Image, UnidentifiedImageError
 
 from sync_core.duck import first_row, scalar
@@ -66,7 +65,7 @@ def _check_value(key: str, name: str, value: Any) -> None:
             raise EditRejected(f"{key}.{name} takes a date as YYYY-MM-DD, not {value!r:.40}") from exc
 
 
-def _check_references(cur: duckdb.DuckDBPyConnection, key: str, row: dict[str, Any]) -> None:
+def _check_references(cur: Any, key: str, row: dict[str, Any]) -> None:
     for (source, name), target in REFERENCES.items():
         value = row.get(name) if source == key else None
         if value is not None and _row(cur, target, value) is None:
@@ -90,7 +89,7 @@ def apply_changes(store: ServerStore, changes: list[RecordChange]) -> int:
             if change.op == "delete":
                 _delete(cur, change.key, change.id)
             else:
-                _set(cur, change.key, change.id, change.fields)
+                _set(store, cur, change.key, change.id, change.fields)
         return _commit_seq(cur)
 
 
@@ -108,18 +107,18 @@ def replace_picture(store: ServerStore, profile_id: str, jpeg: bytes) -> int:
     with store.write() as cur:
         if _row(cur, "reservations", profile_id) is None:
             raise EditRejected(f"no reservation {profile_id!r}")
-        owner = scalar(cur, "SELECT profile_id FROM pictures WHERE sha256 = ?", [sha256])
+        owner = scalar(cur, "SELECT profile_id FROM pictures WHERE sha256 = $1", [sha256])
         if owner == profile_id:  # sent again: nothing changes
             return latest_seq(cur)
         if owner is not None:  # portraits are content-addressed: one profile each
             raise EditRejected(f"this picture is already the portrait of profile {owner!r}")
         for (old,) in cur.execute(
-            "SELECT sha256 FROM pictures WHERE profile_id = ?", [profile_id]
+            "SELECT sha256 FROM pictures WHERE profile_id = $1", [profile_id]
         ).fetchall():
             _delete(cur, "pictures", old)
         seq = _journal(cur, "pictures", sha256, "set")
-        cur.execute("INSERT INTO pictures VALUES (?, ?, ?, ?)", [sha256, profile_id, jpeg, seq])
-        _set(cur, "reservations", profile_id, {"picture_sha256": sha256})
+        cur.execute("INSERT INTO pictures VALUES ($1, $2, $3, $4)", [sha256, profile_id, jpeg, seq])
+        _set(store, cur, "reservations", profile_id, {"picture_sha256": sha256})
         return _commit_seq(cur)
 
 
@@ -135,15 +134,15 @@ def _check_jpeg(jpeg: bytes) -> None:
         raise EditRejected("picture is not a readable JPEG image") from exc
 
 
-def _journal(cur: duckdb.DuckDBPyConnection, key: str, record_id: str, op: str) -> int:
+def _journal(cur: Any, key: str, record_id: str, op: str) -> int:
     """Draw the next change sequence value for ``op`` on a record and journal it."""
     seq = int(scalar(cur, "SELECT nextval('change_seq')"))  # type: ignore[call-overload]
     now = datetime.now(UTC).replace(tzinfo=None)
-    cur.execute("INSERT INTO journal VALUES (?, ?, ?, ?, ?)", [seq, key, record_id, op, now])
+    cur.execute("INSERT INTO journal VALUES ($1, $2, $3, $4, $5)", [seq, key, record_id, op, now])
     return seq
 
 
-def _commit_seq(cur: duckdb.DuckDBPyConnection) -> int:
+def _commit_seq(cur: Any) -> int:
     """Make this transaction's last sequence value the committed ``last_seq``; return it."""
     cur.execute("UPDATE server_meta SET last_seq = (SELECT max(_seq) FROM journal)")
     return int(scalar(cur, "SELECT last_seq FROM server_meta"))  # type: ignore[call-overload]
@@ -155,14 +154,14 @@ def _columns(key: str) -> list[str]:
     return [name for name, _ in DATASET_COLUMNS[key]]
 
 
-def _row(cur: duckdb.DuckDBPyConnection, key: str, record_id: str) -> dict[str, Any] | None:
+def _row(cur: Any, key: str, record_id: str) -> dict[str, Any] | None:
     columns = _columns(key)
     select = ", ".join(f'"{c}"' for c in columns)
-    row = first_row(cur, f'SELECT {select} FROM "{key}" WHERE "{id_column(key)}" = ?', [record_id])
+    row = first_row(cur, f'SELECT {select} FROM "{key}" WHERE "{id_column(key)}" = $1', [record_id])
     return dict(zip(columns, row, strict=True)) if row else None
 
 
-def _set(cur: duckdb.DuckDBPyConnection, key: str, record_id: str, fields: dict[str, Any]) -> None:
+def _set(store: ServerStore, cur: Any, key: str, record_id: str, fields: dict[str, Any]) -> None:
     columns = _columns(key)
     unknown = sorted(set(fields) - set(columns))
     if unknown:
@@ -180,19 +179,19 @@ def _set(cur: duckdb.DuckDBPyConnection, key: str, record_id: str, fields: dict[
         raise EditRejected(f"{key} {record_id!r} needs a value for {missing}")
     _check_references(cur, key, row)
     seq = _journal(cur, key, record_id, "set")
-    cur.execute(f'DELETE FROM "{key}" WHERE "{id_column(key)}" = ?', [record_id])
-    marks = ", ".join("?" for _ in columns)
+    cur.execute(f'DELETE FROM "{key}" WHERE "{id_column(key)}" = $1', [record_id])
+    marks = ", ".join(f"${n}" for n in range(1, len(columns) + 2))
     try:
-        cur.execute(f'INSERT INTO "{key}" VALUES ({marks}, ?)', [*(row[c] for c in columns), seq])
-    except duckdb.Error as exc:
+        cur.execute(f'INSERT INTO "{key}" VALUES ({marks})', [*(row[c] for c in columns), seq])
+    except store.Error as exc:
         reason = str(exc).splitlines()[0]  # DuckDB appends the statement; keep the reason
         raise EditRejected(f"{key} {record_id!r}: a value does not fit its field: {reason}") from exc
 
 
-def _check_unnamed(cur: duckdb.DuckDBPyConnection, key: str, record_id: str) -> None:
+def _check_unnamed(cur: Any, key: str, record_id: str) -> None:
     """Raise StillNamed when profiles or general parameters name record ``record_id`` of ``key``."""
     profiles = sum(
-        int(scalar(cur, f'SELECT count(*) FROM reservations WHERE "{name}" = ?', [record_id]))  # type: ignore[call-overload]
+        int(scalar(cur, f'SELECT count(*) FROM reservations WHERE "{name}" = $1', [record_id]))  # type: ignore[call-overload]
         for (source, name), target in REFERENCES.items()
         if source == "reservations" and target == key
     )
@@ -200,7 +199,7 @@ def _check_unnamed(cur: duckdb.DuckDBPyConnection, key: str, record_id: str) -> 
     parameters = [
         name
         for name in names
-        if scalar(cur, "SELECT value FROM parameters WHERE name = ?", [name]) == record_id
+        if scalar(cur, "SELECT value FROM parameters WHERE name = $1", [name]) == record_id
     ]
     if profiles or parameters:
         named_by = [f"{profiles} profile(s)"] if profiles else []
@@ -208,17 +207,17 @@ def _check_unnamed(cur: duckdb.DuckDBPyConnection, key: str, record_id: str) -> 
         raise StillNamed(f"{key} {record_id!r} is still named by {' and '.join(named_by)}")
 
 
-def _delete(cur: duckdb.DuckDBPyConnection, key: str, record_id: str) -> None:
+def _delete(cur: Any, key: str, record_id: str) -> None:
     _columns(key)
     _check_unnamed(cur, key, record_id)
     gone = cur.execute(
-        f'DELETE FROM "{key}" WHERE "{id_column(key)}" = ? RETURNING 1', [record_id]
+        f'DELETE FROM "{key}" WHERE "{id_column(key)}" = $1 RETURNING 1', [record_id]
     ).fetchall()
     if not gone:
         raise EditRejected(f"no {key} record {record_id!r}")
     _journal(cur, key, record_id, "delete")
     if key == "reservations":
         for (sha256,) in cur.execute(
-            "SELECT sha256 FROM pictures WHERE profile_id = ?", [record_id]
+            "SELECT sha256 FROM pictures WHERE profile_id = $1", [record_id]
         ).fetchall():
             _delete(cur, "pictures", sha256)

@@ -20,7 +20,8 @@ class ServerStartError(RuntimeError):
 
 
 class ServerProcess:
-    """``muster server --data DATA --db DB`` on 127.0.0.1 and ``port`` (0: a free one).
+    """``muster server --data DATA --db DB`` on 127.0.0.1 and ``port`` (0: a free one); DB
+    is a DuckDB file or a ``postgresql://`` URL.
 
     ``start_timeout`` bounds the wait for the ready line in seconds (a new DB imports
     first). ``log`` receives the server's stderr. After :meth:`start`, ``url`` and
@@ -28,7 +29,7 @@ class ServerProcess:
     """
 
     def __init__(
-        self, data_dir: Path, db_path: Path, log: Path, start_timeout: float = 120.0, port: int = 0
+        self, data_dir: Path, db_path: Path | str, log: Path, start_timeout: float = 120.0, port: int = 0
     ) -> None:
         self.args = [
             sys.executable, "-m", "muster_tui", "server",

@@ -28,7 +28,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import ValidationError
@@ -128,32 +127,28 @@ def _store(store: ServerStore, regs: list[Registration], uploaded_by: str, recei
     incoming = _table(regs)
     try:
         with store.write() as cur:
-            return _insert(cur, incoming, uploaded_by, received_at)
-    except duckdb.ConstraintException:
+            return _insert(store, cur, incoming, uploaded_by, received_at)
+    except store.UniqueViolation:
         pass  # an id is held already (a replay); that transaction applied nothing
     with store.write() as cur:
-        held = _held(cur, incoming)
+        held = _held(store, cur, incoming)
         fresh = incoming.filter(
             pc.invert(pc.is_in(incoming["registration_id"], pa.array(list(held), pa.string())))
         )
-        return _insert(cur, fresh, uploaded_by, received_at)
+        return _insert(store, cur, fresh, uploaded_by, received_at)
 
 
 def _insert(
-    cur: duckdb.DuckDBPyConnection, incoming: pa.Table, uploaded_by: str, received_at: datetime
+    store: ServerStore, cur: Any, incoming: pa.Table, uploaded_by: str, received_at: datetime
 ) -> set[str]:
-    """Insert the rows of ``incoming``; their ids.
-
-    The Arrow table stays registered on ``cur`` until the cursor closes with its transaction
-    (an aborted transaction refuses even an unregister).
-    """
-    cur.register("incoming", incoming)
+    """Insert the rows of ``incoming``; their ids."""
+    store.with_table(cur, "incoming", incoming)
     return {row[0] for row in cur.execute(_INSERT_SQL, [received_at, uploaded_by]).fetchall()}
 
 
-def _held(cur: duckdb.DuckDBPyConnection, incoming: pa.Table) -> set[str]:
+def _held(store: ServerStore, cur: Any, incoming: pa.Table) -> set[str]:
     """The ids of ``incoming`` the store holds already."""
-    cur.register("incoming", incoming)
+    store.with_table(cur, "incoming", incoming)
     found = cur.execute("SELECT registration_id FROM incoming JOIN registrations USING (registration_id)")
     return {row[0] for row in found.fetchall()}
 
@@ -161,7 +156,7 @@ def _held(cur: duckdb.DuckDBPyConnection, incoming: pa.Table) -> set[str]:
 def orphan_counts(store: ServerStore) -> tuple[int, int]:
     """How many registrations name a profile, and how many a muster station or lifeboat,
     that the ship's data does not hold (deleted after the muster, or never known)."""
-    with store.db.cursor() as cur:
+    with store.cursor() as cur:
         row = cur.execute(_ORPHANS_SQL).fetchall()[0]
     return int(row[0]), int(row[1])
 

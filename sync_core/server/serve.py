@@ -23,7 +23,7 @@ import uvicorn
 
 from sync_core.server.app import create_app
 from sync_core.server.changes import prune_tombstones
-from sync_core.server.store import ServerStore
+from sync_core.server.store import ServerStore, open_server_store
 
 log = logging.getLogger(__name__)
 # Tombstones outlive the device retention window (10 days, DESIGN.md) plus a margin
@@ -31,13 +31,14 @@ log = logging.getLogger(__name__)
 TOMBSTONE_DAYS = 15
 
 
-def open_store(data_dir: Path, db_path: Path) -> ServerStore:
-    """Open the server store at ``db_path``, importing ``data_dir`` when it is new, and drop
-    tombstones older than ``TOMBSTONE_DAYS``.
+def open_store(data_dir: Path, db: str | Path) -> ServerStore:
+    """Open the server store ``db`` (a DuckDB file, or a ``postgresql://`` URL), importing
+    ``data_dir`` when it is new, and drop tombstones older than ``TOMBSTONE_DAYS``.
 
-    Raises ShipDataError for unusable ship data and StoreInUse when the file is held.
+    Raises ShipDataError for unusable ship data, StoreInUse when the file is held and
+    StoreUnusable when the store cannot be opened.
     """
-    store = ServerStore(db_path)
+    store = open_server_store(db)
     if not store.imported:
         try:
             counts = store.import_ship(data_dir)
@@ -80,10 +81,11 @@ def exit_with_parent(poll_seconds: float = 1.0) -> None:
 
 
 def serve(
-    data_dir: Path, db_path: Path, host: str = "127.0.0.1", port: int = 0, *, with_parent: bool = False
+    data_dir: Path, db_path: str | Path, host: str = "127.0.0.1", port: int = 0, *, with_parent: bool = False
 ) -> None:
-    """Serve ``db_path`` (importing ``data_dir`` first when new) until SIGTERM / Ctrl-C;
-    ``with_parent`` also stops it when the parent process dies (:func:`exit_with_parent`)."""
+    """Serve ``db_path`` (a DuckDB file or a ``postgresql://`` URL; importing ``data_dir``
+    first when new) until SIGTERM / Ctrl-C; ``with_parent`` also stops it when the parent
+    process dies (:func:`exit_with_parent`)."""
     if with_parent:
         exit_with_parent()
     store = open_store(data_dir, db_path)

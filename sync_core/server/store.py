@@ -1,34 +1,48 @@
-"""The server's DuckDB store: the six datasets, each row stamped with a change sequence.
+"""The server store: the six datasets, each row stamped with a change sequence, on DuckDB
+(an embedded file, the default) or on PostgreSQL (the ship's DB server).
 
 Every imported or changed row carries ``_seq``, the next value of one server-wide change
-sequence (DESIGN.md, sync invariant 1). Every change after the import also gets a row in
-``journal`` (seq, dataset, record id, ``set`` or ``delete``): the journal's deletes are the
-tombstones, and a delta page is a short scan of it (``changes.py``). ``server_meta.last_seq``
-is the highest seq committed; writes are serialised (:meth:`ServerStore.write`) so sequence
-values commit in order and a reader never sees seq N+1 before seq N. The store's identity
-(``server_id``) is made with the store and returned at sign-in so devices bind their cursor
-to it. ``registrations`` holds every device's uploaded registrations (an append-only log, not
-a dataset: no change sequence), stamped with when and by whom each was received.
+sequence (docs: "How sync works" in the README). Every change after the import also gets a
+row in ``journal`` (seq, dataset, record id, ``set`` or ``delete``): the journal's deletes are
+the tombstones, and a delta page is a short scan of it (``changes.py``).
+``server_meta.last_seq`` is the highest seq committed; writes are serialised
+(:meth:`ServerStore.write`) so sequence values commit in order and a reader never sees seq
+N+1 before seq N. The store's identity (``server_id``) is made with the store and returned
+at sign-in so devices bind their cursor to it. ``registrations`` holds every device's
+uploaded registrations (an append-only log, not a dataset: no change sequence), stamped
+with when and by whom each was received.
+
+:class:`ServerStore` holds everything both engines share (the SQL is written once, in the
+dialect both accept, with ``$1`` parameters); :class:`~sync_core.server.duck_store.DuckServerStore`
+and :class:`~sync_core.server.pg_store.PgServerStore` supply connections, transactions and
+the moves of Arrow data in and out. :func:`open_server_store` picks one by the ``--db`` value.
 """
 
 from __future__ import annotations
 
 import threading
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, ClassVar
 
-import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 
-from sync_core.duck import CachedRead, Database, dataset_ddl, first_row, scalar_int
+from sync_core.duck import CachedRead, dataset_ddl, first_row, scalar_int
 from sync_core.errors import StoreUnusable
 from sync_core.migrations import NewerSchema, migrate
 from sync_core.protocol import DATASET_COLUMNS, DATASETS, id_column, wire_columns
 from sync_core.server.schema import JOURNAL_DDL, META_DDL, MIGRATIONS
+from sync_core.sql import Cursor
+
+# The import reads each Parquet file in record batches of about this many bytes, so its
+# memory stays flat whatever the size of the ship (portraits included).
+IMPORT_BATCH_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -53,18 +67,29 @@ class ShipDataError(Exception):
     """The ship data directory is missing a dataset or has the wrong columns."""
 
 
-class ServerStore:
-    """The server store at ``path``; :meth:`import_ship` fills a new one.
+class ServerStore(ABC):
+    """A server store; :meth:`import_ship` fills a new one.
 
     An imported store made by an earlier release is migrated as it opens
-    (:mod:`sync_core.server.schema`). Raises ``sync_core.errors.StoreInUse`` when another
-    process holds the file, StoreUnusable when a newer release made it.
+    (:mod:`sync_core.server.schema`). Subclasses call :meth:`_open` once connected; it
+    raises StoreUnusable when a newer release made the store.
     """
 
-    def __init__(self, path: Path | str) -> None:
-        self.db = Database(path, holder="another server process")
+    #: "duckdb" or "postgresql", as the health endpoint reports it
+    engine: ClassVar[str]
+    #: DuckDB type names of the datasets' columns that this engine spells otherwise
+    TYPES: ClassVar[dict[str, str]] = {}
+    #: the engine's error base class, and its error for a duplicate key
+    Error: ClassVar[type[Exception]]
+    UniqueViolation: ClassVar[type[Exception]]
+
+    def __init__(self, label: str) -> None:
+        self.label = label  # names the store in messages (a path, or a URL without password)
+        self.server_id: str | None = None
         self._write_lock = threading.Lock()
         self._feed = CachedRead(self._read_feed_bounds)
+
+    def _open(self) -> None:
         try:
             with self.write() as cur:
                 cur.execute(META_DDL)
@@ -72,16 +97,49 @@ class ServerStore:
                 if row:
                     migrate(cur, MIGRATIONS)
         except NewerSchema as exc:
-            self.db.close()
-            raise StoreUnusable(self.db.path, f"made by a newer Muster ({exc})") from exc
-        self.server_id: str | None = row[0] if row else None
+            self.close()
+            raise StoreUnusable(self.label, f"made by a newer Muster ({exc})") from exc
+        self.server_id = row[0] if row else None
+
+    # -- what each engine supplies ----------------------------------------------------
+
+    @abstractmethod
+    def cursor(self) -> AbstractContextManager[Any]:
+        """A cursor of its own for one unit of work, each statement committed by itself."""
+
+    @abstractmethod
+    def read(self) -> AbstractContextManager[Any]:
+        """A cursor inside one consistent read-only transaction (a snapshot of the store)."""
+
+    @abstractmethod
+    def _transaction(self) -> AbstractContextManager[Any]:
+        """A cursor inside BEGIN ... COMMIT; any exception rolls back and propagates."""
+
+    @abstractmethod
+    def arrow(self, cur: Any, sql: str, params: list[Any] | None = None) -> pa.Table:
+        """The rows of ``sql`` as an Arrow table (DuckDB's types: string, int32, date32...)."""
+
+    @abstractmethod
+    def with_table(self, cur: Any, name: str, table: pa.Table) -> None:
+        """Make ``table`` readable as relation ``name`` by ``cur``'s next statements (until
+        its transaction ends); a second call with the same name replaces it."""
+
+    @abstractmethod
+    def _append(self, cur: Any, key: str, table: pa.Table) -> None:
+        """Insert ``table`` (the dataset's columns then ``_seq``) into dataset table ``key``."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Close the store cleanly (on SIGTERM, through the app's lifespan)."""
+
+    # -- shared -------------------------------------------------------------------------
 
     @contextmanager
-    def write(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def write(self) -> Iterator[Any]:
         """A write transaction; writes run one at a time so sequence values commit in order."""
         with self._write_lock:
             try:
-                with self.db.transaction() as cur:
+                with self._transaction() as cur:
                     yield cur
             finally:
                 self._feed.drop()
@@ -91,41 +149,45 @@ class ServerStore:
         """True once an import has committed (the server listens only then)."""
         return self.server_id is not None
 
-    def close(self) -> None:
-        """Close the store cleanly (on SIGTERM, through the app's lifespan)."""
-        self.db.close()
-
     def import_ship(self, data_dir: Path) -> dict[str, int]:
         """Import ``data_dir/<key>.parquet`` for the six datasets in one transaction.
 
-        Stamps every row with the change sequence and creates the server id. Returns rows
+        Rows are read and inserted in record batches of about ``IMPORT_BATCH_BYTES``, each
+        stamped with the next change sequence values; creates the server id. Returns rows
         per dataset. Raises ShipDataError for a missing file or column, ValueError when the
         store was already imported.
         """
         if self.imported:
-            raise ValueError(f"{self.db.path} already holds an import")
-        for key in DATASETS:
-            if not (data_dir / f"{key}.parquet").is_file():
-                raise ShipDataError(f"{data_dir / f'{key}.parquet'} is missing")
+            raise ValueError(f"{self.label} already holds an import")
+        files = {key: data_dir / f"{key}.parquet" for key in DATASETS}
+        for path in files.values():
+            if not path.is_file():
+                raise ShipDataError(f"{path} is missing")
         server_id = str(uuid.uuid4())
+        counts: dict[str, int] = {}
+        seq = 0
         with self.write() as cur:
-            cur.execute("CREATE SEQUENCE change_seq START 1")
             cur.execute(JOURNAL_DDL)
-            counts = {key: _import_dataset(cur, key, data_dir / f"{key}.parquet") for key in DATASETS}
+            for key, path in files.items():
+                cur.execute(dataset_ddl(key, key, "_seq BIGINT NOT NULL", self.TYPES))
+                for batch in _batches(key, path):
+                    stamps = pa.array(range(seq + 1, seq + 1 + batch.num_rows), pa.int64())
+                    self._append(cur, key, pa.Table.from_batches([batch]).append_column("_seq", stamps))
+                    seq += batch.num_rows
+                counts[key] = scalar_int(cur, f'SELECT count(*) FROM "{key}"')
+            cur.execute(f"CREATE SEQUENCE change_seq START {seq + 1}")
             now = datetime.now(UTC).replace(tzinfo=None)
-            cur.execute("INSERT INTO server_meta VALUES (?, ?, 0, 0)", [server_id, now])
-            union = " UNION ALL ".join(f'SELECT max(_seq) AS s FROM "{key}"' for key in DATASETS)
-            cur.execute(f"UPDATE server_meta SET last_seq = (SELECT max(s) FROM ({union}))")
+            cur.execute("INSERT INTO server_meta VALUES ($1, $2, 0, $3)", [server_id, now, seq])
             migrate(cur, MIGRATIONS)
         self.server_id = server_id
         return counts
 
     def user(self, username: str) -> ServerUser | None:
         """The user ``username``, or None."""
-        with self.db.cursor() as cur:
+        with self.cursor() as cur:
             row = first_row(
                 cur,
-                "SELECT username, display_name, role, password_hash FROM users WHERE username = ?",
+                "SELECT username, display_name, role, password_hash FROM users WHERE username = $1",
                 [username],
             )
         return ServerUser(*row) if row else None
@@ -137,20 +199,24 @@ class ServerStore:
         return self._feed.get()
 
     def _read_feed_bounds(self) -> tuple[int, int]:
-        with self.db.cursor() as cur:
+        with self.cursor() as cur:
             return first_row(cur, "SELECT horizon, last_seq FROM server_meta") or (0, 0)
 
     def latest(self) -> int:
         """The highest change sequence committed (see :func:`latest_seq`)."""
-        with self.db.cursor() as cur:
+        with self.cursor() as cur:
             return latest_seq(cur)
 
     def snapshot(self) -> Snapshot:
         """Read every dataset (pictures without bytes) and the cursor in one transaction."""
-        with self.db.transaction() as cur:
-            tables = {key: _read_dataset(cur, key) for key in DATASETS}
+        with self.read() as cur:
+            tables = {key: self._read_dataset(cur, key) for key in DATASETS}
             cursor = latest_seq(cur)
         return Snapshot(cursor=cursor, tables=tables)
+
+    def _read_dataset(self, cur: Any, key: str) -> pa.Table:
+        select = ", ".join(f'"{name}"' for name in wire_columns(key))
+        return self.arrow(cur, f'SELECT {select} FROM "{key}" ORDER BY "{id_column(key)}"')
 
     def pictures(self, hashes: list[str]) -> pa.Table:
         """Portraits whose ``sha256`` is in ``hashes``: columns sha256, profile_id, jpeg.
@@ -160,26 +226,42 @@ class ServerStore:
         ~35 ms per 100 against ~5 here.
         """
         wanted = ", ".join("'" + sha256.replace("'", "''") + "'" for sha256 in hashes) or "NULL"
-        with self.db.cursor() as cur:
-            return cur.sql(
-                f"SELECT sha256, profile_id, jpeg FROM pictures WHERE sha256 IN ({wanted})"
-            ).to_arrow_table()
+        with self.cursor() as cur:
+            return self.arrow(
+                cur, f"SELECT sha256, profile_id, jpeg FROM pictures WHERE sha256 IN ({wanted})"
+            )
 
     def counts(self) -> dict[str, int]:
         """Records per dataset."""
-        with self.db.cursor() as cur:
+        with self.cursor() as cur:
             return {key: scalar_int(cur, f'SELECT count(*) FROM "{key}"') for key in DATASETS}
 
     def ping(self) -> bool:
         """True when the store answers a trivial query."""
         try:
-            with self.db.cursor() as cur:
+            with self.cursor() as cur:
                 return first_row(cur, "SELECT 1") == (1,)
         except Exception:  # noqa: BLE001 - any failure means the DB is down
             return False
 
 
-def latest_seq(cur: duckdb.DuckDBPyConnection) -> int:
+def open_server_store(db: str | Path) -> ServerStore:
+    """The server store named by ``db``: a ``postgresql://USER@HOST:PORT/DB`` URL opens
+    PostgreSQL, anything else is a DuckDB file path (created when missing).
+
+    Raises StoreInUse (a DuckDB file another process holds) or StoreUnusable.
+    """
+    text = str(db)
+    if text.startswith(("postgresql://", "postgres://")):
+        from sync_core.server.pg_store import PgServerStore
+
+        return PgServerStore(text)
+    from sync_core.server.duck_store import DuckServerStore
+
+    return DuckServerStore(text)
+
+
+def latest_seq(cur: Cursor) -> int:
     """The highest change sequence committed and visible to ``cur``'s transaction.
 
     Read from ``server_meta.last_seq``, which every write updates inside its own
@@ -188,22 +270,20 @@ def latest_seq(cur: duckdb.DuckDBPyConnection) -> int:
     return scalar_int(cur, "SELECT last_seq FROM server_meta")
 
 
-def _import_dataset(cur: duckdb.DuckDBPyConnection, key: str, path: Path) -> int:
+def _batches(key: str, path: Path) -> Iterator[pa.RecordBatch]:
+    """Dataset ``key``'s columns of the Parquet file ``path``, in record batches of about
+    ``IMPORT_BATCH_BYTES`` (sized from the file's own row sizes). Raises ShipDataError for
+    a missing column or a file that is not Parquet."""
     names = [name for name, _ in DATASET_COLUMNS[key]]
-    found = {row[0] for row in cur.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()}
-    missing = [name for name in names if name not in found]
+    try:
+        parquet = pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise ShipDataError(f"{path} is not a Parquet file: {exc}") from exc
+    missing = [name for name in names if name not in parquet.schema_arrow.names]
     if missing:
         raise ShipDataError(f"{path} lacks columns {missing}")
-    cur.execute(dataset_ddl(key, key, "_seq BIGINT NOT NULL"))
-    select = ", ".join(f'"{name}"' for name in names)
-    cur.execute(
-        f"INSERT INTO \"{key}\" SELECT {select}, nextval('change_seq') FROM read_parquet(?) "
-        f'ORDER BY "{id_column(key)}"',
-        [str(path)],
-    )
-    return scalar_int(cur, f'SELECT count(*) FROM "{key}"')
-
-
-def _read_dataset(cur: duckdb.DuckDBPyConnection, key: str) -> pa.Table:
-    select = ", ".join(f'"{name}"' for name in wire_columns(key))
-    return cur.sql(f'SELECT {select} FROM "{key}" ORDER BY "{id_column(key)}"').to_arrow_table()
+    meta = parquet.metadata
+    total = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    rows = max(1, int(IMPORT_BATCH_BYTES * max(meta.num_rows, 1) / max(total, 1)))
+    with parquet:
+        yield from parquet.iter_batches(batch_size=rows, columns=names)

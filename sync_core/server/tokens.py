@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sync_core.clock import Clock
-from sync_core.duck import Database, first_row, naive_utc
+from sync_core.duck import first_row, naive_utc
+from sync_core.sql import Connectable
 
 
 @dataclass(frozen=True)
@@ -28,20 +29,20 @@ class Grant:
 
 
 class TokenRegistry:
-    """Issues and resolves bearer tokens kept in ``db``; safe to use from several threads.
+    """Issues and resolves bearer tokens kept in ``db`` (the server store); safe to use from several threads.
 
     A token is looked up in memory first, then in the store's ``sessions`` table (a token
     issued before a restart). Expired sessions are removed from the store when the registry starts.
     """
 
-    def __init__(self, clock: Clock, db: Database, lifetime: float = 12 * 3600) -> None:
+    def __init__(self, clock: Clock, db: Connectable, lifetime: float = 12 * 3600) -> None:
         self.clock = clock
         self.lifetime = lifetime
         self._db = db
         self._grants: dict[str, Grant] = {}
         self._lock = threading.Lock()
         with db.cursor() as cur:
-            cur.execute("DELETE FROM sessions WHERE expires_at <= ?", [naive_utc(clock.now())])
+            cur.execute("DELETE FROM sessions WHERE expires_at <= $1", [naive_utc(clock.now())])
 
     def issue(self, username: str, role: str) -> str:
         """A new token for ``username`` with ``role``, stored before it is handed out."""
@@ -49,7 +50,7 @@ class TokenRegistry:
         grant = Grant(username, role, self.clock.now() + timedelta(seconds=self.lifetime))
         row = [_digest(token), username, role, naive_utc(grant.expires_at)]
         with self._db.cursor() as cur:
-            cur.execute("INSERT INTO sessions VALUES (?, ?, ?, ?)", row)
+            cur.execute("INSERT INTO sessions VALUES ($1, $2, $3, $4)", row)
         with self._lock:
             self._grants[token] = grant
         return token
@@ -71,7 +72,7 @@ class TokenRegistry:
         return grant
 
     def _stored(self, token: str) -> Grant | None:
-        query = "SELECT username, role, expires_at FROM sessions WHERE token_sha256 = ?"
+        query = "SELECT username, role, expires_at FROM sessions WHERE token_sha256 = $1"
         with self._db.cursor() as cur:
             row = first_row(cur, query, [_digest(token)])
         return Grant(row[0], row[1], row[2].replace(tzinfo=UTC)) if row else None

@@ -1,0 +1,54 @@
+"""The server store in an embedded DuckDB file (``muster server --db FILE.duckdb``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from sync_core.duck import Database
+from sync_core.server.store import ServerStore
+
+
+class DuckServerStore(ServerStore):
+    """The server store in the DuckDB file at ``path`` (created when missing).
+
+    Raises ``sync_core.errors.StoreInUse`` when another process holds the file,
+    StoreUnusable when it is not a DuckDB file or a newer release made it.
+    """
+
+    engine = "duckdb"
+    Error = duckdb.Error
+    UniqueViolation = duckdb.ConstraintException
+
+    def __init__(self, path: Path | str) -> None:
+        super().__init__(str(path))
+        self.db = Database(path, holder="another server process")
+        self._open()
+
+    def cursor(self) -> Any:
+        return self.db.cursor()
+
+    def read(self) -> Any:
+        return self.db.transaction()  # DuckDB's transactions read one snapshot
+
+    def _transaction(self) -> Any:
+        return self.db.transaction()
+
+    def arrow(self, cur: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> pa.Table:
+        # The relation API: a DB-API result's Arrow output copies the rows once more.
+        return cur.sql(sql, params=params).to_arrow_table()
+
+    def with_table(self, cur: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> None:
+        # Registered on the cursor, it lasts until the cursor closes with its transaction (an
+        # aborted transaction refuses even an unregister).
+        cur.register(name, table)
+
+    def _append(self, cur: duckdb.DuckDBPyConnection, key: str, table: pa.Table) -> None:
+        self.with_table(cur, "batch", table)
+        cur.execute(f'INSERT INTO "{key}" SELECT * FROM batch')
+
+    def close(self) -> None:
+        self.db.close()

@@ -1,0 +1,141 @@
+"""The server store on PostgreSQL, the ship's DB server
+(``muster server --db postgresql://USER@HOST:PORT/DB``).
+
+psycopg 3 with a connection pool; cursors are ``RawCursor``s, so the shared SQL's ``$1``
+parameters reach PostgreSQL as they are. Connections run in autocommit; a transaction is
+an explicit block. A full snapshot is one ``REPEATABLE READ`` read-only transaction, so
+every dataset and the cursor come from the same instant. Rows come back as Python values
+and are put into Arrow tables of the same types DuckDB gives (string, int32, date32,
+binary...), so devices receive the same streams from either store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+import psycopg.errors
+import pyarrow as pa
+from psycopg.conninfo import conninfo_to_dict
+from psycopg_pool import ConnectionPool
+
+from sync_core.errors import StoreUnusable
+from sync_core.server.store import ServerStore
+
+# Connections kept open: the request threads of one server process share them.
+POOL_MIN, POOL_MAX = 2, 16
+CONNECT_TIMEOUT = 10.0
+# PostgreSQL type OIDs -> the Arrow types DuckDB gives for the same columns.
+_ARROW_TYPES: dict[int, pa.DataType] = {
+    16: pa.bool_(),
+    17: pa.binary(),
+    20: pa.int64(),
+    21: pa.int16(),
+    23: pa.int32(),
+    25: pa.string(),
+    1043: pa.string(),
+    1082: pa.date32(),
+    1114: pa.timestamp("us"),
+}
+# Arrow types -> PostgreSQL column types, for a table made readable by with_table.
+_SQL_TYPES = {
+    pa.string(): "VARCHAR",
+    pa.large_string(): "VARCHAR",
+    pa.int32(): "INTEGER",
+    pa.int64(): "BIGINT",
+    pa.binary(): "BYTEA",
+    pa.date32(): "DATE",
+    pa.timestamp("us"): "TIMESTAMP",
+}
+
+
+def redacted(url: str) -> str:
+    """``url`` without its password, to name the store in messages and logs."""
+    try:
+        parts = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "postgresql://(unreadable address)"
+    user = f"{parts['user']}@" if parts.get("user") else ""
+    port = f":{parts['port']}" if parts.get("port") else ""
+    return f"postgresql://{user}{parts.get('host', '')}{port}/{parts.get('dbname', '')}"
+
+
+class PgServerStore(ServerStore):
+    """The server store in the PostgreSQL database at ``url``.
+
+    Raises StoreUnusable when the database cannot be reached within ``CONNECT_TIMEOUT``
+    seconds or a newer release made the store.
+    """
+
+    engine = "postgresql"
+    TYPES = {"BLOB": "BYTEA"}
+    Error = psycopg.Error
+    UniqueViolation = psycopg.errors.UniqueViolation
+
+    def __init__(self, url: str) -> None:
+        super().__init__(redacted(url))
+        self._pool = ConnectionPool(
+            url,
+            min_size=POOL_MIN,
+            max_size=POOL_MAX,
+            kwargs={"autocommit": True, "cursor_factory": psycopg.RawCursor},
+            open=False,
+            name="muster-server",
+        )
+        try:
+            self._pool.open(wait=True, timeout=CONNECT_TIMEOUT)
+        except psycopg.Error as exc:  # PoolTimeout is one
+            self._pool.close()
+            raise StoreUnusable(
+                self.label, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            ) from exc
+        self._open()
+
+    @contextmanager
+    def cursor(self) -> Iterator[psycopg.RawCursor[Any]]:
+        with self._pool.connection() as conn, conn.cursor() as cur:
+            yield cur  # type: ignore[misc]
+
+    @contextmanager
+    def read(self) -> Iterator[psycopg.RawCursor[Any]]:
+        with self._transaction() as cur:
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            yield cur
+
+    @contextmanager
+    def _transaction(self) -> Iterator[psycopg.RawCursor[Any]]:
+        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            yield cur  # type: ignore[misc]
+
+    def arrow(self, cur: psycopg.RawCursor[Any], sql: str, params: list[Any] | None = None) -> pa.Table:
+        cur.execute(sql, params)
+        rows = cur.fetchall()
+        fields = [
+            (column.name, _ARROW_TYPES.get(column.type_code, pa.string())) for column in cur.description or []
+        ]
+        columns = list(zip(*rows, strict=True)) if rows else [()] * len(fields)
+        return pa.table(
+            [pa.array(values, kind) for values, (_, kind) in zip(columns, fields, strict=True)],
+            schema=pa.schema(fields),
+        )
+
+    def with_table(self, cur: psycopg.RawCursor[Any], name: str, table: pa.Table) -> None:
+        columns = ", ".join(f'"{field.name}" {_SQL_TYPES[field.type]}' for field in table.schema)
+        cur.execute(f'DROP TABLE IF EXISTS pg_temp."{name}"')
+        cur.execute(f'CREATE TEMP TABLE "{name}" ({columns}) ON COMMIT DROP')
+        self._copy(cur, name, table)
+
+    def _append(self, cur: psycopg.RawCursor[Any], key: str, table: pa.Table) -> None:
+        self._copy(cur, key, table)
+
+    def _copy(self, cur: psycopg.RawCursor[Any], name: str, table: pa.Table) -> None:
+        names = ", ".join(f'"{column}"' for column in table.column_names)
+        with cur.copy(f'COPY "{name}" ({names}) FROM STDIN') as copy:
+            for batch in table.to_batches(max_chunksize=1000):
+                for row in zip(*(column.to_pylist() for column in batch.columns), strict=True):
+                    copy.write_row(row)
+
+    def close(self) -> None:
+        self._pool.close()
