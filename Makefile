@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo check test bench clean
+.PHONY: demo check test bench clean postgresql
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,10 +22,18 @@ check: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: $(STAMP)
+# The server tests run on DuckDB and on PostgreSQL: Debian's postgresql is installed when
+# missing (the suite starts and stops a throwaway cluster of its own, fixtures/postgres.py).
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || { \
+	  echo "installing Debian's postgresql (apt-get)"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null; }
+
+test: $(STAMP) postgresql
 	TEXTUAL_ANIMATIONS=none $(BIN)/python -m pytest
 
-bench: $(STAMP)
+bench: $(STAMP) postgresql
 	$(BIN)/python -m bench.run
 
 clean:

@@ -1,19 +1,32 @@
 """Shared fixtures: the `small` ship, the real Mustering server on 127.0.0.1, device stores.
 
-The server runs as a real child process (``muster server --port 0``) over its own DuckDB
-file; tests talk to it with the real client (DEVELOPERS.md, "Real parts").
+The server runs as a real child process (``muster server --port 0``) over its own store
+(a DuckDB file, or a database of a throwaway PostgreSQL cluster on 127.0.0.1); tests talk to
+it with the real client. A test module that sets ``ON_BOTH_ENGINES = True`` runs each of
+its tests that use a server once per store engine (``store_engine``); the others run on
+DuckDB.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import duckdb
 import pytest
 
+from fixtures.postgres import Cluster, Running, running_at
 from sync_core.server.process import ServerProcess
 
 SMALL_SEED = 7
+ENGINES = ("duckdb", "postgresql")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "store_engine" in metafunc.fixturenames and getattr(metafunc.module, "ON_BOTH_ENGINES", False):
+        metafunc.parametrize("store_engine", ENGINES, indirect=True, scope="session")
 
 
 @pytest.fixture(scope="session")
@@ -26,25 +39,72 @@ def ship_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def start_server(ship_dir: Path, where: Path) -> ServerProcess:
-    """A started server over a new DuckDB file in ``where`` (the caller stops it)."""
-    server = ServerProcess(ship_dir, where / "server.duckdb", where / "server.log")
+@pytest.fixture(scope="session")
+def store_engine(request: pytest.FixtureRequest) -> str:
+    """The server store's engine: DuckDB unless the module runs on both."""
+    return str(getattr(request, "param", "duckdb"))
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Running]:
+    """A throwaway PostgreSQL cluster for the session, started when a test first needs it;
+    the one ``MUSTER_PG_URL`` names when set (``.ci/run`` starts it)."""
+    if os.environ.get("MUSTER_PG_URL"):
+        yield running_at(os.environ["MUSTER_PG_URL"])
+        return
+    cluster = Cluster()
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def new_server_db(request: pytest.FixtureRequest, store_engine: str) -> Any:
+    """``new_server_db(where)``: the ``--db`` of a new, empty server store of the engine."""
+
+    def new(where: Path) -> str:
+        if store_engine == "postgresql":
+            cluster: Running = request.getfixturevalue("pg_cluster")
+            return cluster.new_database()
+        return str(where / "server.duckdb")
+
+    return new
+
+
+def start_server(ship_dir: Path, where: Path, db: str | None = None) -> ServerProcess:
+    """A started server over ``db`` (default: a new DuckDB file in ``where``); the caller stops it."""
+    server = ServerProcess(ship_dir, db or where / "server.duckdb", where / "server.log")
     server.start()
     return server
 
 
+def query_store(db: str, sql: str) -> list[tuple]:
+    """The rows of ``sql`` read from server store ``db`` (its server stopped, or not, for
+    PostgreSQL), whichever engine holds it."""
+    if db.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(db) as conn:
+            return conn.execute(sql).fetchall()
+    with duckdb.connect(db, read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
 @pytest.fixture(scope="session")
-def live_server(ship_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def live_server(
+    ship_dir: Path, tmp_path_factory: pytest.TempPathFactory, new_server_db: Any
+) -> Iterator[ServerProcess]:
     """One real server for the session (read-only use: tests must not change its data)."""
-    server = start_server(ship_dir, tmp_path_factory.mktemp("server"))
+    where = tmp_path_factory.mktemp("server")
+    server = start_server(ship_dir, where, new_server_db(where))
     yield server
     server.stop()
 
 
 @pytest.fixture
-def own_server(ship_dir: Path, tmp_path: Path) -> Iterator[ServerProcess]:
+def own_server(ship_dir: Path, tmp_path: Path, new_server_db: Any) -> Iterator[ServerProcess]:
     """A server of this test's own, for tests that kill or change it."""
-    server = start_server(ship_dir, tmp_path)
+    server = start_server(ship_dir, tmp_path, new_server_db(tmp_path))
     yield server
     server.stop()
 

@@ -15,6 +15,8 @@ from PIL import Image
 from sync_core.server.process import ServerProcess
 from tests.cli import json_report, run_muster
 
+ON_BOTH_ENGINES = True
+
 
 def muster_admin(url: str, *args: str, user: str = "office") -> tuple[int, dict]:
     """``muster admin ARGS`` as ``user`` (whose password is the same): its exit code and report."""

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -24,6 +25,8 @@ from sync_core.server.store import open_server_store
 from tests.registering import Network
 
 from .conftest import start_server
+
+ON_BOTH_ENGINES = True
 
 STATION = {"type": "Muster", "deck": 5, "capacity": 120}
 
@@ -180,9 +183,10 @@ async def test_created_and_deleted_before_sync_never_appears(
 
 
 async def test_cursor_past_the_horizon_gets_a_full_sync(
-    ship_dir: Path, tmp_path: Path, device_store_path: Path
+    ship_dir: Path, tmp_path: Path, device_store_path: Path, new_server_db: Any
 ) -> None:
-    server = start_server(ship_dir, tmp_path)
+    db = new_server_db(tmp_path)
+    server = start_server(ship_dir, tmp_path, db)
     try:
         store = DeviceStore(device_store_path)
         async with ServerClient(server.url) as client:
@@ -192,10 +196,10 @@ async def test_cursor_past_the_horizon_gets_a_full_sync(
             await admin.post_changes([RecordChange(key="reservations", id="P0000003", op="delete")])
     finally:
         server.stop()
-    server_store = open_server_store(tmp_path / "server.duckdb")
+    server_store = open_server_store(db)
     assert prune_tombstones(server_store, datetime.now(UTC).replace(tzinfo=None) + timedelta(days=1)) > 0
     server_store.close()
-    server = start_server(ship_dir, tmp_path)
+    server = start_server(ship_dir, tmp_path, db)
     try:
         async with ServerClient(server.url) as client:
             session = await client.sign_in("demo", "demo")

@@ -11,6 +11,8 @@ from sync_core.protocol import API_PREFIX, ARROW_STREAM, DATASETS, PICTURE_BATCH
 from sync_core.server.app import REQUEST_BODY_MAX
 from sync_core.server.process import ServerProcess
 
+ON_BOTH_ENGINES = True
+
 
 @pytest.fixture
 def http(live_server: ServerProcess) -> httpx.Client:
@@ -24,9 +26,12 @@ def _token(http: httpx.Client, username: str = "demo", password: str = "demo") -
     return {"Authorization": f"Bearer {answer.json()['token']}"}
 
 
-def test_health_reports_every_component_up(http: httpx.Client, live_server: ServerProcess) -> None:
+def test_health_reports_every_component_up(
+    http: httpx.Client, live_server: ServerProcess, store_engine: str
+) -> None:
     health = Health.model_validate(http.get("/health").json())
     assert (health.api, health.db, health.webapp) == ("up", "up", "up")
+    assert health.db_engine == store_engine
     assert health.server_id == live_server.server_id
 
 

@@ -31,7 +31,9 @@ from sync_core.protocol import (
 )
 from sync_core.server.process import ServerProcess
 
-from .conftest import start_server
+from .conftest import query_store, start_server
+
+ON_BOTH_ENGINES = True
 
 SHIP_TIME = timezone(timedelta(hours=-4))
 AT = datetime(2025, 6, 1, 9, 30, tzinfo=SHIP_TIME)
@@ -39,9 +41,12 @@ HOSTILE = "[bold red]boom[/] \x1b[2J\x1b]0;pwned\x07 ☠ \u202e"
 
 
 @pytest.fixture(scope="module")
-def server(ship_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def server(
+    ship_dir: Path, tmp_path_factory: pytest.TempPathFactory, new_server_db: Any
+) -> Iterator[ServerProcess]:
     """This module's own server: its tests post registrations, each to people of its own."""
-    server = start_server(ship_dir, tmp_path_factory.mktemp("registrations"))
+    where = tmp_path_factory.mktemp("registrations")
+    server = start_server(ship_dir, where, new_server_db(where))
     yield server
     server.stop()
 
@@ -105,11 +110,11 @@ async def test_a_batch_is_applied_once_and_a_replay_changes_nothing(own_server: 
         (id_, ItemOutcome.ALREADY_APPLIED, 200) for id_ in ids
     ]
     own_server.stop()
-    with duckdb.connect(own_server.args[own_server.args.index("--db") + 1], read_only=True) as db:
-        rows = db.execute(
-            "SELECT registration_id, registered_at, registered_utc, uploaded_by, received_at IS NOT NULL "
-            "FROM registrations ORDER BY registration_id"
-        ).fetchall()
+    rows = query_store(
+        own_server.db,
+        "SELECT registration_id, registered_at, registered_utc, uploaded_by, received_at IS NOT NULL "
+        "FROM registrations ORDER BY registration_id",
+    )
     assert [row[0] for row in rows] == sorted(ids)
     assert {row[1:] for row in rows} == {
         ("2025-06-01T09:30:00-04:00", datetime(2025, 6, 1, 13, 30), "demo", True)

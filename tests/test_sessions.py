@@ -7,8 +7,7 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
-
-import duckdb
+from typing import Any
 
 from sync_core.clock import FrozenClock, SystemClock
 from sync_core.device import DeviceStore, ServerClient, SyncEngine
@@ -18,16 +17,19 @@ from sync_core.server.process import ServerProcess
 from sync_core.server.schema import SESSIONS_DDL
 from sync_core.server.tokens import TokenRegistry
 
-from .conftest import start_server
+from .conftest import query_store, start_server
+
+ON_BOTH_ENGINES = True
 
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 HOUR = 3600.0
 
 
 async def test_a_device_syncs_again_after_the_server_restarts(
-    ship_dir: Path, tmp_path: Path, device_store_path: Path
+    ship_dir: Path, tmp_path: Path, device_store_path: Path, new_server_db: Any
 ) -> None:
-    server = start_server(ship_dir, tmp_path)
+    db = new_server_db(tmp_path)
+    server = start_server(ship_dir, tmp_path, db)
     port = int(server.url.rsplit(":", 1)[1])
     store = DeviceStore(device_store_path)
     try:
@@ -36,9 +38,8 @@ async def test_a_device_syncs_again_after_the_server_restarts(
             engine = SyncEngine(store, client, SystemClock())
             assert (await engine.sync(server.server_id)).status is SyncState.SUCCESS
             server.stop()
-            with duckdb.connect(str(tmp_path / "server.duckdb")) as stopped:
-                stored = stopped.execute("SELECT * FROM sessions").fetchall()
-            server = ServerProcess(ship_dir, tmp_path / "server.duckdb", tmp_path / "server.log", port=port)
+            stored = query_store(db, "SELECT * FROM sessions")
+            server = ServerProcess(ship_dir, db, tmp_path / "server.log", port=port)
             server.start()
             again = await engine.sync(server.server_id)  # the same token, as Retry sends it
             assert (again.status, again.kind) == (SyncState.SUCCESS, "delta"), again.error

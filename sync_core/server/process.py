@@ -35,6 +35,7 @@ class ServerProcess:
             sys.executable, "-m", "muster_tui", "server",
             "--data", str(data_dir), "--db", str(db_path), "--port", str(port), "--exit-with-parent",
         ]  # fmt: skip
+        self.db = str(db_path)
         self.log = log
         self.start_timeout = start_timeout
         self.url = ""
