@@ -1,7 +1,9 @@
-"""The ``muster`` command line (DESIGN.md, "Command line": the stable interface).
+"""The ``muster`` command line (docs/architecture.md, 'Command line': a stable
+interface).
 
 Heavy libraries (Textual, DuckDB, pyarrow, httpx) are imported inside the commands so
-``muster --help`` stays cheap (../shared/FIELD-NOTES.md, import costs).
+``muster --help`` stays cheap (importing them costs
+hundreds of milliseconds).
 """
 
 from __future__ import annotations

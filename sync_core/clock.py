@@ -1,6 +1,7 @@
-"""Injectable time (DESIGN.md: time is injectable so tests never sleep).
+"""Injectable time, so tests never sleep.
 
-Sync logic never uses the device clock to decide what to fetch (invariant 1); the clock
+Sync logic never uses the device clock to decide what to fetch (docs/architecture.md, 'Server sequence,
+not device time'); the clock
 stamps what the device shows ("last full sync at ...") and schedules the delta timer.
 """
 

@@ -91,7 +91,8 @@ class ServerRejected(SyncError):
 
 
 class MalformedResponse(SyncError):
-    """A 2xx answer whose body does not match the wire contract (DESIGN.md invariant 8)."""
+    """A 2xx answer whose body does not match the wire contract (docs/architecture.md, 'Bad input
+    fails alone')."""
 
     def __init__(self, what: str) -> None:
         super().__init__(f"Malformed response from server: {what}")

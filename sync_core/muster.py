@@ -5,7 +5,7 @@ Both stores hold the six datasets with the same columns and a ``registrations`` 
 station's counts on the device (offline: this device's registrations) and on the server
 (online: every device's). Functions take a DuckDB cursor and run read-only statements.
 
-Rules (issue 4, "The Register screen"; DESIGN.md general parameters):
+Rules (with the general parameters that tune them):
 
 - A person's **standing** in a safety mode is their latest registration event in that
   mode (by ``registered_utc``, then the time-ordered UUIDv7 id): registered at a place,

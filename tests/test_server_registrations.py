@@ -1,8 +1,9 @@
 """Registrations and muster lookups on the real Mustering server, through the real client.
 
-Uploads are answered item by item and a replay changes nothing (DESIGN.md, invariants 5
-and 8). Tests that post share one server of this module's own and keep to their own people,
-modes and stations; the one that opens the server's file after stopping it has its own.
+Uploads are answered item by item and a replay changes nothing (docs/architecture.md, 'Every
+registration is uploaded exactly once', 'Bad input fails alone'). Tests that post share one server
+of this module's own and keep to their own people, modes and stations; the one that opens the
+server's file after stopping it has its own.
 """
 
 from __future__ import annotations

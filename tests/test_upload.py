@@ -1,5 +1,6 @@
 """Uploading the outbox to the real server: exactly once in effect, per-item failures,
-backoff, and registrations queued during an upload (issue 4; DESIGN.md invariant 5)."""
+backoff, and registrations queued during an upload (docs/architecture.md,
+'Every registration is uploaded exactly once')."""
 
 from __future__ import annotations
 

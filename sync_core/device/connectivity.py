@@ -1,5 +1,5 @@
-"""Online / offline: the device probes what mustering online depends on (DESIGN.md, "Online /
-offline"; seed: "device connection, server connection, VPN connection, API services, DB
+"""Online / offline: the device probes what mustering online depends on (docs/architecture.md,
+'Online and offline'; seed: "device connection, server connection, VPN connection, API services, DB
 server, and Webapp service").
 
 Dependencies, by name:
@@ -11,7 +11,7 @@ Dependencies, by name:
   it is ``not configured`` and does not count.
 - ``server``: a TCP connect to the server's host and port.
 - ``api``, ``db``, ``webapp``: the server's own components, from the JSON body of
-  ``GET /health`` (DESIGN.md, "Server health"). An HTML page (a captive portal), a body of
+  ``GET /health`` (docs/architecture.md, 'Server health'). An HTML page (a captive portal), a body of
   the wrong shape, an error status or no answer makes all three ``down``.
 
 The device is **online** when every configured dependency is up (``vpn`` may be ``not

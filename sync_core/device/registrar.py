@@ -1,12 +1,13 @@
 """Registering people at a muster station (or lifeboat): what the Register screen and
-``muster register`` do with a card scan or a chosen profile (issue 4; rules in
+``muster register`` do with a card scan or a chosen profile (rules in
 :mod:`sync_core.muster`).
 
 Two ways to the data, one behaviour:
 
 - A device that has completed a full sync looks people up in its own store (in memory
   once loaded: :mod:`~sync_core.device.people`, :mod:`~sync_core.device.standings`) and
-  commits each registration to the outbox before answering (invariant 5); the uploader
+  commits each registration to the outbox before answering (docs/architecture.md, 'Every registration is
+  uploaded exactly once'); the uploader
   sends it. A scan makes one trip to a worker thread: the rules and the insert with its
   commit. Station counts come from the server while it answers (every device's
   registrations), else from this device's own registrations, and say which.

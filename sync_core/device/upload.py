@@ -1,4 +1,5 @@
-"""Uploading the outbox: "Synchronize offline data to server" (seed; DESIGN.md invariant 5).
+"""Uploading the outbox: "Synchronize offline data to server" (seed's words;
+docs/architecture.md, 'Every registration is uploaded exactly once').
 
 :class:`Uploader` sends the pending registrations of one server in batches of
 ``REGISTRATION_BATCH_MAX``. Per item of the server's receipt: applied / already applied

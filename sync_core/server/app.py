@@ -16,7 +16,8 @@ Endpoints (prefix ``/api/v1`` for data; every data endpoint needs a bearer token
   ``GET /musters/{mode}/places``, ``GET /musters/{mode}/places/{code}/counts?missing_limit=N``,
   ``GET /musters/{mode}/standing/{profile_id}``, ``GET /profiles/by-card/{card}``,
   ``GET /profiles?search=TEXT&limit=N``, ``GET /parameters/{name}``.
-- ``GET /health`` (open): API, DB and web app states and the server id (DESIGN.md).
+- ``GET /health`` (open): API, DB and web app states and the server id (docs/architecture.md,
+  'Server health').
 - ``GET /``: the server's status page (the "web app" component of ``/health``).
 """
 
