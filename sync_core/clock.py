@@ -1,8 +1,8 @@
 """Injectable time, so tests never sleep.
 
-Sync logic never uses the device clock to decide what to fetch (docs/architecture.md, 'Server sequence,
-not device time'); the clock
-stamps what the device shows ("last full sync at ...") and schedules the delta timer.
+Sync logic never uses the device clock to decide what to fetch (docs/architecture.md, 'Server
+sequence, not device time'); the clock stamps what the device shows ("last full sync at ...") and
+schedules the delta timer.
 """
 
 from __future__ import annotations

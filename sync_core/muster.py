@@ -29,6 +29,7 @@ from enum import IntEnum, StrEnum
 import duckdb
 
 from sync_core.duck import first_row
+from sync_core.errors import BadCard
 from sync_core.protocol import SafetyMode
 
 # device time with its offset as captured (text, shown back as HH:MM), and the same instant
@@ -138,10 +139,6 @@ class Counts:
     not_registered: int
     assigned: int
     missing: list[Person]
-
-
-class BadCard(ValueError):
-    """Text that cannot be a board card number (the reader misfired, or a stray key)."""
 
 
 def card_number(text: str) -> str:

@@ -19,8 +19,7 @@ import pytest
 import uuid6
 
 from sync_core.device.client import ServerClient
-from sync_core.errors import MalformedResponse, ServerRejected, ServerUnreachable
-from sync_core.muster import BadCard
+from sync_core.errors import BadCard, MalformedResponse, ServerRejected, ServerUnreachable
 from sync_core.protocol import (
     API_PREFIX,
     REGISTRATION_BATCH_MAX,

@@ -1,10 +1,9 @@
 """The device's HTTP client for the Mustering server (httpx, async).
 
-Every request has a timeout (connect 5 s, read 15 s; docs/architecture.md, 'Every request has
-a timeout') and the HTTP
-layer never retries by itself. Transport failures, error statuses and unreadable bodies are
-turned into the :mod:`sync_core.errors` tree, so callers handle one family of errors.
-Bulk datasets arrive as Arrow IPC streams and are returned as ``pyarrow.Table``.
+Every request has a timeout (connect 5 s, read 15 s; docs/architecture.md, 'Every request has a
+timeout') and the HTTP layer never retries by itself. Transport failures, error statuses and
+unreadable bodies are turned into the :mod:`sync_core.errors` tree, so callers handle one family of
+errors. Bulk datasets arrive as Arrow IPC streams and are returned as ``pyarrow.Table``.
 """
 
 from __future__ import annotations
@@ -195,7 +194,7 @@ class ServerClient:
     async def find_card(self, card: str) -> Person | None:
         """The profile with board card ``card`` on the server, or None (HTTP 404).
 
-        Raises ``muster.BadCard`` before any request when ``card`` cannot be a card number.
+        Raises BadCard before any request when ``card`` cannot be a card number.
         """
         path = f"{API_PREFIX}/profiles/by-card/{_segment(card_number(card))}"
         response = await self._unless_missing(path)

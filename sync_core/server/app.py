@@ -46,7 +46,8 @@ from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
 from sync_core import muster
 from sync_core.clock import Clock, SystemClock
-from sync_core.muster import BadCard, Counts, Person, Place, Standing
+from sync_core.errors import BadCard, CursorTooOld, EditRejected
+from sync_core.muster import Counts, Person, Place, Standing
 from sync_core.protocol import (
     API_PREFIX,
     ARROW_STREAM,
@@ -69,8 +70,8 @@ from sync_core.protocol import (
     SignInResponse,
     SnapshotManifest,
 )
-from sync_core.server.changes import ChangePage, CursorTooOld, empty_page, read_page
-from sync_core.server.edits import EditRejected, apply_changes, replace_picture
+from sync_core.server.changes import ChangePage, empty_page, read_page
+from sync_core.server.edits import apply_changes, replace_picture
 from sync_core.server.registrations import apply_registrations
 from sync_core.server.store import ServerStore, Snapshot
 from sync_core.server.tokens import Grant, TokenRegistry

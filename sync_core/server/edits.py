@@ -16,13 +16,9 @@ import duckdb
 from PIL import Image, UnidentifiedImageError
 
 from sync_core.duck import first_row, scalar
+from sync_core.errors import EditRejected
 from sync_core.protocol import DATASET_COLUMNS, PICTURE_MAX_BYTES, RecordChange, id_column
 from sync_core.server.store import ServerStore, latest_seq
-
-
-class EditRejected(ValueError):
-    """An edit names an unknown dataset, field or record, or carries a bad value or picture."""
-
 
 # Fields a record may not lack (every profile has a board card and a muster station; a user signs in
 # with a password hash).

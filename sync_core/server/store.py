@@ -25,6 +25,7 @@ import duckdb
 import pyarrow as pa
 
 from sync_core.duck import CachedRead, Database, dataset_ddl, first_row, scalar_int
+from sync_core.errors import ShipDataError
 from sync_core.muster import REGISTRATION_DDL
 from sync_core.protocol import DATASET_COLUMNS, DATASETS, id_column, wire_columns
 
@@ -61,10 +62,6 @@ class ServerUser:
     display_name: str
     role: str
     password_hash: str
-
-
-class ShipDataError(Exception):
-    """The ship data directory is missing a dataset or has the wrong columns."""
 
 
 class ServerStore:
