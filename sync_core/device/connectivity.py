@@ -45,7 +45,7 @@ from typing import Final, TypeVar
 import httpx
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
-from sync_core.clock import Clock, SystemClock
+from sync_core.clock import Clock, SystemClock, within
 from sync_core.device.client import ServerClient
 from sync_core.errors import SyncError
 from sync_core.protocol import ComponentState, Health
@@ -328,14 +328,4 @@ class ConnectivityMonitor:
 
     async def _within(self, probe: Awaitable[T]) -> T:
         """``probe``'s result, or TimeoutError once ``timeout`` seconds pass on the clock."""
-        work = asyncio.ensure_future(probe)
-        alarm = asyncio.ensure_future(self.clock.sleep(self.timeout))
-        try:
-            await asyncio.wait((work, alarm), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (work, alarm):
-                task.cancel()
-            await asyncio.gather(work, alarm, return_exceptions=True)
-        if work.cancelled():
-            raise TimeoutError(f"no answer within {self.timeout:g} s")
-        return work.result()
+        return await within(self.clock, self.timeout, probe)

@@ -18,7 +18,7 @@ import logging
 import random
 from collections.abc import Callable
 
-from sync_core.clock import Clock
+from sync_core.clock import Clock, wait_for_event_or_sleep
 from sync_core.device.client import ServerClient
 from sync_core.device.outbox import Outbox
 from sync_core.device.status import UploadStatus
@@ -80,22 +80,12 @@ class Uploader:
         while True:
             status = await self.drain()
             delay = self.backoff() if status.pending and self.failures else None
-            await self._woken(delay)
+            await wait_for_event_or_sleep(self._wake, self.clock, delay)
 
     def backoff(self) -> float:
         """Seconds to wait before the next try after ``failures`` failed requests."""
         ceiling = min(BACKOFF_CAP, BACKOFF_FIRST * 2 ** max(self.failures - 1, 0))
         return ceiling * self._rng.uniform(0.5, 1.0)
-
-    async def _woken(self, delay: float | None) -> None:
-        waits: list[asyncio.Future[object]] = [asyncio.ensure_future(self._wake.wait())]
-        if delay is not None:
-            waits.append(asyncio.ensure_future(self.clock.sleep(delay)))
-        try:
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiting in waits:
-                waiting.cancel()
 
     async def drain(self) -> UploadStatus:
         """Upload every pending registration now, batch after batch, until none is left or
