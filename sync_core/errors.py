@@ -89,7 +89,7 @@ class SignInError(SyncError):
 
 
 class InvalidLogin(SignInError):
-    """Wrong username or password (the seed's wording)."""
+    """Wrong username or password (the product's wording)."""
 
     def __init__(self) -> None:
         super().__init__("Invalid login, please try again")

@@ -90,7 +90,7 @@ DATASET_COLUMNS: Final[dict[str, tuple[tuple[str, str], ...]]] = {
     ),
 }
 
-# Dataset keys in sync order, and their labels as the seed's Synchronization page names them.
+# Dataset keys in sync order, and their labels as the product's Synchronization page names them.
 DATASET_LABELS: Final[dict[str, str]] = {
     "users": "User information",
     "muster_stations": "Muster station",
@@ -118,7 +118,7 @@ def wire_columns(key: str) -> tuple[str, ...]:
 
 
 class SyncState(StrEnum):
-    """The seed's four status words (docs/architecture.md, 'Statuses')."""
+    """The product's four status words (docs/architecture.md, 'Statuses')."""
 
     NOT_STARTED = "Not started"
     IN_PROGRESS = "In progress"

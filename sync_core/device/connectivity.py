@@ -76,7 +76,7 @@ class DependencyState(StrEnum):
 
 
 class Mode(StrEnum):
-    """The device's mode (the seed's online / offline mode)."""
+    """The device's mode (the product's online / offline mode)."""
 
     ONLINE = "online"
     OFFLINE = "offline"

@@ -1,6 +1,6 @@
 """The observable state of synchronization that the engine publishes and the UI renders.
 
-Words and rows follow the seed's Synchronization page (docs/architecture.md, 'Statuses'):
+Words and rows follow the product's Synchronization page (docs/architecture.md, 'Statuses'):
 one overall status for "Synchronize from server to device", one row per dataset, and a
 status for "Synchronize offline data to server".
 """

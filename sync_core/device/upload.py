@@ -1,4 +1,4 @@
-"""Uploading the outbox: "Synchronize offline data to server" (seed's words;
+"""Uploading the outbox: "Synchronize offline data to server" (the product's words;
 docs/architecture.md, 'Every registration is uploaded exactly once').
 
 :class:`Uploader` sends the pending registrations of one server in batches of
@@ -41,7 +41,7 @@ class Uploader:
 
     ``publish`` receives every new :class:`UploadStatus`; ``clock`` times the backoff;
     ``rng`` draws the jitter (seed it in tests). Offline (the server unreachable) the status
-    is Not started, as the seed says; a refused item or a server error makes it Failed.
+    is Not started, as the product specifies; a refused item or a server error makes it Failed.
     """
 
     def __init__(
@@ -122,7 +122,7 @@ class Uploader:
         tally = await asyncio.to_thread(self.outbox.tally, self.server_id)
         reason = str(error) if error else None
         if isinstance(error, ServerUnreachable):
-            state = SyncState.NOT_STARTED  # offline: the seed's word
+            state = SyncState.NOT_STARTED  # offline: the product's word
         elif error or tally.failed:
             state = SyncState.FAILED
             if reason is None:
