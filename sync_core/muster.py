@@ -7,7 +7,7 @@ station's counts on the device (offline: this device's registrations) and on the
 the device, DuckDB or PostgreSQL on the server) and run read-only statements in the SQL
 both engines accept.
 
-Rules (issue 4, "The Register screen"; DESIGN.md general parameters):
+Rules (with the general parameters that tune them):
 
 - A person's **standing** in a safety mode is their latest registration event in that
   mode (by ``registered_utc``, then the time-ordered UUIDv7 id): registered at a place,
@@ -29,6 +29,7 @@ from datetime import date
 from enum import IntEnum, StrEnum
 
 from sync_core.duck import first_row
+from sync_core.errors import BadCard
 from sync_core.protocol import SafetyMode
 from sync_core.sql import Cursor
 
@@ -139,10 +140,6 @@ class Counts:
     not_registered: int
     assigned: int
     missing: list[Person]
-
-
-class BadCard(ValueError):
-    """Text that cannot be a board card number (the reader misfired, or a stray key)."""
 
 
 def card_number(text: str) -> str:

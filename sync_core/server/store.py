@@ -2,7 +2,7 @@
 (an embedded file, the default) or on PostgreSQL (the ship's DB server).
 
 Every imported or changed row carries ``_seq``, the next value of one server-wide change
-sequence (docs: "How sync works" in the README). Every change after the import also gets a
+sequence (docs/architecture.md, 'Server sequence, not device time'). Every change after the import also gets a
 row in ``journal`` (seq, dataset, record id, ``set`` or ``delete``): the journal's deletes are
 the tombstones, and a delta page is a short scan of it (``changes.py``).
 ``server_meta.last_seq`` is the highest seq committed; writes are serialised
@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sync_core.duck import CachedRead, dataset_ddl, first_row, scalar_int
-from sync_core.errors import StoreUnusable
+from sync_core.errors import ShipDataError, StoreUnusable
 from sync_core.migrations import NewerSchema, migrate
 from sync_core.protocol import DATASET_COLUMNS, DATASETS, id_column, wire_columns
 from sync_core.server.schema import JOURNAL_DDL, META_DDL, MIGRATIONS
@@ -61,10 +61,6 @@ class ServerUser:
     display_name: str
     role: str
     password_hash: str
-
-
-class ShipDataError(Exception):
-    """The ship data directory is missing a dataset or has the wrong columns."""
 
 
 class ServerStore(ABC):
