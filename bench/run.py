@@ -105,6 +105,8 @@ def main() -> None:
         print(json.dumps(line("scan_p99", scans, SCAN_RUNS, seconds=p99(scans["seconds"]))), flush=True)
         searches = device("search", SEARCH_KEYSTROKES, False, "--server", url, module="bench.registration")
         print(json.dumps(line("search_keystroke", searches, len(searches["seconds"]))), flush=True)
+    for store in ("duckdb", "postgresql"):  # steady load: bench/server_load.py prints its line
+        subprocess.run([sys.executable, "-m", "bench.server_load", "--store", store], check=True)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 
 from fixtures.postgres import Cluster, Running, running_at
@@ -76,18 +75,6 @@ def start_server(ship_dir: Path, where: Path, db: str | None = None) -> ServerPr
     server = ServerProcess(ship_dir, db or where / "server.duckdb", where / "server.log")
     server.start()
     return server
-
-
-def query_store(db: str, sql: str) -> list[tuple]:
-    """The rows of ``sql`` read from server store ``db`` (its server stopped, or not, for
-    PostgreSQL), whichever engine holds it."""
-    if db.startswith("postgresql://"):
-        import psycopg
-
-        with psycopg.connect(db) as conn:
-            return conn.execute(sql).fetchall()
-    with duckdb.connect(db, read_only=True) as con:
-        return con.execute(sql).fetchall()
 
 
 @pytest.fixture(scope="session")

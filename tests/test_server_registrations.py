@@ -18,6 +18,7 @@ import httpx
 import pytest
 import uuid6
 
+from fixtures.postgres import read_store
 from sync_core.device.client import ServerClient
 from sync_core.errors import BadCard, MalformedResponse, ServerRejected, ServerUnreachable
 from sync_core.protocol import (
@@ -31,7 +32,7 @@ from sync_core.protocol import (
 )
 from sync_core.server.process import ServerProcess
 
-from .conftest import query_store, start_server
+from .conftest import start_server
 
 ON_BOTH_ENGINES = True
 
@@ -110,7 +111,7 @@ async def test_a_batch_is_applied_once_and_a_replay_changes_nothing(own_server: 
         (id_, ItemOutcome.ALREADY_APPLIED, 200) for id_ in ids
     ]
     own_server.stop()
-    rows = query_store(
+    rows = read_store(
         own_server.db,
         "SELECT registration_id, registered_at, registered_utc, uploaded_by, received_at IS NOT NULL "
         "FROM registrations ORDER BY registration_id",

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from fixtures.postgres import read_store
 from sync_core.clock import FrozenClock, SystemClock
 from sync_core.device import DeviceStore, ServerClient, SyncEngine
 from sync_core.duck import Database
@@ -17,7 +18,7 @@ from sync_core.server.process import ServerProcess
 from sync_core.server.schema import SESSIONS_DDL
 from sync_core.server.tokens import TokenRegistry
 
-from .conftest import query_store, start_server
+from .conftest import start_server
 
 ON_BOTH_ENGINES = True
 
@@ -38,7 +39,7 @@ async def test_a_device_syncs_again_after_the_server_restarts(
             engine = SyncEngine(store, client, SystemClock())
             assert (await engine.sync(server.server_id)).status is SyncState.SUCCESS
             server.stop()
-            stored = query_store(db, "SELECT * FROM sessions")
+            stored = read_store(db, "SELECT * FROM sessions")
             server = ServerProcess(ship_dir, db, tmp_path / "server.log", port=port)
             server.start()
             again = await engine.sync(server.server_id)  # the same token, as Retry sends it
