@@ -78,6 +78,9 @@ from sync_core.server.tokens import Grant, TokenRegistry
 
 log = logging.getLogger(__name__)
 SNAPSHOTS_KEPT = 8
+# Encoded snapshots are also kept to this many bytes in all (the newest always), so the
+# cache of a big ship whose data keeps changing does not hold eight copies of it.
+SNAPSHOT_BYTES_KEPT = 48 * 1024 * 1024
 # A request body over this is refused with 413 as it arrives (declared or streamed), before
 # a JSON body is buffered whole; the largest legitimate one, a batch of CHANGES_PAGE_MAX
 # office edits, stays well under it.
@@ -106,7 +109,8 @@ class EncodedSnapshot:
 
 
 class SnapshotCache:
-    """The last few encoded snapshots, by id and by cursor (oldest dropped first).
+    """The last few encoded snapshots, by id and by cursor (oldest dropped first): at most
+    ``SNAPSHOTS_KEPT``, and ``SNAPSHOT_BYTES_KEPT`` bytes unless the newest alone is larger.
 
     While nothing changes on the server, every device's full sync is served the same
     encoded snapshot: the read and the encoding (~40 ms for the icon preset) happen once.
@@ -131,9 +135,14 @@ class SnapshotCache:
         )
         with self._lock:
             self._by_id[encoded.snapshot_id] = encoded
-            while len(self._by_id) > SNAPSHOTS_KEPT:
+            while len(self._by_id) > SNAPSHOTS_KEPT or (
+                len(self._by_id) > 1 and self._bytes() > SNAPSHOT_BYTES_KEPT
+            ):
                 self._by_id.popitem(last=False)
         return encoded
+
+    def _bytes(self) -> int:
+        return sum(len(payload) for snap in self._by_id.values() for payload in snap.payloads.values())
 
     def get(self, snapshot_id: str, key: str) -> bytes | None:
         """The encoded dataset, or None when the snapshot or key is unknown."""

@@ -11,6 +11,11 @@ import pyarrow as pa
 from sync_core.duck import Database
 from sync_core.server.store import ServerStore
 
+# DuckDB's buffer pool is capped: by default it may take 80 % of the machine's memory,
+# and an import filled it with the ship's pages. Statements are bounded by bytes
+# (record batches on import, portraits by batch), so they fit.
+SERVER_SETTINGS: dict[str, str | int] = {"memory_limit": "64MB"}
+
 
 class DuckServerStore(ServerStore):
     """The server store in the DuckDB file at ``path`` (created when missing).
@@ -25,7 +30,7 @@ class DuckServerStore(ServerStore):
 
     def __init__(self, path: Path | str) -> None:
         super().__init__(str(path))
-        self.db = Database(path, holder="another server process")
+        self.db = Database(path, holder="another server process", settings=SERVER_SETTINGS)
         self._open()
 
     def cursor(self) -> Any:

@@ -19,6 +19,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pyarrow as pa
 import uvicorn
 
 from sync_core.server.app import create_app
@@ -88,6 +89,9 @@ def serve(
     process dies (:func:`exit_with_parent`)."""
     if with_parent:
         exit_with_parent()
+    # Arrow's default pool (jemalloc) kept the import's freed batches: the system allocator
+    # hands them back, so the server's peak stays near one batch (README, "Benchmark").
+    pa.set_memory_pool(pa.system_memory_pool())
     store = open_store(data_dir, db_path)
     sock = bind(host, port)
     bound_host, bound_port = sock.getsockname()[:2]

@@ -146,12 +146,15 @@ class ServerStore(ABC):
         return self.server_id is not None
 
     def import_ship(self, data_dir: Path) -> dict[str, int]:
-        """Import ``data_dir/<key>.parquet`` for the six datasets in one transaction.
+        """Import ``data_dir/<key>.parquet`` for the six datasets; creates the server id.
 
         Rows are read and inserted in record batches of about ``IMPORT_BATCH_BYTES``, each
-        stamped with the next change sequence values; creates the server id. Returns rows
-        per dataset. Raises ShipDataError for a missing file or column, ValueError when the
-        store was already imported.
+        stamped with the next change sequence values and committed by itself: DuckDB holds
+        a transaction's new rows in memory, so one transaction for a whole ship grew with
+        its portraits. The store counts as imported only once the last transaction writes
+        ``server_meta``'s row; an import cut short is dropped and made again at the next
+        start. Returns rows per dataset. Raises ShipDataError for a missing file or column,
+        ValueError when the store was already imported.
         """
         if self.imported:
             raise ValueError(f"{self.label} already holds an import")
@@ -159,18 +162,23 @@ class ServerStore(ABC):
         for path in files.values():
             if not path.is_file():
                 raise ShipDataError(f"{path} is missing")
-        server_id = str(uuid.uuid4())
-        counts: dict[str, int] = {}
-        seq = 0
         with self.write() as cur:
+            for table in ("journal", *DATASETS):
+                cur.execute(f'DROP TABLE IF EXISTS "{table}"')  # an import cut short
+            cur.execute("DROP SEQUENCE IF EXISTS change_seq")
             cur.execute(JOURNAL_DDL)
-            for key, path in files.items():
+            for key in DATASETS:
                 cur.execute(dataset_ddl(key, key, "_seq BIGINT NOT NULL", self.TYPES))
-                for batch in _batches(key, path):
-                    stamps = pa.array(range(seq + 1, seq + 1 + batch.num_rows), pa.int64())
+        seq = 0
+        for key, path in files.items():
+            for batch in _batches(key, path):
+                stamps = pa.array(range(seq + 1, seq + 1 + batch.num_rows), pa.int64())
+                with self.write() as cur:
                     self._append(cur, key, pa.Table.from_batches([batch]).append_column("_seq", stamps))
-                    seq += batch.num_rows
-                counts[key] = scalar_int(cur, f'SELECT count(*) FROM "{key}"')
+                seq += batch.num_rows
+        server_id = str(uuid.uuid4())
+        with self.write() as cur:
+            counts = {key: scalar_int(cur, f'SELECT count(*) FROM "{key}"') for key in DATASETS}
             cur.execute(f"CREATE SEQUENCE change_seq START {seq + 1}")
             now = datetime.now(UTC).replace(tzinfo=None)
             cur.execute("INSERT INTO server_meta VALUES ($1, $2, 0, $3)", [server_id, now, seq])
