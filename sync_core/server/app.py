@@ -78,6 +78,7 @@ from sync_core.server.tokens import Grant, TokenRegistry
 
 log = logging.getLogger(__name__)
 SNAPSHOTS_KEPT = 8
+PAGES_KEPT = 64
 # Encoded snapshots are also kept to this many bytes in all (the newest always), so the
 # cache of a big ship whose data keeps changing does not hold eight copies of it.
 SNAPSHOT_BYTES_KEPT = 48 * 1024 * 1024
@@ -151,6 +152,42 @@ class SnapshotCache:
         return snapshot.payloads.get(key) if snapshot else None
 
 
+class PageCache:
+    """Encoded change pages by ``(after, limit, latest)``, the newest ``PAGES_KEPT``.
+
+    After an office edit every device polls from the same cursor: the page is read and
+    encoded once, not once per device. ``latest`` is the feed's last committed change as
+    the poll found it; the page stored under it was read no earlier, so it is never older
+    than its key (a page read later is as valid: it holds every change up to its cursor).
+    """
+
+    def __init__(self) -> None:
+        self._pages: OrderedDict[tuple[int, int, int], bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[int, int, int]) -> bytes | None:
+        """The page kept under ``key``, or None."""
+        with self._lock:
+            return self._pages.get(key)
+
+    def put(self, key: tuple[int, int, int], page: bytes) -> None:
+        """Keep ``page`` under ``key``, dropping the oldest beyond ``PAGES_KEPT``."""
+        with self._lock:
+            self._pages[key] = page
+            while len(self._pages) > PAGES_KEPT:
+                self._pages.popitem(last=False)
+
+
+def _page(store: ServerStore, pages: PageCache, after: int, limit: int) -> bytes:
+    """The encoded page after ``after`` (read in a worker thread: it queries the store)."""
+    key = (after, limit, store.feed_bounds()[1])
+    found = pages.get(key)
+    if found is None:
+        found = page_bytes(read_page(store, after, limit))
+        pages.put(key, found)
+    return found
+
+
 async def _grant(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Grant:
@@ -207,6 +244,7 @@ def create_app(store: ServerStore, clock: Clock | None = None) -> FastAPI:
     clock = clock or SystemClock()
     tokens = app.state.tokens = TokenRegistry(clock, store)
     snapshots = SnapshotCache()
+    pages = PageCache()
 
     @app.post(f"{API_PREFIX}/sign-in", response_model=SignInResponse)
     def sign_in(body: SignInRequest) -> SignInResponse:
@@ -247,14 +285,16 @@ def create_app(store: ServerStore, clock: Clock | None = None) -> FastAPI:
     async def get_changes(
         _: Signed, after: int = Query(ge=0), limit: int = Query(ge=1, le=CHANGES_PAGE_MAX)
     ) -> Response:
-        # An empty poll (most of them) is answered on the event loop from memory.
+        # An empty poll (most of them) is answered on the event loop from memory; a page
+        # others asked for already, from the page cache.
         try:
-            page = empty_page(store, after)
-            if page is None:
-                page = await run_in_threadpool(read_page, store, after, limit)
+            empty = empty_page(store, after)
+            if empty is not None:
+                return Response(page_bytes(empty), media_type=ARROW_STREAM)
+            page = await run_in_threadpool(_page, store, pages, after, limit)
         except CursorTooOld as exc:
             raise HTTPException(410, f"Full sync required: {exc}") from exc
-        return Response(page_bytes(page), media_type=ARROW_STREAM)
+        return Response(page, media_type=ARROW_STREAM)
 
     @app.post(f"{API_PREFIX}/admin/changes", response_model=EditResult)
     def post_changes(body: ChangeBatch, _: Office) -> EditResult:

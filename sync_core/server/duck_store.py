@@ -12,9 +12,10 @@ from sync_core.duck import Database
 from sync_core.server.store import ServerStore
 
 # DuckDB's buffer pool is capped: by default it may take 80 % of the machine's memory,
-# and an import filled it with the ship's pages. Statements are bounded by bytes
-# (record batches on import, portraits by batch), so they fit.
-SERVER_SETTINGS: dict[str, str | int] = {"memory_limit": "64MB"}
+# and an import filled it with the ship's pages. Statements are bounded by bytes (record
+# batches on import, portraits by batch), but a checkpoint pins the portraits of a row group
+# being written: with 40 KB portraits 64 MB failed ("failed to pin block"), 128 MB held.
+SERVER_SETTINGS: dict[str, str | int] = {"memory_limit": "128MB", "threads": 1}
 
 
 class DuckServerStore(ServerStore):
