@@ -42,7 +42,7 @@ from sync_core.sql import Cursor
 
 # The import reads each Parquet file in record batches of about this many bytes, so its
 # memory stays flat whatever the size of the ship (portraits included).
-IMPORT_BATCH_BYTES = 8 * 1024 * 1024
+IMPORT_BATCH_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -280,7 +280,9 @@ def _batches(key: str, path: Path) -> Iterator[pa.RecordBatch]:
     a missing column or a file that is not Parquet."""
     names = [name for name, _ in DATASET_COLUMNS[key]]
     try:
-        parquet = pq.ParquetFile(path)
+        # pre_buffer (the default) kept every column chunk read so far: memory grew with
+        # the file; a plain buffered read keeps one batch.
+        parquet = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
     except (pa.ArrowInvalid, OSError) as exc:
         raise ShipDataError(f"{path} is not a Parquet file: {exc}") from exc
     missing = [name for name in names if name not in parquet.schema_arrow.names]
