@@ -21,7 +21,7 @@ from sync_core.protocol import ARROW_STREAM, DATASETS, PICTURE_MAX_BYTES, SyncSt
 from sync_core.server.app import arrow_bytes
 from sync_core.server.process import ServerProcess
 
-from .faults import FaultyTransport
+from .faults import FaultyTransport, Rewrite
 
 
 class SpoilTwoPictures:
@@ -60,17 +60,21 @@ def _captive_portal(request: httpx.Request, body: bytes) -> tuple[bytes, str]:
     return b"<html><body>Welcome aboard! Accept the terms</body></html>", "text/html"
 
 
+async def failed_first_sync(server: ServerProcess, path: Path, fault: Rewrite) -> str:
+    """A first sync through ``fault`` fails and leaves no sync point; its error."""
+    store = DeviceStore(path)
+    status = await sync_once(server.url, store, "demo", "demo", transport=FaultyTransport(fault))
+    assert status.status is SyncState.FAILED
+    assert store.sync_point() is None
+    store.close()
+    return status.error or ""
+
+
 async def test_captive_portal_page_is_a_clear_failure(
     live_server: ServerProcess, device_store_path: Path
 ) -> None:
-    store = DeviceStore(device_store_path)
-    status = await sync_once(
-        live_server.url, store, "demo", "demo", transport=FaultyTransport(_captive_portal)
-    )
-    assert status.status is SyncState.FAILED
-    assert (status.error or "").startswith("Malformed response from server")
-    assert store.sync_point() is None
-    store.close()
+    error = await failed_first_sync(live_server, device_store_path, _captive_portal)
+    assert error.startswith("Malformed response from server")
 
 
 def _garbage_reservations(request: httpx.Request, body: bytes) -> tuple[bytes, str] | None:
@@ -146,11 +150,5 @@ def _without_cabin(request: httpx.Request, body: bytes) -> tuple[bytes, str] | N
 async def test_missing_column_names_the_server_too_old(
     live_server: ServerProcess, device_store_path: Path
 ) -> None:
-    store = DeviceStore(device_store_path)
-    status = await sync_once(
-        live_server.url, store, "demo", "demo", transport=FaultyTransport(_without_cabin)
-    )
-    assert status.status is SyncState.FAILED
-    assert "server too old: column cabin" in (status.error or "")
-    assert store.sync_point() is None
-    store.close()
+    error = await failed_first_sync(live_server, device_store_path, _without_cabin)
+    assert "server too old: column cabin" in error
