@@ -27,6 +27,7 @@ from sync_core.server.store import ServerStore
 # Connections kept open: the request threads of one server process share them.
 POOL_MIN, POOL_MAX = 2, 16
 CONNECT_TIMEOUT = 10.0
+ARROW_ROWS = 2000
 # PostgreSQL type OIDs -> the Arrow types DuckDB gives for the same columns.
 _ARROW_TYPES: dict[int, pa.DataType] = {
     16: pa.bool_(),
@@ -110,16 +111,24 @@ class PgServerStore(ServerStore):
             yield cur  # type: ignore[misc]
 
     def arrow(self, cur: psycopg.RawCursor[Any], sql: str, params: list[Any] | None = None) -> pa.Table:
+        """Rows become Arrow ``ARROW_ROWS`` at a time, so a big ship's snapshot is never held
+        whole as Python tuples."""
         cur.execute(sql, params)
-        rows = cur.fetchall()
-        fields = [
-            (column.name, _ARROW_TYPES.get(column.type_code, pa.string())) for column in cur.description or []
-        ]
-        columns = list(zip(*rows, strict=True)) if rows else [()] * len(fields)
-        return pa.table(
-            [pa.array(values, kind) for values, (_, kind) in zip(columns, fields, strict=True)],
-            schema=pa.schema(fields),
+        schema = pa.schema(
+            [
+                (column.name, _ARROW_TYPES.get(column.type_code, pa.string()))
+                for column in cur.description or []
+            ]
         )
+        batches = []
+        while rows := cur.fetchmany(ARROW_ROWS):
+            columns = zip(*rows, strict=True)
+            batches.append(
+                pa.record_batch(
+                    [pa.array(values, f.type) for values, f in zip(columns, schema, strict=True)], schema
+                )
+            )
+        return pa.Table.from_batches(batches, schema)
 
     def with_table(self, cur: psycopg.RawCursor[Any], name: str, table: pa.Table) -> None:
         columns = ", ".join(f'"{field.name}" {_SQL_TYPES[field.type]}' for field in table.schema)
