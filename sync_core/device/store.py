@@ -54,6 +54,8 @@ WHOLE_PARAMETER_MAX = 100_000
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
+# Step 1 of _MIGRATIONS below, frozen: a later change of schema is a new step there (a
+# statement added here would never reach a store already at version 1).
 _STATE_DDL = (
     """CREATE TABLE IF NOT EXISTS sync_state (
         id INTEGER PRIMARY KEY, server_id VARCHAR, server_url VARCHAR, cursor BIGINT,
