@@ -15,10 +15,9 @@ import httpx
 import pytest
 
 from sync_core.clock import FrozenClock
-from sync_core.device import ServerClient
 from sync_core.device.registrar import Result
 from sync_core.device.upload import BACKOFF_CAP, Uploader
-from sync_core.protocol import RecordChange, SyncState
+from sync_core.protocol import SyncState
 from sync_core.server.process import ServerProcess
 from tests.faults import FaultyTransport
 from tests.registering import (
@@ -57,9 +56,11 @@ async def test_an_answer_lost_after_the_commit_is_retried_and_applied_once(
     assert await server_registered(own_server, station) == 3
 
 
-def _fail_one_item(profile_id: str) -> FaultyTransport:
-    """The server's receipt with ``profile_id``'s item turned into a 500 (the server did
-    store it; the retry then hears "already applied")."""
+def _fail_items(profile_id: str, refused_id: str) -> FaultyTransport:
+    """The server's first receipt with ``profile_id``'s item turned into a 500 (the server
+    did store it; the retry then hears "already applied") and ``refused_id``'s into a 422
+    (the server refuses only items that are not valid registrations, which this device
+    never sends, so the refusal is injected)."""
     state = {"failed": False}
 
     def rewrite(request: httpx.Request, body: bytes) -> tuple[bytes, str] | None:
@@ -74,6 +75,8 @@ def _fail_one_item(profile_id: str) -> FaultyTransport:
             if sent[result["registration_id"]] == profile_id:
                 result.update(outcome="error", status=500, reason="database busy (test)")
                 state["failed"] = True
+            elif sent[result["registration_id"]] == refused_id:
+                result.update(outcome="rejected", status=422, reason=f"{refused_id} refused (test)")
         return json.dumps(receipt).encode(), "application/json"
 
     return FaultyTransport(rewrite)
@@ -84,11 +87,9 @@ async def test_one_item_failing_500_and_one_refused_422_do_not_block_the_good_on
 ) -> None:
     station = onboard_cards(ship_dir)[0][2]
     (good, _, _), (busy, busy_id, _), (gone, gone_id, _) = onboard_cards(ship_dir, station, 3)
-    async with synced_device(own_server, device_store_path, station, _fail_one_item(busy_id)) as device:
+    transport = _fail_items(busy_id, gone_id)
+    async with synced_device(own_server, device_store_path, station, transport) as device:
         await register_all(device, [(good, "", ""), (busy, "", ""), (gone, "", "")])
-        async with ServerClient(own_server.url) as office:  # the profile leaves the ship's data
-            await office.sign_in("office", "office")
-            await office.post_changes([_delete(gone_id)])
         first = await device.uploader.drain()
         assert (first.status, first.pending, first.sent, first.failed) == (SyncState.FAILED, 1, 1, 1)
         assert device.uploader.failures == 1
@@ -100,10 +101,6 @@ async def test_one_item_failing_500_and_one_refused_422_do_not_block_the_good_on
                 "SELECT failed_reason FROM registrations WHERE upload_state = 'failed'"
             ).fetchall()
         assert len(reasons) == 1 and reasons[0][0]
-
-
-def _delete(profile_id: str) -> RecordChange:
-    return RecordChange(key="reservations", id=profile_id, op="delete")
 
 
 async def test_a_registration_made_during_an_upload_follows_right_after_it(

@@ -15,7 +15,7 @@ from sync_core.server.store import ServerStore
 # and an import filled it with the ship's pages. Statements are bounded by bytes (record
 # batches on import, portraits by batch), but a checkpoint pins the portraits of a row group
 # being written: with 40 KB portraits 64 MB failed ("failed to pin block"), 128 MB held.
-SERVER_SETTINGS: dict[str, str | int] = {"memory_limit": "128MB", "threads": 1}
+SERVER_SETTINGS: dict[str, str | int] = {"memory_limit": "128MB"}
 
 
 class DuckServerStore(ServerStore):
