@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import asyncio
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import BaseModel
 
 from sync_core.clock import Clock, SystemClock
@@ -22,6 +20,7 @@ from sync_core.device.client import ServerClient
 from sync_core.device.sign_in_rules import count_failure, count_success, ensure_unlocked
 from sync_core.device.store import DeviceStore
 from sync_core.errors import InvalidLogin, ServerUnreachable
+from sync_core.passwords import verify
 
 
 class Session(BaseModel):
@@ -79,10 +78,6 @@ async def _checked(client: ServerClient, store: DeviceStore, username: str, pass
 
 def _offline_session(username: str, password: str, user: tuple[str, str, str]) -> Session:
     password_hash, display_name, role = user
-    if not password_hash:
+    if not verify(password_hash, password):
         raise InvalidLogin()
-    try:
-        PasswordHasher().verify(password_hash, password)
-    except (VerificationError, InvalidHashError) as exc:
-        raise InvalidLogin() from exc
     return Session(username=username, display_name=display_name, role=role, server_id=None, online=False)

@@ -34,8 +34,6 @@ from typing import Annotated
 
 import pyarrow as pa
 import pyarrow.ipc
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
@@ -46,6 +44,7 @@ from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from sync_core import muster
 from sync_core.clock import Clock, SystemClock
 from sync_core.muster import BadCard, Counts, Person, Place, Standing
+from sync_core.passwords import verify
 from sync_core.protocol import (
     API_PREFIX,
     ARROW_STREAM,
@@ -80,7 +79,6 @@ SNAPSHOTS_KEPT = 8
 # a JSON body is buffered whole; the largest legitimate one, a batch of CHANGES_PAGE_MAX
 # office edits, stays well under it.
 REQUEST_BODY_MAX = 16 * 1024 * 1024
-_hasher = PasswordHasher()
 _bearer = HTTPBearer(auto_error=False)
 
 
@@ -200,7 +198,7 @@ def create_app(store: ServerStore, clock: Clock | None = None) -> FastAPI:
     @app.post(f"{API_PREFIX}/sign-in", response_model=SignInResponse)
     def sign_in(body: SignInRequest) -> SignInResponse:
         user = store.user(body.username)
-        if user is None or not _password_ok(user.password_hash, body.password):
+        if user is None or not verify(user.password_hash, body.password):
             raise HTTPException(401, "Invalid login, please try again")
         return SignInResponse(
             token=tokens.issue(user.username, user.role),
@@ -352,15 +350,6 @@ async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     problems = "; ".join(f"{'.'.join(map(str, error['loc']))}: {error['msg']}" for error in exc.errors()[:5])
     return JSONResponse({"detail": problems[:1000]}, status_code=422)
-
-
-def _password_ok(password_hash: str | None, password: str) -> bool:
-    if not password_hash:
-        return False
-    try:
-        return _hasher.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
 
 
 def render_status_page(store: ServerStore) -> str:
