@@ -39,6 +39,7 @@ from sync_core.device import DeviceStore, ServerClient, Session, SyncEngine, sig
 from sync_core.device.connectivity import VPN_TARGET_ENV, Connectivity, ConnectivityMonitor
 from sync_core.device.registrar import Book, LocalBook, Post, Registrar, device_data_for
 from sync_core.device.retention import WipeReport, wipe_if_due
+from sync_core.device.session import SYNCED_USER_WAIT
 from sync_core.device.sign_in_rules import session_expired
 from sync_core.device.timer import DeltaTimer
 from sync_core.device.upload import Uploader
@@ -146,7 +147,7 @@ class MusterApp(App[None]):
 
     @work(group="go-online", exclusive=True, exit_on_error=False)
     async def _go_online(self, username: str, password: str) -> None:
-        signed_in = await self._authenticate(username, password)
+        signed_in = await self._authenticate(username, password, background=True)
         if signed_in.session.online and self.session is not None and self.session.username == username:
             self._offline_password = None
             session = self.session = signed_in.session
@@ -164,8 +165,13 @@ class MusterApp(App[None]):
         screen = SignInScreen(self.client.base_url, self._authenticate, username)
         self.push_screen(screen, callback=self._signed_in)
 
-    async def _authenticate(self, username: str, password: str) -> SignedIn:
-        session = await sign_in(self.client, self.store, username, password, clock=self.engine.clock)
+    async def _authenticate(self, username: str, password: str, background: bool = False) -> SignedIn:
+        """Sign in; a synced crew member waits for the server only briefly, unless this is
+        the background join of an offline session (``background``)."""
+        wait = None if background else SYNCED_USER_WAIT
+        session = await sign_in(
+            self.client, self.store, username, password, clock=self.engine.clock, synced_wait=wait
+        )
         server_id = session.server_id
         first_sync = server_id is not None and await asyncio.to_thread(self.engine.needs_full_sync, server_id)
         self._offline_password = None if session.online else password
@@ -177,6 +183,9 @@ class MusterApp(App[None]):
         self.last_activity = self.engine.clock.now()
         self.push_screen(MainMenuScreen(session), callback=self._sign_out)
         self._start_session_work(session)
+        online = self.connectivity is not None and self.connectivity.online
+        if not session.online and online and self._offline_password:
+            self._go_online(session.username, self._offline_password)  # the server was slow to answer
         if signed_in.first_sync and session.server_id is not None:
             self.push_screen(SynchronizationScreen(self.engine, session.server_id, first_sign_in=True))
 

@@ -53,14 +53,38 @@ def fixtures_ship(preset: str, seed: int, out: Path) -> None:
 @click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=0, show_default=True, help="0 picks a free port.")
+@click.option(
+    "--sign-in-workers",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="Threads checking passwords (0: one per core).",
+)
+@click.option(
+    "--sign-in-queue",
+    type=click.IntRange(0),
+    default=256,
+    show_default=True,
+    help="Sign-ins that may wait for a thread; more are answered 503 with Retry-After.",
+)
 @click.option("--exit-with-parent", is_flag=True, hidden=True, help="Stop when the parent process dies.")
-def server(data_dir: Path, db_path: Path, host: str, port: int, exit_with_parent: bool) -> None:
+def server(
+    data_dir: Path,
+    db_path: Path,
+    host: str,
+    port: int,
+    sign_in_workers: int,
+    sign_in_queue: int,
+    exit_with_parent: bool,
+) -> None:
     """The Mustering server; imports DATA when DB is new. Prints {"url", "server_id"} once listening."""
     from sync_core.errors import MusterError
     from sync_core.server import ShipDataError, serve
+    from sync_core.server.sign_in import SignInLimits
 
+    limits = SignInLimits(sign_in_workers, sign_in_queue)
     try:
-        serve(data_dir, db_path, host, port, with_parent=exit_with_parent)
+        serve(data_dir, db_path, host, port, with_parent=exit_with_parent, sign_in_limits=limits)
     except (MusterError, ShipDataError) as exc:
         raise click.ClickException(str(exc)) from exc
 

@@ -21,6 +21,7 @@ Rules (issue 4, "The Register screen"; DESIGN.md general parameters):
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -30,6 +31,17 @@ import duckdb
 
 from sync_core.duck import first_row
 from sync_core.protocol import SafetyMode
+
+log = logging.getLogger(__name__)
+# Sign-in lockout, on the device and on the server (docs/security.md, "Server sign-in"):
+# this many failed sign-ins in a row lock a username for that many minutes. The defaults
+# (the fixture ship's values) apply when a parameter is missing or not a whole number >= 1.
+MAX_FAILED_SIGN_INS = "max_failed_sign_ins"
+LOCKOUT_MINUTES = "lockout_minutes"
+DEFAULT_MAX_FAILED_SIGN_INS = 5
+DEFAULT_LOCKOUT_MINUTES = 15
+# The largest whole-number parameter taken (minutes or days: at most ~69 days or ~274 years).
+WHOLE_PARAMETER_MAX = 100_000
 
 # device time with its offset as captured (text, shown back as HH:MM), and the same instant
 # in UTC for ordering.
@@ -263,3 +275,30 @@ def parameter(cur: duckdb.DuckDBPyConnection, name: str) -> str | None:
     """General parameter ``name``'s value, or None."""
     row = first_row(cur, "SELECT value FROM parameters WHERE name = ?", [name])
     return row[0] if row else None
+
+
+def whole_parameter(cur: duckdb.DuckDBPyConnection, name: str, default: int) -> int:
+    """General parameter ``name`` as a whole number (see :func:`whole_number`)."""
+    return whole_number(name, parameter(cur, name), default)
+
+
+def whole_number(name: str, value: str | None, default: int) -> int:
+    """General parameter ``name``'s ``value`` as a whole number from 1 to
+    ``WHOLE_PARAMETER_MAX``: ``default`` when it is missing or not a whole number >= 1, the
+    maximum when it is larger (both logged). Every caller makes a time span of it: the cap
+    keeps that and the times computed from it within datetime's range, whatever the office
+    typed."""
+    text = (value or "").strip()
+    if text.isdecimal():
+        # int() refuses numbers of thousands of digits; anything that long is above the cap
+        number = int(text) if len(text.lstrip("0")) <= 9 else WHOLE_PARAMETER_MAX + 1
+        if number > WHOLE_PARAMETER_MAX:
+            log.warning(
+                "general parameter %s=%r is above the cap; using %d", name, value, WHOLE_PARAMETER_MAX
+            )
+            return WHOLE_PARAMETER_MAX
+        if number >= 1:
+            return number
+    if value is not None:
+        log.warning("general parameter %s=%r is not a whole number >= 1; using %d", name, value, default)
+    return default

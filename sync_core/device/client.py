@@ -9,6 +9,7 @@ Bulk datasets arrive as Arrow IPC streams and are returned as ``pyarrow.Table``.
 from __future__ import annotations
 
 import asyncio
+import random
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -54,6 +55,9 @@ DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 # httpx times each read; a server trickling bytes never trips that. This bounds a whole
 # request (connect, send, read the full answer), so a sync ends even then (invariant 7).
 REQUEST_DEADLINE = 25.0
+# A busy server (503) is asked again after its Retry-After, scaled by a random factor in
+# this range so that a burst of handhelds does not come back all at once.
+RETRY_JITTER = (0.25, 1.0)
 
 
 def server_address_problem(url: str) -> str | None:
@@ -109,13 +113,20 @@ class ServerClient:
         """Close the connection pool."""
         await self._http.aclose()
 
-    async def sign_in(self, username: str, password: str) -> SignInResponse:
+    async def sign_in(self, username: str, password: str, within: float = REQUEST_DEADLINE) -> SignInResponse:
         """Sign in and keep the bearer token for later calls.
 
-        Raises InvalidLogin (401), ServerUnreachable, ServerRejected, MalformedResponse.
+        A busy server (503) is asked again after its ``Retry-After`` with jitter
+        (``RETRY_JITTER``) for up to ``within`` seconds in all. Raises InvalidLogin (401),
+        ServerUnreachable (also when still busy or unanswered after ``within``),
+        ServerRejected (e.g. 429 for a locked username), MalformedResponse.
         """
         body = SignInRequest(username=username, password=password).model_dump()
-        response = await self._send("POST", f"{API_PREFIX}/sign-in", json=body)
+        try:
+            async with asyncio.timeout(within):
+                response = await self._until_not_busy("POST", f"{API_PREFIX}/sign-in", json=body)
+        except TimeoutError as exc:
+            raise ServerUnreachable(self.base_url, f"no sign-in answer within {within:.0f} s") from exc
         signed_in = _model(SignInResponse, response)
         self.token = signed_in.token
         return signed_in
@@ -232,6 +243,16 @@ class ServerClient:
                 return None
             raise
 
+    async def _until_not_busy(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """``_send``, asked again while the server answers 503 (busy); the caller bounds it."""
+        while True:
+            try:
+                return await self._send(method, path, **kwargs)
+            except ServerRejected as exc:
+                if exc.status_code != 503:
+                    raise
+                await asyncio.sleep((exc.retry_after or 1.0) * random.uniform(*RETRY_JITTER))
+
     async def _send(
         self, method: str, path: str, headers: dict[str, str] | None = None, **kwargs: Any
     ) -> httpx.Response:
@@ -260,7 +281,17 @@ def _raise_for_status(response: httpx.Response, signing_in: bool) -> None:
         raise InvalidLogin() if signing_in else SessionEnded()
     if response.status_code == 410:
         raise FullSyncRequired()
-    raise ServerRejected(response.status_code, _detail(response))
+    raise ServerRejected(response.status_code, _detail(response), _retry_after(response))
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """The ``Retry-After`` header in seconds (0 to 3600), or None when absent or not a
+    number of seconds."""
+    try:
+        seconds = float(response.headers.get("retry-after", ""))
+    except ValueError:
+        return None
+    return seconds if 0 <= seconds <= 3600 else None
 
 
 def _detail(response: httpx.Response) -> str:

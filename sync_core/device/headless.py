@@ -45,7 +45,7 @@ async def _signed_in(
     async with ServerClient(server_url, transport=transport) as client:
         engine = SyncEngine(store, client, clock or SystemClock())
         try:
-            session = await sign_in(client, store, username, password)
+            session = await sign_in(client, store, username, password, synced_wait=None)
         except SyncError as exc:
             yield engine, _failed(engine, str(exc), full)
             return

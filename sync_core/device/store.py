@@ -37,6 +37,7 @@ from sync_core.duck import (
     scalar,
     scalar_int,
 )
+from sync_core.muster import whole_number
 from sync_core.protocol import DATASETS, id_column
 
 # A handheld's budget: DuckDB's buffer pool capped; with the engine's picture batches of
@@ -46,8 +47,6 @@ DEVICE_SETTINGS: dict[str, str | int] = {"memory_limit": "64MB"}
 # touch() writes at most once a minute (an UPDATE and its commit took ~3.4 ms here), so the
 # app may call it on every key; a retention window counts in days.
 TOUCH_RESOLUTION = timedelta(minutes=1)
-# The largest whole-number parameter taken (minutes or days: at most ~69 days or ~274 years).
-WHOLE_PARAMETER_MAX = 100_000
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
@@ -199,25 +198,8 @@ class DeviceStore:
         return row[0] if row else None
 
     def whole_parameter(self, name: str, default: int) -> int:
-        """General parameter ``name`` as a whole number from 1 to ``WHOLE_PARAMETER_MAX``:
-        ``default`` when it is not synced or is not a whole number >= 1, the maximum when it
-        is larger (both logged). Every caller makes a time span of it: the cap keeps that and
-        the times computed from it within datetime's range, whatever the office typed."""
-        value = self.parameter(name)
-        text = (value or "").strip()
-        if text.isdecimal():
-            # int() refuses numbers of thousands of digits; anything that long is above the cap
-            number = int(text) if len(text.lstrip("0")) <= 9 else WHOLE_PARAMETER_MAX + 1
-            if number > WHOLE_PARAMETER_MAX:
-                log.warning(
-                    "general parameter %s=%r is above the cap; using %d", name, value, WHOLE_PARAMETER_MAX
-                )
-                return WHOLE_PARAMETER_MAX
-            if number >= 1:
-                return number
-        if value is not None:
-            log.warning("general parameter %s=%r is not a whole number >= 1; using %d", name, value, default)
-        return default
+        """General parameter ``name`` as a whole number (``sync_core.muster.whole_number``)."""
+        return whole_number(name, self.parameter(name), default)
 
     # -- last use and sign-in failures ---------------------------------------------------
 

@@ -2,7 +2,8 @@
 
 Endpoints (prefix ``/api/v1`` for data; every data endpoint needs a bearer token):
 
-- ``POST /sign-in``: argon2id check of the user's password; a token and the server id.
+- ``POST /sign-in``: argon2id check of the user's password on a bounded pool, with lockout
+  and rate limit (``sign_in.py``); a token and the server id.
 - ``POST /snapshots``: one consistent read of every dataset (the manifest and its cursor);
   ``GET /snapshots/{id}/{key}`` then serves each dataset as an Arrow IPC stream.
 - ``POST /pictures``: portraits by content hash, in batches, as an Arrow IPC stream.
@@ -44,7 +45,6 @@ from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from sync_core import muster
 from sync_core.clock import Clock, SystemClock
 from sync_core.muster import BadCard, Counts, Person, Place, Standing
-from sync_core.passwords import verify
 from sync_core.protocol import (
     API_PREFIX,
     ARROW_STREAM,
@@ -70,7 +70,8 @@ from sync_core.protocol import (
 from sync_core.server.changes import ChangePage, CursorTooOld, empty_page, read_page
 from sync_core.server.edits import EditRejected, apply_changes, replace_picture
 from sync_core.server.registrations import apply_registrations
-from sync_core.server.store import ServerStore, Snapshot
+from sync_core.server.sign_in import Busy, ClientGone, Refused, SignIn, SignInLimits, WrongCredentials
+from sync_core.server.store import ServerStore, ServerUser, Snapshot
 from sync_core.server.tokens import Grant, TokenRegistry
 
 log = logging.getLogger(__name__)
@@ -179,12 +180,16 @@ def page_bytes(page: ChangePage) -> bytes:
     return arrow_bytes(pa.table(columns, schema=schema))
 
 
-def create_app(store: ServerStore, clock: Clock | None = None) -> FastAPI:
-    """The FastAPI app serving ``store`` (already imported). Closes the store on shutdown."""
+def create_app(
+    store: ServerStore, clock: Clock | None = None, sign_in_limits: SignInLimits | None = None
+) -> FastAPI:
+    """The FastAPI app serving ``store`` (already imported). Closes the store on shutdown.
+    ``sign_in_limits``: the verification pool's size (see ``sign_in.py``)."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        sign_ins.close()
         store.close()
         log.info("server store closed")
 
@@ -194,14 +199,13 @@ def create_app(store: ServerStore, clock: Clock | None = None) -> FastAPI:
     clock = clock or SystemClock()
     tokens = app.state.tokens = TokenRegistry(clock, store.db)
     snapshots = SnapshotCache()
+    sign_ins = SignIn(store, clock, sign_in_limits or SignInLimits())
 
     @app.post(f"{API_PREFIX}/sign-in", response_model=SignInResponse)
-    def sign_in(body: SignInRequest) -> SignInResponse:
-        user = store.user(body.username)
-        if user is None or not verify(user.password_hash, body.password):
-            raise HTTPException(401, "Invalid login, please try again")
+    async def sign_in(body: SignInRequest, request: Request) -> SignInResponse:
+        user = await _checked(sign_ins, body, request)
         return SignInResponse(
-            token=tokens.issue(user.username, user.role),
+            token=await run_in_threadpool(tokens.issue, user.username, user.role),
             server_id=store.server_id or "",
             username=user.username,
             display_name=user.display_name,
@@ -329,6 +333,28 @@ def _add_muster_lookups(app: FastAPI, store: ServerStore) -> None:
         if value is None:
             raise HTTPException(404, f"No general parameter {name!r:.80}")
         return GeneralParameter(name=name, value=value)
+
+
+async def _checked(sign_ins: SignIn, body: SignInRequest, request: Request) -> ServerUser:
+    """The user signing in, or the HTTP error: 401 wrong credentials, 429 locked or
+    rate-limited, 503 busy (both with Retry-After)."""
+    address = request.client.host if request.client else "unknown"
+    try:
+        return await sign_ins.check(body.username, body.password, address, _disconnected(request))
+    except WrongCredentials as exc:
+        raise HTTPException(401, "Invalid login, please try again") from exc
+    except Refused as exc:
+        raise HTTPException(429, str(exc), headers={"Retry-After": str(exc.retry_after)}) from exc
+    except Busy as exc:
+        raise HTTPException(503, str(exc), headers={"Retry-After": str(exc.retry_after)}) from exc
+    except ClientGone as exc:
+        raise HTTPException(503, "the client went away") from exc
+
+
+async def _disconnected(request: Request) -> None:
+    """Returns when the client disconnects (the body has been read already)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 async def _bounded_body(request: Request, limit: int) -> bytes:

@@ -23,6 +23,7 @@ import uvicorn
 
 from sync_core.server.app import create_app
 from sync_core.server.changes import prune_tombstones
+from sync_core.server.sign_in import SignInLimits
 from sync_core.server.store import ServerStore
 
 log = logging.getLogger(__name__)
@@ -80,10 +81,17 @@ def exit_with_parent(poll_seconds: float = 1.0) -> None:
 
 
 def serve(
-    data_dir: Path, db_path: Path, host: str = "127.0.0.1", port: int = 0, *, with_parent: bool = False
+    data_dir: Path,
+    db_path: Path,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    with_parent: bool = False,
+    sign_in_limits: SignInLimits | None = None,
 ) -> None:
     """Serve ``db_path`` (importing ``data_dir`` first when new) until SIGTERM / Ctrl-C;
-    ``with_parent`` also stops it when the parent process dies (:func:`exit_with_parent`)."""
+    ``with_parent`` also stops it when the parent process dies (:func:`exit_with_parent`);
+    ``sign_in_limits`` sizes the sign-in verification pool (``sign_in.py``)."""
     if with_parent:
         exit_with_parent()
     store = open_store(data_dir, db_path)
@@ -91,5 +99,6 @@ def serve(
     bound_host, bound_port = sock.getsockname()[:2]
     url_host = f"[{bound_host}]" if ":" in bound_host else bound_host
     print(json.dumps({"url": f"http://{url_host}:{bound_port}", "server_id": store.server_id}), flush=True)
-    config = uvicorn.Config(create_app(store), log_level="warning", access_log=False)
+    app = create_app(store, sign_in_limits=sign_in_limits)
+    config = uvicorn.Config(app, log_level="warning", access_log=False)
     uvicorn.Server(config).run(sockets=[sock])
