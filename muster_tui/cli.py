@@ -22,6 +22,23 @@ if TYPE_CHECKING:
 
 DEFAULT_DEMO_PRESET = "oasis"
 DEMO_SEED = 1
+CA_FILE_ENV = "MUSTER_CA_FILE"  # sync_core.device.client reads it
+
+
+def _trust(_: click.Context, __: click.Parameter, ca_file: Path | None) -> Path | None:
+    """``--ca-file``: every client of this process verifies the server against it."""
+    if ca_file is not None:
+        os.environ[CA_FILE_ENV] = str(ca_file)
+    return ca_file
+
+
+ca_file_option = click.option(
+    "--ca-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    callback=_trust,
+    expose_value=False,
+    help=f"CA certificate (PEM) of the https server (or ${CA_FILE_ENV}); default: the system store.",
+)
 
 
 @click.group()
@@ -67,6 +84,15 @@ def fixtures_ship(preset: str, seed: int, out: Path) -> None:
     show_default=True,
     help="Sign-ins that may wait for a thread; more are answered 503 with Retry-After.",
 )
+@click.option(
+    "--certfile",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Serve HTTPS: certificate chain (PEM).",
+)
+@click.option(
+    "--keyfile", type=click.Path(dir_okay=False, path_type=Path), help="The certificate's private key (PEM)."
+)
+@click.option("--api-docs", is_flag=True, help="Serve /docs, /redoc and /openapi.json (off by default).")
 @click.option("--exit-with-parent", is_flag=True, hidden=True, help="Stop when the parent process dies.")
 def server(
     data_dir: Path,
@@ -75,21 +101,32 @@ def server(
     port: int,
     sign_in_workers: int,
     sign_in_queue: int,
+    certfile: Path | None,
+    keyfile: Path | None,
+    api_docs: bool,
     exit_with_parent: bool,
 ) -> None:
     """The Mustering server; imports DATA when DB is new. Prints {"url", "server_id"} once listening."""
     from sync_core.errors import MusterError
     from sync_core.server import ShipDataError, serve
+    from sync_core.server.serve import Tls
     from sync_core.server.sign_in import SignInLimits
 
+    if (certfile is None) != (keyfile is None):
+        raise click.UsageError("--certfile and --keyfile go together")
+    tls = Tls(certfile, keyfile) if certfile and keyfile else None
     limits = SignInLimits(sign_in_workers, sign_in_queue)
     try:
-        serve(data_dir, db_path, host, port, with_parent=exit_with_parent, sign_in_limits=limits)
-    except (MusterError, ShipDataError) as exc:
+        serve(
+            data_dir, db_path, host, port,
+            with_parent=exit_with_parent, sign_in_limits=limits, tls=tls, api_docs=api_docs,
+        )  # fmt: skip
+    except (MusterError, ShipDataError, OSError) as exc:
         raise click.ClickException(str(exc)) from exc
 
 
 @main.command()
+@ca_file_option
 @click.option("--server", "server_url", required=True, help="e.g. http://127.0.0.1:8000")
 @click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), required=True)
 def app(server_url: str, db_path: Path) -> None:
@@ -123,6 +160,7 @@ def demo(data_dir: Path, preset: str) -> None:
 
 
 @main.command()
+@ca_file_option
 @click.option("--server", "server_url", required=True)
 @click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option("--user", "username", required=True)
@@ -161,6 +199,7 @@ def sync(server_url: str, db_path: Path, username: str, password: str, full: boo
 
 
 @main.command()
+@ca_file_option
 @click.option("--server", "server_url", required=True)
 @click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option("--user", "username", required=True)
@@ -208,6 +247,7 @@ def _report(status: SyncStatus) -> None:
 
 
 @main.command()
+@ca_file_option
 @click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def status(db_path: Path, as_json: bool) -> None:
@@ -254,6 +294,7 @@ def _status_lines(report: dict) -> str:
 
 
 @main.command()
+@ca_file_option
 @click.option("--server", "server_url", required=True)
 @click.option("--user", "username", required=True)
 @click.option("--password", required=True)

@@ -72,7 +72,7 @@ from sync_core.server.edits import EditRejected, apply_changes, replace_picture
 from sync_core.server.registrations import apply_registrations
 from sync_core.server.sign_in import Busy, ClientGone, Refused, SignIn, SignInLimits, WrongCredentials
 from sync_core.server.store import ServerStore, ServerUser, Snapshot
-from sync_core.server.tokens import Grant, TokenRegistry
+from sync_core.server.tokens import Grant, TokenRegistry, users_to_revoke
 
 log = logging.getLogger(__name__)
 SNAPSHOTS_KEPT = 8
@@ -181,10 +181,16 @@ def page_bytes(page: ChangePage) -> bytes:
 
 
 def create_app(
-    store: ServerStore, clock: Clock | None = None, sign_in_limits: SignInLimits | None = None
+    store: ServerStore,
+    clock: Clock | None = None,
+    sign_in_limits: SignInLimits | None = None,
+    *,
+    api_docs: bool = False,
 ) -> FastAPI:
     """The FastAPI app serving ``store`` (already imported). Closes the store on shutdown.
-    ``sign_in_limits``: the verification pool's size (see ``sign_in.py``)."""
+    ``sign_in_limits``: the verification pool and rate limit (see ``sign_in.py``).
+    ``api_docs`` serves ``/docs``, ``/redoc`` and ``/openapi.json`` (off by default: they
+    map the whole attack surface for anyone on the ship's network)."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -193,7 +199,13 @@ def create_app(
         store.close()
         log.info("server store closed")
 
-    app = FastAPI(title="Muster server", lifespan=lifespan)
+    app = FastAPI(
+        title="Muster server",
+        lifespan=lifespan,
+        docs_url="/docs" if api_docs else None,
+        redoc_url="/redoc" if api_docs else None,
+        openapi_url="/openapi.json" if api_docs else None,
+    )
     app.add_middleware(RequestBodyLimitMiddleware, max_body_size=REQUEST_BODY_MAX)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     clock = clock or SystemClock()
@@ -250,9 +262,12 @@ def create_app(
     @app.post(f"{API_PREFIX}/admin/changes", response_model=EditResult)
     def post_changes(body: ChangeBatch, _: Office) -> EditResult:
         try:
-            return EditResult(cursor=apply_changes(store, body.changes))
+            cursor = apply_changes(store, body.changes)
         except EditRejected as exc:
             raise HTTPException(422, str(exc)) from exc
+        for username in users_to_revoke(body.changes):
+            tokens.revoke_user(username)
+        return EditResult(cursor=cursor)
 
     @app.put(f"{API_PREFIX}/admin/pictures/{{profile_id}}", response_model=EditResult)
     async def put_picture(profile_id: str, request: Request, _: Office) -> EditResult:
@@ -340,7 +355,7 @@ async def _checked(sign_ins: SignIn, body: SignInRequest, request: Request) -> S
     rate-limited, 503 busy (both with Retry-After)."""
     address = request.client.host if request.client else "unknown"
     try:
-        return await sign_ins.check(body.username, body.password, address, _disconnected(request))
+        return await sign_ins.check(body.username, body.password, address, lambda: _disconnected(request))
     except WrongCredentials as exc:
         raise HTTPException(401, "Invalid login, please try again") from exc
     except Refused as exc:

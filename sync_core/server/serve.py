@@ -16,6 +16,7 @@ import signal
 import socket
 import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -30,6 +31,14 @@ log = logging.getLogger(__name__)
 # Tombstones outlive the device retention window (10 days, DESIGN.md) plus a margin
 # (invariant 3): a device unused for longer is wiped anyway and needs a full sync.
 TOMBSTONE_DAYS = 15
+
+
+@dataclass(frozen=True)
+class Tls:
+    """The server's certificate chain and private key (PEM files) for HTTPS."""
+
+    certfile: Path
+    keyfile: Path
 
 
 def open_store(data_dir: Path, db_path: Path) -> ServerStore:
@@ -88,17 +97,30 @@ def serve(
     *,
     with_parent: bool = False,
     sign_in_limits: SignInLimits | None = None,
+    tls: Tls | None = None,
+    api_docs: bool = False,
 ) -> None:
     """Serve ``db_path`` (importing ``data_dir`` first when new) until SIGTERM / Ctrl-C;
     ``with_parent`` also stops it when the parent process dies (:func:`exit_with_parent`);
-    ``sign_in_limits`` sizes the sign-in verification pool (``sign_in.py``)."""
+    ``sign_in_limits`` sizes the sign-in verification pool (``sign_in.py``); ``tls``
+    serves HTTPS with that certificate; ``api_docs`` serves the API's documentation pages.
+    Raises OSError / ssl.SSLError for an unreadable certificate or key."""
     if with_parent:
         exit_with_parent()
     store = open_store(data_dir, db_path)
     sock = bind(host, port)
     bound_host, bound_port = sock.getsockname()[:2]
     url_host = f"[{bound_host}]" if ":" in bound_host else bound_host
-    print(json.dumps({"url": f"http://{url_host}:{bound_port}", "server_id": store.server_id}), flush=True)
-    app = create_app(store, sign_in_limits=sign_in_limits)
-    config = uvicorn.Config(app, log_level="warning", access_log=False)
+    app = create_app(store, sign_in_limits=sign_in_limits, api_docs=api_docs)
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        ssl_certfile=tls.certfile if tls else None,
+        ssl_keyfile=tls.keyfile if tls else None,
+    )
+    config.load()  # reads the certificate now: a bad one fails before the ready line
+    scheme = "https" if tls else "http"
+    url = f"{scheme}://{url_host}:{bound_port}"
+    print(json.dumps({"url": url, "server_id": store.server_id}), flush=True)
     uvicorn.Server(config).run(sockets=[sock])

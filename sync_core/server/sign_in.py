@@ -11,8 +11,8 @@ Rules (docs/security.md, "Server sign-in"):
 - **Lockout per username.** ``max_failed_sign_ins`` failures in a row (general parameters,
   read at each failure) lock the username, known or not, for ``lockout_minutes``; a
   success clears the count; failures older than the lockout are forgotten.
-- **Rate limit per client address.** ``ADDRESS_FAILURES_MAX`` failed sign-ins from one
-  address, each within ``ADDRESS_LOCK`` of the one before, refuse that address for
+- **Rate limit per client address.** ``ADDRESS_FAILURES_MAX`` (``SignInLimits``) failed
+  sign-ins from one address, each within ``ADDRESS_LOCK`` of the one before, refuse that address for
   ``ADDRESS_LOCK``. Successful sign-ins do not count: 200 handhelds behind one address at
   the alarm are never refused for being many.
 
@@ -28,7 +28,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -75,10 +75,12 @@ class Refused(Exception):
 
 @dataclass(frozen=True)
 class SignInLimits:
-    """Verification threads (default: one per core) and how many more may wait."""
+    """Verification threads (default: one per core), how many more may wait, and the failed
+    sign-ins an address may make in a row before it is refused for ``ADDRESS_LOCK``."""
 
     workers: int = 0
     queue_max: int = SIGN_IN_QUEUE_MAX
+    address_failures_max: int = ADDRESS_FAILURES_MAX
 
     def worker_count(self) -> int:
         """``workers``, or the number of cores when 0."""
@@ -184,9 +186,12 @@ class SignInGuard:
     """The lockout per username and the rate limit per address over ``store``'s general
     parameters and ``clock``. Used from the event loop only (not thread-safe)."""
 
-    def __init__(self, store: ServerStore, clock: Clock) -> None:
+    def __init__(
+        self, store: ServerStore, clock: Clock, address_failures_max: int = ADDRESS_FAILURES_MAX
+    ) -> None:
         self.store = store
         self.clock = clock
+        self.address_failures_max = address_failures_max
         self._usernames = Lockouts()
         self._addresses = Lockouts()
 
@@ -206,7 +211,7 @@ class SignInGuard:
         limit, minutes = await asyncio.to_thread(self._lockout_parameters)
         now = self.clock.now()
         self._usernames.fail(username, now, limit, timedelta(minutes=minutes))
-        self._addresses.fail(address, now, ADDRESS_FAILURES_MAX, ADDRESS_LOCK)
+        self._addresses.fail(address, now, self.address_failures_max, ADDRESS_LOCK)
 
     def succeeded(self, username: str) -> None:
         """A good sign-in: ``username``'s failures are forgotten."""
@@ -227,17 +232,20 @@ class SignIn:
     def __init__(self, store: ServerStore, clock: Clock, limits: SignInLimits) -> None:
         self.store = store
         self.pool = VerificationPool(limits)
-        self.guard = SignInGuard(store, clock)
+        self.guard = SignInGuard(store, clock, limits.address_failures_max)
 
-    async def check(self, username: str, password: str, address: str, gone: Awaitable[None]) -> ServerUser:
-        """The user whose password this is. ``gone`` completes when the client disconnects:
-        a verification still waiting then is dropped.
+    async def check(
+        self, username: str, password: str, address: str, gone: Callable[[], Awaitable[None]]
+    ) -> ServerUser:
+        """The user whose password this is. ``gone()`` completes when the client
+        disconnects: a verification still waiting then is dropped.
 
         Raises Refused (locked username, rate-limited address), Busy (pool full),
         WrongCredentials, ClientGone.
         """
         self.guard.ensure_allowed(username, address)
-        user = await _unless(gone, self.pool.submit(username, password, self.store))
+        pending = self.pool.submit(username, password, self.store)
+        user = await _unless(gone(), pending)
         if user is None:
             await self.guard.failed(username, address)
             raise WrongCredentials()
