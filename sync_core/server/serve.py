@@ -24,6 +24,7 @@ import uvicorn
 
 from sync_core.server.app import create_app
 from sync_core.server.changes import prune_tombstones
+from sync_core.server.log_scrub import withhold_messages
 from sync_core.server.sign_in import SignInLimits
 from sync_core.server.store import ServerStore
 
@@ -120,6 +121,7 @@ def serve(
         ssl_keyfile=tls.keyfile if tls else None,
     )
     config.load()  # reads the certificate now: a bad one fails before the ready line
+    withhold_messages(logging.getLogger(), logging.getLogger("uvicorn"), logging.getLogger("uvicorn.error"))
     scheme = "https" if tls else "http"
     url = f"{scheme}://{url_host}:{bound_port}"
     print(json.dumps({"url": url, "server_id": store.server_id}), flush=True)
