@@ -11,7 +11,7 @@ import datetime as dt
 import ipaddress
 import statistics
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import httpx
@@ -38,14 +38,6 @@ from .conftest import SMALL_SEED
 
 T0 = dt.datetime(2026, 12, 1, 8, 0, tzinfo=dt.UTC)
 Connect = Callable[..., ServerClient]
-
-
-@pytest.fixture
-def server_store(ship_dir: Path, tmp_path: Path) -> Iterator[ServerStore]:
-    store = ServerStore(tmp_path / "server.duckdb")
-    store.import_ship(ship_dir)
-    yield store
-    store.close()
 
 
 @pytest.fixture

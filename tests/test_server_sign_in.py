@@ -1,8 +1,9 @@
-"""The server's sign-in: argon2id verifiers of any parameters, a bounded verification pool,
-lockout, rate limit, equal timing, token revocation (docs/security.md, "Server sign-in").
+"""The server's sign-in under load: argon2id verifiers of any parameters, a bounded
+verification pool, a burst of devices, the offline sign-in of a synced crew member when the
+server is slow (docs/security.md, "Server sign-in").
 
-In-process (``httpx.ASGITransport``) with a frozen clock where time matters; the pool and
-HTTPS tests run a real server on 127.0.0.1.
+In-process (``httpx.ASGITransport``) where a port is not the point; the burst runs a real
+server on 127.0.0.1. Lockout, rate limit, revocation and HTTPS: test_server_hardening.py.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import contextlib
 import threading
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import cast
@@ -34,22 +35,9 @@ T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def server_store(ship_dir: Path, tmp_path: Path) -> Iterator[ServerStore]:
-    store = ServerStore(tmp_path / "server.duckdb")
-    store.import_ship(ship_dir)
-    yield store
-    store.close()
-
-
-@pytest.fixture
-def clock() -> FrozenClock:
-    return FrozenClock(T0)
-
-
-@pytest.fixture
-async def office(server_store: ServerStore, clock: FrozenClock) -> AsyncIterator[ServerClient]:
+async def office(server_store: ServerStore) -> AsyncIterator[ServerClient]:
     """A client of the in-process app over ``server_store``, not yet signed in."""
-    app = create_app(server_store, clock)
+    app = create_app(server_store, FrozenClock(T0))
     async with ServerClient("http://muster.test", transport=httpx.ASGITransport(app)) as client:
         yield client
 
