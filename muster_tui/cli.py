@@ -1,7 +1,8 @@
-"""The ``muster`` command line (DESIGN.md, "Command line": the stable interface).
+"""The ``muster`` command line (docs/architecture.md, 'Command line': a stable interface).
 
 Heavy libraries (Textual, DuckDB, pyarrow, httpx) are imported inside the commands so
-``muster --help`` stays cheap (../shared/FIELD-NOTES.md, import costs).
+``muster --help`` stays cheap (importing Textual takes about 380 ms, pyarrow 190 ms, httpx
+165 ms, DuckDB 120 ms).
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ def server(
 ) -> None:
     """The Mustering server; imports DATA when DB is new. Prints {"url", "server_id"} once listening."""
     from sync_core.errors import MusterError
-    from sync_core.server import ShipDataError, serve
+    from sync_core.server import serve
     from sync_core.server.serve import Tls
     from sync_core.server.sign_in import SignInLimits
 
@@ -121,7 +122,7 @@ def server(
             data_dir, db_path, host, port,
             with_parent=exit_with_parent, sign_in_limits=limits, tls=tls, api_docs=api_docs,
         )  # fmt: skip
-    except (MusterError, ShipDataError, OSError) as exc:
+    except (MusterError, OSError) as exc:
         raise click.ClickException(str(exc)) from exc
 
 

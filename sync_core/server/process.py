@@ -15,9 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
-
-class ServerStartError(RuntimeError):
-    """The server exited or stayed silent before announcing its address."""
+from sync_core.errors import ServerStartError
 
 
 class ServerProcess:
