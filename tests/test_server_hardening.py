@@ -7,6 +7,7 @@ In-process (``httpx.ASGITransport``, a frozen clock) except HTTPS, which needs a
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import ipaddress
 import statistics
@@ -152,6 +153,14 @@ async def test_40_wrong_passwords_then_the_right_one_is_refused(connect: Connect
         with pytest.raises((InvalidLogin, ServerRejected)):
             await device.sign_in("demo", "wrong")
     await _refused(device, "demo", "demo")
+
+
+async def test_guesses_sent_side_by_side_get_no_more_tries_than_one_by_one(connect: Connect) -> None:
+    guesses = [connect(f"10.0.1.{number}").sign_in("demo", f"guess {number}") for number in range(20)]
+    outcomes = await asyncio.gather(*guesses, return_exceptions=True)
+    assert sum(isinstance(outcome, InvalidLogin) for outcome in outcomes) == 5
+    refused = [outcome for outcome in outcomes if isinstance(outcome, ServerRejected)]
+    assert len(refused) == 15 and {error.status_code for error in refused} == {429}
 
 
 async def test_the_server_lockout_follows_the_general_parameters(

@@ -9,12 +9,13 @@ Rules (docs/security.md, "Server sign-in"):
 - **Equal cost.** An unknown username is verified against a dummy verifier with the current
   parameters, so it costs what a known one costs and usernames cannot be told apart by time.
 - **Lockout per username.** ``max_failed_sign_ins`` failures in a row (general parameters,
-  read at each failure) lock the username, known or not, for ``lockout_minutes``; a
-  success clears the count; failures older than the lockout are forgotten.
+  read at each attempt) lock the username, known or not, for ``lockout_minutes``; a
+  success clears the count; failures older than the lockout are forgotten. Checks still
+  running count against the tries left (:class:`SignInGuard`).
 - **Rate limit per client address.** ``ADDRESS_FAILURES_MAX`` (``SignInLimits``) failed
-  sign-ins from one address, each within ``ADDRESS_LOCK`` of the one before, refuse that address for
-  ``ADDRESS_LOCK``. Successful sign-ins do not count: 200 handhelds behind one address at
-  the alarm are never refused for being many.
+  sign-ins from one address, each within ``ADDRESS_LOCK`` of the one before, refuse that
+  address for ``ADDRESS_LOCK``. Successful sign-ins do not count: 200 handhelds behind one
+  address at the alarm are never refused for being many.
 
 :class:`SignIn` puts them together for the endpoint.
 """
@@ -27,7 +28,7 @@ import os
 import secrets
 import threading
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -135,11 +136,20 @@ _DUMMY_VERIFIER = HASHER.hash(secrets.token_urlsafe(16))
 
 def check_password(store: ServerStore, username: str, password: str) -> ServerUser | None:
     """The user when ``password`` is theirs, else None; an unknown ``username`` is checked
-    against a dummy verifier made with the current parameters, so it costs the same."""
+    (as is a user without a verifier) against a dummy verifier made with the current
+    parameters, so it costs the same."""
     user = store.user(username)
-    verifier = user.password_hash if user is not None else _DUMMY_VERIFIER
-    ok = verify(verifier, password)
-    return user if ok and user is not None else None
+    real = user is not None and bool(user.password_hash)
+    ok = verify(user.password_hash if user is not None and real else _DUMMY_VERIFIER, password)
+    return user if ok and real else None
+
+
+@dataclass(frozen=True)
+class Lockout:
+    """``tries`` failed sign-ins in a row lock a username for ``span``."""
+
+    tries: int
+    span: timedelta
 
 
 @dataclass
@@ -147,6 +157,11 @@ class _Failures:
     count: int
     last: datetime
     locked_until: datetime | None = None
+
+
+def _stale(failures: _Failures, now: datetime, lock: timedelta) -> bool:
+    """True when ``failures`` no longer count: a lockout came of them, or ``lock`` passed."""
+    return failures.locked_until is not None or now - failures.last >= lock
 
 
 class Lockouts:
@@ -162,11 +177,16 @@ class Lockouts:
             return 0
         return math.ceil((failures.locked_until - now).total_seconds())
 
+    def count(self, key: str, now: datetime, lock: timedelta) -> int:
+        """The failures of ``key`` that still count (0 after a lockout or a quiet ``lock``)."""
+        failures = self._by_key.get(key)
+        return 0 if failures is None or _stale(failures, now, lock) else failures.count
+
     def fail(self, key: str, now: datetime, limit: int, lock: timedelta) -> bool:
         """Count a failure of ``key``; True when it is the ``limit``-th in a row (each
         within ``lock`` of the one before), which locks ``key`` for ``lock``."""
         failures = self._by_key.pop(key, None)
-        if failures is None or now - failures.last >= lock or failures.locked_until is not None:
+        if failures is None or _stale(failures, now, lock):
             failures = _Failures(0, now)
         failures.count += 1
         failures.last = now
@@ -184,7 +204,13 @@ class Lockouts:
 
 class SignInGuard:
     """The lockout per username and the rate limit per address over ``store``'s general
-    parameters and ``clock``. Used from the event loop only (not thread-safe)."""
+    parameters and ``clock``. Used from the event loop only (not thread-safe).
+
+    Checks in flight count against a username's lockout: an attempt is let through only
+    while its failures so far plus the checks still running stay under
+    ``max_failed_sign_ins``, so guesses sent side by side get no more tries than guesses
+    sent one after another (the others are asked to retry shortly).
+    """
 
     def __init__(
         self, store: ServerStore, clock: Clock, address_failures_max: int = ADDRESS_FAILURES_MAX
@@ -194,9 +220,12 @@ class SignInGuard:
         self.address_failures_max = address_failures_max
         self._usernames = Lockouts()
         self._addresses = Lockouts()
+        self._checking: Counter[str] = Counter()
 
-    def ensure_allowed(self, username: str, address: str) -> None:
-        """Raise Refused while ``username`` is locked or ``address`` is rate-limited."""
+    async def admit(self, username: str, address: str) -> Lockout:
+        """Let one attempt through and return the lockout in force; raise Refused while
+        ``username`` is locked or ``address`` rate-limited, Busy while ``username`` has as
+        many checks running as it has tries left. Call :meth:`done` after the check."""
         now = self.clock.now()
         left = self._addresses.seconds_left(address, now)
         if left:
@@ -205,25 +234,35 @@ class SignInGuard:
         if left:
             minutes = math.ceil(left / 60)
             raise Refused(f"Too many failed sign-ins: this user is locked for {minutes} min", left)
+        lockout = await asyncio.to_thread(self._lockout)
+        if self._usernames.count(username, now, lockout.span) + self._checking[username] >= lockout.tries:
+            raise Busy(1)
+        self._checking[username] += 1
+        return lockout
 
-    async def failed(self, username: str, address: str) -> None:
-        """Count a failed sign-in of ``username`` from ``address``."""
-        limit, minutes = await asyncio.to_thread(self._lockout_parameters)
+    def done(self, username: str, address: str, lockout: Lockout, ok: bool | None) -> None:
+        """The attempt admitted for ``username`` from ``address`` ended: ``ok`` True clears
+        the username's failures, False counts one failure for both, None (no check ran)
+        counts nothing."""
+        self._checking[username] -= 1
+        if self._checking[username] <= 0:
+            del self._checking[username]
+        if ok is None:
+            return
+        if ok:
+            self._usernames.clear(username)
+            return
         now = self.clock.now()
-        self._usernames.fail(username, now, limit, timedelta(minutes=minutes))
+        self._usernames.fail(username, now, lockout.tries, lockout.span)
         self._addresses.fail(address, now, self.address_failures_max, ADDRESS_LOCK)
 
-    def succeeded(self, username: str) -> None:
-        """A good sign-in: ``username``'s failures are forgotten."""
-        self._usernames.clear(username)
-
-    def _lockout_parameters(self) -> tuple[int, int]:
+    def _lockout(self) -> Lockout:
         with self.store.db.cursor() as cur:
-            limit = muster.whole_parameter(
+            tries = muster.whole_parameter(
                 cur, muster.MAX_FAILED_SIGN_INS, muster.DEFAULT_MAX_FAILED_SIGN_INS
             )
             minutes = muster.whole_parameter(cur, muster.LOCKOUT_MINUTES, muster.DEFAULT_LOCKOUT_MINUTES)
-        return limit, minutes
+        return Lockout(tries, timedelta(minutes=minutes))
 
 
 class SignIn:
@@ -243,13 +282,15 @@ class SignIn:
         Raises Refused (locked username, rate-limited address), Busy (pool full),
         WrongCredentials, ClientGone.
         """
-        self.guard.ensure_allowed(username, address)
-        pending = self.pool.submit(username, password, self.store)
-        user = await _unless(gone(), pending)
+        lockout = await self.guard.admit(username, address)
+        verdict: bool | None = None  # None: no check ran (pool full, client gone)
+        try:
+            user = await _unless(gone(), self.pool.submit(username, password, self.store))
+            verdict = user is not None
+        finally:
+            self.guard.done(username, address, lockout, verdict)
         if user is None:
-            await self.guard.failed(username, address)
             raise WrongCredentials()
-        self.guard.succeeded(username)
         return user
 
     def close(self) -> None:
