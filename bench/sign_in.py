@@ -4,7 +4,7 @@
 connection each) start evenly spread over one second, in a seeded random order, and each
 signs in online as a crew member of its own (``bench001``...), retrying a busy server as a
 handheld does. Each time is from the device's start to its session. Prints ``{"seconds":
-[...], "errors": {reason: count}, "peak_rss_mb"}``; ``seconds`` holds the devices that got
+[...], "errors": {message: count}, "peak_rss_mb"}``; ``seconds`` holds the devices that got
 a session. ``add-users`` (same options) has the office (``office`` / ``office``) create
 those crew members, once per server store.
 """
@@ -60,7 +60,7 @@ async def _device(client: ServerClient, start: float, username: str, password: s
 async def burst(
     url: str, devices: int, passwords: dict[str, str], seed: int
 ) -> tuple[list[float], Counter[str]]:
-    """Run the burst; each device's seconds to a session, and the errors by kind."""
+    """Run the burst; each device's seconds to a session, and the errors by message."""
     users = sorted(passwords)  # as many as devices
     offsets = [SPREAD_SECONDS * i / devices for i in range(devices)]
     random.Random(seed).shuffle(offsets)
@@ -74,7 +74,7 @@ async def burst(
         return_exceptions=True,
     )
     errors: Counter[str] = Counter(
-        type(result).__name__ for result in results if isinstance(result, SyncError)
+        str(result).replace(url, "URL")[:120] for result in results if isinstance(result, SyncError)
     )
     for result in results:
         if isinstance(result, BaseException) and not isinstance(result, SyncError):

@@ -32,6 +32,10 @@ log = logging.getLogger(__name__)
 # Tombstones outlive the device retention window (10 days) plus a margin (docs/architecture.md,
 # 'Deletes travel as tombstones'): a device unused for longer is wiped anyway and needs a full sync.
 TOMBSTONE_DAYS = 15
+# Connections the kernel may hold before the server accepts them: at the alarm every
+# handheld connects within the same second, and a full queue drops a connection attempt
+# (the device then waits for TCP's retry, 1 s or more).
+LISTEN_BACKLOG = 1024
 
 
 @dataclass(frozen=True)
@@ -72,7 +76,7 @@ def bind(host: str, port: int) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
-    sock.listen(128)
+    sock.listen(LISTEN_BACKLOG)
     return sock
 
 
