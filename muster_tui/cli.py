@@ -23,12 +23,13 @@ if TYPE_CHECKING:
 
 DEFAULT_DEMO_PRESET = "oasis"
 DEMO_SEED = 1
-CA_FILE_ENV = "MUSTER_CA_FILE"  # sync_core.device.client reads it
 
 
 def _trust(_: click.Context, __: click.Parameter, ca_file: Path | None) -> Path | None:
     """``--ca-file``: every client of this process verifies the server against it."""
     if ca_file is not None:
+        from sync_core.device.client import CA_FILE_ENV
+
         os.environ[CA_FILE_ENV] = str(ca_file)
     return ca_file
 
@@ -38,7 +39,7 @@ ca_file_option = click.option(
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     callback=_trust,
     expose_value=False,
-    help=f"CA certificate (PEM) of the https server (or ${CA_FILE_ENV}); default: the system store.",
+    help="CA certificate (PEM) of the https server (or $MUSTER_CA_FILE); default: the system store.",
 )
 
 
