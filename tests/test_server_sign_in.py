@@ -89,6 +89,21 @@ async def test_a_full_pool_refuses_and_a_cancelled_waiting_check_never_runs(
         pool.close()
 
 
+async def test_a_sign_in_is_not_queued_behind_more_work_than_the_wait_bound(
+    server_store: ServerStore,
+) -> None:
+    pool = VerificationPool(SignInLimits(workers=1, queue_max=100, wait_max=0.0))
+    held = _HeldStore(server_store)
+    try:
+        running = pool.submit("demo", "demo", cast(ServerStore, held))
+        with pytest.raises(Busy):  # room in the queue, but it would wait behind the running check
+            pool.submit("office", "office", cast(ServerStore, held))
+        held.release.set()
+        assert (await running) is not None
+    finally:
+        pool.close()
+
+
 class _Counted(httpx.AsyncBaseTransport):
     """The real transport, counting the status codes of the answers."""
 

@@ -3,9 +3,10 @@
 Rules (docs/security.md, "Server sign-in"):
 
 - **Bounded pool.** Verifications run on ``workers`` threads (argon2 releases the GIL, so
-  one per core); at most ``queue_max`` more wait. Past that, :class:`Busy` (the app answers
-  503 with ``Retry-After``). A waiting verification whose request is cancelled (the client
-  disconnected or gave up) is dropped before it runs.
+  one per core); at most ``queue_max`` more wait, none behind more than ``wait_max``
+  seconds of work. Past that, :class:`Busy` (the app answers 503 with ``Retry-After``).
+  A waiting verification whose request is cancelled (the client disconnected or gave up)
+  is dropped before it runs.
 - **Equal cost.** An unknown username is verified against a dummy verifier with the current
   parameters, so it costs what a known one costs and usernames cannot be told apart by time.
 - **Lockout per username.** ``max_failed_sign_ins`` failures in a row (general parameters,
@@ -41,6 +42,10 @@ from sync_core.passwords import HASHER, verify
 from sync_core.server.store import ServerStore, ServerUser
 
 SIGN_IN_QUEUE_MAX = 256
+# A sign-in is not queued behind more than this many seconds of work (at the measured pace):
+# under the device's 15 s read timeout, so a device is told to retry rather than left to
+# time out.
+SIGN_IN_WAIT_MAX = 10.0
 ADDRESS_FAILURES_MAX = 30
 ADDRESS_LOCK = timedelta(minutes=5)
 # Usernames and addresses tracked at once; the least recently failed are forgotten first.
@@ -76,11 +81,13 @@ class Refused(Exception):
 
 @dataclass(frozen=True)
 class SignInLimits:
-    """Verification threads (default: one per core), how many more may wait, and the failed
-    sign-ins an address may make in a row before it is refused for ``ADDRESS_LOCK``."""
+    """Verification threads (default: one per core), how many more may wait and behind how
+    many seconds of work at most, and the failed sign-ins an address may make in a row
+    before it is refused for ``ADDRESS_LOCK``."""
 
     workers: int = 0
     queue_max: int = SIGN_IN_QUEUE_MAX
+    wait_max: float = SIGN_IN_WAIT_MAX
     address_failures_max: int = ADDRESS_FAILURES_MAX
 
     def worker_count(self) -> int:
@@ -90,11 +97,13 @@ class SignInLimits:
 
 class VerificationPool:
     """``limits.worker_count()`` threads running verifications, at most ``limits.queue_max``
-    waiting. :meth:`submit` raises Busy past that."""
+    waiting, none behind more than ``limits.wait_max`` seconds of work (the queue times the
+    running mean of a verification). :meth:`submit` raises Busy past either."""
 
     def __init__(self, limits: SignInLimits) -> None:
         self.workers = limits.worker_count()
         self.capacity = self.workers + limits.queue_max
+        self.wait_max = limits.wait_max
         self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="sign-in")
         self._lock = threading.Lock()
         self._held = 0  # submitted and not finished (running or waiting)
@@ -104,7 +113,8 @@ class VerificationPool:
         """Queue a check of ``username`` / ``password``; cancelling the returned future drops
         it while it waits. Raises Busy when the pool is full."""
         with self._lock:
-            if self._held >= self.capacity:
+            queued_behind = (self._held - self.workers + 1) * self._seconds / self.workers
+            if self._held >= self.capacity or queued_behind > self.wait_max:
                 raise Busy(self._retry_after())
             self._held += 1
         future = self._executor.submit(self._timed, store, username, password)
