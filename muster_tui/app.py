@@ -30,7 +30,7 @@ from textual.reactive import reactive
 
 from muster_tui.screens.cleared import ClearedOfflineScreen, cleared_note
 from muster_tui.screens.menu import MainMenuScreen
-from muster_tui.screens.register_setup import RegisterDesk, RegisterSetupScreen
+from muster_tui.screens.register_setup import Chosen, RegisterDesk, RegisterSetupScreen
 from muster_tui.screens.sign_in import SignInScreen
 from muster_tui.screens.synchronization import SynchronizationScreen
 from muster_tui.widgets.portrait import can_show_pictures, stored_pictures
@@ -88,6 +88,7 @@ class MusterApp(App[None]):
         self.uploader: Uploader | None = None
         self._offline_password: str | None = None  # to sign in with the server once online
         self.last_activity: datetime = engine.clock.now()
+        self.chosen = Chosen()  # the Register set-up's choice, kept for the session
 
     async def on_mount(self) -> None:
         """Check the retention wipe, start probing, then sign-in (or the cleared error)."""
@@ -175,6 +176,7 @@ class MusterApp(App[None]):
         assert signed_in is not None
         session = self.session = signed_in.session
         self.last_activity = self.engine.clock.now()
+        self.chosen = Chosen()
         self.push_screen(MainMenuScreen(session), callback=self._sign_out)
         self._start_session_work(session)
         if signed_in.first_sync and session.server_id is not None:
@@ -276,7 +278,8 @@ class MusterApp(App[None]):
     def on_main_menu_screen_register_requested(self) -> None:
         """Open the Register set-up: safety mode, then muster station or lifeboat."""
         pictures = stored_pictures(self.store) if can_show_pictures(self) else None
-        self.push_screen(RegisterSetupScreen(RegisterDesk(self.book, self.registrar, self.engine, pictures)))
+        desk = RegisterDesk(self.book, self.registrar, self.engine, pictures, self.chosen)
+        self.push_screen(RegisterSetupScreen(desk))
 
     def on_synchronization_screen_upload_retry_requested(self) -> None:
         """Queue the refused registrations again and upload."""

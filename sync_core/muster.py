@@ -14,7 +14,15 @@ Rules (issue 4, "The Register screen"; DESIGN.md general parameters):
   that name it and are on board (``movement_status = 'Onboard'``): people ashore or not yet
   embarked are not missing.
 - **Counts**: registered = standing registered here (from any station); not registered =
-  assigned here and registered nowhere in this mode; those are also the **missing**.
+  assigned here and registered nowhere in this mode; those are also the **missing**. So
+  that the figures add up, those registered here from other stations (or not assigned
+  anywhere on board here) and those assigned here but registered at another station are
+  counted apart: assigned = registered here and assigned here + at other stations +
+  not registered, and registered = registered here and assigned here + from other stations.
+- **Search**: a text finds the profiles whose cabin, manning, booking or board card number
+  starts with it (any case), and those each of whose words starts a word of their first or
+  last name, in any order, ignoring case and accents ("zoe" finds "Zoë", "williams sam"
+  finds "Samantha Williams"); names split at spaces and hyphens (:data:`NAME_KEY_SQL`).
 - **Wrong station** (``assembly_handling_mode``): 1 register anyone here, 2 ask the crew
   member, 3 refuse.
 """
@@ -22,6 +30,7 @@ Rules (issue 4, "The Register screen"; DESIGN.md general parameters):
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from enum import IntEnum, StrEnum
@@ -54,8 +63,16 @@ PERSON_COLUMNS = (
     "special_needs", "picture_sha256", "movement_status",
 )  # fmt: skip
 PERSON_SELECT = ", ".join(f'r."{name}"' for name in PERSON_COLUMNS)
-# The columns a search text may start (first or last name, cabin, manning, booking, card).
-SEARCH_FIELDS = ("first_name", "last_name", "cabin", "manning_number", "booking_number", "board_card_number")
+# The columns a whole search text may start (cabin, manning, booking, card numbers).
+NUMBER_FIELDS = ("cabin", "manning_number", "booking_number", "board_card_number")
+# Where names split into words (the same class in Python and in DuckDB's RE2).
+WORD_BREAK = r"[\t\n\f\r -]+"
+# A profile's name words, lowercased and without accents by DuckDB, each after one space
+# (" samantha williams"): a search word starts a name word when " " + word is in it.
+NAME_KEY_SQL = (
+    "' ' || regexp_replace(strip_accents(lower(concat_ws(' ', r.first_name, r.last_name))), "
+    f"'{WORD_BREAK}', ' ', 'g')"
+)
 
 
 class AssemblyHandling(IntEnum):
@@ -132,12 +149,22 @@ class Standing:
 
 @dataclass(frozen=True)
 class Counts:
-    """A station's counts in one safety mode (see the module's rules)."""
+    """A station's counts in one safety mode (see the module's rules): ``registered`` here
+    in all, of whom ``from_other_stations`` are not assigned here; ``assigned`` here, of
+    whom ``at_other_stations`` are registered at another station and ``not_registered``
+    nowhere (the ``missing``, the first of them by name)."""
 
     registered: int
     not_registered: int
     assigned: int
     missing: list[Person]
+    from_other_stations: int
+    at_other_stations: int
+
+    @property
+    def own_registered(self) -> int:
+        """Assigned here and registered here."""
+        return self.registered - self.from_other_stations
 
 
 class BadCard(ValueError):
@@ -184,17 +211,26 @@ def find_profile(cur: duckdb.DuckDBPyConnection, profile_id: str) -> Person | No
     return Person(*row) if row else None
 
 
+def search_words(text: str) -> list[str]:
+    """The words of a search ``text``, lowercased and without accents (as DuckDB's
+    ``strip_accents(lower(...))`` makes the names'): ``"Zoë  Smith-J"`` -> ``["zoe", "smith", "j"]``."""
+    decomposed = unicodedata.normalize("NFD", text.lower())
+    bare = "".join(char for char in decomposed if not unicodedata.combining(char))
+    return [word for word in re.split(WORD_BREAK, bare) if word]
+
+
 def search(cur: duckdb.DuckDBPyConnection, text: str, limit: int = SEARCH_LIMIT) -> list[Person]:
-    """Profiles one of whose :data:`SEARCH_FIELDS` starts with ``text`` (stripped, any case);
-    at most ``limit``, by last name, first name and profile id."""
-    term = text.strip().lower()
-    if not term:
+    """Profiles ``text`` finds (the module's search rule); at most ``limit``, by last name,
+    first name and profile id."""
+    term, words = text.strip().lower(), search_words(text)
+    if not term or not words:
         return []
-    starts = " OR ".join(f'starts_with(lower(r."{name}"), $1)' for name in SEARCH_FIELDS)
+    numbers = " OR ".join(f'starts_with(lower(r."{name}"), ?)' for name in NUMBER_FIELDS)
+    names = " AND ".join(f"contains({NAME_KEY_SQL}, ?)" for _ in words)
     rows = cur.execute(
-        f"SELECT {PERSON_SELECT} FROM reservations r WHERE {starts} "
-        "ORDER BY last_name, first_name, profile_id LIMIT $2",
-        [term, limit],
+        f"SELECT {PERSON_SELECT} FROM reservations r WHERE {numbers} OR ({names}) "
+        "ORDER BY last_name, first_name, profile_id LIMIT ?",
+        [*[term] * len(NUMBER_FIELDS), *(f" {word}" for word in words), limit],
     ).fetchall()
     return [Person(*row) for row in rows]
 
@@ -240,11 +276,13 @@ def counts(
         "(SELECT count(*) FROM latest WHERE action = 'register' AND place = $1), "
         f"(SELECT count(*) FROM reservations r WHERE {assigned_here}), "
         f"(SELECT count(*) FROM reservations r JOIN latest l USING (profile_id) "
-        f" WHERE {assigned_here} AND l.action = 'register')",
+        f" WHERE {assigned_here} AND l.action = 'register'), "
+        f"(SELECT count(*) FROM reservations r JOIN latest l USING (profile_id) "
+        f" WHERE {assigned_here} AND l.action = 'register' AND l.place = $1)",
         [place],
     )
     assert row is not None
-    registered, assigned, assigned_registered = row
+    registered, assigned, assigned_registered, own = row
     missing = cur.execute(
         latest + f"SELECT {PERSON_SELECT} FROM reservations r LEFT JOIN latest l USING (profile_id) "
         f"WHERE {assigned_here} AND l.action IS DISTINCT FROM 'register' "
@@ -256,6 +294,8 @@ def counts(
         not_registered=assigned - assigned_registered,
         assigned=assigned,
         missing=[Person(*row) for row in missing],
+        from_other_stations=registered - own,
+        at_other_stations=assigned_registered - own,
     )
 
 

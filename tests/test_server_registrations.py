@@ -159,6 +159,7 @@ async def test_counts_follow_registrations_at_a_station(client: ServerClient) ->
     await client.post_registrations([registration(pid, "C", mode) for pid in own] + [stranger])
     after = await client.counts(mode, "C", missing_limit=5)
     assert (after.registered, after.not_registered) == (3, before.assigned - 2)
+    assert (after.own_registered, after.from_other_stations, after.at_other_stations) == (2, 1, 0)
     assert len(after.missing) == 5 and not {p.profile_id for p in after.missing} & set(own)
     later = AT + timedelta(minutes=1)
     await client.post_registrations([registration(own[0], "C", mode, RegistrationAction.UNREGISTER, later)])
