@@ -43,6 +43,7 @@ from sync_core.device.sign_in_rules import session_expired
 from sync_core.device.timer import DeltaTimer
 from sync_core.device.upload import Uploader
 from sync_core.protocol import SafetyMode, SyncState
+from sync_core.wording import counted
 
 RETENTION_CHECK_SECONDS = 3600.0
 SESSION_CHECK_SECONDS = 30.0
@@ -206,7 +207,9 @@ class MusterApp(App[None]):
         if uploader is not None:
             left = (await uploader.drain()).pending
             if left:
-                self.notify(f"{left} registration(s) still wait for upload; they are kept", markup=False)
+                self.notify(
+                    f"{counted(left, 'registration')} still wait for upload; they are kept", markup=False
+                )
         if reason:
             self.notify(reason, markup=False)
         self._show_sign_in(username)

@@ -189,7 +189,8 @@ def _report(status: SyncStatus) -> None:
 def status(db_path: Path, as_json: bool) -> None:
     """Probe now with the server of the last sync (VPN target: $MUSTER_VPN_TARGET, HOST:PORT);
     prints {"mode", "dependencies", "sync", "upload", "outbox", "last_used", "days_to_wipe"};
-    exits 0 online or offline, 1 with {"error"} when the store cannot be opened."""
+    exits 0 online or offline, 1 with {"error"} when the store cannot be opened (without
+    --json: the error as a line on stderr)."""
     from sync_core.device import DeviceStore
     from sync_core.device.connectivity import VPN_TARGET_ENV
     from sync_core.device.status_report import status_report
@@ -200,7 +201,7 @@ def status(db_path: Path, as_json: bool) -> None:
             raise StoreUnusable(str(db_path), "no such file")
         store = DeviceStore(db_path)
     except MusterError as exc:
-        click.echo(json.dumps({"error": str(exc)}))
+        click.echo(json.dumps({"error": str(exc)}) if as_json else f"error: {exc}", err=not as_json)
         sys.exit(1)
     try:
         report = asyncio.run(status_report(store, os.environ.get(VPN_TARGET_ENV)))

@@ -32,7 +32,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from enum import IntEnum, StrEnum
 
 import duckdb
@@ -143,8 +143,11 @@ class Standing:
 
     @property
     def time_of_day(self) -> str:
-        """``HH:MM`` of ``registered_at``, in the capturing device's own offset."""
-        return self.registered_at[11:16]
+        """``HH:MM`` of ``registered_at`` in the capturing device's own offset, with that
+        offset: ``23:16 UTC``, ``00:16 UTC+01:00``."""
+        moment = datetime.fromisoformat(self.registered_at)
+        offset = moment.isoformat(timespec="minutes")[-6:] if moment.utcoffset() else ""
+        return f"{moment:%H:%M} UTC{offset}"
 
 
 @dataclass(frozen=True)
@@ -190,13 +193,21 @@ def verdict(person: Person, mode: SafetyMode, place: str, handling: AssemblyHand
     return Verdict.ASK if handling is AssemblyHandling.ASK else Verdict.REFUSE
 
 
+def station_order(code: str) -> tuple[int, str, int, str]:
+    """Sort key of a muster station code: plain letters first, then by letters and number
+    (``A`` ... ``N``, then ``ES1``, ``ES2`` ... ``ES10``)."""
+    letters, number = re.fullmatch(r"([^0-9]*)([0-9]*).*", code).groups()  # type: ignore[union-attr]
+    return len(letters), letters, int(number) if number else -1, code
+
+
 def places(cur: duckdb.DuckDBPyConnection, mode: SafetyMode) -> list[Place]:
-    """The muster stations (or, for abandon ship, the lifeboats) in code order."""
+    """The lifeboats (abandon ship) in launch sequence, or the muster stations in
+    :func:`station_order`."""
     if mode.by_lifeboat:
         sql = "SELECT code, coalesce(description, code) FROM lifeboats ORDER BY launch_sequence, code"
-    else:
-        sql = "SELECT code, coalesce(name, code) FROM muster_stations ORDER BY code"
-    return [Place(code, name) for code, name in cur.execute(sql).fetchall()]
+        return [Place(code, name) for code, name in cur.execute(sql).fetchall()]
+    stations = cur.execute("SELECT code, coalesce(name, code) FROM muster_stations").fetchall()
+    return sorted((Place(code, name) for code, name in stations), key=lambda place: station_order(place.code))
 
 
 def find_card(cur: duckdb.DuckDBPyConnection, card: str) -> Person | None:

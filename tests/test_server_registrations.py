@@ -17,6 +17,7 @@ import httpx
 import pytest
 import uuid6
 
+from sync_core import muster
 from sync_core.device.client import ServerClient
 from sync_core.errors import MalformedResponse, ServerRejected, ServerUnreachable
 from sync_core.muster import BadCard
@@ -176,7 +177,7 @@ async def test_standing_after_register_then_unregister(client: ServerClient) -> 
     await client.post_registrations([registered])
     standing = await client.standing(person, mode)
     assert standing is not None
-    assert (standing.place, standing.username, standing.time_of_day) == ("A", "demo", "09:30")
+    assert (standing.place, standing.username, standing.time_of_day) == ("A", "demo", "09:30 UTC-04:00")
     assert standing.registration_id == registered.registration_id
     assert await client.standing(person, SafetyMode.ASHSHP) is None
     gone = registration(person, "A", mode, RegistrationAction.UNREGISTER, AT + timedelta(minutes=2))
@@ -219,6 +220,14 @@ async def test_search_by_name_prefix(client: ServerClient) -> None:
     with pytest.raises(ServerRejected) as refused:
         await client.search("b", limit=51)
     assert refused.value.status_code == 422
+
+
+def test_muster_stations_in_natural_order() -> None:
+    codes = ["F", "ES10", "A", "ES2", "N", "E", "ES1", "B2", "B10"]
+    with duckdb.connect() as cur:
+        cur.execute("CREATE TABLE muster_stations AS SELECT unnest(?) AS code, NULL AS name", [codes])
+        shown = [place.code for place in muster.places(cur, SafetyMode.GENASS)]
+    assert shown == ["A", "B2", "B10", "E", "F", "N", "ES1", "ES2", "ES10"]
 
 
 async def test_places_and_general_parameters(client: ServerClient) -> None:

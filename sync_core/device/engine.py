@@ -37,6 +37,7 @@ from sync_core.device.status import DatasetStatus, SyncKind, SyncStatus, UploadS
 from sync_core.device.store import DatasetRecord, DeviceStore, SyncPoint
 from sync_core.errors import FullSyncRequired, SyncError
 from sync_core.protocol import DATASET_LABELS, DATASETS, PICTURE_MAX_BYTES, SyncState
+from sync_core.wording import counted
 
 log = logging.getLogger(__name__)
 JPEG_MAGIC = b"\xff\xd8\xff"
@@ -226,7 +227,7 @@ class SyncEngine:
             return {}
         if not self._portraits_checked:
             removed = await asyncio.to_thread(self.store.prune_pictures)
-            log.info("removed %d portrait(s) no profile names", removed)
+            log.info("removed %s no profile names", counted(removed, "portrait"))
             held = self._status.datasets["pictures"].count - removed
             self._mark("pictures", SyncState.IN_PROGRESS, count=held)
         if check_all:
@@ -337,7 +338,7 @@ class SyncEngine:
         datasets["pictures"] = datasets["pictures"].model_copy(update={"failed": refused})
         if refused:  # the rest went on, but the Profile picture row says what is missing
             datasets["pictures"] = datasets["pictures"].model_copy(
-                update={"status": SyncState.FAILED, "error": f"{refused} portrait(s) refused"}
+                update={"status": SyncState.FAILED, "error": f"{counted(refused, 'portrait')} refused"}
             )
         return self._status.model_copy(
             update={

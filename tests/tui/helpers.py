@@ -37,7 +37,7 @@ COUNTS = {
     "reservations": 2400,
     "pictures": 2398,
 }
-REFUSED = "2 portrait(s) refused"
+REFUSED = "2 portraits refused"
 FAILURE = "Server at http://ship.example:8000 is unreachable: timed out (ReadTimeout)"
 
 
@@ -213,7 +213,7 @@ UPLOADS = {
         sent=17,
         failed=1,
         last_success=DELTA_AT,
-        error="The server refused 1 registration(s); latest (P0000042): unknown profile 'P0000042'",
+        error="The server refused 1 registration; latest (P0000042): unknown profile 'P0000042'",
     ),
 }
 

@@ -173,7 +173,7 @@ async def test_scan_registers_then_already_registered(
         name = f"{person['last_name']}, {person['first_name']}"
         assert text(screen, "#register-outcome") == f"Registered: {name}"
         assert text(screen, "#person-name") == name
-        assert text(screen, "#person-standing") == "Registered here at 23:16"
+        assert text(screen, "#person-standing") == "Registered here at 23:16 UTC"
         assert registrations(device_store) == [(person["profile_id"], "register", "A")]
         assert screen.query_one(CardInput).has_focus and screen.query_one(CardInput).value == ""
         assert screen.query_one("#search", Input).value == ""
@@ -181,7 +181,7 @@ async def test_scan_registers_then_already_registered(
         await until(pilot, lambda: counts(screen) == (1, assigned - 1, assigned))  # live, after the upload
 
         await scan(pilot, person["card"])
-        assert text(screen, "#register-outcome") == "Already registered at A at 23:16"
+        assert text(screen, "#register-outcome") == "Already registered at A at 23:16 UTC"
         assert len(registrations(device_store)) == 1
         assert len(screen.scan_latencies) == 2 and all(0 < s < 2 for s in screen.scan_latencies)
 
