@@ -6,7 +6,9 @@ same way). Sync Now / Retry post :class:`SynchronizationScreen.SyncRequested`; t
 the sync, so leaving the screen never cancels one. Retry upload (after a failed upload)
 posts :class:`SynchronizationScreen.UploadRetryRequested`. Opened right after a first sign-in it
 asks for the full sync by itself and closes on Success; on Failure it stays, and the crew
-member continues to the menu with F9 / Esc.
+member continues to the menu with F9 / Esc. When the upload section ends below the visible
+part (the details open on a small screen), a line under the body says so; PageDown /
+PageUp scroll the body.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from sync_core.device import SyncEngine, SyncStatus
 from sync_core.protocol import SyncState
 
 OFFLINE_SESSION_NOTE = "Signed in offline: sign in while online to synchronize."
+BELOW_NOTE = "More below: Synchronize offline data to server (PageDown)"
 
 
 class SynchronizationScreen(Screen[None]):
@@ -46,6 +49,8 @@ class SynchronizationScreen(Screen[None]):
         Binding("f4", "toggle_details", "Details"),
         Binding("f9", "back", "Menu"),
         Binding("escape", "back", "Menu", show=False),
+        Binding("pagedown", "scroll_body(1)", "Down", show=False),
+        Binding("pageup", "scroll_body(-1)", "Up", show=False),
     ]
 
     status: reactive[SyncStatus] = reactive(SyncStatus)
@@ -84,6 +89,7 @@ class SynchronizationScreen(Screen[None]):
                 yield Label(OFFLINE_SESSION_NOTE, id="offline-note")
             yield DownloadPanel(details_open=self.first_sign_in).data_bind(SynchronizationScreen.status)
             yield UploadPanel().data_bind(SynchronizationScreen.status)
+        yield Label(BELOW_NOTE, id="below-note")
         yield ModeBar()
         yield Footer()
 
@@ -92,8 +98,32 @@ class SynchronizationScreen(Screen[None]):
         self.status = self.engine.status
         self._unsubscribe = self.engine.subscribe(self._engine_published)
         self.set_class(self.server_id is None, "-offline-session")
+        body = self.query_one("#sync-body", VerticalScroll)
+        self.watch(body, "scroll_y", lambda _: self._note_what_is_below(), init=False)
         if self.first_sign_in:
             self._request_sync()
+
+    def on_resize(self) -> None:
+        """The visible part changed: say again whether the upload section is below it."""
+        self.call_after_refresh(self._note_what_is_below)
+
+    def on_collapsible_expanded(self) -> None:
+        """The details opened: the upload section may have gone below the visible part."""
+        self.call_after_refresh(self._note_what_is_below)
+
+    on_collapsible_collapsed = on_collapsible_expanded
+
+    def _note_what_is_below(self) -> None:
+        """Show :data:`BELOW_NOTE` while the upload section ends below the visible part."""
+        body = self.query_one("#sync-body", VerticalScroll)
+        upload = self.query_one(UploadPanel)
+        below = upload.virtual_region.bottom > body.scroll_y + body.scrollable_content_region.height
+        self.query_one("#below-note", Label).display = below
+
+    def action_scroll_body(self, pages: int) -> None:
+        """Scroll the body ``pages`` pages down (negative: up)."""
+        body = self.query_one("#sync-body", VerticalScroll)
+        body.scroll_to(y=body.scroll_y + pages * body.scrollable_content_region.height, animate=False)
 
     def session_online(self, server_id: str) -> None:
         """The offline session this screen opened in is now signed in with ``server_id``:
@@ -120,9 +150,10 @@ class SynchronizationScreen(Screen[None]):
 
     def watch_status(self, old: SyncStatus, new: SyncStatus) -> None:
         """Refresh the footer when the offered action changes (not on every status: the
-        footer rebuilds itself on each refresh)."""
+        footer rebuilds itself on each refresh); say again what is below."""
         if (old.running, old.can_retry, old.upload.status) != (new.running, new.can_retry, new.upload.status):
             self.refresh_bindings()
+        self.call_after_refresh(self._note_what_is_below)  # the sections' heights may have moved
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Sync Now after a success (dimmed while running), Retry after a failure; Retry

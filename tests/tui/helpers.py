@@ -21,6 +21,7 @@ from muster_tui.widgets.portrait import stored_pictures
 from sync_core.clock import Clock
 from sync_core.device import DatasetStatus, DeviceStore, SyncStatus, UploadStatus
 from sync_core.device.registrar import LocalBook, Post, Registrar, StationCounts, outbox_recorder
+from sync_core.device.status import SyncProgress
 from sync_core.muster import AssemblyHandling, Place
 from sync_core.protocol import DATASET_LABELS, Registration, RegistrationAction, SafetyMode, SyncState
 
@@ -54,16 +55,29 @@ def _row(
     )
 
 
+STAGED = ("users", "muster_stations", "lifeboats")
+
+
+def _progress(staged: tuple[str, ...]) -> SyncProgress:
+    """A full sync's progress once the ``staged`` datasets are fetched (as the engine
+    measures it), the time left not yet known."""
+    records_total = sum(count for key, count in COUNTS.items() if key != "pictures")
+    return SyncProgress(
+        records=sum(COUNTS[key] for key in staged),
+        records_total=records_total,
+        portraits_total=COUNTS["pictures"],
+    )
+
+
 def in_progress_status() -> SyncStatus:
-    """A first full sync half way: three datasets fetched, the fourth under way."""
-    states = dict.fromkeys(DATASET_LABELS, SyncState.NOT_STARTED)
-    states.update(dict.fromkeys(("users", "muster_stations", "lifeboats"), SyncState.SUCCESS))
-    states["parameters"] = SyncState.IN_PROGRESS
-    rows = {
-        key: _row(key, state, changes=COUNTS[key] if state is SyncState.SUCCESS else 0)
-        for key, state in states.items()
-    }
-    return SyncStatus(status=SyncState.IN_PROGRESS, kind="full", datasets=rows)
+    """A first full sync: three datasets fetched and staged (In progress until the swap,
+    counting what the device will hold), the fourth under way, and its progress."""
+    rows = {key: _row(key, SyncState.NOT_STARTED) for key in DATASET_LABELS}
+    rows.update(
+        {key: _row(key, SyncState.IN_PROGRESS, count=COUNTS[key], changes=COUNTS[key]) for key in STAGED}
+    )
+    rows["parameters"] = _row("parameters", SyncState.IN_PROGRESS)
+    return SyncStatus(status=SyncState.IN_PROGRESS, kind="full", datasets=rows, progress=_progress(STAGED))
 
 
 def succeeded_status() -> SyncStatus:
@@ -126,10 +140,13 @@ def sync_now_in_progress_status() -> SyncStatus:
         key: row.model_copy(update={"status": SyncState.NOT_STARTED, "changes": 0})
         for key, row in done.datasets.items()
     }
-    for key in ("users", "muster_stations"):
-        rows[key] = rows[key].model_copy(update={"status": SyncState.SUCCESS, "changes": COUNTS[key]})
+    staged = ("users", "muster_stations")
+    for key in staged:
+        rows[key] = rows[key].model_copy(update={"status": SyncState.IN_PROGRESS, "changes": COUNTS[key]})
     rows["lifeboats"] = rows["lifeboats"].model_copy(update={"status": SyncState.IN_PROGRESS})
-    return done.model_copy(update={"status": SyncState.IN_PROGRESS, "kind": "full", "datasets": rows})
+    progress = _progress(staged).model_copy(update={"seconds_left": 42.0})
+    update = {"status": SyncState.IN_PROGRESS, "kind": "full", "datasets": rows, "progress": progress}
+    return done.model_copy(update=update)
 
 
 def sync_now_failed_status() -> SyncStatus:
@@ -145,6 +162,7 @@ def sync_now_failed_status() -> SyncStatus:
             "status": SyncState.FAILED,
             "datasets": rows,
             "error": FAILURE,
+            "progress": None,
             "next_delta_due": DELTA_AT + timedelta(minutes=41),
         }
     )
