@@ -4,7 +4,7 @@ Overall status, the progress of a running full sync (records and portraits fetch
 the totals, a bar and the time left, all as the engine measured them), times of the last
 full and delta syncs and of the next delta, the reason of a failure, a **Sync Now**
 button after a success (disabled while a sync runs) and a **Retry** button in its place
-after a failure (DESIGN.md, "Statuses"), and a Collapsible holding one row per dataset.
+after a failure (docs/architecture.md, 'Statuses'), and a Collapsible holding one row per dataset.
 """
 
 from __future__ import annotations
