@@ -42,6 +42,7 @@ from textual.widgets import Footer, Label
 from muster_tui.widgets.card_input import CardInput
 from muster_tui.widgets.in_place import show_in_place
 from muster_tui.widgets.mode_bar import ModeBar
+from muster_tui.widgets.narrow_keys import SUFFIX, label_fits, narrow_twin
 from muster_tui.widgets.outcome_line import ASK_KEYS, OutcomeLine
 from muster_tui.widgets.person_card import CardView, PersonCard
 from muster_tui.widgets.person_search import PersonSearch
@@ -78,7 +79,7 @@ class RegisterScreen(Screen[None]):
         Binding("f5", "register", "Register"),
         Binding("f5", "confirm", "Yes"),
         Binding("f7", "unregister", "Unregister"),
-        Binding("f7", "unregister_narrow", "Unreg."),  # the same: a label that fits 40 columns
+        narrow_twin("f7", "unregister", "Unreg."),
         Binding("f9", "back", "Back"),
         Binding("f9", "decline", "No"),
         Binding("f6", "toggle_search", "Search"),
@@ -158,13 +159,12 @@ class RegisterScreen(Screen[None]):
         asking = self.asked is not None
         if action in ("confirm", "decline"):
             return asking
-        if action in ("unregister", "unregister_narrow") and (action == "unregister") == self.has_class(
-            "-narrow"
-        ):
+        if not label_fits(self, action, {"unregister"}):
             return False
-        if action in ("register", "unregister", "unregister_narrow", "back") and asking:
+        action = action.removesuffix(SUFFIX)
+        if action in ("register", "unregister", "back") and asking:
             return False
-        if action in ("register", "unregister", "unregister_narrow"):
+        if action in ("register", "unregister"):
             return True if self.person is not None else None
         return True
 
@@ -211,7 +211,9 @@ class RegisterScreen(Screen[None]):
         )
         self._offer()
 
-    action_unregister_narrow = action_unregister
+    def action_unregister_narrow(self) -> None:
+        """F7 under its short label: :meth:`action_unregister`."""
+        self.action_unregister()
 
     @work(group="register", exit_on_error=False)
     async def _act(self, run: Callable[[], Awaitable[Outcome]], *, scanned_at: float | None = None) -> None:

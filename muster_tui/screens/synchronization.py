@@ -27,6 +27,7 @@ from textual.widgets import Button, Collapsible, Footer, Label
 
 from muster_tui.widgets.download_panel import DownloadPanel
 from muster_tui.widgets.mode_bar import ModeBar
+from muster_tui.widgets.narrow_keys import SUFFIX, label_fits, narrow_twin
 from muster_tui.widgets.upload_panel import UploadPanel
 from sync_core.device import SyncEngine, SyncStatus
 from sync_core.protocol import SyncState
@@ -44,8 +45,10 @@ class SynchronizationScreen(Screen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f5", "sync_now", "Sync Now"),
+        narrow_twin("f5", "sync_now", "Sync"),
         Binding("f5", "retry", "Retry"),
         Binding("f6", "retry_upload", "Retry upload"),
+        narrow_twin("f6", "retry_upload", "Upload"),
         Binding("f4", "toggle_details", "Details"),
         Binding("f9", "back", "Menu"),
         Binding("escape", "back", "Menu", show=False),
@@ -91,7 +94,7 @@ class SynchronizationScreen(Screen[None]):
             yield UploadPanel().data_bind(SynchronizationScreen.status)
         yield Label(BELOW_NOTE, id="below-note")
         yield ModeBar()
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         """Follow the engine; on a first sign-in, start the full sync."""
@@ -104,8 +107,10 @@ class SynchronizationScreen(Screen[None]):
             self._request_sync()
 
     def on_resize(self) -> None:
-        """The visible part changed: say again whether the upload section is below it."""
+        """The visible part changed: say again whether the upload section is below it, and
+        offer the footer labels that fit."""
         self.call_after_refresh(self._note_what_is_below)
+        self.refresh_bindings()
 
     def on_collapsible_expanded(self) -> None:
         """The details opened: the upload section may have gone below the visible part."""
@@ -157,7 +162,10 @@ class SynchronizationScreen(Screen[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Sync Now after a success (dimmed while running), Retry after a failure; Retry
-        upload after a failed upload."""
+        upload after a failed upload; the labels that fit the width."""
+        if not label_fits(self, action, {"sync_now", "retry_upload"}):
+            return False
+        action = action.removesuffix(SUFFIX)
         if action == "retry_upload":
             return self.server_id is not None and self.status.upload.status is SyncState.FAILED
         if action not in ("sync_now", "retry"):
@@ -171,6 +179,10 @@ class SynchronizationScreen(Screen[None]):
         """Start a full sync."""
         self._request_sync()
 
+    def action_sync_now_narrow(self) -> None:
+        """F5 under its short label: :meth:`action_sync_now`."""
+        self.action_sync_now()
+
     @on(Button.Pressed, "#retry")
     def action_retry(self) -> None:
         """Run the failed full sync again."""
@@ -180,6 +192,10 @@ class SynchronizationScreen(Screen[None]):
     def action_retry_upload(self) -> None:
         """Ask the app to upload the refused and waiting registrations again."""
         self.post_message(self.UploadRetryRequested())
+
+    def action_retry_upload_narrow(self) -> None:
+        """F6 under its short label: :meth:`action_retry_upload`."""
+        self.action_retry_upload()
 
     def action_toggle_details(self) -> None:
         """Expand or collapse the per-dataset details."""

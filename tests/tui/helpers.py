@@ -11,6 +11,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import uuid6
 from textual.pilot import Pilot
+from textual.screen import Screen
+from textual.widgets._footer import FooterKey
 from textual.worker import WorkerCancelled
 
 from fixtures.portraits import portrait
@@ -208,7 +210,14 @@ async def settle(pilot: Pilot[None]) -> None:
     raise AssertionError("workers kept running")
 
 
-def offered_actions(screen: SynchronizationScreen) -> dict[str, bool]:
+def footer_fits(screen: Screen[None]) -> list[str]:
+    """The footer's labels on ``screen``, asserting each is wholly on screen (none cut)."""
+    keys = list(screen.query(FooterKey))
+    assert keys and all(key.region.right <= screen.size.width and key.region.width for key in keys)
+    return [key.description for key in keys]
+
+
+def offered_actions(screen: Screen[None]) -> dict[str, bool]:
     """The footer's offers on ``screen``: description -> enabled."""
     return {
         active.binding.description: active.enabled

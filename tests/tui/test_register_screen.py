@@ -19,7 +19,6 @@ from pathlib import Path
 import duckdb
 import pytest
 from textual.pilot import Pilot
-from textual.screen import Screen
 from textual.widgets import Input, Label, OptionList
 
 from muster_tui.app import MusterApp, make_app
@@ -44,6 +43,8 @@ from tests.tui.helpers import (
     SERVER_URL,
     SYNCED_AT,
     fill_register_ship,
+    footer_fits,
+    offered_actions,
     open_register,
     registrar_on,
     settle,
@@ -429,9 +430,10 @@ async def test_the_set_up_keeps_the_last_choice_and_says_where_tab_goes(
     async with offline_app.run_test(size=SIZE) as pilot:
         await offline_app.push_screen(RegisterSetupScreen(desk))
         await settle(pilot)
-        assert footer_keys(offline_app.screen)["tab"] == "To the list"
+        assert "To the list" in offered_actions(offline_app.screen)
         await pilot.press("tab")
-        assert footer_keys(offline_app.screen)["tab"] == "To safety mode"
+        offered = offered_actions(offline_app.screen)
+        assert "To safety mode" in offered and "To the list" not in offered
         await pilot.press("down", "f5")
         await settle(pilot)
         assert isinstance(offline_app.screen, RegisterScreen) and offline_app.screen.place.code == "B"
@@ -467,10 +469,13 @@ async def test_search_by_words_in_any_order_without_accents(
             assert line.endswith(f"card {person.board_card_number}  station {person.muster_station}")
 
 
-def footer_keys(screen: Screen[None]) -> dict[str, str]:
-    """Key -> description of the bindings the footer shows on ``screen``."""
-    return {
-        binding.key: binding.description
-        for (_, binding, enabled, _) in screen.active_bindings.values()
-        if binding.show and enabled
-    }
+async def test_the_footer_fits_40_columns(offline_app: MusterApp, tui_store: DeviceStore) -> None:
+    """With a person shown every key is offered; at 40 columns F7 takes its short label."""
+    fill_register_ship(tui_store)
+    async with offline_app.run_test(size=(40, 20)) as pilot:
+        screen = await open_register(pilot, live=False)
+        await scan(pilot, CARDS["P1"])
+        assert footer_fits(screen) == ["Register", "Unreg.", "Back", "Search"]
+        await pilot.resize_terminal(80, 24)
+        await settle(pilot)
+        assert footer_fits(screen) == ["Register", "Unregister", "Back", "Search"]

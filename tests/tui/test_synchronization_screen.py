@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from textual.widgets import Button, Collapsible, Label, ProgressBar
 
 from muster_tui.app import MusterApp
@@ -15,12 +17,14 @@ from tests.tui.helpers import (
     SYNCED_AT,
     after_delta_status,
     failed_status,
+    footer_fits,
     in_progress_status,
     offered_actions,
     settle,
     show_status,
     succeeded_status,
     sync_now_in_progress_status,
+    upload_status,
 )
 
 NARROW = (40, 20)
@@ -73,10 +77,14 @@ async def test_hostile_error_is_shown_literally(offline_app: MusterApp) -> None:
 
 
 async def test_first_sync_failure_stays_with_retry_and_the_online_note(offline_app: MusterApp) -> None:
+    failed = asyncio.Event()  # the run ends in a worker the screen's message starts: wait for it
+    offline_app.engine.subscribe(lambda status: failed.set() if status.can_retry else None)
     async with offline_app.run_test(size=WIDE) as pilot:
         await offline_app.push_screen(
             SynchronizationScreen(offline_app.engine, SERVER_ID, first_sign_in=True)
         )
+        async with asyncio.timeout(10):
+            await failed.wait()
         await settle(pilot)
         screen = offline_app.screen
         assert isinstance(screen, SynchronizationScreen)
@@ -168,3 +176,14 @@ async def test_the_screen_says_when_the_upload_section_is_below(offline_app: Mus
         await pilot.press("pagedown")
         await settle(pilot)
         assert not note.display
+
+
+async def test_the_footer_fits_40_columns(offline_app: MusterApp) -> None:
+    """A failed upload after a sync offers the most keys; at 40 columns the long labels
+    give way to short ones, at 80 they are whole."""
+    async with offline_app.run_test(size=NARROW) as pilot:
+        screen = await show_status(pilot, upload_status("refused"))
+        assert footer_fits(screen) == ["Sync", "Upload", "Details", "Menu"]
+        await pilot.resize_terminal(*WIDE)
+        await settle(pilot)
+        assert footer_fits(screen) == ["Sync Now", "Retry upload", "Details", "Menu"]
