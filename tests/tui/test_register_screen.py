@@ -35,6 +35,7 @@ from sync_core.clock import FrozenClock
 from sync_core.device import DeviceStore, ServerClient, sign_in
 from sync_core.device.registrar import Book, LocalBook, Registrar
 from sync_core.device.status import UploadStatus
+from sync_core.muster import Place
 from sync_core.protocol import RecordChange, SafetyMode, SyncState
 from sync_core.server.process import ServerProcess
 from tests.tui.helpers import (
@@ -479,3 +480,16 @@ async def test_the_footer_fits_40_columns(offline_app: MusterApp, tui_store: Dev
         await pilot.resize_terminal(80, 24)
         await settle(pilot)
         assert footer_fits(screen) == ["Register", "Unregister", "Back", "Search"]
+
+
+async def test_long_texts_wrap_at_40_columns(offline_app: MusterApp, tui_store: DeviceStore) -> None:
+    """A lifeboat's long name in the title and a long special need: whole, on more lines."""
+    fill_register_ship(tui_store)
+    boat = Place("LB01", "Lifeboat 1, starboard side, deck 5")
+    async with offline_app.run_test(size=(40, 20)) as pilot:
+        screen = await open_register(pilot, SafetyMode.ASHSHP, boat, live=False)
+        title = screen.query_one("#register-title", Label)
+        assert text(screen, "#register-title").endswith("deck 5") and title.size.height == 2
+        await scan(pilot, CARDS["P2"])
+        needs = screen.query_one("#person-needs", Label)
+        assert needs.size.height * needs.size.width >= len(text(screen, "#person-needs")) > needs.size.width
