@@ -207,9 +207,7 @@ class MusterApp(App[None]):
         if uploader is not None:
             left = (await uploader.drain()).pending
             if left:
-                self.notify(
-                    f"{counted(left, 'registration')} still wait for upload; they are kept", markup=False
-                )
+                self.notify(f"Kept, waiting for upload: {counted(left, 'registration')}", markup=False)
         if reason:
             self.notify(reason, markup=False)
         self._show_sign_in(username)

@@ -71,12 +71,6 @@ class SyncProgress(BaseModel):
     portraits_total: int = 0
     seconds_left: float | None = None
 
-    @property
-    def fraction(self) -> float:
-        """Items fetched of all items to fetch, 0 to 1."""
-        total = self.records_total + self.portraits_total
-        return (self.records + self.portraits) / total if total else 0.0
-
     def summary(self) -> str:
         """``Records 5,000 of 10,082 · Portraits 120 of 8,496 · about 40 s left``."""
         left = (
