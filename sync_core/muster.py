@@ -191,9 +191,11 @@ def verdict(person: Person, mode: SafetyMode, place: str, handling: AssemblyHand
 
 
 def station_order(code: str) -> tuple[int, str, int, str]:
-    """Sort key of a muster station code: plain letters first, then by letters and number
-    (``A`` ... ``N``, then ``ES1``, ``ES2`` ... ``ES10``)."""
-    letters, number = re.fullmatch(r"([^0-9]*)([0-9]*).*", code).groups()  # type: ignore[union-attr]
+    """Sort key of a muster station code (letters, then perhaps a number): the shorter
+    letters first, then by letters and number (``A`` ... ``N``, then ``ES1``, ``ES2`` ...
+    ``ES10``)."""
+    letters = code.rstrip("0123456789")
+    number = code[len(letters) :]
     return len(letters), letters, int(number) if number else -1, code
 
 
