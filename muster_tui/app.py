@@ -30,7 +30,7 @@ from textual.reactive import reactive
 
 from muster_tui.screens.cleared import ClearedOfflineScreen, cleared_note
 from muster_tui.screens.menu import MainMenuScreen
-from muster_tui.screens.register_setup import RegisterDesk, RegisterSetupScreen
+from muster_tui.screens.register_setup import Chosen, RegisterDesk, RegisterSetupScreen
 from muster_tui.screens.sign_in import SignInScreen
 from muster_tui.screens.synchronization import SynchronizationScreen
 from muster_tui.widgets.portrait import can_show_pictures, stored_pictures
@@ -44,6 +44,7 @@ from sync_core.device.sign_in_rules import session_expired
 from sync_core.device.timer import DeltaTimer
 from sync_core.device.upload import Uploader
 from sync_core.protocol import SafetyMode, SyncState
+from sync_core.wording import counted
 
 RETENTION_CHECK_SECONDS = 3600.0
 SESSION_CHECK_SECONDS = 30.0
@@ -89,6 +90,7 @@ class MusterApp(App[None]):
         self.uploader: Uploader | None = None
         self._offline_password: str | None = None  # to sign in with the server once online
         self.last_activity: datetime = engine.clock.now()
+        self.chosen = Chosen()  # the Register set-up's choice, kept for the session
 
     async def on_mount(self) -> None:
         """Check the retention wipe, start probing, then sign-in (or the cleared error)."""
@@ -181,6 +183,7 @@ class MusterApp(App[None]):
         assert signed_in is not None
         session = self.session = signed_in.session
         self.last_activity = self.engine.clock.now()
+        self.chosen = Chosen()
         self.push_screen(MainMenuScreen(session), callback=self._sign_out)
         self._start_session_work(session)
         online = self.connectivity is not None and self.connectivity.online
@@ -213,7 +216,7 @@ class MusterApp(App[None]):
         if uploader is not None:
             left = (await uploader.drain()).pending
             if left:
-                self.notify(f"{left} registration(s) still wait for upload; they are kept", markup=False)
+                self.notify(f"Kept, waiting for upload: {counted(left, 'registration')}", markup=False)
         if reason:
             self.notify(reason, markup=False)
         self._show_sign_in(username)
@@ -285,7 +288,8 @@ class MusterApp(App[None]):
     def on_main_menu_screen_register_requested(self) -> None:
         """Open the Register set-up: safety mode, then muster station or lifeboat."""
         pictures = stored_pictures(self.store) if can_show_pictures(self) else None
-        self.push_screen(RegisterSetupScreen(RegisterDesk(self.book, self.registrar, self.engine, pictures)))
+        desk = RegisterDesk(self.book, self.registrar, self.engine, pictures, self.chosen)
+        self.push_screen(RegisterSetupScreen(desk))
 
     def on_synchronization_screen_upload_retry_requested(self) -> None:
         """Queue the refused registrations again and upload."""

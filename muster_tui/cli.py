@@ -172,7 +172,8 @@ def demo(data_dir: Path, preset: str) -> None:
     "--watch", is_flag=True, help="Keep syncing on the delta timer until stopped (one JSON line per run)."
 )
 def sync(server_url: str, db_path: Path, username: str, password: str, full: bool, watch: bool) -> None:
-    """Headless sign-in + sync; prints one JSON object per run, exits 1 if any status is Failed."""
+    """Headless sign-in + sync; prints one JSON object per run, exits 1 if any status is Failed.
+    On a terminal, a full sync's progress goes to stderr (the JSON stays on stdout)."""
     from sync_core.device import DeviceStore, SyncStatus
     from sync_core.device.client import server_address_problem
     from sync_core.device.headless import sync_forever, sync_once
@@ -188,12 +189,15 @@ def sync(server_url: str, db_path: Path, username: str, password: str, full: boo
         _report(SyncStatus(status=SyncState.FAILED, kind="full", error=str(exc)))
         sys.exit(1)
     status = SyncStatus(status=SyncState.SUCCESS)  # what a --watch stopped by Ctrl-C leaves
+    progress = _ProgressLine() if sys.stderr.isatty() else None
     try:
         if watch:
             with contextlib.suppress(KeyboardInterrupt):
-                status = asyncio.run(sync_forever(server_url, store, username, password, _report, full=full))
+                status = asyncio.run(
+                    sync_forever(server_url, store, username, password, _report, full=full, watch=progress)
+                )
         else:
-            status = asyncio.run(sync_once(server_url, store, username, password, full=full))
+            status = asyncio.run(sync_once(server_url, store, username, password, full=full, watch=progress))
             _report(status)
     finally:
         store.close()
@@ -248,6 +252,21 @@ def _report(status: SyncStatus) -> None:
     click.echo(json.dumps(status.to_cli_json()))
 
 
+class _ProgressLine:
+    """A full sync's progress as one line on stderr (a terminal), rewritten in place while
+    it runs and ended with a newline when the run ends."""
+
+    def __init__(self) -> None:
+        self.shown = ""
+
+    def __call__(self, status: SyncStatus) -> None:
+        line = f"Full sync: {status.progress.summary()}" if status.running and status.progress else ""
+        if line == self.shown:
+            return
+        click.echo(f"\r\x1b[K{line}" if line else "\n", err=True, nl=False)
+        self.shown = line
+
+
 @main.command()
 @ca_file_option
 @click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), required=True)
@@ -255,7 +274,8 @@ def _report(status: SyncStatus) -> None:
 def status(db_path: Path, as_json: bool) -> None:
     """Probe now with the server of the last sync (VPN target: $MUSTER_VPN_TARGET, HOST:PORT);
     prints {"mode", "dependencies", "sync", "upload", "outbox", "last_used", "days_to_wipe"};
-    exits 0 online or offline, 1 with {"error"} when the store cannot be opened."""
+    exits 0 online or offline, 1 with {"error"} when the store cannot be opened (without
+    --json: the error as a line on stderr)."""
     from sync_core.device import DeviceStore
     from sync_core.device.connectivity import VPN_TARGET_ENV
     from sync_core.device.status_report import status_report
@@ -266,7 +286,7 @@ def status(db_path: Path, as_json: bool) -> None:
             raise StoreUnusable(str(db_path), "no such file")
         store = DeviceStore(db_path)
     except MusterError as exc:
-        click.echo(json.dumps({"error": str(exc)}))
+        click.echo(json.dumps({"error": str(exc)}) if as_json else f"error: {exc}", err=not as_json)
         sys.exit(1)
     try:
         report = asyncio.run(status_report(store, os.environ.get(VPN_TARGET_ENV)))

@@ -14,7 +14,15 @@ Rules (with the general parameters that tune them):
   that name it and are on board (``movement_status = 'Onboard'``): people ashore or not yet
   embarked are not missing.
 - **Counts**: registered = standing registered here (from any station); not registered =
-  assigned here and registered nowhere in this mode; those are also the **missing**.
+  assigned here and registered nowhere in this mode; those are also the **missing**. So
+  that the figures add up, those registered here from other stations (or not assigned
+  anywhere on board here) and those assigned here but registered at another station are
+  counted apart: assigned = registered here and assigned here + at other stations +
+  not registered, and registered = registered here and assigned here + from other stations.
+- **Search**: a text finds the profiles whose cabin, manning, booking or board card number
+  starts with it (any case), and those each of whose words starts a word of their first or
+  last name, in any order, ignoring case and accents ("zoe" finds "Zoë", "williams sam"
+  finds "Samantha Williams"); names split at spaces and hyphens (:data:`NAME_KEY_SQL`).
 - **Wrong station** (``assembly_handling_mode``): 1 register anyone here, 2 ask the crew
   member, 3 refuse.
 """
@@ -23,8 +31,9 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from enum import IntEnum, StrEnum
 
 import duckdb
@@ -67,8 +76,16 @@ PERSON_COLUMNS = (
     "special_needs", "picture_sha256", "movement_status",
 )  # fmt: skip
 PERSON_SELECT = ", ".join(f'r."{name}"' for name in PERSON_COLUMNS)
-# The columns a search text may start (first or last name, cabin, manning, booking, card).
-SEARCH_FIELDS = ("first_name", "last_name", "cabin", "manning_number", "booking_number", "board_card_number")
+# The columns a whole search text may start (cabin, manning, booking, card numbers).
+NUMBER_FIELDS = ("cabin", "manning_number", "booking_number", "board_card_number")
+# Where names split into words (the same class in Python and in DuckDB's RE2).
+WORD_BREAK = r"[\t\n\f\r -]+"
+# A profile's name words, lowercased and without accents by DuckDB, each after one space
+# (" samantha williams"): a search word starts a name word when " " + word is in it.
+NAME_KEY_SQL = (
+    "' ' || regexp_replace(strip_accents(lower(concat_ws(' ', r.first_name, r.last_name))), "
+    f"'{WORD_BREAK}', ' ', 'g')"
+)
 
 
 class AssemblyHandling(IntEnum):
@@ -139,18 +156,31 @@ class Standing:
 
     @property
     def time_of_day(self) -> str:
-        """``HH:MM`` of ``registered_at``, in the capturing device's own offset."""
-        return self.registered_at[11:16]
+        """``HH:MM`` of ``registered_at`` in the capturing device's own offset, with that
+        offset: ``23:16 UTC``, ``00:16 UTC+01:00``."""
+        moment = datetime.fromisoformat(self.registered_at)
+        offset = moment.isoformat(timespec="minutes")[-6:] if moment.utcoffset() else ""
+        return f"{moment:%H:%M} UTC{offset}"
 
 
 @dataclass(frozen=True)
 class Counts:
-    """A station's counts in one safety mode (see the module's rules)."""
+    """A station's counts in one safety mode (see the module's rules): ``registered`` here
+    in all, of whom ``from_other_stations`` are not assigned here; ``assigned`` here, of
+    whom ``at_other_stations`` are registered at another station and ``not_registered``
+    nowhere (the ``missing``, the first of them by name)."""
 
     registered: int
     not_registered: int
     assigned: int
     missing: list[Person]
+    from_other_stations: int
+    at_other_stations: int
+
+    @property
+    def own_registered(self) -> int:
+        """Assigned here and registered here."""
+        return self.registered - self.from_other_stations
 
 
 def card_number(text: str) -> str:
@@ -172,13 +202,23 @@ def verdict(person: Person, mode: SafetyMode, place: str, handling: AssemblyHand
     return Verdict.ASK if handling is AssemblyHandling.ASK else Verdict.REFUSE
 
 
+def station_order(code: str) -> tuple[int, str, int, str]:
+    """Sort key of a muster station code (letters, then perhaps a number): the shorter
+    letters first, then by letters and number (``A`` ... ``N``, then ``ES1``, ``ES2`` ...
+    ``ES10``)."""
+    letters = code.rstrip("0123456789")
+    number = code[len(letters) :]
+    return len(letters), letters, int(number) if number else -1, code
+
+
 def places(cur: duckdb.DuckDBPyConnection, mode: SafetyMode) -> list[Place]:
-    """The muster stations (or, for abandon ship, the lifeboats) in code order."""
+    """The lifeboats (abandon ship) in launch sequence, or the muster stations in
+    :func:`station_order`."""
     if mode.by_lifeboat:
         sql = "SELECT code, coalesce(description, code) FROM lifeboats ORDER BY launch_sequence, code"
-    else:
-        sql = "SELECT code, coalesce(name, code) FROM muster_stations ORDER BY code"
-    return [Place(code, name) for code, name in cur.execute(sql).fetchall()]
+        return [Place(code, name) for code, name in cur.execute(sql).fetchall()]
+    stations = cur.execute("SELECT code, coalesce(name, code) FROM muster_stations").fetchall()
+    return sorted((Place(code, name) for code, name in stations), key=lambda place: station_order(place.code))
 
 
 def find_card(cur: duckdb.DuckDBPyConnection, card: str) -> Person | None:
@@ -193,17 +233,26 @@ def find_profile(cur: duckdb.DuckDBPyConnection, profile_id: str) -> Person | No
     return Person(*row) if row else None
 
 
+def search_words(text: str) -> list[str]:
+    """The words of a search ``text``, lowercased and without accents (as DuckDB's
+    ``strip_accents(lower(...))`` makes the names'): ``"Zoë  Smith-J"`` -> ``["zoe", "smith", "j"]``."""
+    decomposed = unicodedata.normalize("NFD", text.lower())
+    bare = "".join(char for char in decomposed if not unicodedata.combining(char))
+    return [word for word in re.split(WORD_BREAK, bare) if word]
+
+
 def search(cur: duckdb.DuckDBPyConnection, text: str, limit: int = SEARCH_LIMIT) -> list[Person]:
-    """Profiles one of whose :data:`SEARCH_FIELDS` starts with ``text`` (stripped, any case);
-    at most ``limit``, by last name, first name and profile id."""
-    term = text.strip().lower()
-    if not term:
+    """Profiles ``text`` finds (the module's search rule); at most ``limit``, by last name,
+    first name and profile id."""
+    term, words = text.strip().lower(), search_words(text)
+    if not term or not words:
         return []
-    starts = " OR ".join(f'starts_with(lower(r."{name}"), $1)' for name in SEARCH_FIELDS)
+    numbers = " OR ".join(f'starts_with(lower(r."{name}"), ?)' for name in NUMBER_FIELDS)
+    names = " AND ".join(f"contains({NAME_KEY_SQL}, ?)" for _ in words)
     rows = cur.execute(
-        f"SELECT {PERSON_SELECT} FROM reservations r WHERE {starts} "
-        "ORDER BY last_name, first_name, profile_id LIMIT $2",
-        [term, limit],
+        f"SELECT {PERSON_SELECT} FROM reservations r WHERE {numbers} OR ({names}) "
+        "ORDER BY last_name, first_name, profile_id LIMIT ?",
+        [*[term] * len(NUMBER_FIELDS), *(f" {word}" for word in words), limit],
     ).fetchall()
     return [Person(*row) for row in rows]
 
@@ -249,11 +298,13 @@ def counts(
         "(SELECT count(*) FROM latest WHERE action = 'register' AND place = $1), "
         f"(SELECT count(*) FROM reservations r WHERE {assigned_here}), "
         f"(SELECT count(*) FROM reservations r JOIN latest l USING (profile_id) "
-        f" WHERE {assigned_here} AND l.action = 'register')",
+        f" WHERE {assigned_here} AND l.action = 'register'), "
+        f"(SELECT count(*) FROM reservations r JOIN latest l USING (profile_id) "
+        f" WHERE {assigned_here} AND l.action = 'register' AND l.place = $1)",
         [place],
     )
     assert row is not None
-    registered, assigned, assigned_registered = row
+    registered, assigned, assigned_registered, own = row
     missing = cur.execute(
         latest + f"SELECT {PERSON_SELECT} FROM reservations r LEFT JOIN latest l USING (profile_id) "
         f"WHERE {assigned_here} AND l.action IS DISTINCT FROM 'register' "
@@ -265,6 +316,8 @@ def counts(
         not_registered=assigned - assigned_registered,
         assigned=assigned,
         missing=[Person(*row) for row in missing],
+        from_other_stations=registered - own,
+        at_other_stations=assigned_registered - own,
     )
 
 

@@ -132,12 +132,17 @@ def test_a_session_expires_after_15_minutes_without_activity_by_default(device_s
         store.close()
 
 
-async def _set_parameters(server: ServerProcess, **values: str) -> None:
-    """The ship's office sets general parameters on ``server``."""
+async def _set_parameters(server: ServerProcess, declared: str | None = None, **values: str) -> None:
+    """The ship's office sets general parameters on ``server`` (and their declared type, when
+    given: the server takes a value of its parameter's declared type only)."""
+    fields = {} if declared is None else {"type": declared}
     async with ServerClient(server.url) as office:
         await office.sign_in("office", "office")
         await office.post_changes(
-            [RecordChange(key="parameters", id=k, op="set", fields={"value": v}) for k, v in values.items()]
+            [
+                RecordChange(key="parameters", id=k, op="set", fields=fields | {"value": v})
+                for k, v in values.items()
+            ]
         )
 
 
@@ -158,7 +163,8 @@ async def test_the_rules_follow_the_synced_general_parameters(
 async def test_a_parameter_that_is_no_whole_number_falls_back_to_the_default(
     own_server: ServerProcess, ship_dir: Path, device_store_path: Path
 ) -> None:
-    await _set_parameters(own_server, session_timeout_minutes="soon", max_failed_sign_ins="0")
+    # declared text, so the server takes them: the device still reads them as whole numbers
+    await _set_parameters(own_server, "str", session_timeout_minutes="soon", max_failed_sign_ins="0")
     async with synced_device(own_server, device_store_path, onboard_cards(ship_dir)[0][2]) as device:
         assert not session_expired(NOW, NOW + 14 * MINUTE, device.store)
         assert session_expired(NOW, NOW + 15 * MINUTE, device.store)

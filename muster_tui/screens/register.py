@@ -3,10 +3,11 @@
 A card reader types the number and Enter into the card field, which keeps focus; the scan
 goes straight to :meth:`Registrar.scan` in a worker and its outcome is shown before
 anything else happens (the person card, the emptied card field, counts and the portrait
-follow). F6 moves to the search field, where Down / Up / Enter pick a person to show. F5
-registers the person shown, F7 unregisters them, F9 (or Esc) goes back. When the person
-belongs to another station and the assembly handling mode asks (2), F5 / F9 answer the
-prompt instead.
+follow). F6 moves to the search field, where Down / Up / Enter pick a person to show and Esc
+returns to the card field. F5 registers the person shown, F7 asks whether to unregister
+them, F9 (or Esc) goes back. While a question waits (unregister? or, when the person
+belongs to another station and the assembly handling mode asks (2), register here
+anyway?), F5 / F9 answer it instead.
 
 Counts (live from the server, or this device's own when offline) refresh whenever an
 upload finishes, and ``COUNTS_DELAY`` after a registration unless an upload finishes first
@@ -41,7 +42,8 @@ from textual.widgets import Footer, Label
 from muster_tui.widgets.card_input import CardInput
 from muster_tui.widgets.in_place import show_in_place
 from muster_tui.widgets.mode_bar import ModeBar
-from muster_tui.widgets.outcome_line import OutcomeLine
+from muster_tui.widgets.narrow_keys import SUFFIX, label_fits, narrow_twin
+from muster_tui.widgets.outcome_line import ASK_KEYS, OutcomeLine
 from muster_tui.widgets.person_card import CardView, PersonCard
 from muster_tui.widgets.person_search import PersonSearch
 from muster_tui.widgets.portrait import PictureSource, decode_portrait
@@ -77,6 +79,7 @@ class RegisterScreen(Screen[None]):
         Binding("f5", "register", "Register"),
         Binding("f5", "confirm", "Yes"),
         Binding("f7", "unregister", "Unregister"),
+        narrow_twin("f7", "unregister", "Unreg."),
         Binding("f9", "back", "Back"),
         Binding("f9", "decline", "No"),
         Binding("f6", "toggle_search", "Search"),
@@ -104,7 +107,9 @@ class RegisterScreen(Screen[None]):
         self.engine = engine
         self.pictures = pictures
         self.person: Person | None = None
-        self.asked: Person | None = None
+        self.standing: Standing | None = None  # of the person shown
+        self.asked: Person | None = None  # a question about them waits for F5 / F9
+        self.asked_to_unregister = False  # the question: unregister (else: register anyway)
         self.scan_latencies: list[float] = []
         self._offered = (False, False)
         self._upload = engine.status.upload
@@ -130,7 +135,11 @@ class RegisterScreen(Screen[None]):
             yield PersonCard(id="person-card")
             yield MissingPanel(id="missing-panel")
         yield ModeBar()
-        yield Footer()
+        yield Footer(compact=True)
+
+    def on_resize(self) -> None:
+        """The width class may have changed: offer the F7 label that fits."""
+        self.refresh_bindings()
 
     def on_mount(self) -> None:
         """Focus the card field, follow the engine, load the people and fetch the counts."""
@@ -145,12 +154,15 @@ class RegisterScreen(Screen[None]):
             self._unsubscribe()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Yes / No only while the wrong-station prompt waits (Register and Back give way);
-        Register and Unregister dimmed while nobody is shown."""
+        """Yes / No only while a question waits (Register, Unregister and Back give way);
+        Register and Unregister dimmed while nobody is shown; F7's short label when narrow."""
         asking = self.asked is not None
         if action in ("confirm", "decline"):
             return asking
-        if action in ("register", "back") and asking:
+        if not label_fits(self, action, {"unregister"}):
+            return False
+        action = action.removesuffix(SUFFIX)
+        if action in ("register", "unregister", "back") and asking:
             return False
         if action in ("register", "unregister"):
             return True if self.person is not None else None
@@ -169,22 +181,39 @@ class RegisterScreen(Screen[None]):
             self._act(lambda: self.registrar.register(person))
 
     def action_confirm(self) -> None:
-        """Yes: register the person from another station here anyway."""
+        """Yes: unregister the person asked about, or register them here anyway."""
         if (person := self.asked) is not None:
             self.asked = None
-            self._act(lambda: self.registrar.register(person, force=True))
+            if self.asked_to_unregister:
+                self._act(lambda: self.registrar.unregister(person))
+            else:
+                self._act(lambda: self.registrar.register(person, force=True))
 
     def action_decline(self) -> None:
-        """No: leave the person from another station unregistered."""
+        """No: leave the person asked about as they stand."""
         if (person := self.asked) is not None:
             self.asked = None
-            self.query_one(OutcomeLine).show(f"Not registered: {person.name}", "-info")
+            kept = "Still registered" if self.asked_to_unregister else "Not registered"
+            self.query_one(OutcomeLine).show(f"{kept}: {person.name}", "-info")
             self._offer()
 
     def action_unregister(self) -> None:
-        """Take back the registration here of the person shown."""
-        if (person := self.person) is not None:
+        """Ask whether to take back the registration here of the person shown (a person
+        not registered here has nothing to take back: the answer says so at once)."""
+        if (person := self.person) is None:
+            return
+        if self.standing is None or self.standing.place != self.registrar.place:
             self._act(lambda: self.registrar.unregister(person))
+            return
+        self.asked, self.asked_to_unregister = person, True
+        self.query_one(OutcomeLine).show(
+            f"Unregister {person.name} from {self.registrar.place}?  {ASK_KEYS}", "-ask"
+        )
+        self._offer()
+
+    def action_unregister_narrow(self) -> None:
+        """F7 under its short label: :meth:`action_unregister`."""
+        self.action_unregister()
 
     @work(group="register", exit_on_error=False)
     async def _act(self, run: Callable[[], Awaitable[Outcome]], *, scanned_at: float | None = None) -> None:
@@ -201,6 +230,7 @@ class RegisterScreen(Screen[None]):
                 self._show_problem(f"Failed on the device: {type(exc).__name__}: {exc}", keep_person=False)
             else:
                 self.asked = outcome.person if outcome.result is Result.ASK else None
+                self.asked_to_unregister = False
                 self.query_one(OutcomeLine).show_outcome(outcome)
             self.call_after_refresh(self._shown, scanned_at, outcome)
             if outcome is not None:
@@ -239,6 +269,10 @@ class RegisterScreen(Screen[None]):
         self.query_one(CardInput).focus()
         self._look_up(event.person)
 
+    @on(PersonSearch.Closed)
+    def _search_closed(self) -> None:
+        self.query_one(CardInput).focus()
+
     @work(group="register", exit_on_error=False)
     async def _look_up(self, person: Person) -> None:
         """Show ``person`` (picked from the search) with their standing."""
@@ -258,7 +292,7 @@ class RegisterScreen(Screen[None]):
         the outcome line is on screen, in the next frame: drawing both in one frame took
         ~7 ms here, the outcome line alone under 1 ms."""
         changed = person != self.person
-        self.person = person
+        self.person, self.standing = person, standing
         self._offer()
         self.call_after_refresh(self._draw_card, person, standing, changed)
 

@@ -379,12 +379,19 @@ class DeviceStore:
         with self.db.cursor() as cur:
             _drop_staging(cur)
 
-    def swap_in(self, point: SyncPoint, failed: dict[str, int], at: datetime) -> dict[str, DatasetRecord]:
+    def swap_in(
+        self,
+        point: SyncPoint,
+        failed: dict[str, int],
+        at: datetime,
+        changes: dict[str, int] | None = None,
+    ) -> dict[str, DatasetRecord]:
         """Replace every live dataset by its staging table and store ``point``, atomically.
 
         One transaction: a crash before COMMIT leaves the previous data and cursor
         (docs/architecture.md, 'A full sync swaps in whole'). ``failed`` counts refused items per
-        dataset; ``at`` stamps the datasets' ``last_updated``. Returns the new :meth:`datasets`.
+        dataset, ``changes`` the items the run fetched (a dataset it lacks: all its records);
+        ``at`` stamps the datasets' ``last_updated``. Returns the new :meth:`datasets`.
 
         Then a checkpoint writes the new data into the file: otherwise the next commit that
         crossed DuckDB's WAL threshold (a card scan's, say) paid for it, 130-360 ms here.
@@ -406,8 +413,8 @@ class DeviceStore:
             cur.execute("DELETE FROM dataset_state")
             for key in DATASETS:
                 cur.execute(
-                    f'INSERT INTO dataset_state SELECT ?, count(*), ?, ? FROM "{key}"',
-                    [key, failed.get(key, 0), naive_utc(at)],
+                    f'INSERT INTO dataset_state SELECT ?, coalesce(?, count(*)), ?, ? FROM "{key}"',
+                    [key, (changes or {}).get(key), failed.get(key, 0), naive_utc(at)],
                 )
         self._checkpoint("full sync")
         return self.datasets()
