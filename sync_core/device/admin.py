@@ -1,17 +1,19 @@
-"""``muster admin``: the ship's office edits server data through the admin API.
+"""``muster admin`` and ``muster report``: the ship's office works through the admin API.
 
 Sign-in as an office user, then one edit: ``set`` fields of (or create) a record, ``delete``
-it, or, for ``set reservations ID picture=PATH``, replace that profile's portrait.
+it, or, for ``set reservations ID picture=PATH``, replace that profile's portrait; or start
+or end the ship's safety mode; or fetch a drill report.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sync_core.device.client import ServerClient, server_address_problem
 from sync_core.errors import SyncError
-from sync_core.protocol import DATASETS, RecordChange
+from sync_core.protocol import DATASETS, RecordChange, SafetyMode
 
 PICTURE_FIELD = "picture"
 
@@ -68,3 +70,46 @@ async def _edit(
     if picture is not None:
         cursor = (await client.put_picture(record_id, picture)).cursor
     return cursor
+
+
+async def run_safety_mode(
+    server_url: str, username: str, password: str, mode: SafetyMode | None
+) -> dict[str, Any]:
+    """Start ``mode`` ship-wide (None: end the muster under way); returns ``{"mode", "since",
+    "set_by", "error": None}`` or ``{"error": reason}``."""
+    problem = server_address_problem(server_url)
+    if problem:
+        return {"error": problem}
+    try:
+        async with ServerClient(server_url) as client:
+            await client.sign_in(username, password)
+            state = await client.set_safety_mode(mode)
+    except SyncError as exc:
+        return {"error": str(exc)}
+    return state.model_dump(mode="json") | {"error": None}
+
+
+async def fetch_report(
+    server_url: str,
+    username: str,
+    password: str,
+    mode: SafetyMode,
+    since: datetime | None,
+    format: str,
+    out: Path,
+) -> dict[str, Any]:
+    """Write the drill report to ``out`` (owner-only permissions: it names people); returns
+    ``{"out", "bytes", "error": None}`` or ``{"error": reason}``."""
+    problem = server_address_problem(server_url)
+    if problem:
+        return {"error": problem}
+    try:
+        async with ServerClient(server_url) as client:
+            await client.sign_in(username, password)
+            body = await client.report(mode, since, format)
+        out.touch(mode=0o600)
+        out.chmod(0o600)
+        out.write_bytes(body)
+    except (SyncError, OSError) as exc:
+        return {"error": str(exc)}
+    return {"out": str(out), "bytes": len(body), "error": None}
