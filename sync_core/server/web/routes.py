@@ -36,6 +36,8 @@ _HERE = Path(__file__).parent
 _STATIC = {path.name: path for path in (_HERE / "static").iterdir() if path.suffix in (".js", ".css")}
 _CSP = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
 templates = Jinja2Templates(directory=_HERE / "templates")
+# The safety mode a page shows: one of SafetyMode's values, or empty for the ship's own.
+Chosen = Annotated[str, Query(pattern="^(|EMERCY|GENASS|ASHSHP)$")]
 PasswordCheck = Callable[[str | None, str], bool]
 REPORT_TYPES = {"csv": "text/csv; charset=utf-8", "pdf": "application/pdf"}
 
@@ -81,22 +83,20 @@ def dashboard_router(
         return response
 
     @router.get("")
-    def dashboard(
-        request: Request, mode: SafetyMode | None = None, q: str = Query("", max_length=SEARCH_MAX)
-    ) -> Response:
+    def dashboard(request: Request, mode: Chosen = "", q: str = Query("", max_length=SEARCH_MAX)) -> Response:
         grant, token = session.office_session(request, tokens)
         context = live_context(mode, q)
         return page(request, "dashboard.html", user=grant.username, csrf=session.csrf_token(token), **context)
 
     @router.get("/live")
-    def live(
-        request: Request, mode: SafetyMode | None = None, q: str = Query("", max_length=SEARCH_MAX)
-    ) -> Response:
+    def live(request: Request, mode: Chosen = "", q: str = Query("", max_length=SEARCH_MAX)) -> Response:
         session.office_session(request, tokens)
         return page(request, "live.html", **live_context(mode, q))
 
-    def live_context(mode: SafetyMode | None, search: str) -> dict[str, Any]:
+    def live_context(choice: str, search: str) -> dict[str, Any]:
+        """The live part's data: the chosen mode (empty: the ship's, else emergency drill)."""
         ship = ship_mode.current()
+        mode = SafetyMode(choice) if choice else None
         shown = mode or ship.mode or SafetyMode.EMERCY
         with store.db.transaction() as cur:
             muster = read_muster(cur, shown, search)
