@@ -69,9 +69,21 @@ def server(data_dir: Path, db_path: Path, host: str, port: int, exit_with_parent
 @main.command()
 @click.option("--server", "server_url", required=True, help="e.g. http://127.0.0.1:8000")
 @click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), required=True)
-def app(server_url: str, db_path: Path) -> None:
-    """The Textual app on the device store DB."""
-    _run_app(server_url, db_path)
+@click.option("--web", is_flag=True, help="Serve the app to a browser (a tablet) instead of this terminal.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="With --web: the address to listen on.")
+@click.option("--port", type=int, default=8000, show_default=True, help="With --web: the port to listen on.")
+def app(server_url: str, db_path: Path, web: bool, host: str, port: int) -> None:
+    """The Textual app on the device store DB (with --web, in a browser at http://HOST:PORT)."""
+    if not web:
+        _run_app(server_url, db_path)
+        return
+    from muster_tui.web_app import serve_in_browser
+    from sync_core.device.client import server_address_problem
+
+    problem = server_address_problem(server_url)
+    if problem:
+        raise click.BadParameter(problem, param_hint="--server")
+    serve_in_browser(server_url, db_path, host, port)
 
 
 @main.command()
