@@ -1,5 +1,5 @@
-"""``make bench``: full and delta syncs (issues 2 and 3) and registration (issue 4) of the
-``icon`` preset over loopback.
+"""``make bench``: full and delta syncs (issues 2 and 3), registration (issue 4) and the
+drill report of the ``icon`` preset over loopback.
 
 Prints one JSON object a line: ``{"name", "preset", "seconds", "floor_seconds", "ratio",
 "peak_rss_mb", "runs"}`` (DESIGN.md, ``make bench``). ``seconds`` and ``floor_seconds``
@@ -29,6 +29,7 @@ DELTA_CASES = (
 UPLOAD_RUNS = 20
 SCAN_RUNS = 200
 SEARCH_KEYSTROKES = 60
+REPORT_RUNS = 3
 
 
 def p99(seconds: list[float]) -> float:
@@ -105,6 +106,9 @@ def main() -> None:
         print(json.dumps(line("scan_p99", scans, SCAN_RUNS, seconds=p99(scans["seconds"]))), flush=True)
         searches = device("search", SEARCH_KEYSTROKES, False, "--server", url, module="bench.registration")
         print(json.dumps(line("search_keystroke", searches, len(searches["seconds"]))), flush=True)
+        for fmt in ("csv", "pdf"):
+            report = device(fmt, REPORT_RUNS, False, "--server", url, module="bench.report")
+            print(json.dumps(line(f"report_{fmt}", report, REPORT_RUNS)), flush=True)
 
 
 if __name__ == "__main__":
