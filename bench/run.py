@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bench.dashboard import dashboard_open
 from sync_core.server.process import ServerProcess
 
 DATA = Path(__file__).parent / ".data"
@@ -109,6 +110,13 @@ def main() -> None:
         for fmt in ("csv", "pdf"):
             report = device(fmt, REPORT_RUNS, False, "--server", url, module="bench.report")
             print(json.dumps(line(f"report_{fmt}", report, REPORT_RUNS)), flush=True)
+        with dashboard_open(url) as polls:
+            deltas = device("delta", 50, False, "--server", url, "--case", "empty")
+            print(json.dumps(line("delta_empty_dashboard_open", deltas, 50)), flush=True)
+            uploads = device("upload", UPLOAD_RUNS, False, "--server", url, module="bench.registration")
+            print(json.dumps(line("upload_500_dashboard_open", uploads, UPLOAD_RUNS)), flush=True)
+        polled = {"seconds": polls, "peak_rss_mb": None}
+        print(json.dumps(line("dashboard_poll", polled, len(polls))), flush=True)
 
 
 if __name__ == "__main__":

@@ -214,8 +214,14 @@ class Health(BaseModel):
     webapp: ComponentState
     server_id: str | None
     # The ship's safety mode, so an online handheld follows it from its health probe
-    # (None: no muster under way, or a server that predates ship-wide modes).
+    # (None: no muster under way, a server that predates ship-wide modes, or a mode this
+    # device does not know, from a newer server: that is no reason to call the server down).
     safety_mode: SafetyMode | None = None
+
+    @field_validator("safety_mode", mode="before")
+    @classmethod
+    def _known_mode(cls, value: Any) -> Any:
+        return value if value in {mode.value for mode in SafetyMode} else None
 
 
 class ErrorBody(BaseModel):

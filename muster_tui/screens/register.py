@@ -361,8 +361,7 @@ class RegisterScreen(Screen[SafetyMode | None]):
 
     def _follow_ship(self, connectivity: Connectivity | None) -> None:
         """Online, say so when the ship's safety mode is not this session's (F4 changes)."""
-        online = connectivity is not None and connectivity.online
-        ship = connectivity.ship_mode if online and connectivity else None
+        ship = connectivity.ship_mode if connectivity is not None and connectivity.online else None
         changed = ship if ship is not None and ship is not self.registrar.mode else None
         if changed is self.ship_mode:
             return

@@ -7,15 +7,17 @@ or end the ship's safety mode; or fetch a drill report.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sync_core.device.client import ServerClient, server_address_problem
 from sync_core.errors import SyncError
 from sync_core.protocol import DATASETS, RecordChange, SafetyMode
 
 PICTURE_FIELD = "picture"
+T = TypeVar("T")
 
 
 def edit_problem(action: str, key: str, fields: dict[str, Any]) -> str | None:
@@ -77,16 +79,8 @@ async def run_safety_mode(
 ) -> dict[str, Any]:
     """Start ``mode`` ship-wide (None: end the muster under way); returns ``{"mode", "since",
     "set_by", "error": None}`` or ``{"error": reason}``."""
-    problem = server_address_problem(server_url)
-    if problem:
-        return {"error": problem}
-    try:
-        async with ServerClient(server_url) as client:
-            await client.sign_in(username, password)
-            state = await client.set_safety_mode(mode)
-    except SyncError as exc:
-        return {"error": str(exc)}
-    return state.model_dump(mode="json") | {"error": None}
+    state, error = await _signed_in_call(server_url, username, password, lambda c: c.set_safety_mode(mode))
+    return {"error": error} if state is None else state.model_dump(mode="json") | {"error": None}
 
 
 async def fetch_report(
@@ -100,16 +94,29 @@ async def fetch_report(
 ) -> dict[str, Any]:
     """Write the drill report to ``out`` (owner-only permissions: it names people); returns
     ``{"out", "bytes", "error": None}`` or ``{"error": reason}``."""
-    problem = server_address_problem(server_url)
-    if problem:
-        return {"error": problem}
-    try:
-        async with ServerClient(server_url) as client:
-            await client.sign_in(username, password)
-            body = await client.report(mode, since, format)
+
+    async def fetch(client: ServerClient) -> int:
+        body = await client.report(mode, since, format)
         out.touch(mode=0o600)
         out.chmod(0o600)
         out.write_bytes(body)
+        return len(body)
+
+    size, error = await _signed_in_call(server_url, username, password, fetch)
+    return {"error": error} if size is None else {"out": str(out), "bytes": size, "error": None}
+
+
+async def _signed_in_call(
+    server_url: str, username: str, password: str, call: Callable[[ServerClient], Awaitable[T]]
+) -> tuple[T | None, str | None]:
+    """``(call's result, None)`` with a client signed in as ``username``, or ``(None, reason)``
+    for a bad address, a failed request or a file that cannot be written."""
+    problem = server_address_problem(server_url)
+    if problem:
+        return None, problem
+    try:
+        async with ServerClient(server_url) as client:
+            await client.sign_in(username, password)
+            return await call(client), None
     except (SyncError, OSError) as exc:
-        return {"error": str(exc)}
-    return {"out": str(out), "bytes": len(body), "error": None}
+        return None, str(exc)
