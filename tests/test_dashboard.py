@@ -7,6 +7,8 @@ its forms refuse a request without the session's CSRF token. Screenshots at 1280
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -50,6 +52,16 @@ def missing_person(ship_dir: Path) -> tuple[str, str, str, str]:
     return row
 
 
+def needing_help(ship_dir: Path) -> tuple[str, str]:
+    """(card, last name) of an on-board person with special needs."""
+    [row] = duckdb.sql(
+        f"SELECT board_card_number, last_name FROM '{ship_dir}/reservations.parquet' "
+        "WHERE movement_status = 'Onboard' AND muster_station IS NOT NULL AND special_needs IS NOT NULL "
+        "ORDER BY profile_id DESC LIMIT 1"
+    ).fetchall()
+    return row
+
+
 def cell(page: Page, station: str, column: str):  # noqa: ANN201 - a playwright Locator
     return page.locator(f'#stations tr[data-station="{station}"] td.{column}')
 
@@ -58,24 +70,55 @@ async def test_office_sees_counts_and_a_registration_within_2_s(
     server: ServerProcess, ship_dir: Path, tmp_path: Path
 ) -> None:
     assigned = assigned_by_station(ship_dir)
-    (card, _, station), _ = two_people(ship_dir)
+    (card, profile_id, station), (other_card, other_id, other_station) = two_people(ship_dir)
     async with chromium() as browser:
         page = await signed_in(browser, server.url)
         await page.select_option("select[name=mode]", "GENASS")
         for code, count in assigned.items():
             await expect(cell(page, code, "assigned")).to_have_text(str(count))
         await expect(page.locator("#ship-total")).to_contain_text(f"of {sum(assigned.values())} on board")
-        before = int(await cell(page, station, "registered").inner_text())
+        before = await tallies(page)
         db = tmp_path / "device.duckdb"
         assert (await asyncio.to_thread(muster_sync, server.url, db))[0] == 0
         code, report = await asyncio.to_thread(muster_register, server.url, db, card, station)
         assert (code, report["result"], report["pending_upload"]) == (0, "registered", 0)
-        await expect(cell(page, station, "registered")).to_have_text(str(before + 1), timeout=LIVE_WITHIN_MS)
+        registered = str(before[station]["registered"] + 1)
+        await expect(cell(page, station, "registered")).to_have_text(registered, timeout=LIVE_WITHIN_MS)
         await expect(page.locator("#handhelds")).to_contain_text("demo")
+
+        # Someone from another station registered here: apart, and every row still adds up.
+        assert (await asyncio.to_thread(muster_register, server.url, db, other_card, station, "--force"))[
+            0
+        ] == 0
+        visitors = str(before[station]["visitors"] + 1)
+        await expect(cell(page, station, "visitors")).to_have_text(visitors, timeout=LIVE_WITHIN_MS)
+        after = await tallies(page)
+        assert after[other_station]["elsewhere"] == before[other_station]["elsewhere"] + 1
+        for row in after.values():
+            assert row["registered"] + row["elsewhere"] + row["not-yet"] == row["assigned"]
+
+        async with page.expect_download() as download:
+            await page.click("#report-csv")
+        rows = list(csv.DictReader(io.StringIO((await (await download.value).path()).read_text("utf-8-sig"))))
+        statuses = {row["profile_id"]: row["status"] for row in rows}
+        assert (statuses[profile_id], statuses[other_id]) == ("registered", "registered elsewhere")
+
         ARTIFACTS.mkdir(exist_ok=True)
         await page.screenshot(path=ARTIFACTS / "dashboard-1280x800.png")
         await page.set_viewport_size(TALL)
         await page.screenshot(path=ARTIFACTS / "dashboard-800x1280.png")
+
+
+async def tallies(page: Page) -> dict[str, dict[str, int]]:
+    """Each station row's numbers by column class."""
+    found = {}
+    for row in await page.locator("#stations tbody tr").all():
+        code = await row.get_attribute("data-station")
+        numbers = {}
+        for column in ("registered", "elsewhere", "not-yet", "assigned", "visitors"):
+            numbers[column] = int(await row.locator(f"td.{column}").inner_text())
+        found[str(code)] = numbers
+    return found
 
 
 async def test_crew_and_signed_out_visitors_are_refused(server: ServerProcess) -> None:
@@ -107,6 +150,10 @@ async def test_the_missing_list_can_be_searched(server: ServerProcess, ship_dir:
         await expect(rows.filter(has_text=card)).to_have_count(1)
         for text in await rows.locator("td:nth-child(4)").all_inner_texts():
             assert text == station
+        needs_card, needs_name = needing_help(ship_dir)
+        await page.fill("#search", needs_card)
+        await expect(rows.filter(has_text=needs_name)).to_have_class("needs")
+        await expect(rows.locator(".needs-mark")).to_have_count(1)
         await page.fill("#search", "no such name at all")
         await expect(page.locator("#missing-count")).to_have_text("0")
 
