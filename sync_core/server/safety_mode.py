@@ -1,4 +1,4 @@
-"""The ship-wide safety mode the office sets (README, "The bridge's dashboard").
+"""The ship-wide safety mode the office sets (docs/architecture.md, "Server health").
 
 The office starts an emergency drill, a general assembly or abandon ship, and ends it; every
 start and end is a row of ``safety_mode_log`` (mode NULL for an end), and the latest row is
