@@ -15,7 +15,7 @@ on the event loop are not held up.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -37,7 +37,7 @@ _STATIC = {path.name: path for path in (_HERE / "static").iterdir() if path.suff
 _CSP = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
 templates = Jinja2Templates(directory=_HERE / "templates")
 # The safety mode a page shows: one of SafetyMode's values, or empty for the ship's own.
-Chosen = Annotated[str, Query(pattern="^(|EMERCY|GENASS|ASHSHP)$")]
+Chosen = Annotated[str, Query(pattern=f"^({'|'.join(['', *SafetyMode])})$")]
 PasswordCheck = Callable[[str | None, str], bool]
 REPORT_TYPES = {"csv": "text/csv; charset=utf-8", "pdf": "application/pdf"}
 
@@ -139,7 +139,7 @@ def report_response(
 ) -> Response:
     """The drill report of ``mode`` since ``since`` (naive means UTC) as a CSV or PDF download."""
     if since is not None and since.tzinfo is None:
-        since = since.replace(tzinfo=clock.now().tzinfo)
+        since = since.replace(tzinfo=UTC)
     with store.db.transaction() as cur:
         report = read_report(cur, mode, since, clock.now())
     body = csv_bytes(report) if format == "csv" else pdf_bytes(report)
