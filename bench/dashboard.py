@@ -18,7 +18,9 @@ def dashboard_open(url: str) -> Iterator[list[float]]:
     seconds: list[float] = []
     stop = threading.Event()
     with httpx.Client(base_url=url, timeout=30) as http:
-        http.post("/dashboard/sign-in", data={"username": "office", "password": "office"}).raise_for_status()
+        signed = http.post("/dashboard/sign-in", data={"username": "office", "password": "office"})
+        if signed.status_code != 303:  # to the dashboard, with the session cookie
+            raise RuntimeError(f"dashboard sign-in failed: HTTP {signed.status_code}")
 
         def poll() -> None:
             while not stop.wait(POLL_SECONDS):

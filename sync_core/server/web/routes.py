@@ -30,7 +30,7 @@ from sync_core.server.safety_mode import ShipMode
 from sync_core.server.store import ServerStore
 from sync_core.server.tokens import TokenRegistry
 from sync_core.server.web import session
-from sync_core.server.web.dashboard import SEARCH_MAX, read_muster
+from sync_core.server.web.dashboard import SEARCH_MAX, MusterCache, data_version, read_muster
 
 _HERE = Path(__file__).parent
 _STATIC = {path.name: path for path in (_HERE / "static").iterdir() if path.suffix in (".js", ".css")}
@@ -47,6 +47,7 @@ def dashboard_router(
 ) -> APIRouter:
     """The dashboard's routes; ``password_ok(hash, password)`` is the server's sign-in check."""
     router = APIRouter(prefix=session.PATH, include_in_schema=False)
+    cache = MusterCache()
 
     def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
         response = templates.TemplateResponse(request, name, context, status_code=status)
@@ -99,7 +100,8 @@ def dashboard_router(
         mode = SafetyMode(choice) if choice else None
         shown = mode or ship.mode or SafetyMode.EMERCY
         with store.db.transaction() as cur:
-            muster = read_muster(cur, shown, search)
+            version = (data_version(cur), store.feed_bounds()[1])
+            muster = cache.get(version, (shown, search), lambda: read_muster(cur, shown, search))
         return {"ship": ship, "muster": muster, "chosen": mode, "q": search, "modes": list(SafetyMode)}
 
     @router.post("/safety-mode")
