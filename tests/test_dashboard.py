@@ -17,7 +17,9 @@ import httpx
 import pytest
 from playwright.async_api import Page, expect
 
+from sync_core.protocol import SafetyMode
 from sync_core.server.process import ServerProcess
+from sync_core.server.web.dashboard import Muster, MusterCache
 from tests.browser import ARTIFACTS, TALL, chromium, signed_in
 from tests.cli import muster_register, muster_sync, two_people
 from tests.conftest import start_server
@@ -189,3 +191,18 @@ async def test_forms_need_the_session_csrf_token_and_the_same_origin(server: Ser
         )
         assert (forged.status_code, elsewhere.status_code) == (403, 403)
         assert (await http.get("/health")).json()["safety_mode"] is None
+
+
+def test_dashboards_share_a_read_until_the_data_changes() -> None:
+    reads: list[str] = []
+
+    def read(name: str) -> Muster:
+        reads.append(name)
+        return Muster(SafetyMode.GENASS, [], [], 0, [])
+
+    cache = MusterCache()
+    first = cache.get((1, None), "GENASS", lambda: read("first"))
+    assert cache.get((1, None), "GENASS", lambda: read("again")) is first
+    cache.get((1, None), "EMERCY", lambda: read("other view"))
+    cache.get((2, None), "GENASS", lambda: read("after an upload"))
+    assert reads == ["first", "other view", "after an upload"]
