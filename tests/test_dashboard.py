@@ -2,7 +2,7 @@
 office users see the counts and a registration within 2 s, everyone else is refused, the
 missing list can be searched, the safety mode can be started from it (not by crew), and
 its forms refuse a request without the session's CSRF token. Screenshots at 1280x800 and
-800x1280 are kept in ``artifacts/``."""
+800x1280 are kept in ``artifacts/``. Open dashboards share one read while nothing changes."""
 
 from __future__ import annotations
 
