@@ -1,5 +1,5 @@
-"""``make bench``: full and delta syncs, registration and the server's sign-in burst of the
-``icon`` preset over loopback.
+"""``make bench``: full and delta syncs, registration, the server's sign-in burst and the
+drill report of the ``icon`` preset over loopback.
 
 Prints one JSON object a line: ``{"name", "preset", "seconds", "floor_seconds", "ratio",
 "peak_rss_mb", "runs"}`` (README, "Benchmark"). ``seconds`` and ``floor_seconds``
@@ -22,6 +22,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bench.dashboard import dashboard_open
 from sync_core.server.process import ServerProcess
 
 DATA = Path(__file__).parent / ".data"
@@ -37,6 +38,7 @@ UPLOAD_RUNS = 20
 SCAN_RUNS = 200
 SEARCH_KEYSTROKES = 60
 SIGN_IN_DEVICES = 200
+REPORT_RUNS = 3
 
 
 def p99(seconds: list[float]) -> float:
@@ -179,6 +181,16 @@ def sync_lines(ship: Path) -> None:
         print(json.dumps(line("scan_p99", scans, SCAN_RUNS, seconds=p99(scans["seconds"]))), flush=True)
         searches = device("search", SEARCH_KEYSTROKES, False, "--server", url, module="bench.registration")
         print(json.dumps(line("search_keystroke", searches, len(searches["seconds"]))), flush=True)
+        for fmt in ("csv", "pdf"):
+            report = device(fmt, REPORT_RUNS, False, "--server", url, module="bench.report")
+            print(json.dumps(line(f"report_{fmt}", report, REPORT_RUNS)), flush=True)
+        with dashboard_open(url) as polls:
+            deltas = device("delta", 50, False, "--server", url, "--case", "empty")
+            print(json.dumps(line("delta_empty_dashboard_open", deltas, 50)), flush=True)
+            uploads = device("upload", UPLOAD_RUNS, False, "--server", url, module="bench.registration")
+            print(json.dumps(line("upload_500_dashboard_open", uploads, UPLOAD_RUNS)), flush=True)
+        polled = {"seconds": polls, "peak_rss_mb": None}
+        print(json.dumps(line("dashboard_poll", polled, len(polls))), flush=True)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -131,9 +132,21 @@ def server(
 @ca_file_option
 @click.option("--server", "server_url", required=True, help="e.g. http://127.0.0.1:8000")
 @click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), required=True)
-def app(server_url: str, db_path: Path) -> None:
-    """The Textual app on the device store DB."""
-    _run_app(server_url, db_path)
+@click.option("--web", is_flag=True, help="Serve the app to a browser (a tablet) instead of this terminal.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="With --web: the address to listen on.")
+@click.option("--port", type=int, default=8000, show_default=True, help="With --web: the port to listen on.")
+def app(server_url: str, db_path: Path, web: bool, host: str, port: int) -> None:
+    """The Textual app on the device store DB (with --web, in a browser at http://HOST:PORT)."""
+    if not web:
+        _run_app(server_url, db_path)
+        return
+    from muster_tui.web_app import serve_in_browser
+    from sync_core.device.client import server_address_problem
+
+    problem = server_address_problem(server_url)
+    if problem:
+        raise click.BadParameter(problem, param_hint="--server")
+    serve_in_browser(server_url, db_path, host, port)
 
 
 @main.command()
@@ -315,34 +328,91 @@ def _status_lines(report: dict) -> str:
     return "\n".join(lines)
 
 
-@main.command()
+@main.group()
 @ca_file_option
 @click.option("--server", "server_url", required=True)
 @click.option("--user", "username", required=True)
 @click.option("--password", required=True)
-@click.argument("action", type=click.Choice(["set", "delete"]))
-@click.argument("key")
-@click.argument("record_id")
-@click.argument("assignments", nargs=-1)
-def admin(
-    server_url: str,
-    username: str,
-    password: str,
-    action: str,
-    key: str,
-    record_id: str,
-    assignments: tuple[str, ...],
-) -> None:
-    """The ship's office changes server data: set FIELD=VALUE ... of (or create) record
-    RECORD_ID of dataset KEY, or delete it. VALUE is JSON when it parses, else text;
-    `set reservations ID picture=PATH` replaces a portrait. Prints {"cursor"} or {"error"}."""
-    from sync_core.device.admin import run_admin
+@click.pass_context
+def admin(ctx: click.Context, server_url: str, username: str, password: str) -> None:
+    """The ship's office changes server data (`set`, `delete`) or the ship's safety mode (`mode`)."""
+    ctx.obj = (server_url, username, password)
 
-    try:
-        fields = dict(_assignment(item) for item in assignments)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from exc
-    result = asyncio.run(run_admin(server_url, username, password, action, key, record_id, fields))
+
+def _edit_command(action: str, help_text: str) -> None:
+    @admin.command(action, help=help_text)
+    @click.argument("key")
+    @click.argument("record_id")
+    @click.argument("assignments", nargs=-1)
+    @click.pass_obj
+    def edit(signed: tuple[str, str, str], key: str, record_id: str, assignments: tuple[str, ...]) -> None:
+        from sync_core.device.admin import run_admin
+
+        try:
+            fields = dict(_assignment(item) for item in assignments)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from exc
+        _echo_result(asyncio.run(run_admin(*signed, action, key, record_id, fields)))
+
+
+_edit_command(
+    "set",
+    "Set FIELD=VALUE ... of (or create) record RECORD_ID of dataset KEY. VALUE is JSON when it parses, "
+    'else text; `set reservations ID picture=PATH` replaces a portrait. Prints {"cursor"} or {"error"}.',
+)
+_edit_command("delete", 'Delete record RECORD_ID of dataset KEY. Prints {"cursor"} or {"error"}.')
+
+
+@admin.command("mode")
+@click.argument("action", type=click.Choice(["start", "end"]))
+@click.argument("mode", type=click.Choice(["EMERCY", "GENASS", "ASHSHP"]), required=False)
+@click.pass_obj
+def admin_mode(signed: tuple[str, str, str], action: str, mode: str | None) -> None:
+    """`start EMERCY|GENASS|ASHSHP` a muster ship-wide, or `end` it; online handhelds follow.
+    Prints {"mode", "since", "set_by"} or {"error"}."""
+    from sync_core.device.admin import run_safety_mode
+    from sync_core.protocol import SafetyMode
+
+    if (action == "start") != (mode is not None):
+        raise click.UsageError("use `mode start EMERCY|GENASS|ASHSHP` or `mode end`")
+    _echo_result(asyncio.run(run_safety_mode(*signed, SafetyMode(mode) if mode else None)))
+
+
+@main.command()
+@ca_file_option
+@click.option("--server", "server_url", required=True)
+@click.option("--user", "username", required=True)
+@click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    envvar="MUSTER_PASSWORD",
+    help="Else $MUSTER_PASSWORD, else asked.",
+)
+@click.option("--mode", type=click.Choice(["EMERCY", "GENASS", "ASHSHP"]), required=True)
+@click.option(
+    "--since",
+    type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d"]),
+    help="Count registrations from this time (UTC unless an offset is given).",
+)
+@click.option("--format", "fmt", type=click.Choice(["csv", "pdf"]), required=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def report(
+    server_url: str, username: str, password: str, mode: str, since: datetime | None, fmt: str, out: Path
+) -> None:
+    """The drill report (office): per station who registered when, by which user and device; who
+    is missing; totals. Written to OUT (owner-only); prints {"out", "bytes"} or {"error"}."""
+    from datetime import UTC
+
+    from sync_core.device.admin import fetch_report
+    from sync_core.protocol import SafetyMode
+
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    _echo_result(asyncio.run(fetch_report(server_url, username, password, SafetyMode(mode), since, fmt, out)))
+
+
+def _echo_result(result: dict) -> None:
     click.echo(json.dumps(result))
     sys.exit(1 if result.get("error") else 0)
 

@@ -257,7 +257,7 @@ def search(cur: duckdb.DuckDBPyConnection, text: str, limit: int = SEARCH_LIMIT)
     return [Person(*row) for row in rows]
 
 
-def _latest(mode: SafetyMode) -> str:
+def latest_events(mode: SafetyMode) -> str:
     """SQL of each person's latest event in ``mode``: profile_id, action, place, time, user, id."""
     place = "lifeboat" if mode.by_lifeboat else "muster_station"
     return (
@@ -290,7 +290,7 @@ def counts(
     """Registered / not registered / assigned at ``place`` in ``mode`` and the first
     ``missing_limit`` missing people by name."""
     column = "lifeboat" if mode.by_lifeboat else "muster_station"
-    latest = f"WITH latest AS ({_latest(mode)}) "
+    latest = f"WITH latest AS ({latest_events(mode)}) "
     assigned_here = f"r.\"{column}\" = $1 AND r.movement_status = 'Onboard'"
     row = first_row(
         cur,

@@ -8,6 +8,9 @@ returns to the card field. F5 registers the person shown, F7 asks whether to unr
 them, F9 (or Esc) goes back. While a question waits (unregister? or, when the person
 belongs to another station and the assembly handling mode asks (2), register here
 anyway?), F5 / F9 answer it instead.
+Online, when the office sets a ship-wide safety mode other than this session's, a line says
+"Safety mode has changed to X" and F4 (Change) goes back to the set-up with X chosen;
+offline the session keeps its mode.
 
 Counts (live from the server, or this device's own when offline) refresh whenever an
 upload finishes, and ``COUNTS_DELAY`` after a registration unless an upload finishes first
@@ -50,10 +53,11 @@ from muster_tui.widgets.portrait import PictureSource, decode_portrait
 from muster_tui.widgets.safe_text import safe
 from muster_tui.widgets.station_counts import LiveNote, MissingPanel, counts_text
 from sync_core.device import SyncEngine, SyncStatus
+from sync_core.device.connectivity import Connectivity
 from sync_core.device.registrar import Outcome, Registrar, Result
 from sync_core.errors import SyncError
 from sync_core.muster import AssemblyHandling, Person, Place, Standing
-from sync_core.protocol import SyncState
+from sync_core.protocol import SafetyMode, SyncState
 
 log = logging.getLogger(__name__)
 CHANGES_COUNTS = (Result.REGISTERED, Result.UNREGISTERED)
@@ -65,7 +69,7 @@ def title(registrar: Registrar, place: Place) -> str:
     return f"{registrar.mode.label} · {place.code} {place.name}"
 
 
-class RegisterScreen(Screen[None]):
+class RegisterScreen(Screen[SafetyMode | None]):
     """Registers people through ``registrar`` at ``place``.
 
     ``engine`` gives the clock (ages on the person card) and publishes the upload statuses
@@ -83,6 +87,7 @@ class RegisterScreen(Screen[None]):
         Binding("f9", "back", "Back"),
         Binding("f9", "decline", "No"),
         Binding("f6", "toggle_search", "Search"),
+        Binding("f4", "change_mode", "Change"),
         Binding("escape", "back", "Back", show=False),
         Binding("escape", "decline", "No", show=False),
         Binding("pagedown", "scroll_missing(1)", "Missing down", show=False),
@@ -115,6 +120,7 @@ class RegisterScreen(Screen[None]):
         self._upload = engine.status.upload
         self._synced = _synced(engine.status)
         self._in_turn = asyncio.Lock()
+        self.ship_mode: SafetyMode | None = None  # set while the ship's mode is another
         self._unsubscribe: Callable[[], None] | None = None
 
     def compose(self) -> ComposeResult:
@@ -130,6 +136,7 @@ class RegisterScreen(Screen[None]):
             registrar = self.registrar
             yield PersonSearch(registrar.book.search, at_once=registrar.search_now, id="person-search")
         yield Label(id="counts")
+        yield Label(id="mode-changed")
         yield OutcomeLine(id="register-outcome")
         with Horizontal(id="register-body"):
             yield PersonCard(id="person-card")
@@ -145,6 +152,7 @@ class RegisterScreen(Screen[None]):
         """Focus the card field, follow the engine, load the people and fetch the counts."""
         self.query_one(CardInput).focus()
         self._unsubscribe = self.engine.subscribe(self._published)
+        self.watch(self.app, "connectivity", self._follow_ship, init=True)
         self._load()
         self._refresh_counts()
 
@@ -162,6 +170,8 @@ class RegisterScreen(Screen[None]):
         if not label_fits(self, action, {"unregister"}):
             return False
         action = action.removesuffix(SUFFIX)
+        if action == "change_mode":
+            return self.ship_mode is not None
         if action in ("register", "unregister", "back") and asking:
             return False
         if action in ("register", "unregister"):
@@ -382,7 +392,23 @@ class RegisterScreen(Screen[None]):
 
     def action_back(self) -> None:
         """Back to the set-up (safety mode and station)."""
-        self.dismiss()
+        self.dismiss(None)
+
+    def _follow_ship(self, connectivity: Connectivity | None) -> None:
+        """Online, say so when the ship's safety mode is not this session's (F4 changes)."""
+        ship = connectivity.ship_mode if connectivity is not None and connectivity.online else None
+        changed = ship if ship is not None and ship is not self.registrar.mode else None
+        if changed is self.ship_mode:
+            return
+        self.ship_mode = changed
+        line = self.query_one("#mode-changed", Label)
+        line.update(f"Safety mode has changed to {changed.label}: F4 Change" if changed else "")
+        line.set_class(changed is not None, "-shown")
+        self.refresh_bindings()
+
+    def action_change_mode(self) -> None:
+        """Back to the set-up with the ship's safety mode chosen."""
+        self.dismiss(self.ship_mode)
 
 
 def _synced(status: SyncStatus) -> tuple[object, ...]:

@@ -188,7 +188,13 @@ class RegisterSetupScreen(Screen[None]):
             return
         self._say("")
         self.desk.chosen.mode, self.desk.chosen.place = mode, place.code
-        await self.app.push_screen(RegisterScreen(registrar, place, self.desk.engine, self.desk.pictures))
+        screen = RegisterScreen(registrar, place, self.desk.engine, self.desk.pictures)
+        await self.app.push_screen(screen, self._choose_mode)
+
+    def _choose_mode(self, mode: SafetyMode | None) -> None:
+        """Back from Register: with the ship's new safety mode (Change), choose it here."""
+        if mode is not None:
+            self.query_one("#modes", OptionList).highlighted = MODES.index(mode)
 
     def action_back(self) -> None:
         """Back to the main menu."""

@@ -13,6 +13,7 @@ import functools
 import os
 import random
 import ssl
+from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -48,6 +49,8 @@ from sync_core.protocol import (
     Registration,
     RegistrationReceipt,
     SafetyMode,
+    SafetyModeChange,
+    ShipSafetyMode,
     SignInRequest,
     SignInResponse,
     SnapshotManifest,
@@ -203,6 +206,22 @@ class ServerClient:
         headers = {"content-type": "image/jpeg"}
         path = f"{API_PREFIX}/admin/pictures/{profile_id}"
         return _model(EditResult, await self._send("PUT", path, content=jpeg, headers=headers))
+
+    async def safety_mode(self) -> ShipSafetyMode:
+        """The ship's safety mode as the office set it."""
+        return _model(ShipSafetyMode, await self._send("GET", f"{API_PREFIX}/safety-mode"))
+
+    async def set_safety_mode(self, mode: SafetyMode | None) -> ShipSafetyMode:
+        """Start ``mode`` ship-wide, or end the muster under way with None (role office)."""
+        body = SafetyModeChange(mode=mode).model_dump(mode="json")
+        return _model(ShipSafetyMode, await self._send("PUT", f"{API_PREFIX}/admin/safety-mode", json=body))
+
+    async def report(self, mode: SafetyMode, since: datetime | None, format: str) -> bytes:
+        """The drill report of ``mode`` counting registrations from ``since`` (aware; None:
+        all) as ``format`` (``csv`` or ``pdf``) bytes (role office)."""
+        params = {"format": format} | ({"since": since.isoformat()} if since else {})
+        response = await self._send("GET", f"{API_PREFIX}/reports/{mode.value}", params=params)
+        return response.content
 
     async def post_registrations(self, items: list[Registration]) -> RegistrationReceipt:
         """Upload 1 to ``REGISTRATION_BATCH_MAX`` registrations in one request; the receipt

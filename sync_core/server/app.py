@@ -20,6 +20,8 @@ Endpoints (prefix ``/api/v1`` for data; every data endpoint needs a bearer token
 - ``GET /health`` (open): API, DB and web app states and the server id (docs/architecture.md,
   'Server health').
 - ``GET /``: the server's status page (the "web app" component of ``/health``).
+- The bridge: the ship's safety mode and the drill report (``bridge_api.py``) and the
+  office's dashboard at ``/dashboard`` (``web/``).
 """
 
 from __future__ import annotations
@@ -69,12 +71,15 @@ from sync_core.protocol import (
     SignInResponse,
     SnapshotManifest,
 )
+from sync_core.server.bridge_api import bridge_api
 from sync_core.server.changes import ChangePage, empty_page, read_page
 from sync_core.server.edits import apply_changes, replace_picture
 from sync_core.server.registrations import apply_registrations
+from sync_core.server.safety_mode import ShipMode
 from sync_core.server.sign_in import Busy, ClientGone, Refused, SignIn, SignInLimits, WrongCredentials
 from sync_core.server.store import ServerStore, ServerUser, Snapshot
 from sync_core.server.tokens import Grant, TokenRegistry, users_to_revoke
+from sync_core.server.web.routes import dashboard_router
 
 log = logging.getLogger(__name__)
 SNAPSHOTS_KEPT = 8
@@ -285,11 +290,20 @@ def create_app(
         return apply_registrations(store, body.registrations, grant.username, clock.now())
 
     _add_muster_lookups(app, store)
+    ship_mode = ShipMode(store.db)
+    app.include_router(bridge_api(store, ship_mode, clock, _grant, _office))
+    app.include_router(dashboard_router(store, tokens, ship_mode, clock, sign_ins))
 
     @app.get("/health", response_model=Health)
     def health() -> Health:
         db = ComponentState.UP if store.ping() else ComponentState.DOWN
-        return Health(api=ComponentState.UP, db=db, webapp=_webapp_state(store), server_id=store.server_id)
+        return Health(
+            api=ComponentState.UP,
+            db=db,
+            webapp=_webapp_state(store),
+            server_id=store.server_id,
+            safety_mode=ship_mode.current().mode,
+        )
 
     @app.get("/", response_class=HTMLResponse)
     def status_page() -> str:
