@@ -78,14 +78,12 @@ PERSON_COLUMNS = (
 PERSON_SELECT = ", ".join(f'r."{name}"' for name in PERSON_COLUMNS)
 # The columns a whole search text may start (cabin, manning, booking, card numbers).
 NUMBER_FIELDS = ("cabin", "manning_number", "booking_number", "board_card_number")
-# Where names split into words (the same class in Python and in DuckDB's RE2).
-WORD_BREAK = r"[\t\n\f\r -]+"
-# A profile's name words, lowercased and without accents by DuckDB, each after one space
-# (" samantha williams"): a search word starts a name word when " " + word is in it.
-NAME_KEY_SQL = (
-    "' ' || regexp_replace(strip_accents(lower(concat_ws(' ', r.first_name, r.last_name))), "
-    f"'{WORD_BREAK}', ' ', 'g')"
-)
+# Where a search text splits into words.
+WORD_BREAK = r"[\s-]+"
+# A profile's name words, lowercased and without accents by DuckDB, each after a space
+# (" samantha williams"; names split at spaces and hyphens): a search word starts a name
+# word when " " + word is in it. replace() costs a third of a regular expression here.
+NAME_KEY_SQL = "' ' || replace(strip_accents(lower(concat_ws(' ', r.first_name, r.last_name))), '-', ' ')"
 
 
 class AssemblyHandling(IntEnum):

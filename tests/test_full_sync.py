@@ -156,7 +156,7 @@ async def test_a_full_sync_publishes_its_progress(
     live_server: ServerProcess, device_store_path: Path
 ) -> None:
     """Records and portraits fetched against the totals, rising to them, with a time left
-    once both kinds have a rate; no row says Success before the swap; none after it."""
+    once both kinds have a rate; no row says Success before the swap; no progress after it."""
     store = DeviceStore(device_store_path)
     seen: list[SyncStatus] = []
     async with ServerClient(live_server.url) as client:
