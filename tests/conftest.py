@@ -18,6 +18,7 @@ import pytest
 
 from fixtures.postgres import Cluster, Running, running_at
 from sync_core.server.process import ServerProcess
+from sync_core.server.store import ServerStore
 
 SMALL_SEED = 7
 ENGINES = ("duckdb", "postgresql")
@@ -94,6 +95,15 @@ def own_server(ship_dir: Path, tmp_path: Path, new_server_db: Any) -> Iterator[S
     server = start_server(ship_dir, tmp_path, new_server_db(tmp_path))
     yield server
     server.stop()
+
+
+@pytest.fixture
+def server_store(ship_dir: Path, tmp_path: Path) -> Iterator[ServerStore]:
+    """A server store of this test's own with the small ship imported, for an in-process app."""
+    store = ServerStore(tmp_path / "server.duckdb")
+    store.import_ship(ship_dir)
+    yield store
+    store.close()
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ binary...), so devices receive the same streams from either store.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -52,6 +53,50 @@ _SQL_TYPES = {
 }
 
 
+_QMARK = re.compile(r"'(?:[^']|'')*'|\?")
+
+
+def dollar_params(sql: str) -> str:
+    """``sql`` with DuckDB's ``?`` parameters numbered ``$1``, ``$2``... as PostgreSQL
+    wants them (a ``?`` inside a quoted literal is left alone)."""
+    if "?" not in sql:
+        return sql
+    count = 0
+
+    def number(match: re.Match[str]) -> str:
+        nonlocal count
+        if match.group(0) != "?":
+            return match.group(0)
+        count += 1
+        return f"${count}"
+
+    return _QMARK.sub(number, sql)
+
+
+class _Cursor(psycopg.RawCursor[Any]):
+    """A RawCursor that also takes the ``?`` parameters the server's DuckDB-first SQL uses."""
+
+    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        return super().execute(dollar_params(query) if isinstance(query, str) else query, params, **kwargs)
+
+
+class _Handle:
+    """``store.db`` for code written against the DuckDB ``Database``: ``cursor()`` and
+    ``transaction()`` of the PostgreSQL store."""
+
+    def __init__(self, store: PgServerStore) -> None:
+        self._store = store
+
+    def cursor(self) -> Any:
+        return self._store.cursor()
+
+    def transaction(self) -> Any:
+        return self._store._transaction()
+
+    def close(self) -> None:
+        self._store.close()
+
+
 def redacted(url: str) -> str:
     """``url`` without its password, to name the store in messages and logs."""
     try:
@@ -81,7 +126,7 @@ class PgServerStore(ServerStore):
             url,
             min_size=POOL_MIN,
             max_size=POOL_MAX,
-            kwargs={"autocommit": True, "cursor_factory": psycopg.RawCursor},
+            kwargs={"autocommit": True, "cursor_factory": _Cursor},
             open=False,
             name="muster-server",
         )
@@ -92,7 +137,28 @@ class PgServerStore(ServerStore):
             raise StoreUnusable(
                 self.label, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             ) from exc
+        self.db = _Handle(self)
+        self._add_duckdb_functions()
         self._open()
+
+    def _add_duckdb_functions(self) -> None:
+        """DuckDB functions the shared SQL uses that PostgreSQL lacks (the name search's
+        ``contains`` and ``strip_accents``; the latter from the ``unaccent`` extension when
+        the server has it, else accents are kept)."""
+        with self._transaction() as cur:
+            cur.execute(
+                "CREATE OR REPLACE FUNCTION contains(haystack text, needle text) RETURNS boolean "
+                "LANGUAGE sql IMMUTABLE AS 'SELECT strpos(haystack, needle) > 0'"
+            )
+            found = "SELECT 1 FROM pg_available_extensions WHERE name = 'unaccent'"
+            available = cur.execute(found).fetchall()
+            if available:
+                cur.execute("CREATE EXTENSION IF NOT EXISTS unaccent")
+            body = "SELECT unaccent(t)" if available else "SELECT t"
+            cur.execute(
+                "CREATE OR REPLACE FUNCTION strip_accents(t text) RETURNS text "
+                f"LANGUAGE sql STABLE AS '{body}'"
+            )
 
     @contextmanager
     def cursor(self) -> Iterator[psycopg.RawCursor[Any]]:

@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -22,16 +23,24 @@ class ServerProcess:
     is a DuckDB file or a ``postgresql://`` URL.
 
     ``start_timeout`` bounds the wait for the ready line in seconds (a new DB imports
-    first). ``log`` receives the server's stderr. After :meth:`start`, ``url`` and
+    first). ``log`` receives the server's stderr. ``options``: more ``muster server`` options
+    (e.g. ``--sign-in-queue 4``). After :meth:`start`, ``url`` and
     ``server_id`` are set.
     """
 
     def __init__(
-        self, data_dir: Path, db_path: Path | str, log: Path, start_timeout: float = 120.0, port: int = 0
+        self,
+        data_dir: Path,
+        db_path: Path | str,
+        log: Path,
+        start_timeout: float = 120.0,
+        port: int = 0,
+        options: Sequence[str] = (),
     ) -> None:
         self.args = [
             sys.executable, "-m", "muster_tui", "server",
             "--data", str(data_dir), "--db", str(db_path), "--port", str(port), "--exit-with-parent",
+            *options,
         ]  # fmt: skip
         self.db = str(db_path)
         self.log = log

@@ -78,6 +78,8 @@ class ServerStore(ABC):
     #: the engine's error base class, and its error for a duplicate key
     Error: ClassVar[type[Exception]]
     UniqueViolation: ClassVar[type[Exception]]
+    #: ``cursor()`` and ``transaction()`` for code written against DuckDB's ``Database``
+    db: Any
 
     def __init__(self, label: str) -> None:
         self.label = label  # names the store in messages (a path, or a URL without password)
