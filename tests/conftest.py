@@ -18,7 +18,7 @@ import pytest
 
 from fixtures.postgres import Cluster, Running, running_at
 from sync_core.server.process import ServerProcess
-from sync_core.server.store import ServerStore
+from sync_core.server.store import ServerStore, open_server_store
 
 SMALL_SEED = 7
 ENGINES = ("duckdb", "postgresql")
@@ -98,9 +98,10 @@ def own_server(ship_dir: Path, tmp_path: Path, new_server_db: Any) -> Iterator[S
 
 
 @pytest.fixture
-def server_store(ship_dir: Path, tmp_path: Path) -> Iterator[ServerStore]:
-    """A server store of this test's own with the small ship imported, for an in-process app."""
-    store = ServerStore(tmp_path / "server.duckdb")
+def server_store(ship_dir: Path, tmp_path: Path, new_server_db: Any) -> Iterator[ServerStore]:
+    """A server store of this test's own with the small ship imported, for an in-process app
+    (of the module's engine)."""
+    store = open_server_store(new_server_db(tmp_path))
     store.import_ship(ship_dir)
     yield store
     store.close()
