@@ -33,6 +33,8 @@ from muster_tui.screens.menu import MainMenuScreen
 from muster_tui.screens.register_setup import RegisterDesk, RegisterSetupScreen
 from muster_tui.screens.sign_in import SignInScreen
 from muster_tui.screens.synchronization import SynchronizationScreen
+from muster_tui.terminal.diff_driver import DiffDriver
+from muster_tui.terminal.profiles import ANSI_THEME, Profile
 from muster_tui.widgets.portrait import can_show_pictures, stored_pictures
 from sync_core.clock import Clock, SystemClock
 from sync_core.device import DeviceStore, ServerClient, Session, SyncEngine, sign_in
@@ -77,8 +79,12 @@ class MusterApp(App[None]):
         engine: SyncEngine,
         monitor: ConnectivityMonitor,
         tz: tzinfo | None = None,
+        profile: Profile = Profile.FULL,
     ) -> None:
-        super().__init__()
+        super().__init__(driver_class=DiffDriver if profile is Profile.SERIAL else None)
+        if profile is not Profile.FULL:
+            self.theme = ANSI_THEME
+            self.add_class(f"-{profile}")
         self.client = client
         self.store = store
         self.engine = engine
@@ -310,6 +316,7 @@ def make_app(
     transport: httpx.AsyncBaseTransport | None = None,
     tz: tzinfo | None = None,
     monitor: ConnectivityMonitor | None = None,
+    profile: Profile = Profile.FULL,
 ) -> MusterApp:
     """The app for the server at ``server_url`` over the device ``store``.
 
@@ -317,9 +324,10 @@ def make_app(
     time zone registrations are stamped in (default: the device's); ``transport`` lets
     tests inject an httpx transport, ``monitor`` a connectivity monitor (default: real
     probes of ``server_url`` and of the VPN target in ``MUSTER_VPN_TARGET``, on the system
-    clock). The caller owns ``store`` and closes it after the app.
+    clock), ``profile`` the terminal profile. The caller owns ``store`` and closes it after
+    the app.
     """
     client = ServerClient(server_url, transport=transport)
     engine = SyncEngine(store, client, clock or SystemClock())
     monitor = monitor or ConnectivityMonitor(server_url, os.environ.get(VPN_TARGET_ENV))
-    return MusterApp(client, store, engine, monitor, tz)
+    return MusterApp(client, store, engine, monitor, tz, profile)
