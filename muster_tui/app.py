@@ -90,6 +90,7 @@ class MusterApp(App[None]):
         self.engine = engine
         self.monitor = monitor
         self.tz = tz
+        self.profile = profile
         self.session: Session | None = None
         self.uploader: Uploader | None = None
         self._offline_password: str | None = None  # to sign in with the server once online
@@ -281,7 +282,8 @@ class MusterApp(App[None]):
 
     def on_main_menu_screen_register_requested(self) -> None:
         """Open the Register set-up: safety mode, then muster station or lifeboat."""
-        pictures = stored_pictures(self.store) if can_show_pictures(self) else None
+        portraits = self.profile is Profile.FULL and can_show_pictures(self)
+        pictures = stored_pictures(self.store) if portraits else None
         self.push_screen(RegisterSetupScreen(RegisterDesk(self.book, self.registrar, self.engine, pictures)))
 
     def on_synchronization_screen_upload_retry_requested(self) -> None:

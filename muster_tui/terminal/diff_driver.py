@@ -26,33 +26,71 @@ from muster_tui.terminal.screen_diff import Frame, IntendedScreen, frame_update
 _CONTROL = re.compile(r"(?:\x1b\[[?<>][0-9;]*\$?[a-zA-Z]|\x1b\][^\x07]*\x07|\x07)+")
 # Synchronized-update brackets (each update is one write already) and pointer shapes.
 _DROPPED = re.compile(r"\x1b\[\?2026[hl]|\x1b\]22;[^\x07]*\x07")
-_REPAINT = object()
 
 
-class DiffWriter(threading.Thread):
-    """Writes Textual's output to ``file`` as differences between frames.
+class DiffOutput:
+    """Textual's output in, differences between frames out to ``file``.
 
-    ``size()`` gives the terminal's (columns, lines); it is read before each update, and a
-    new size repaints the whole screen. ``write`` never blocks; ``stop`` sends what is left
-    and waits for the thread.
+    ``take`` each piece Textual writes (a frame replays on the intended screen; a control
+    sequence goes out at once, after the update the frames before it call for); ``send_update``
+    writes what changed since the last update. ``size()`` gives the terminal's (columns,
+    lines), read at each update: a new size repaints the whole screen. Not thread-safe: the
+    :class:`DiffWriter` thread (or a test) is its one user.
     """
 
     def __init__(self, file: IO[str], size: Callable[[], tuple[int, int]]) -> None:
-        super().__init__(daemon=True, name="muster-diff-output")
         self._file = file
         self._size = size
-        self._queue: SimpleQueue[object] = SimpleQueue()
-        self._screen = IntendedScreen(*size())
+        self.screen = IntendedScreen(*size())
         self._held: Frame | None = None
         self._dirty = False
+
+    def take(self, text: str) -> None:
+        """One piece of Textual's output."""
+        if _CONTROL.fullmatch(text):
+            self.send_update()
+            self._file.write(_DROPPED.sub("", text))
+        elif text:
+            self.screen.feed(text)
+            self._dirty = True
+
+    def repaint(self) -> None:
+        """Forget what the terminal holds: the next update clears and paints it all."""
+        self._held, self._dirty = None, True
+
+    def send_update(self) -> None:
+        """Write the difference between the terminal's frame and the intended one."""
+        size = self._size()
+        if size != self.screen.size:
+            self.screen.resize(*size)
+            self.repaint()
+        if self._dirty:
+            self._dirty = False
+            frame = self.screen.frame()
+            self._file.write(frame_update(self._held, frame))
+            self._held = frame
+        self._file.flush()
+
+
+class DiffWriter(threading.Thread):
+    """A :class:`DiffOutput` on a thread of its own: ``write`` never blocks, and all that
+    arrived while the line was busy goes out as one update. ``stop`` sends what is left
+    and waits for the thread."""
+
+    def __init__(self, file: IO[str], size: Callable[[], tuple[int, int]]) -> None:
+        super().__init__(daemon=True, name="muster-diff-output")
+        self._output = DiffOutput(file, size)
+        self._queue: SimpleQueue[str | None] = SimpleQueue()
+        self._repaint = threading.Event()
 
     def write(self, text: str) -> None:
         """Queue ``text`` (a frame or a control sequence) for the thread."""
         self._queue.put(text)
 
     def repaint(self) -> None:
-        """Forget what the terminal holds: the next update clears and paints it all."""
-        self._queue.put(_REPAINT)
+        """Clear and paint the whole screen at the next update."""
+        self._repaint.set()
+        self._queue.put("")
 
     def stop(self) -> None:
         """Send what waits and end the thread."""
@@ -60,39 +98,20 @@ class DiffWriter(threading.Thread):
         self.join()
 
     def run(self) -> None:
-        """Take everything queued, replay it, send one update; until stopped."""
+        """Take everything queued, send one update; until stopped."""
         while True:
             batch = [self._queue.get()]
             while not self._queue.empty():
                 batch.append(self._queue.get())
+            if self._repaint.is_set():
+                self._repaint.clear()
+                self._output.repaint()
             for text in batch:
                 if text is None:
-                    self._send_update()
+                    self._output.send_update()
                     return
-                self._take(text)
-            self._send_update()
-
-    def _take(self, text: object) -> None:
-        if text is _REPAINT:
-            self._held, self._dirty = None, True
-        elif isinstance(text, str) and _CONTROL.fullmatch(text):
-            self._send_update()
-            self._file.write(_DROPPED.sub("", text))
-        elif isinstance(text, str) and text:
-            self._screen.feed(text)
-            self._dirty = True
-
-    def _send_update(self) -> None:
-        size = self._size()
-        if size != self._screen.size:
-            self._screen.resize(*size)
-            self._held, self._dirty = None, True
-        if self._dirty:
-            self._dirty = False
-            frame = self._screen.frame()
-            self._file.write(frame_update(self._held, frame))
-            self._held = frame
-        self._file.flush()
+                self._output.take(text)
+            self._output.send_update()
 
 
 class DiffDriver(LinuxDriver):
