@@ -4,7 +4,8 @@
 Prints one JSON object a line: ``{"name", "preset", "seconds", "floor_seconds", "ratio",
 "peak_rss_mb", "runs"}`` (README, "Benchmark"). ``seconds`` and ``floor_seconds``
 are medians; each line's device runs in a process of its own so its peak RSS is its own.
-The ship is generated once into ``bench/.data`` and the server imports it once.
+The ship is generated once into ``bench/.data`` and the server imports it once. Then the
+terminal lines of :mod:`bench.tty` (their own shape: bytes per profile and size).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bench import tty
 from sync_core.server.process import ServerProcess
 
 DATA = Path(__file__).parent / ".data"
@@ -105,6 +107,8 @@ def main() -> None:
         print(json.dumps(line("scan_p99", scans, SCAN_RUNS, seconds=p99(scans["seconds"]))), flush=True)
         searches = device("search", SEARCH_KEYSTROKES, False, "--server", url, module="bench.registration")
         print(json.dumps(line("search_keystroke", searches, len(searches["seconds"]))), flush=True)
+    for result in tty.bench_lines(tty.MUSTER, list(tty.PROFILE_TERMS), list(tty.SIZES)):
+        print(json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":

@@ -44,6 +44,8 @@ SCANS = 10
 STATION = "A"
 BAUD_BYTES_PER_S = 960
 PROFILE_TERMS = {"full": "xterm-256color", "ansi16": "xterm-256color", "serial": "vt100"}
+SIZES = ("80x24", "40x20")
+MUSTER = str(Path(sys.executable).parent / "muster")
 QUIET = 1.0
 KEY_QUIET = 0.3
 IDLE_S = 3.0
@@ -137,9 +139,9 @@ def bench_lines(muster: str, profiles: list[str], sizes: list[str]) -> Iterator[
 def main() -> None:
     """Parse the arguments and print the lines."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--muster", default=str(Path(sys.executable).parent / "muster"))
-    parser.add_argument("--profiles", default="full,ansi16,serial")
-    parser.add_argument("--sizes", default="80x24,40x20")
+    parser.add_argument("--muster", default=MUSTER)
+    parser.add_argument("--profiles", default=",".join(PROFILE_TERMS))
+    parser.add_argument("--sizes", default=",".join(SIZES))
     args = parser.parse_args()
     for result in bench_lines(args.muster, args.profiles.split(","), args.sizes.split(",")):
         print(json.dumps(result), flush=True)
