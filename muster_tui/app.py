@@ -26,6 +26,7 @@ from datetime import datetime, tzinfo
 import httpx
 from textual import events, work
 from textual.app import App
+from textual.driver import Driver
 from textual.reactive import reactive
 
 from muster_tui.screens.cleared import ClearedOfflineScreen, cleared_note
@@ -33,7 +34,6 @@ from muster_tui.screens.menu import MainMenuScreen
 from muster_tui.screens.register_setup import RegisterDesk, RegisterSetupScreen
 from muster_tui.screens.sign_in import SignInScreen
 from muster_tui.screens.synchronization import SynchronizationScreen
-from muster_tui.terminal.diff_driver import DiffDriver
 from muster_tui.terminal.profiles import ANSI_THEME, Profile
 from muster_tui.widgets.portrait import can_show_pictures, stored_pictures
 from sync_core.clock import Clock, SystemClock
@@ -81,7 +81,7 @@ class MusterApp(App[None]):
         tz: tzinfo | None = None,
         profile: Profile = Profile.FULL,
     ) -> None:
-        super().__init__(driver_class=DiffDriver if profile is Profile.SERIAL else None)
+        super().__init__(driver_class=serial_driver() if profile is Profile.SERIAL else None)
         if profile is not Profile.FULL:
             self.theme = ANSI_THEME
             self.add_class(f"-{profile}")
@@ -308,6 +308,13 @@ class MusterApp(App[None]):
     @work(group="delta-timer", exclusive=True, exit_on_error=False)
     async def _delta_timer(self, server_id: str) -> None:
         await DeltaTimer(self.engine, server_id).run()
+
+
+def serial_driver() -> type[Driver]:
+    """The serial profile's driver (imported here: pyte costs 0.1 s at start-up)."""
+    from muster_tui.terminal.diff_driver import DiffDriver
+
+    return DiffDriver
 
 
 def make_app(

@@ -42,6 +42,8 @@ def ascii_char(text: str) -> str:
     first = text[0]
     if "\u2500" <= first <= "\u257f":
         name = unicodedata.name(first, "")
+        if " AND " in name:  # corners, tees and crossings
+            return "+"
         return "-" if "HORIZONTAL" in name else "|" if "VERTICAL" in name else "+"
     if "\u2580" <= first <= "\u259f":
         return "#"
