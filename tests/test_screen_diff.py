@@ -19,9 +19,9 @@ def replay(data: str, columns: int = 20, lines: int = 3) -> IntendedScreen:
 
 
 def test_cells_are_ascii() -> None:
-    assert [ascii_char(text) for text in ("a", "é", "ñ", "·", "─", "│", "┼", "┴", "╭", "▀", "…", "翔", "")] == [
-        "a", "e", "n", "-", "-", "|", "+", "+", "+", "#", ".", "?", " "
-    ]  # fmt: skip
+    texts = ("a", "é", "ñ", "·", "─", "│", "┼", "┴", "╭", "▀", "…", "翔", "")
+    expected = ["a", "e", "n", "-", "-", "|", "+", "+", "+", "#", ".", "?", " "]
+    assert [ascii_char(text) for text in texts] == expected
 
 
 def test_cells_keep_8_colours_and_drop_the_rest() -> None:
