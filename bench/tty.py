@@ -11,12 +11,13 @@ serial profile runs with ``TERM=vt100``, the others with ``TERM=xterm-256color``
 Lines (bytes as a 9,600-baud line carries them, 960 bytes a second):
 - ``tty_first_paint``: from start until 1 s without output (``seconds_to_sign_in``: until
   the sign-in screen's "Username" shows);
-- ``tty_per_char``: each of the 8 keys of a username and password, until 0.3 s quiet, mean;
+- ``tty_per_char``: each of the 8 letters of a username and password, until 0.3 s quiet,
+  the mean (the Enter between them is not counted);
 - ``tty_idle_per_s``: bytes a second during 3 s at the sign-in screen after typing;
 - ``tty_screen_change``: one line per change (``to``: menu, register_setup, register),
-  from the key until 1 s quiet;
-- ``tty_per_scan``: each of ``SCANS`` card scans at the Register screen until 1 s quiet,
-  the median (and ``max_bytes``).
+  from the key until the new screen shows and then 1 s quiet;
+- ``tty_per_scan``: each of ``SCANS`` card scans at the Register screen until the count of
+  registered people moves and then 1 s quiet, the median (and ``max_bytes``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -49,6 +51,12 @@ MUSTER = str(Path(sys.executable).parent / "muster")
 QUIET = 1.0
 KEY_QUIET = 0.3
 IDLE_S = 3.0
+# (name, key, text the new screen shows): Enter signs in, F2 opens the set-up, F5 Register
+SCREEN_CHANGES = (
+    ("menu", b"\r", "Main menu"),
+    ("register_setup", b"\x1bOQ", "Safety mode"),
+    ("register", b"\x1b[15~", "Missing ("),
+)
 
 
 def ensure_template(muster: str) -> tuple[Path, Path]:
@@ -67,13 +75,14 @@ def ensure_template(muster: str) -> tuple[Path, Path]:
     return ship, template
 
 
-def cards(ship: Path, count: int) -> list[str]:
-    """``count`` board card numbers of people assigned to muster station ``STATION``."""
+def cards(ship: Path) -> list[str]:
+    """``SCANS`` board card numbers of people on board assigned to muster station ``STATION``
+    (the set-up's default): each scan registers one more."""
     query = (
         "SELECT board_card_number FROM read_parquet(?) WHERE muster_station = ? "
-        "AND board_card_number IS NOT NULL ORDER BY profile_id LIMIT ?"
+        "AND movement_status = 'Onboard' AND board_card_number IS NOT NULL ORDER BY profile_id LIMIT ?"
     )
-    rows = duckdb.execute(query, [str(ship / "reservations.parquet"), STATION, count]).fetchall()
+    rows = duckdb.execute(query, [str(ship / "reservations.parquet"), STATION, SCANS]).fetchall()
     return [row[0] for row in rows]
 
 
@@ -89,12 +98,22 @@ def line(name: str, profile: str, size: str, nbytes: float, **extra: object) -> 
     } | extra
 
 
-def phase(term: PtyTerminal, keys: bytes, quiet: float = QUIET) -> int:
-    """Bytes the app writes after ``keys`` until ``quiet`` seconds without output."""
+def phase(term: PtyTerminal, keys: bytes, quiet: float = QUIET, until: str | None = None) -> int:
+    """Bytes the app writes after ``keys`` until ``until`` shows on the screen (if given),
+    then ``quiet`` seconds without output."""
     before = term.received
     term.send(keys)
+    if until is not None:
+        term.wait_text(until)
     term.wait_quiet(quiet)
     return term.received - before
+
+
+def next_count(text: str) -> str | None:
+    """What the Register screen's counts say after one more registration (None: no counts
+    on the screen)."""
+    found = re.search(r"Registered (\d+) ", text)
+    return f"Registered {int(found.group(1)) + 1} " if found else None
 
 
 def session(
@@ -116,14 +135,18 @@ def session(
                 seen = term.wait_text("Username") - term.started
                 term.wait_quiet(QUIET)
                 yield line("tty_first_paint", profile, size, term.received, seconds_to_sign_in=round(seen, 3))
-                typed = [phase(term, key.encode(), KEY_QUIET) for key in "demo\rdemo"]
+                typed = [phase(term, key.encode(), KEY_QUIET) for key in "demo"]
+                phase(term, b"\r", KEY_QUIET)  # to the password field
+                typed += [phase(term, key.encode(), KEY_QUIET) for key in "demo"]
                 yield line("tty_per_char", profile, size, statistics.mean(typed), keys=len(typed))
                 before = term.received
                 term.wait_quiet(IDLE_S)
                 yield line("tty_idle_per_s", profile, size, (term.received - before) / IDLE_S)
-                for to, key in (("menu", b"\r"), ("register_setup", b"\x1bOQ"), ("register", b"\x1b[15~")):
-                    yield line("tty_screen_change", profile, size, phase(term, key), to=to)
-                scans = [phase(term, card.encode() + b"\r") for card in cards(ship, SCANS)]
+                for to, key, shown in SCREEN_CHANGES:
+                    yield line("tty_screen_change", profile, size, phase(term, key, until=shown), to=to)
+                scans = [
+                    phase(term, card.encode() + b"\r", until=next_count(term.text())) for card in cards(ship)
+                ]
                 yield line("tty_per_scan", profile, size, statistics.median(scans), max_bytes=max(scans))
 
 
