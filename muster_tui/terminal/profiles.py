@@ -6,9 +6,9 @@
   scrollbars, no animation, 8 colours, a low frame rate, no mouse tracking, and an output
   layer that sends only the cells that changed (:mod:`muster_tui.terminal.diff_driver`).
 
-``auto`` picks one from the environment: ``TERM`` of ``vt100``, ``vt220`` (any ``vt*``) or ``dumb``, or a
-line of 19,200 baud or less is ``serial``; ``TERM=linux`` (the Linux console) or
-``NO_COLOR`` is ``ansi16``; anything else is ``full``. See docs/architecture.md, "Terminal
+``auto`` picks one from the environment: ``TERM`` of ``vt100``, ``vt220`` (any ``vt*``)
+or ``dumb``, or a line of 19,200 baud or less is ``serial``; ``TERM=linux`` (the Linux
+console) or ``NO_COLOR`` is ``ansi16``; anything else is ``full``. See docs/architecture.md, "Terminal
 output". This module imports no Textual (``muster --help`` stays cheap).
 """
 

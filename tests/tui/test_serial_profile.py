@@ -61,8 +61,14 @@ def assert_sent_as_meant(line: SerialLine) -> None:
     assert line.terminal() == line.intended()
 
 
-async def scan(pilot: Pilot[None], card: str) -> None:
-    await pilot.press(*card, "enter")
+async def scan(pilot: Pilot[None], card: str, *, typed: bool = False) -> None:
+    """The card reader's burst: the digits at once (or ``typed`` key by key, each echoed),
+    then Enter; waits for the screen to settle."""
+    if typed:
+        await pilot.press(*card)
+    else:
+        pilot.app.screen.query_one(CardInput).value = card
+    await pilot.press("enter")
     await settle(pilot)
 
 
@@ -84,7 +90,7 @@ async def test_every_screen_is_ascii_and_a_scan_fits_the_line(tui_store: DeviceS
         screen = await open_register(pilot)
         assert_sent_as_meant(line)
         before = line.sent_bytes()
-        await scan(pilot, CARDS["P1"])
+        await scan(pilot, CARDS["P1"], typed=True)
         assert "Mauro" in str(screen.query_one("#person-name", Label).content)
         assert line.sent_bytes() - before < SCAN_BUDGET // 2
         for profile_id in ("P5", "P6", "P7"):
@@ -121,11 +127,8 @@ async def test_replayed_session_shows_what_textual_meant(
             await settle(pilot)
             assert isinstance(app.screen, RegisterScreen)
             assert_sent_as_meant(line)
-            reader = app.screen.query_one(CardInput)
             for card, _, _ in onboard_cards(ship_dir, app.screen.place.code, 20):
-                reader.value = card  # the reader's burst at once (typing each key is slow)
-                await pilot.press("enter")
-                await settle(pilot)
+                await scan(pilot, card)
                 assert line.terminal() == line.intended()
             await pilot.press("f6", *"an", "enter")
             await settle(pilot)
