@@ -1,4 +1,4 @@
-"""A terminal for pilot tests of the serial profile: Textual paints to it as to a real one.
+"""The serial profile's app for pilot tests, and a terminal Textual paints to as to a real one.
 
 :func:`serial_driver` makes a driver class (headless input, but not headless for
 ``App._display``) that hands every write to a :class:`DiffOutput` and sends an update at
@@ -11,11 +11,18 @@ from __future__ import annotations
 
 import io
 
+import httpx
 import pyte
 from textual.drivers.headless_driver import HeadlessDriver
 
+from muster_tui.app import MusterApp, make_app
 from muster_tui.terminal.diff_driver import DiffOutput
+from muster_tui.terminal.profiles import Profile
 from muster_tui.terminal.screen_diff import Frame, cell
+from sync_core.clock import FrozenClock
+from sync_core.device import DeviceStore
+from tests.tui.conftest import offline_monitor
+from tests.tui.helpers import SERVER_URL, SYNCED_AT
 
 
 class SerialLine:
@@ -66,3 +73,25 @@ def serial_driver(line: SerialLine) -> type[HeadlessDriver]:
             line.write(data)
 
     return SerialLineDriver
+
+
+def serial_app(store: DeviceStore, line: SerialLine | None = None, url: str | None = None) -> MusterApp:
+    """The app in the serial profile on ``store``, painting to ``line`` (None: headless, as
+    snapshot tests run). Without ``url``: offline (the network refuses) on a frozen clock;
+    with it, the real server there on the system clock."""
+    if url is None:
+        clock = FrozenClock(SYNCED_AT)
+        refuse = httpx.MockTransport(lambda request: httpx.Response(503))
+        app = make_app(
+            SERVER_URL,
+            store,
+            clock=clock,
+            transport=refuse,
+            monitor=offline_monitor(clock),
+            profile=Profile.SERIAL,
+        )
+    else:
+        app = make_app(url, store, profile=Profile.SERIAL)
+    if line is not None:
+        app.driver_class = serial_driver(line)
+    return app

@@ -11,27 +11,20 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import httpx
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import Label
 
-from muster_tui.app import MusterApp, make_app
 from muster_tui.screens.menu import MainMenuScreen
 from muster_tui.screens.register import RegisterScreen
 from muster_tui.screens.synchronization import SynchronizationScreen
-from muster_tui.terminal.profiles import Profile
 from muster_tui.widgets.card_input import CardInput
-from sync_core.clock import FrozenClock
 from sync_core.device import DeviceStore
 from sync_core.protocol import SyncState
 from sync_core.server.process import ServerProcess
 from tests.registering import onboard_cards
-from tests.tui.conftest import offline_monitor
 from tests.tui.helpers import (
     CARDS,
-    SERVER_URL,
-    SYNCED_AT,
     failed_status,
     fill_register_ship,
     open_register,
@@ -39,18 +32,11 @@ from tests.tui.helpers import (
     show_status,
     succeeded_status,
 )
-from tests.tui.serial_terminal import SerialLine, serial_driver
+from tests.tui.serial_terminal import SerialLine, serial_app
 
 SIZES = {"wide": (80, 24), "narrow": (40, 20)}
 SCAN_BUDGET = 2048  # bytes a card scan may cost on a 9,600-baud line (about 2 s)
 NOT_8_COLOURS = re.compile(r"\x1b\[[0-9;]*[34]8;[25]")  # 256-colour or true-colour SGR
-
-
-def serial_app(line: SerialLine, url: str, store: DeviceStore, **options: object) -> MusterApp:
-    """The app in the serial profile, painting to ``line``."""
-    app = make_app(url, store, profile=Profile.SERIAL, **options)  # type: ignore[arg-type]
-    app.driver_class = serial_driver(line)
-    return app
 
 
 def assert_sent_as_meant(line: SerialLine) -> None:
@@ -78,11 +64,7 @@ async def test_every_screen_is_ascii_and_a_scan_fits_the_line(tui_store: DeviceS
     station, a search) and the Synchronization screen (success, failure)."""
     fill_register_ship(tui_store)
     line = SerialLine(*SIZES[size])
-    clock = FrozenClock(SYNCED_AT)
-    refuse = httpx.MockTransport(lambda request: httpx.Response(503))
-    app = serial_app(
-        line, SERVER_URL, tui_store, clock=clock, transport=refuse, monitor=offline_monitor(clock)
-    )
+    app = serial_app(tui_store, line)
     async with app.run_test(size=SIZES[size], headless=False) as pilot:
         await settle(pilot)
         assert_sent_as_meant(line)
@@ -114,7 +96,7 @@ async def test_replayed_session_shows_what_textual_meant(
     line = SerialLine(80, 24)
     store = DeviceStore(tmp_path / "device.duckdb")
     try:
-        app = serial_app(line, own_server.url, store)
+        app = serial_app(store, line, own_server.url)
         async with app.run_test(size=(80, 24), headless=False) as pilot:
             await pilot.press(*"demo", "enter", *"demo", "enter")
             await settle(pilot)

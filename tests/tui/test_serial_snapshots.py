@@ -10,25 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import pytest
 from textual.pilot import Pilot
 
-from muster_tui.app import MusterApp, make_app
-from muster_tui.terminal.profiles import Profile
-from sync_core.clock import FrozenClock
+from muster_tui.app import MusterApp
 from sync_core.device import DeviceStore
-from tests.tui.conftest import offline_monitor
-from tests.tui.helpers import (
-    CARDS,
-    SERVER_URL,
-    SYNCED_AT,
-    fill_register_ship,
-    open_register,
-    settle,
-    show_status,
-    succeeded_status,
-)
+from tests.tui.helpers import CARDS, fill_register_ship, open_register, settle, show_status, succeeded_status
+from tests.tui.serial_terminal import serial_app as offline_serial_app
 
 SIZES = {"wide": (80, 24), "narrow": (40, 20)}
 
@@ -36,16 +24,7 @@ SIZES = {"wide": (80, 24), "narrow": (40, 20)}
 @pytest.fixture
 def serial_app(tui_store: DeviceStore) -> MusterApp:
     """The app in the serial profile on ``tui_store``, offline, on a frozen clock."""
-    clock = FrozenClock(SYNCED_AT)
-    refuse = httpx.MockTransport(lambda request: httpx.Response(503))
-    return make_app(
-        SERVER_URL,
-        tui_store,
-        clock=clock,
-        transport=refuse,
-        monitor=offline_monitor(clock),
-        profile=Profile.SERIAL,
-    )
+    return offline_serial_app(tui_store)
 
 
 @pytest.mark.parametrize("size", SIZES)
