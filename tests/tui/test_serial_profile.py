@@ -90,9 +90,10 @@ async def test_every_screen_is_ascii_and_a_scan_fits_the_line(tui_store: DeviceS
 async def test_replayed_session_shows_what_textual_meant(
     own_server: ServerProcess, ship_dir: Path, tmp_path: Path
 ) -> None:
-    """Against the real server: sign-in and the first full sync (its screen closes when done), 20 scans at the
-    Register screen, a search, then the Synchronization screen; after each step a terminal
-    that replays the bytes sent shows the screen Textual meant, cell for cell."""
+    """Against the real server: sign-in and the first full sync (its screen closes when
+    done), 20 scans at the Register screen, a search, then the Synchronization screen; after
+    each step a terminal that replays the bytes sent shows the screen Textual meant, cell
+    for cell."""
     line = SerialLine(80, 24)
     store = DeviceStore(tmp_path / "device.duckdb")
     try:
