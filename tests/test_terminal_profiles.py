@@ -41,6 +41,12 @@ def test_the_option_wins_over_the_environment_variable() -> None:
     assert choose(None, {PROFILE_ENV: " Serial "}) is Profile.SERIAL
 
 
+def test_in_a_browser_the_profile_is_full() -> None:
+    web = "textual.drivers.web_driver:WebDriver"
+    environ = {PROFILE_ENV: "serial", "TERM": "vt100", "TEXTUAL_DRIVER": web}
+    assert choose(None, environ) is Profile.FULL
+
+
 def test_an_unknown_profile_is_refused_with_the_choices() -> None:
     with pytest.raises(ValueError, match="unknown terminal profile 'teletype'.*auto, full, ansi16, serial"):
         choose(None, {PROFILE_ENV: "teletype"})

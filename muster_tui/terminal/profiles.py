@@ -24,6 +24,7 @@ PROFILE_ENV = "MUSTER_PROFILE"
 """Environment variable naming the profile (``auto``, ``full``, ``ansi16``, ``serial``)."""
 
 AUTO = "auto"
+WEB_DRIVER_ENV = "TEXTUAL_DRIVER"  # set by textual-serve for each app it runs in a browser
 SLOWEST_FAST_LINE = termios.B19200  # this speed or below is a serial line
 ANSI_THEME = "ansi-dark"
 
@@ -73,9 +74,12 @@ def detect(environ: Mapping[str, str], slow_line: bool) -> Profile:
 
 def choose(requested: str | None, environ: Mapping[str, str], fd: int | None = None) -> Profile:
     """The profile for ``requested`` (a name from :data:`PROFILE_NAMES`; None: the one in
-    :data:`PROFILE_ENV`, else ``auto``) on the terminal at ``fd`` (default: stdout).
-    Raises ValueError for an unknown name."""
+    :data:`PROFILE_ENV`, else ``auto``) on the terminal at ``fd`` (default: stdout); always
+    ``full`` in a browser (textual-serve names its driver in ``TEXTUAL_DRIVER``). Raises
+    ValueError for an unknown name."""
     name = (requested or environ.get(PROFILE_ENV) or AUTO).strip().lower()
+    if environ.get(WEB_DRIVER_ENV):  # the browser is the terminal (muster app --web)
+        return Profile.FULL
     if name == AUTO:
         return detect(environ, line_is_slow(sys.stdout.fileno() if fd is None else fd))
     try:

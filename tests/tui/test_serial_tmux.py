@@ -1,7 +1,7 @@
 """A real terminal: the app under tmux at 40x20 with ``TERM=vt100`` (the ``auto`` profile
 picks ``serial``) signs in, syncs, registers a card and shows the Synchronization screen,
 driven with ``send-keys`` and read with ``capture-pane``; an F-key whose escape sequence
-arrives in two reads still counts as that key. tmux is installed by .ci/run."""
+arrives in two reads still counts as that key. tmux is installed by ``make test`` (``browser-deps``)."""
 
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ class Tmux:
 def tmux_app(own_server: ServerProcess, tmp_path: Path) -> Iterator[Tmux]:
     """``muster app`` on a new device store under ``TERM=vt100`` in tmux."""
     if shutil.which("tmux") is None:
-        pytest.fail("tmux is not installed (.ci/run installs it)")
+        pytest.fail("tmux is not installed (make browser-deps installs it)")
     app = [MUSTER, "app", "--server", own_server.url, "--db", str(tmp_path / "device.duckdb")]
     tmux = Tmux(f"muster-test-{os.getpid()}", ["env", "TERM=vt100", *app])
     yield tmux
