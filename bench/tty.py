@@ -113,8 +113,8 @@ def phase(term: PtyTerminal, keys: bytes, quiet: float = QUIET, until: str | Non
 def next_count(text: str) -> str | None:
     """What the Register screen's counts say after one more registration (None: no counts
     on the screen)."""
-    found = re.search(r"Registered (\d+) ", text)
-    return f"Registered {int(found.group(1)) + 1} " if found else None
+    found = re.search(r"(\d+) registered here", text)
+    return f"{int(found.group(1)) + 1} registered here" if found else None
 
 
 def session(
