@@ -23,10 +23,11 @@ MUSTER = str(Path(sys.executable).parent / "muster")
 
 
 class Tmux:
-    """A tmux server of our own (its own socket), one 40x20 session running ``command``."""
+    """A tmux server of our own (its socket at ``socket``), one 40x20 session running
+    ``command``."""
 
-    def __init__(self, socket: str, command: list[str]) -> None:
-        self.base = ["tmux", "-L", socket, "-f", "/dev/null"]
+    def __init__(self, socket: Path, command: list[str]) -> None:
+        self.base = ["tmux", "-S", str(socket), "-f", "/dev/null"]
         env = {
             k: v
             for k, v in os.environ.items()
@@ -92,7 +93,7 @@ def tmux_app(own_server: ServerProcess, tmp_path: Path) -> Iterator[Tmux]:
     if shutil.which("tmux") is None:
         pytest.fail("tmux is not installed (make browser-deps installs it)")
     app = [MUSTER, "app", "--server", own_server.url, "--db", str(tmp_path / "device.duckdb")]
-    tmux = Tmux(f"muster-test-{os.getpid()}", ["env", "TERM=vt100", *app])
+    tmux = Tmux(tmp_path / "tmux.sock", ["env", "TERM=vt100", *app])
     yield tmux
     tmux.kill()
 
