@@ -31,12 +31,13 @@ postgresql:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null; }
 
 # The dashboard's tests drive Debian's chromium (playwright cannot fetch its own browser
-# offline) and read the PDF report back with poppler's pdftotext; installed once, as root.
+# offline) and read the PDF report back with poppler's pdftotext; the serial profile's
+# real-terminal test drives tmux. Installed once, as root.
 browser-deps:
-	@if [ -x /usr/bin/chromium ] && command -v pdftotext >/dev/null; then :; else \
+	@if [ -x /usr/bin/chromium ] && command -v pdftotext >/dev/null && command -v tmux >/dev/null; then :; else \
 		$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -q && \
 		$(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive \
-			apt-get install -y -q --no-install-recommends chromium poppler-utils; fi
+			apt-get install -y -q --no-install-recommends chromium poppler-utils tmux; fi
 
 test: $(STAMP) browser-deps postgresql
 	TEXTUAL_ANIMATIONS=none $(BIN)/python -m pytest

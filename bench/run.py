@@ -5,6 +5,8 @@ Prints one JSON object a line: ``{"name", "preset", "seconds", "floor_seconds", 
 "peak_rss_mb", "runs"}`` (README, "Benchmark"). ``seconds`` and ``floor_seconds``
 are medians; each line's device runs in a process of its own so its peak RSS is its own.
 The ship is generated once into ``bench/.data`` and the server imports it once.
+The terminal lines of :mod:`bench.tty` (``tty_*``) have their own shape: bytes per terminal
+profile and size.
 ``server_sign_in_200`` adds ``p50``, ``errors``, ``store``, ``server_peak_rss_mb`` and
 ``server_cpu_seconds`` (the server's CPU for the whole burst: on a shared machine the wall
 times depend on the other load, this does not); its ``seconds`` is the p99 from a device's
@@ -22,6 +24,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bench import tty
 from bench.dashboard import dashboard_open
 from sync_core.server.process import ServerProcess
 
@@ -162,6 +165,10 @@ def main() -> None:
         print(json.dumps(server_sign_in(ship)), flush=True)
     if not only:
         sync_lines(ship)
+    if "tty_".startswith(only) or only.startswith("tty_"):
+        for result in tty.bench_lines(tty.MUSTER, list(tty.PROFILE_TERMS), list(tty.SIZES)):
+            if result["name"].startswith(only):
+                print(json.dumps(result), flush=True)
 
 
 def sync_lines(ship: Path) -> None:

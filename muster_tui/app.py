@@ -26,6 +26,7 @@ from datetime import datetime, tzinfo
 import httpx
 from textual import events, work
 from textual.app import App
+from textual.driver import Driver
 from textual.reactive import reactive
 
 from muster_tui.screens.cleared import ClearedOfflineScreen, cleared_note
@@ -33,6 +34,7 @@ from muster_tui.screens.menu import MainMenuScreen
 from muster_tui.screens.register_setup import Chosen, RegisterDesk, RegisterSetupScreen
 from muster_tui.screens.sign_in import SignInScreen
 from muster_tui.screens.synchronization import SynchronizationScreen
+from muster_tui.terminal.profiles import ANSI_THEME, Profile
 from muster_tui.widgets.portrait import can_show_pictures, stored_pictures
 from sync_core.clock import Clock, SystemClock
 from sync_core.device import DeviceStore, ServerClient, Session, SyncEngine, sign_in
@@ -79,13 +81,18 @@ class MusterApp(App[None]):
         engine: SyncEngine,
         monitor: ConnectivityMonitor,
         tz: tzinfo | None = None,
+        profile: Profile = Profile.FULL,
     ) -> None:
-        super().__init__()
+        super().__init__(driver_class=serial_driver() if profile is Profile.SERIAL else None)
+        if profile is not Profile.FULL:
+            self.theme = ANSI_THEME
+            self.add_class(f"-{profile}")
         self.client = client
         self.store = store
         self.engine = engine
         self.monitor = monitor
         self.tz = tz
+        self.profile = profile
         self.session: Session | None = None
         self.uploader: Uploader | None = None
         self._offline_password: str | None = None  # to sign in with the server once online
@@ -287,7 +294,8 @@ class MusterApp(App[None]):
 
     def on_main_menu_screen_register_requested(self) -> None:
         """Open the Register set-up: safety mode, then muster station or lifeboat."""
-        pictures = stored_pictures(self.store) if can_show_pictures(self) else None
+        portraits = self.profile is Profile.FULL and can_show_pictures(self)
+        pictures = stored_pictures(self.store) if portraits else None
         desk = RegisterDesk(self.book, self.registrar, self.engine, pictures, self.chosen)
         self.push_screen(RegisterSetupScreen(desk))
 
@@ -315,6 +323,13 @@ class MusterApp(App[None]):
         await DeltaTimer(self.engine, server_id).run()
 
 
+def serial_driver() -> type[Driver]:
+    """The serial profile's driver (imported here: pyte costs 0.1 s at start-up)."""
+    from muster_tui.terminal.diff_driver import DiffDriver
+
+    return DiffDriver
+
+
 def make_app(
     server_url: str,
     store: DeviceStore,
@@ -323,6 +338,7 @@ def make_app(
     transport: httpx.AsyncBaseTransport | None = None,
     tz: tzinfo | None = None,
     monitor: ConnectivityMonitor | None = None,
+    profile: Profile = Profile.FULL,
 ) -> MusterApp:
     """The app for the server at ``server_url`` over the device ``store``.
 
@@ -330,9 +346,10 @@ def make_app(
     time zone registrations are stamped in (default: the device's); ``transport`` lets
     tests inject an httpx transport, ``monitor`` a connectivity monitor (default: real
     probes of ``server_url`` and of the VPN target in ``MUSTER_VPN_TARGET``, on the system
-    clock). The caller owns ``store`` and closes it after the app.
+    clock), ``profile`` the terminal profile. The caller owns ``store`` and closes it after
+    the app.
     """
     client = ServerClient(server_url, transport=transport)
     engine = SyncEngine(store, client, clock or SystemClock())
     monitor = monitor or ConnectivityMonitor(server_url, os.environ.get(VPN_TARGET_ENV))
-    return MusterApp(client, store, engine, monitor, tz)
+    return MusterApp(client, store, engine, monitor, tz, profile)

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from muster_tui.terminal.profiles import PROFILE_ENV, PROFILE_NAMES
+
 if TYPE_CHECKING:
     from sync_core.device import SyncStatus
 
@@ -134,17 +136,27 @@ def server(
         raise click.ClickException(str(exc)) from exc
 
 
+profile_option = click.option(
+    "--profile",
+    type=click.Choice(PROFILE_NAMES),
+    default=None,
+    help=f"Terminal profile (default: ${PROFILE_ENV}, else auto): full; ansi16 (16 colours); "
+    "serial (ASCII, 8 colours, only changed cells sent); auto picks by TERM, NO_COLOR and line speed.",
+)
+
+
 @main.command()
 @ca_file_option
 @click.option("--server", "server_url", required=True, help="e.g. http://127.0.0.1:8000")
 @click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@profile_option
 @click.option("--web", is_flag=True, help="Serve the app to a browser (a tablet) instead of this terminal.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="With --web: the address to listen on.")
 @click.option("--port", type=int, default=8000, show_default=True, help="With --web: the port to listen on.")
-def app(server_url: str, db_path: Path, web: bool, host: str, port: int) -> None:
+def app(server_url: str, db_path: Path, profile: str | None, web: bool, host: str, port: int) -> None:
     """The Textual app on the device store DB (with --web, in a browser at http://HOST:PORT)."""
     if not web:
-        _run_app(server_url, db_path)
+        _run_app(server_url, db_path, profile)
         return
     from muster_tui.web_app import serve_in_browser
     from sync_core.device.client import server_address_problem
@@ -165,7 +177,8 @@ def app(server_url: str, db_path: Path, web: bool, host: str, port: int) -> None
 @click.option(
     "--preset", type=click.Choice(["small", "oasis", "icon"]), default=DEFAULT_DEMO_PRESET, show_default=True
 )
-def demo(data_dir: Path, preset: str) -> None:
+@profile_option
+def demo(data_dir: Path, preset: str, profile: str | None) -> None:
     """Server + app on the default ship; quitting the app stops the server."""
     from sync_core.server.process import ServerProcess
 
@@ -177,7 +190,7 @@ def demo(data_dir: Path, preset: str) -> None:
         generate_ship(preset, DEMO_SEED, ship)
     with ServerProcess(ship, data_dir / f"server-{preset}.duckdb", data_dir / "server.log") as url:
         click.echo(f"Mustering server at {url}. Demo sign-in: demo / demo (crew), office / office (office).")
-        _run_app(url, data_dir / "device.duckdb")
+        _run_app(url, data_dir / "device.duckdb", profile)
 
 
 @main.command()
@@ -439,7 +452,15 @@ def _any_failed(report: dict) -> bool:
     return "Failed" in statuses
 
 
-def _run_app(server_url: str, db_path: Path) -> None:
+def _run_app(server_url: str, db_path: Path, profile_name: str | None) -> None:
+    from muster_tui.terminal.profiles import choose, prepare_environment
+
+    try:
+        profile = choose(profile_name, os.environ)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=PROFILE_ENV) from exc
+    prepare_environment(profile)  # before Textual is imported: it reads them at import
+
     from muster_tui.app import make_app
     from muster_tui.log_file import log_path, logging_to
     from sync_core.device import DeviceStore
@@ -455,7 +476,7 @@ def _run_app(server_url: str, db_path: Path) -> None:
         raise click.ClickException(str(exc)) from exc
     try:
         with logging_to(log_path(db_path)):
-            make_app(server_url, store).run()
+            make_app(server_url, store, profile=profile).run()
     finally:
         store.close()
 

@@ -350,13 +350,15 @@ async def open_register(
     place: Place = STATION_A,
     *,
     live: bool = True,
+    portraits: bool = True,
 ) -> RegisterScreen:
     """Open the Register screen of the running app over its store (filled with
-    :func:`fill_register_ship`), with portraits, and wait for its counts."""
+    :func:`fill_register_ship`), with ``portraits`` or without, and wait for its counts."""
     app = pilot.app
     assert isinstance(app, MusterApp)
     registrar = await registrar_on(app.store, app.engine.clock, mode, place.code, live=live)
-    screen = RegisterScreen(registrar, place, app.engine, stored_pictures(app.store))
+    pictures = stored_pictures(app.store) if portraits else None
+    screen = RegisterScreen(registrar, place, app.engine, pictures)
     await app.push_screen(screen)
     await settle(pilot)
     return screen

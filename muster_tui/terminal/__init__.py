@@ -1,0 +1,1 @@
+"""How the app meets its terminal: profiles (what it may send) and the serial output layer."""
