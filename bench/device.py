@@ -16,12 +16,12 @@ import argparse
 import asyncio
 import json
 import random
-import resource
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.rss import peak_rss_mb
 from fixtures.portraits import portrait
 from sync_core.clock import SystemClock
 from sync_core.device import DeviceStore, ServerClient, SyncEngine
@@ -139,8 +139,7 @@ def main() -> None:
                 floor_load(args.ship, work / f"floor-{run}.duckdb", args.portraits)
                 for run in range(args.runs)
             ]
-    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "peak_rss_mb": round(peak_rss_mb, 1)}))
+    print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_rss_mb()}))
 
 
 if __name__ == "__main__":
