@@ -207,7 +207,12 @@ def test_scaled_ships_keep_the_icon_proportions():
     small, large = Preset.scaled(100), Preset.scaled(60_000)
     assert sum(small.headcount().values()) == 100 and sum(large.headcount().values()) == 60_000
     assert min(small.headcount().values()) >= 1
-    assert large.lifeboats == 102 and large.guest_stations == 96 and large.crew_stations == 48
+    assert large.guest_stations == 96 and large.crew_stations == 48
+    for size in range(100, 60_001, 997):  # lifeboats hold the guests, visitors and residents
+        spec = Preset.scaled(size)
+        civilians = spec.guests + spec.visitors + spec.residents
+        assert civilians <= spec.lifeboat_capacity * spec.lifeboats
+        assert spec.lifeboats == 2 or civilians > spec.lifeboat_capacity * (spec.lifeboats - 1)
     for size in (99, 60_001):
         with pytest.raises(ValueError, match="profiles"):
             Preset.scaled(size)
