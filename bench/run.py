@@ -1,15 +1,17 @@
 """``make bench``: full and delta syncs (issues 2 and 3) and registration (issue 4) of the
-``icon`` preset over loopback.
+``icon`` preset with 40 KB ID photos over loopback.
 
 Prints one JSON object a line: ``{"name", "preset", "seconds", "floor_seconds", "ratio",
 "peak_rss_mb", "runs"}`` (DESIGN.md, ``make bench``). ``seconds`` and ``floor_seconds``
-are medians; each line's device runs in a process of its own so its peak RSS is its own.
-The ship is generated once into ``bench/.data`` and the server imports it once.
+are medians; each line's device runs in a process of its own and ``peak_rss_mb`` is that
+process's own high-water mark. The ship is generated once, by a child process, into
+``bench/.data``, and the server imports it once.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -20,6 +22,7 @@ from sync_core.server.process import ServerProcess
 DATA = Path(__file__).parent / ".data"
 PRESET = "icon"
 SEED = 1
+PORTRAIT_KB = 40  # the size of a real ID photo
 CASES = (("full_sync_rows", False, 20), ("full_sync_with_pictures", True, 5))
 DELTA_CASES = (
     ("delta_100_10", "100_10", 20),
@@ -29,6 +32,8 @@ DELTA_CASES = (
 UPLOAD_RUNS = 20
 SCAN_RUNS = 200
 SEARCH_KEYSTROKES = 60
+# A ship's server imports it before it listens: a big ship's import takes minutes.
+SERVER_START_TIMEOUT = 1800.0
 
 
 def p99(seconds: list[float]) -> float:
@@ -37,29 +42,47 @@ def p99(seconds: list[float]) -> float:
     return ranked[max(0, -(-99 * len(ranked) // 100) - 1)]
 
 
-def ensure_ship() -> Path:
-    """The icon ship's Parquet files, generated on first use."""
-    ship = DATA / f"ship-{PRESET}"
+def ensure_ship(name: str, *options: str) -> Path:
+    """``bench/.data/ship-NAME``: the ship ``muster fixtures ship OPTIONS --seed SEED`` writes,
+    generated on first use by a child process (its memory is not the benchmark's)."""
+    ship = DATA / f"ship-{name}"
     if not (ship / "reservations.parquet").is_file():
-        from fixtures.ship import generate_ship
-
-        generate_ship(PRESET, SEED, ship)
+        command = [sys.executable, "-m", "muster_tui", "fixtures", "ship", *options]
+        subprocess.run([*command, "--seed", str(SEED), "--out", str(ship)], check=True, capture_output=True)
     return ship
 
 
-def device(mode: str, runs: int, portraits: bool, *options: str, module: str = "bench.device") -> dict:
-    """Run ``MODULE MODE`` (a device benchmark) in a process of its own; its JSON result."""
+def device(
+    mode: str,
+    runs: int,
+    portraits: bool,
+    *options: str,
+    module: str = "bench.device",
+    root: Path | None = None,
+) -> dict:
+    """Run ``MODULE MODE`` (a device benchmark) in a process of its own, with the code of the
+    checkout ``root`` (default: this one); its JSON result."""
     args = [sys.executable, "-m", module, mode, "--runs", str(runs), *options]
+    env = None if root is None else {**os.environ, "PYTHONPATH": str(root)}
     done = subprocess.run(
-        args + (["--portraits"] if portraits else []), check=True, capture_output=True, text=True
+        args + (["--portraits"] if portraits else []),
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=root,
+        env=env,
     )
     return json.loads(done.stdout)
 
 
-def run_case(url: str, ship: Path, name: str, portraits: bool, runs: int) -> dict:
-    """One benchmark line: the sync and its floor, each measured by a separate process."""
+def run_case(
+    url: str, ship: Path, name: str, portraits: bool, runs: int, floor_runs: int | None = None
+) -> dict:
+    """One benchmark line: the sync and its floor (``floor_runs`` runs, default ``runs``),
+    each measured by a separate process."""
     synced = device("sync", runs, portraits, "--server", url)
-    floor = statistics.median(device("floor", runs, portraits, "--ship", str(ship))["seconds"])
+    floored = device("floor", floor_runs or runs, portraits, "--ship", str(ship))
+    floor = statistics.median(floored["seconds"])
     seconds = statistics.median(synced["seconds"])
     return {
         "name": name,
@@ -89,16 +112,17 @@ def line(name: str, measured: dict, runs: int, seconds: float | None = None) -> 
 def main() -> None:
     """Run every case and print its line. The delta cases change the server's data, so they
     run on a server store of their own, made afresh from the ship each time."""
-    ship = ensure_ship()
-    with ServerProcess(ship, DATA / f"server-{PRESET}.duckdb", DATA / "server.log") as url:
+    ship = ensure_ship(f"{PRESET}-{PORTRAIT_KB}kb", "--preset", PRESET, "--portrait-kb", str(PORTRAIT_KB))
+    server_db = DATA / f"server-{ship.name}.duckdb"
+    with ServerProcess(ship, server_db, DATA / "server.log", SERVER_START_TIMEOUT) as url:
         for name, portraits, runs in CASES:
             print(json.dumps(run_case(url, ship, name, portraits, runs)), flush=True)
-    scratch = DATA / f"server-{PRESET}-deltas.duckdb"
+    scratch = DATA / f"server-{ship.name}-deltas.duckdb"
     scratch.unlink(missing_ok=True)
-    with ServerProcess(ship, scratch, DATA / "server.log") as url:
+    with ServerProcess(ship, scratch, DATA / "server.log", SERVER_START_TIMEOUT) as url:
         for name, case, runs in DELTA_CASES:
-            deltas = device("delta", runs, False, "--server", url, "--case", case)
-            print(json.dumps(line(name, deltas, runs)), flush=True)
+            options = ("--server", url, "--case", case, "--portrait-kb", str(PORTRAIT_KB))
+            print(json.dumps(line(name, device("delta", runs, False, *options), runs)), flush=True)
         uploads = device("upload", UPLOAD_RUNS, False, "--server", url, module="bench.registration")
         print(json.dumps(line("upload_500", uploads, UPLOAD_RUNS)), flush=True)
         scans = device("scan", SCAN_RUNS, False, "--server", url, module="bench.registration")

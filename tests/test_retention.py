@@ -97,10 +97,12 @@ async def test_unused_for_10_days_the_data_is_cleared_and_unsynced_registrations
         store.count_failed_sign_in("demo", 1, NOW + DAY)  # locked
         store.touch(NOW)
         device_id = store.device_id
+        assert any(store.portraits.held())
         report = await wipe_if_due(store, NOW + 10 * DAY)
         assert report is not None
         assert (report.kept, report.removed, report.upload) == (2, 0, None)
         assert _counts(store) == dict.fromkeys(DATASETS, 0)
+        assert not store.portraits.root.exists()  # the portrait files went with the rows
         assert not {name for name in _tables(store) if name.endswith(("__staging", "__index"))}
         assert store.sync_point() is None and store.datasets()["users"].last_updated is None
         assert store.last_used() is None and not due(store, NOW + 100 * DAY)

@@ -134,8 +134,8 @@ class ServerClient:
 
     async def fetch_snapshot(self, snapshot_id: str, key: str) -> pa.Table:
         """Dataset ``key`` of snapshot ``snapshot_id`` as an Arrow table with its wire columns."""
-        response = await self._send("GET", f"{API_PREFIX}/snapshots/{snapshot_id}/{key}")
-        return _arrow(response, wire_columns(key))
+        path, body = await self._send_arrow("GET", f"{API_PREFIX}/snapshots/{snapshot_id}/{key}")
+        return _arrow_table(body, wire_columns(key), path)
 
     async def fetch_pictures(self, hashes: list[str]) -> pa.Table:
         """Portraits by content hash: a table of ``sha256``, ``profile_id``, ``jpeg``.
@@ -143,8 +143,8 @@ class ServerClient:
         At most ``PICTURE_BATCH_MAX`` hashes per call. The caller checks each picture.
         """
         body = PictureRequest(sha256=hashes).model_dump()
-        response = await self._send("POST", f"{API_PREFIX}/pictures", json=body)
-        return _arrow(response, ("sha256", "profile_id", "jpeg"))
+        path, answer = await self._send_arrow("POST", f"{API_PREFIX}/pictures", json=body)
+        return _arrow_table(answer, ("sha256", "profile_id", "jpeg"), path)
 
     async def fetch_changes(self, after: int, limit: int) -> DeltaPage:
         """The changes after cursor ``after``, at most ``limit`` of them.
@@ -153,8 +153,8 @@ class ServerClient:
         tombstone horizon; MalformedResponse for a page that breaks the contract.
         """
         params = {"after": after, "limit": limit}
-        response = await self._send("GET", f"{API_PREFIX}/changes", params=params)
-        return _delta_page(_arrow(response, PAGE_COLUMNS), response.url.path, after)
+        path, body = await self._send_arrow("GET", f"{API_PREFIX}/changes", params=params)
+        return _delta_page(_arrow_table(body, PAGE_COLUMNS, path), path, after)
 
     async def post_changes(self, changes: list[RecordChange]) -> EditResult:
         """Office edits, applied by the server in one transaction (role office).
@@ -235,12 +235,38 @@ class ServerClient:
     async def _send(
         self, method: str, path: str, headers: dict[str, str] | None = None, **kwargs: Any
     ) -> httpx.Response:
+        response, _ = await self._exchange(method, path, headers, body_apart=False, **kwargs)
+        return response
+
+    async def _send_arrow(self, method: str, path: str, **kwargs: Any) -> tuple[str, bytes]:
+        """The path and body of an Arrow answer. The body is read into bytes of the caller's
+        own: httpx's Response sits in a reference cycle, so a body it kept lived until the
+        next garbage collection (a full sync's portraits piled up ~60 MB here)."""
+        response, body = await self._exchange(method, path, None, body_apart=True, **kwargs)
+        if response.headers.get("content-type", "").split(";")[0] != ARROW_STREAM:
+            raise MalformedResponse(f"{response.url.path} did not answer with an Arrow stream")
+        return response.url.path, body
+
+    async def _exchange(
+        self, method: str, path: str, headers: dict[str, str] | None, *, body_apart: bool, **kwargs: Any
+    ) -> tuple[httpx.Response, bytes]:
+        """Send a request and read its answer within ``REQUEST_DEADLINE``; a successful
+        answer's body is returned apart (not kept by the Response) when ``body_apart``."""
         headers = dict(headers or {})
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
+        body = b""
         try:
             async with asyncio.timeout(REQUEST_DEADLINE):
-                response = await self._http.request(method, path, headers=headers, **kwargs)
+                request = self._http.build_request(method, path, headers=headers, **kwargs)
+                response = await self._http.send(request, stream=True)
+                try:
+                    if body_apart and response.is_success:
+                        body = b"".join([chunk async for chunk in response.aiter_bytes()])
+                    else:
+                        await response.aread()
+                finally:
+                    await response.aclose()
         except TimeoutError as exc:
             raise ServerUnreachable(
                 self.base_url, f"no complete answer within {REQUEST_DEADLINE:.0f} s"
@@ -250,7 +276,7 @@ class ServerClient:
         except httpx.TransportError as exc:
             raise ServerUnreachable(self.base_url, str(exc) or type(exc).__name__) from exc
         _raise_for_status(response, signing_in=path.endswith("/sign-in"))
-        return response
+        return response, body
 
 
 def _raise_for_status(response: httpx.Response, signing_in: bool) -> None:
@@ -288,13 +314,6 @@ def _parsed(adapter: TypeAdapter[Parsed], response: httpx.Response) -> Parsed:
 def _segment(text: str) -> str:
     """``text`` quoted as one URL path segment."""
     return quote(text, safe="")
-
-
-def _arrow(response: httpx.Response, columns: tuple[str, ...]) -> pa.Table:
-    path = response.url.path
-    if response.headers.get("content-type", "").split(";")[0] != ARROW_STREAM:
-        raise MalformedResponse(f"{path} did not answer with an Arrow stream")
-    return _arrow_table(response.content, columns, path)
 
 
 def _arrow_table(payload: bytes, columns: tuple[str, ...], where: str) -> pa.Table:

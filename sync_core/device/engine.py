@@ -7,9 +7,12 @@ overlap: a request while one runs waits for it and returns its result (coalesced
 
 Full sync (seed, "Synchronize from Server to Device"; DESIGN.md invariant 4): a snapshot
 manifest (one consistent read and its cursor), each dataset into staging with progress,
-the portraits it names (those the device lacks, in batches of ``PORTRAIT_BATCH``; the ones
-it holds are the same bytes by hash), then one transaction swaps staging and the cursor in.
-Any failure drops staging and leaves the previous data (on a first sync, nothing).
+the portraits it names (those the device lacks, in batches of about
+``PORTRAIT_BATCH_BYTES``; the ones it holds are the same bytes by hash), then one
+transaction swaps staging and the cursor in. Any failure drops staging and leaves the
+previous data (on a first sync, nothing). Portrait bytes are files beside the store
+(:mod:`~sync_core.device.pictures`), written as they arrive: the memory a run takes does
+not grow with the ship's portraits.
 
 Delta sync (invariants 1-3): pages of changes after the stored cursor, each page applied
 with its new cursor in one transaction; then the portraits the device lacks, and removal
@@ -22,7 +25,6 @@ Every portrait is checked (size, JPEG marker, hash); a bad one fails alone (inva
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime, timedelta
@@ -30,16 +32,25 @@ from typing import TypedDict
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from sync_core.clock import Clock
 from sync_core.device.client import ServerClient
 from sync_core.device.status import DatasetStatus, SyncKind, SyncStatus, UploadStatus
 from sync_core.device.store import DatasetRecord, DeviceStore, SyncPoint
 from sync_core.errors import FullSyncRequired, SyncError
-from sync_core.protocol import DATASET_LABELS, DATASETS, PICTURE_MAX_BYTES, SyncState
+from sync_core.protocol import (
+    DATASET_LABELS,
+    DATASETS,
+    PICTURE_BATCH_MAX,
+    PICTURE_MAX_BYTES,
+    SyncState,
+    picture_problem,
+)
 
 log = logging.getLogger(__name__)
-JPEG_MAGIC = b"\xff\xd8\xff"
+# The Profile picture row names at most this many refused portraits.
+REFUSED_NAMED = 5
 Subscriber = Callable[[SyncStatus], None]
 # Takes good portraits, the number refused, how many of them count as this run's changes,
 # and the time; returns the portraits the live store gained.
@@ -47,31 +58,15 @@ PictureSink = Callable[[pa.Table, int, int, datetime], int]
 # Bounds one whole run (DESIGN.md invariant 7); each request has its own, shorter timeout.
 SYNC_DEADLINE_SECONDS = 600.0
 DEFAULT_PAGE_SIZE = 1000
-# Portraits asked for per request (the server allows up to PICTURE_BATCH_MAX): smaller
-# batches keep the device's peak memory down at a few more round trips.
-PORTRAIT_BATCH = 200
+# The bytes of portraits asked for per request: the first asks for as many as fit at
+# PICTURE_MAX_BYTES each, later ones as many as fit at the largest seen so far (at most
+# PICTURE_BATCH_MAX). The device's peak memory holds about three times this.
+PORTRAIT_BATCH_BYTES = 4 * 1024 * 1024
 # The general parameter naming the delta interval, and its default (seed: every 30 minutes).
 INTERVAL_PARAMETER = "delta_sync_interval_minutes"
 DEFAULT_INTERVAL_MINUTES = 30
 # After a failed run the timer tries again this soon (or at the interval, if shorter).
 RETRY_AFTER = timedelta(minutes=1)
-
-
-def picture_problem(sha256: str, jpeg: bytes | None) -> str | None:
-    """Why a fetched portrait must be refused, or None when it is good.
-
-    Refused: missing bytes, over ``PICTURE_MAX_BYTES``, not starting with the JPEG SOI
-    marker, or bytes whose SHA-256 differs from the hash the row names.
-    """
-    if jpeg is None:
-        return "no bytes"
-    if len(jpeg) > PICTURE_MAX_BYTES:
-        return f"oversize ({len(jpeg)} bytes)"
-    if not jpeg.startswith(JPEG_MAGIC):
-        return "not a JPEG"
-    if hashlib.sha256(jpeg).hexdigest() != sha256:
-        return "content does not match its hash"
-    return None
 
 
 def _reason(exc: Exception) -> str:
@@ -101,6 +96,7 @@ class SyncEngine:
         self._lock = asyncio.Lock()
         self._interval: timedelta | None = None
         self._portraits_checked = False
+        self._refused: dict[str, str] = {}  # this run's refused portraits: hash -> who
         self._status = self._status_from_store()
 
     @property
@@ -162,6 +158,7 @@ class SyncEngine:
         """Publish In progress, run ``body`` (returns refused items per dataset) within the
         deadline, and publish Success or Failed; a failure drops any staging."""
         started = self.clock.monotonic()
+        self._refused = {}
         self._publish(self._fresh_run(kind))
         try:
             async with asyncio.timeout(SYNC_DEADLINE_SECONDS):
@@ -195,10 +192,11 @@ class SyncEngine:
             self._mark(key, SyncState.IN_PROGRESS)
             rows = await self.client.fetch_snapshot(manifest.snapshot_id, key)
             if key == "pictures":
-                await asyncio.to_thread(self.store.stage_picture_index, rows)
-                if portraits:
-                    hashes = await asyncio.to_thread(self.store.stage_held_pictures)
-                    failed = await self._fetch_pictures(hashes, self._stage_pictures)
+                if portraits:  # else the live store holds no portraits (the rows-only benchmark)
+                    hashes = await asyncio.to_thread(self.store.stage_picture_index, rows)
+                    refused = await self._fetch_pictures(hashes, self._keep_portraits)
+                    await asyncio.to_thread(self.store.unstage_pictures, list(refused))
+                    failed = len(refused)
             else:
                 await asyncio.to_thread(self._stage, key, rows)
             self._mark(key, SyncState.SUCCESS, changes=rows.num_rows)
@@ -236,7 +234,7 @@ class SyncEngine:
         # a portrait whose row a page brought was counted with the page: one change, not two
         refused = await self._fetch_pictures(hashes, self._add_pictures, counted=set(named))
         self._portraits_checked = True
-        return {"pictures": refused}
+        return {"pictures": len(refused)}
 
     async def _apply_pages(self, cursor: int) -> list[str]:
         """Apply pages until the server has no more; the portrait hashes their reservations name."""
@@ -263,25 +261,32 @@ class SyncEngine:
 
     async def _fetch_pictures(
         self, hashes: list[str], sink: PictureSink, counted: Collection[str] = ()
-    ) -> int:
-        """Fetch ``hashes`` in batches, hand the good portraits to ``sink``; count refusals.
-        Each good portrait is a change of this run unless its hash is in ``counted``."""
-        failed = 0
-        for start in range(0, len(hashes), PORTRAIT_BATCH):
-            asked = hashes[start : start + PORTRAIT_BATCH]
+    ) -> dict[str, str]:
+        """Fetch ``hashes`` in batches of about ``PORTRAIT_BATCH_BYTES``, hand the good
+        portraits to ``sink``; return the refused ones (hash -> whose, for the status). Each
+        good portrait is a change of this run unless its hash is in ``counted``."""
+        failed: dict[str, str] = {}
+        start, largest = 0, PICTURE_MAX_BYTES
+        while start < len(hashes):
+            size = min(PICTURE_BATCH_MAX, max(1, PORTRAIT_BATCH_BYTES // largest))
+            asked = hashes[start : start + size]
+            start += size
             batch = await self.client.fetch_pictures(asked)
-            good, refused = _good_pictures(batch, set(asked))
-            failed += refused
+            good, refused = _good_pictures(batch, asked)
+            if good.num_rows:
+                largest = pc.max(pc.binary_length(good.column("jpeg"))).as_py()
+            failed |= refused
+            self._refused |= refused
             at = self.clock.now()
             fresh = sum(sha256 not in counted for sha256 in good.column("sha256").to_pylist())
-            gained = await asyncio.to_thread(sink, good, refused, fresh, at)
+            gained = await asyncio.to_thread(sink, good, len(refused), fresh, at)
             row = self._status.datasets["pictures"]
             figures = {"changes": row.changes + fresh, "count": row.count + gained}
             self._mark("pictures", SyncState.IN_PROGRESS, **figures, last_updated=at)
         return failed
 
-    def _stage_pictures(self, rows: pa.Table, refused: int, changes: int, at: datetime) -> int:
-        self.store.stage("pictures", rows)
+    def _keep_portraits(self, rows: pa.Table, refused: int, changes: int, at: datetime) -> int:
+        self.store.keep_portraits(rows)
         return 0  # staged, not live yet
 
     def _add_pictures(self, rows: pa.Table, refused: int, changes: int, at: datetime) -> int:
@@ -337,7 +342,7 @@ class SyncEngine:
         datasets["pictures"] = datasets["pictures"].model_copy(update={"failed": refused})
         if refused:  # the rest went on, but the Profile picture row says what is missing
             datasets["pictures"] = datasets["pictures"].model_copy(
-                update={"status": SyncState.FAILED, "error": f"{refused} portrait(s) refused"}
+                update={"status": SyncState.FAILED, "error": _refused_text(refused, self._refused)}
             )
         return self._status.model_copy(
             update={
@@ -447,15 +452,31 @@ def _row(key: str, record: DatasetRecord, state: SyncState) -> DatasetStatus:
     )
 
 
-def _good_pictures(batch: pa.Table, asked: set[str]) -> tuple[pa.Table, int]:
-    """Keep the portraits of ``batch`` that were asked for and pass :func:`picture_problem`."""
-    keep = []
+def _good_pictures(batch: pa.Table, asked: list[str]) -> tuple[pa.Table, dict[str, str]]:
+    """Keep the portraits of ``batch`` that were asked for and pass :func:`picture_problem`;
+    the ones asked for and not kept (refused, or not sent): hash -> whose (the profile id
+    and the problem)."""
+    keep, wanted, good, refused = [], set(asked), set(), {}
     for sha256, profile_id, jpeg in zip(
         *(batch.column(c).to_pylist() for c in batch.column_names), strict=True
     ):
-        problem = "not asked for" if sha256 not in asked else picture_problem(sha256, jpeg)
+        problem = "not asked for" if sha256 not in wanted else picture_problem(sha256, jpeg)
         if problem:
             log.warning("portrait %s of profile %r refused: %s", sha256, profile_id, problem)
+            refused[sha256] = f"{profile_id} ({problem})"
+        else:
+            good.add(sha256)
         keep.append(problem is None)
-    refused = len(asked) - sum(keep)
-    return batch.filter(pa.array(keep, type=pa.bool_())), refused
+    missing = {sha256: f"portrait {sha256[:12]} (not sent)" for sha256 in asked if sha256 not in good}
+    missing.update((sha256, who) for sha256, who in refused.items() if sha256 in missing)
+    return batch.filter(pa.array(keep, type=pa.bool_())), missing
+
+
+def _refused_text(count: int, named: dict[str, str]) -> str:
+    """The Profile picture row's error: how many portraits were refused, naming the first
+    ``REFUSED_NAMED`` of this run's (profile id and problem)."""
+    names = sorted(named.values())
+    shown = ", ".join(names[:REFUSED_NAMED]) + (
+        f" and {len(names) - REFUSED_NAMED} more" if len(names) > REFUSED_NAMED else ""
+    )
+    return f"{count} portrait(s) refused: {shown}" if names else f"{count} portrait(s) refused"

@@ -23,10 +23,11 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from sync_core.duck import CachedRead, Database, dataset_ddl, first_row, scalar_int
 from sync_core.muster import REGISTRATION_DDL
-from sync_core.protocol import DATASET_COLUMNS, DATASETS, id_column, wire_columns
+from sync_core.protocol import DATASET_COLUMNS, DATASETS, id_column, picture_problem, wire_columns
 
 _META_DDL = (
     "CREATE TABLE IF NOT EXISTS server_meta ("
@@ -108,14 +109,15 @@ class ServerStore:
         """Import ``data_dir/<key>.parquet`` for the six datasets in one transaction.
 
         Stamps every row with the change sequence and creates the server id. Returns rows
-        per dataset. Raises ShipDataError for a missing file or column, ValueError when the
-        store was already imported.
+        per dataset. Raises ShipDataError for a missing file or column, or a portrait a device
+        would refuse (naming its profile), ValueError when the store was already imported.
         """
         if self.imported:
             raise ValueError(f"{self.db.path} already holds an import")
         for key in DATASETS:
             if not (data_dir / f"{key}.parquet").is_file():
                 raise ShipDataError(f"{data_dir / f'{key}.parquet'} is missing")
+        _check_portraits(data_dir / "pictures.parquet")
         server_id = str(uuid.uuid4())
         with self.write() as cur:
             cur.execute("CREATE SEQUENCE change_seq START 1")
@@ -195,6 +197,22 @@ def latest_seq(cur: duckdb.DuckDBPyConnection) -> int:
     transaction, so it is as consistent as the rows it describes.
     """
     return scalar_int(cur, "SELECT last_seq FROM server_meta")
+
+
+def _check_portraits(path: Path) -> None:
+    """Raise ShipDataError naming the first portrait of ``path`` (a pictures Parquet file)
+    that :func:`~sync_core.protocol.picture_problem` refuses; read a row group at a time."""
+    columns = ["sha256", "profile_id", "jpeg"]
+    try:
+        parquet = pq.ParquetFile(path)
+        for group in range(parquet.num_row_groups):
+            batch = parquet.read_row_group(group, columns=columns)
+            for sha256, profile_id, jpeg in zip(*(batch.column(c).to_pylist() for c in columns), strict=True):
+                problem = picture_problem(sha256 or "", jpeg)
+                if problem:
+                    raise ShipDataError(f"{path}: the portrait of profile {profile_id} is refused: {problem}")
+    except (pa.ArrowInvalid, KeyError) as exc:
+        raise ShipDataError(f"{path} cannot be read as portraits: {exc}") from exc
 
 
 def _import_dataset(cur: duckdb.DuckDBPyConnection, key: str, path: Path) -> int:
