@@ -7,6 +7,7 @@ Prints, per size, the lines ``scale_full_sync_rows``, ``scale_full_sync_with_pic
 high-water mark; ``server_peak_rss_mb`` the server's since it started (its import included).
 Each size gets a server store of its own, imported afresh. ``--device-root DIR`` runs the
 device processes from another checkout (a baseline), the server and floors from this one.
+A device run that fails prints ``{"name", "profiles", "error"}`` instead.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
 from pathlib import Path
 
 from bench.rss import peak_rss_mb
@@ -47,7 +49,12 @@ def main() -> None:
                 ("scale_delta_100_10", "delta", DELTA_RUNS, False, ("--case", "100_10")),
             )
             for name, mode, runs, portraits, options in lines:
-                measured = device(mode, runs, portraits, "--server", url, *options, root=args.device_root)
+                try:
+                    measured = device(mode, runs, portraits, "--server", url, *options, root=args.device_root)
+                except subprocess.CalledProcessError as exc:  # a device that fails says why, the rest goes on
+                    error = (exc.stderr or "").strip().splitlines()[-1:] or [f"exit {exc.returncode}"]
+                    print(json.dumps({"name": name, "profiles": size, "error": error[0]}), flush=True)
+                    continue
                 floor = None
                 if mode == "sync":
                     floor = statistics.median(
