@@ -1,9 +1,9 @@
-"""``make bench``: full and delta syncs (issues 2 and 3) and registration (issue 4) of the
-``icon`` preset with 40 KB ID photos over loopback.
+"""``make bench``: full and delta syncs and registration of the ``icon`` preset, with 40 KB
+ID photos, over loopback.
 
 Prints one JSON object a line: ``{"name", "preset", "seconds", "floor_seconds", "ratio",
-"peak_rss_mb", "runs"}`` (DESIGN.md, ``make bench``). ``seconds`` and ``floor_seconds``
-are medians; each line's device runs in a process of its own and ``peak_rss_mb`` is that
+"peak_rss_mb", "runs"}`` (README, "Benchmark"). ``seconds`` and ``floor_seconds`` are
+medians; each line's device runs in a process of its own and ``peak_rss_mb`` is that
 process's own high-water mark. The ship is generated once, by a child process, into
 ``bench/.data``, and the server imports it once.
 """

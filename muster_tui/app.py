@@ -8,12 +8,12 @@ outbox drains at once after each registration, and after a backoff while the ser
 not answer). Sign-out first tries to upload what waits, says how many remain, stops both
 and returns to sign-in with the password cleared.
 
-Online / offline (issue 5): a connectivity monitor probes the server's dependencies all the
-time; the mode bar on every screen shows the result. Going online drains the outbox, and a
-session signed in offline is signed in with the server in the background (the password is
-kept in memory for that only). Going offline shows the upload as Not started. A session
-ends after ``session_timeout_minutes`` without a key. The retention wipe is checked at
-start and every ``RETENTION_CHECK_SECONDS``.
+Online / offline (docs/architecture.md, 'Online and offline'): a connectivity monitor probes the
+server's dependencies all the time; the mode bar on every screen shows the result. Going online
+drains the outbox, and a session signed in offline is signed in with the server in the background
+(the password is kept in memory for that only). Going offline shows the upload as Not started. A
+session ends after ``session_timeout_minutes`` without a key. The retention wipe is checked at start
+and every ``RETENTION_CHECK_SECONDS``.
 """
 
 from __future__ import annotations
@@ -198,7 +198,7 @@ class MusterApp(App[None]):
 
     @work(group="sign-out", exclusive=True, exit_on_error=False)
     async def _signing_out(self, reason: str | None = None) -> None:
-        """Upload what waits (invariant 6), end the session and return to sign-in."""
+        """Upload what waits ('Nothing unsynced is lost silently'), end the session and return to sign-in."""
         uploader, username = self.uploader, self.session.username if self.session else ""
         self._end_session()
         if uploader is not None:
@@ -220,7 +220,7 @@ class MusterApp(App[None]):
             self.pop_screen()
 
     def check_session_timeout(self) -> None:
-        """End the session after ``session_timeout_minutes`` without a key (issue 5)."""
+        """End the session after ``session_timeout_minutes`` without a key."""
         now = self.engine.clock.now()
         if self.session is None:
             return

@@ -22,9 +22,10 @@ from fixtures.ship import Preset, generate_ship
 from sync_core.device import DeviceStore, ServerClient
 from sync_core.device import store as device_store
 from sync_core.device.headless import sync_once
+from sync_core.errors import ShipDataError
 from sync_core.protocol import SyncState
 from sync_core.server.process import ServerProcess
-from sync_core.server.store import ServerStore, ShipDataError
+from sync_core.server.store import ServerStore
 
 from .conftest import start_server
 

@@ -152,7 +152,7 @@ async def register_once(
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> dict[str, object]:
     """Register the holder of ``card`` at ``post``'s place; the object ``muster register``
-    prints (DESIGN.md, "Command line"): ``registration_id``, ``profile_id``, ``result``
+    prints (docs/architecture.md, 'Command line'): ``registration_id``, ``profile_id``, ``result``
     (registered / already registered / refused / unknown card), ``pending_upload`` (this
     server's registrations still waiting) and ``error``. Online, the outbox is uploaded
     once right after."""
