@@ -236,3 +236,12 @@ async def test_the_wipe_is_one_transaction(
         assert fail_at >= 2 * len(DATASETS)  # each statement of the wipe failed once, then it ran whole
         assert result == (1, 1)
         assert _counts(store) == dict.fromkeys(DATASETS, 0) and store.sync_point() is None
+
+
+def test_portrait_files_a_killed_wipe_left_go_at_the_next_open(device_store_path: Path) -> None:
+    store = DeviceStore(device_store_path)  # as after a wipe's commit, before its files went
+    store.portraits.write("a" * 64, b"\xff\xd8\xff portrait \xff\xd9")
+    store.close()
+    reopened = DeviceStore(device_store_path)
+    assert not reopened.portraits.root.exists()
+    reopened.close()
