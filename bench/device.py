@@ -8,7 +8,8 @@ into the same tables (and each portrait copied from them into its file, as the d
 them) and swapping them in. ``python -m bench.device delta --server URL --runs N --case
 empty|100_10|100_pictures [--portrait-kb K]`` syncs once, then per run has the office make
 the case's changes (outside the interval; new portraits of about K KB) and times one delta
-sync. Each prints one JSON object: ``seconds`` per run and the process's ``peak_rss_mb``.
+sync; it also gives ``first_sync_seconds``, its first (full, with portraits) sync. Each prints
+one JSON object: ``seconds`` per run and the process's ``peak_rss_mb``.
 """
 
 from __future__ import annotations
@@ -50,15 +51,22 @@ async def timed_syncs(url: str, runs: int, portraits: bool, work: Path) -> list[
     return seconds
 
 
-async def timed_deltas(url: str, runs: int, case: str, work: Path, portrait_kb: int | None) -> list[float]:
-    """Seconds of each delta sync after the office made ``case``'s changes."""
+async def timed_deltas(
+    url: str, runs: int, case: str, work: Path, portrait_kb: int | None
+) -> tuple[float, list[float]]:
+    """Seconds of the first sync (a full sync with portraits, from the call on) and of each
+    delta sync after the office made ``case``'s changes."""
     seconds = []
     store = DeviceStore(work / "delta.duckdb")
     async with ServerClient(url) as client, ServerClient(url) as office:
         session = await client.sign_in("demo", "demo")
         await office.sign_in("office", "office")
         engine = SyncEngine(store, client, SystemClock())
-        await engine.sync(session.server_id)
+        started = time.perf_counter()
+        first = await engine.sync(session.server_id)
+        first_seconds = time.perf_counter() - started
+        if first.status is not SyncState.SUCCESS:
+            raise SystemExit(f"full sync failed: {first.error}")
         for run in range(runs):
             await CASES[case](office, store, run, portrait_kb)
             started = time.perf_counter()
@@ -67,7 +75,7 @@ async def timed_deltas(url: str, runs: int, case: str, work: Path, portrait_kb: 
             if status.status is not SyncState.SUCCESS or status.kind != "delta":
                 raise SystemExit(f"delta failed: {status.error}")
     store.close()
-    return seconds
+    return first_seconds, seconds
 
 
 def _profiles(store: DeviceStore, count: int, offset: int) -> list[str]:
@@ -140,18 +148,21 @@ def main() -> None:
     parser.add_argument("--portraits", action="store_true")
     parser.add_argument("--portrait-kb", type=int)
     args = parser.parse_args()
+    first: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         if args.mode == "sync":
             seconds = asyncio.run(timed_syncs(args.server, args.runs, args.portraits, work))
         elif args.mode == "delta":
-            seconds = asyncio.run(timed_deltas(args.server, args.runs, args.case, work, args.portrait_kb))
+            first["first_sync_seconds"], seconds = asyncio.run(
+                timed_deltas(args.server, args.runs, args.case, work, args.portrait_kb)
+            )
         else:
             seconds = [
                 floor_load(args.ship, work / f"floor-{run}.duckdb", args.portraits)
                 for run in range(args.runs)
             ]
-    print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_rss_mb()}))
+    print(json.dumps({"seconds": seconds, **first, "peak_rss_mb": peak_rss_mb()}))
 
 
 if __name__ == "__main__":

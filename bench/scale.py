@@ -16,6 +16,7 @@ import argparse
 import json
 import statistics
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 from bench.rss import peak_rss_mb
@@ -23,7 +24,7 @@ from bench.run import DATA, PORTRAIT_KB, SERVER_START_TIMEOUT, device, ensure_sh
 from sync_core.server.process import ServerProcess
 
 SIZES = (10_000, 25_000, 50_000)
-ROWS_RUNS, PICTURES_RUNS, DELTA_RUNS = 5, 1, 10
+ROWS_RUNS, DELTA_RUNS = 5, 10
 
 
 def main() -> None:
@@ -43,27 +44,14 @@ def main() -> None:
         server = ServerProcess(ship, db, DATA / "server.log", SERVER_START_TIMEOUT)
         with server as url:
             assert server.process is not None
-            lines = (
-                ("scale_full_sync_rows", "sync", ROWS_RUNS, False, ()),
-                ("scale_full_sync_with_pictures", "sync", PICTURES_RUNS, True, ()),
-                ("scale_delta_100_10", "delta", DELTA_RUNS, False, ("--case", "100_10")),
-            )
-            for name, mode, runs, portraits, options in lines:
-                try:
-                    measured = device(mode, runs, portraits, "--server", url, *options, root=args.device_root)
-                except subprocess.CalledProcessError as exc:  # a device that fails says why, the rest goes on
-                    error = (exc.stderr or "").strip().splitlines()[-1:] or [f"exit {exc.returncode}"]
-                    print(json.dumps({"name": name, "profiles": size, "error": error[0]}), flush=True)
+            for name, runs, floor, measured in _measure(args.device_root, ship, url):
+                line = {"name": name, "profiles": size}
+                if "error" in measured:
+                    print(json.dumps({**line, "error": measured["error"]}), flush=True)
                     continue
-                floor = None
-                if mode == "sync":
-                    floor = statistics.median(
-                        device("floor", runs, portraits, "--ship", str(ship))["seconds"]
-                    )
                 seconds = statistics.median(measured["seconds"])
                 print(json.dumps({
-                    "name": name,
-                    "profiles": size,
+                    **line,
                     "seconds": round(seconds, 4),
                     "floor_seconds": None if floor is None else round(floor, 4),
                     "ratio": None if floor is None else round(seconds / floor, 2),
@@ -72,6 +60,35 @@ def main() -> None:
                     "runs": runs,
                 }), flush=True)  # fmt: skip
         db.unlink(missing_ok=True)
+
+
+def _measure(root: Path | None, ship: Path, url: str) -> Iterator[tuple[str, int, float | None, dict]]:
+    """Each line's name, runs, floor (or None) and device result (or ``{"error"}``). This
+    checkout's delta run times its first sync (full, with portraits) too: that is the
+    pictures line, from the same process. A baseline's device runs it on its own."""
+    rows = _device(root, "sync", ROWS_RUNS, False, "--server", url)
+    yield "scale_full_sync_rows", ROWS_RUNS, _floor(ship, ROWS_RUNS, False), rows
+    if root is not None:
+        pictures = _device(root, "sync", 1, True, "--server", url)
+        yield "scale_full_sync_with_pictures", 1, _floor(ship, 1, True), pictures
+    deltas = _device(root, "delta", DELTA_RUNS, False, "--server", url, "--case", "100_10")
+    if root is None:
+        first = {"seconds": [deltas["first_sync_seconds"]]} if "error" not in deltas else {}
+        yield "scale_full_sync_with_pictures", 1, _floor(ship, 1, True), {**deltas, **first}
+    yield "scale_delta_100_10", DELTA_RUNS, None, deltas
+
+
+def _floor(ship: Path, runs: int, portraits: bool) -> float:
+    return statistics.median(device("floor", runs, portraits, "--ship", str(ship))["seconds"])
+
+
+def _device(root: Path | None, mode: str, runs: int, portraits: bool, *options: str) -> dict:
+    """:func:`bench.run.device` (from ``root``), or ``{"error"}`` when the device fails."""
+    try:
+        return device(mode, runs, portraits, *options, root=root)
+    except subprocess.CalledProcessError as exc:  # a device that fails says why, the rest goes on
+        error = (exc.stderr or "").strip().splitlines()[-1:] or [f"exit {exc.returncode}"]
+        return {"error": error[0]}
 
 
 if __name__ == "__main__":

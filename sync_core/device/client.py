@@ -133,10 +133,21 @@ class ServerClient:
         """Ask the server for one consistent read of every dataset (see SnapshotManifest)."""
         return _model(SnapshotManifest, await self._send("POST", f"{API_PREFIX}/snapshots"))
 
-    async def fetch_snapshot(self, snapshot_id: str, key: str) -> pa.Table:
-        """Dataset ``key`` of snapshot ``snapshot_id`` as an Arrow table with its wire columns."""
+    async def fetch_snapshot(self, snapshot_id: str, key: str) -> pa.RecordBatchReader:
+        """Dataset ``key`` of snapshot ``snapshot_id``: a reader of its record batches (wire
+        columns), each decoded only when read, so a big dataset is never whole in memory
+        (the server sends batches of a few thousand rows). Raises MalformedResponse for a
+        stream that does not open or has other columns; a batch that does not decode raises
+        ``pyarrow.ArrowInvalid`` when read."""
         path, body = await self._send_arrow("GET", f"{API_PREFIX}/snapshots/{snapshot_id}/{key}")
-        return _arrow_table(body, wire_columns(key), path)
+        try:
+            reader = pa.ipc.open_stream(body)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise MalformedResponse(f"{path} sent an unreadable Arrow stream") from exc
+        columns = wire_columns(key)
+        if tuple(reader.schema.names) != columns:
+            raise MalformedResponse(f"{path} sent columns {reader.schema.names}, expected {list(columns)}")
+        return reader
 
     async def fetch_pictures(self, hashes: list[str]) -> pa.Table:
         """Portraits by content hash: a table of ``sha256``, ``profile_id``, ``jpeg``.

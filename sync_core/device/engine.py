@@ -27,10 +27,11 @@ Every portrait is checked (:func:`~sync_core.protocol.picture_problem`); a bad o
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime, timedelta
-from typing import TypedDict
+from typing import TypedDict, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -39,7 +40,7 @@ import pyarrow.compute as pc
 from sync_core.clock import Clock
 from sync_core.device.client import ServerClient
 from sync_core.device.status import DatasetStatus, SyncKind, SyncStatus, UploadStatus
-from sync_core.device.store import DatasetRecord, DeviceStore, SyncPoint
+from sync_core.device.store import DatasetRecord, DeviceStore, Rows, SyncPoint
 from sync_core.errors import FullSyncRequired, SyncError
 from sync_core.protocol import (
     DATASET_LABELS,
@@ -54,6 +55,7 @@ log = logging.getLogger(__name__)
 # The Profile picture row names at most this many refused portraits.
 REFUSED_NAMED = 5
 Subscriber = Callable[[SyncStatus], None]
+Staged = TypeVar("Staged")
 # Takes good portraits, the number refused, how many of them count as this run's changes,
 # and the time; returns the portraits the live store gained.
 PictureSink = Callable[[pa.Table, int, int, datetime], int]
@@ -196,14 +198,19 @@ class SyncEngine:
             self._mark(key, SyncState.IN_PROGRESS)
             rows = await self.client.fetch_snapshot(manifest.snapshot_id, key)
             if key == "pictures":
+                staged = 0
                 if portraits:  # else the live store holds no portraits (the rows-only benchmark)
-                    hashes = await asyncio.to_thread(self.store.stage_picture_index, rows)
+                    staged, hashes = await asyncio.to_thread(
+                        self._stage, key, self.store.stage_picture_index, rows
+                    )
                     refused = await self._fetch_pictures(hashes, self._keep_portraits)
                     await asyncio.to_thread(self.store.unstage_pictures, list(refused))
                     failed = len(refused)
             else:
-                await asyncio.to_thread(self._stage, key, rows)
-            self._mark(key, SyncState.SUCCESS, changes=rows.num_rows)
+                staged = await asyncio.to_thread(
+                    self._stage, key, functools.partial(self.store.stage, key), rows
+                )
+            self._mark(key, SyncState.SUCCESS, changes=staged)
         point = SyncPoint(manifest.server_id, self.client.base_url, manifest.cursor, self.clock.now())
         await asyncio.to_thread(self.store.swap_in, point, {"pictures": failed}, self.clock.now())
         return {"pictures": failed}
@@ -296,9 +303,12 @@ class SyncEngine:
     def _add_pictures(self, rows: pa.Table, refused: int, changes: int, at: datetime) -> int:
         return self.store.add_pictures(rows, refused, changes, at)
 
-    def _stage(self, key: str, rows: pa.Table) -> None:
+    def _stage(self, key: str, stage: Callable[[Rows], Staged], rows: Rows) -> Staged:
+        """``stage(rows)``, a failure to decode or store them as a SyncError naming ``key``."""
         try:
-            self.store.stage(key, rows)
+            return stage(rows)
+        except pa.ArrowInvalid as exc:
+            raise SyncError(f"{key}: the server sent an unreadable Arrow stream ({exc})") from exc
         except duckdb.Error as exc:
             raise SyncError(f"{key}: the server sent rows the device cannot store ({exc})") from exc
 

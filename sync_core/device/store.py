@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -52,6 +52,8 @@ TOUCH_RESOLUTION = timedelta(minutes=1)
 WHOLE_PARAMETER_MAX = 100_000
 # Rows a full sync stages per statement.
 STAGE_BATCH_ROWS = 8192
+# Arrow rows as the client hands them over: a whole table, or a reader of record batches.
+Rows: TypeAlias = pa.Table | pa.RecordBatchReader
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
@@ -401,27 +403,34 @@ class DeviceStore:
                 cur.execute(f'DROP TABLE IF EXISTS "{key}__staging"')
                 cur.execute(dataset_ddl(f"{key}__staging", key))
 
-    def stage(self, key: str, rows: pa.Table) -> int:
-        """Append Arrow ``rows`` to dataset ``key``'s staging table, ``STAGE_BATCH_ROWS`` at a
-        time (a statement's memory stays flat with the ship); return rows added.
+    def stage(self, key: str, rows: Rows) -> int:
+        """Append Arrow ``rows`` (a table, or a reader of record batches read as they come)
+        to dataset ``key``'s staging table, at most ``STAGE_BATCH_ROWS`` per statement (a
+        statement's memory stays flat with the ship); return rows added.
 
         Columns come in the table's order (the client checks them); a missing or
-        unconvertible column raises ``duckdb.Error``. Pictures go through
-        :meth:`stage_picture_index`.
+        unconvertible column raises ``duckdb.Error``, a batch that does not decode
+        ``pyarrow.ArrowInvalid``. Pictures go through :meth:`stage_picture_index`.
         """
+        added = 0
         with self.db.cursor() as cur:
-            for batch in rows.to_batches(max_chunksize=STAGE_BATCH_ROWS):
+            for batch in _batches(rows):
                 _insert_arrow(cur, f"{_dataset(key)}__staging", batch)
-        return rows.num_rows
+                added += batch.num_rows
+        return added
 
-    def stage_picture_index(self, rows: pa.Table) -> list[str]:
-        """Stage a snapshot's picture rows (``sha256``, ``profile_id``; the bytes are files);
-        return the hashes whose bytes the device does not hold yet, to fetch, in a stable
-        order (a held portrait is kept: content-addressed, same hash, same bytes)."""
+    def stage_picture_index(self, rows: Rows) -> tuple[int, list[str]]:
+        """Stage a snapshot's picture rows (``sha256``, ``profile_id``; the bytes are files,
+        see :meth:`stage`); return the rows added and the hashes whose bytes the device does
+        not hold yet, to fetch, in a stable order (a held portrait is kept: content-addressed,
+        same hash, same bytes)."""
+        added, wanted = 0, set[str]()
         with self.db.cursor() as cur:
-            _insert_picture_rows(cur, "pictures__staging", rows)
-        hashes = sorted(set(rows.column("sha256").to_pylist()))
-        return [sha256 for sha256 in hashes if not self.portraits.holds(sha256)]
+            for batch in _batches(rows):
+                _insert_picture_rows(cur, "pictures__staging", batch)
+                wanted.update(h for h in batch.column("sha256").to_pylist() if not self.portraits.holds(h))
+                added += batch.num_rows
+        return added, sorted(wanted)
 
     def unstage_pictures(self, hashes: list[str]) -> None:
         """Drop the staged picture rows of ``hashes`` (portraits refused: not held)."""
@@ -567,10 +576,17 @@ def _insert_arrow(cur: duckdb.DuckDBPyConnection, table: str, rows: pa.Table | p
     cur.from_arrow(rows).insert_into(f'"{table}"')
 
 
-def _insert_picture_rows(cur: duckdb.DuckDBPyConnection, table: str, rows: pa.Table) -> None:
+def _batches(rows: Rows) -> Iterator[pa.RecordBatch]:
+    """``rows`` in record batches of at most ``STAGE_BATCH_ROWS`` rows, read one at a time."""
+    for batch in rows.to_batches() if isinstance(rows, pa.Table) else rows:
+        for offset in range(0, batch.num_rows, STAGE_BATCH_ROWS):
+            yield batch.slice(offset, STAGE_BATCH_ROWS)
+
+
+def _insert_picture_rows(cur: duckdb.DuckDBPyConnection, table: str, rows: pa.Table | pa.RecordBatch) -> None:
     """Insert the ``sha256`` and ``profile_id`` of picture ``rows`` into ``table`` (a
     ``pictures`` table): the bytes are kept in files, ``jpeg`` stays NULL."""
-    ids = rows.select(["sha256", "profile_id"])
+    ids = pa.table({"sha256": rows.column("sha256"), "profile_id": rows.column("profile_id")})
     _insert_arrow(cur, table, ids.append_column("jpeg", pa.nulls(ids.num_rows, pa.binary())))
 
 
