@@ -39,7 +39,7 @@ def main() -> None:
         for size in args.sizes
     }
     for size, ship in ships.items():
-        db = DATA / f"server-scale-{size}.duckdb"
+        db = DATA / f"server-scale-{size}-{'baseline' if args.device_root else 'this'}.duckdb"
         db.unlink(missing_ok=True)
         server = ServerProcess(ship, db, DATA / "server.log", SERVER_START_TIMEOUT)
         with server as url:
