@@ -129,8 +129,8 @@ class DeviceStore:
         self._point = self.view(DeviceStore._read_point)
         self._touched: datetime | None = None  # the last_used this process wrote
         self.drop_staging()  # a full sync killed mid-way left it; it never outlives a process
-        if self.sync_point() is None:  # never synced, or wiped: a wipe killed before it
-            self.portraits.clear()  # removed the portrait files has them removed now
+        if self.sync_point() is None:  # nothing synced (or wiped): no portrait may stay, not
+            self.portraits.clear()  # even those of a wipe killed before it removed its files
 
     def close(self) -> None:
         """Close the store; later calls fail."""
