@@ -1,15 +1,21 @@
-"""``make bench``: full and delta syncs and registration of the ``icon`` preset, with 40 KB
-ID photos, over loopback.
+"""``make bench``: full and delta syncs, registration, the server's sign-in burst and the
+drill report of the ``icon`` preset, with 40 KB ID photos, over loopback.
 
 Prints one JSON object a line: ``{"name", "preset", "seconds", "floor_seconds", "ratio",
-"peak_rss_mb", "runs"}`` (README, "Benchmark"). ``seconds`` and ``floor_seconds`` are
-medians; each line's device runs in a process of its own and ``peak_rss_mb`` is that
+"peak_rss_mb", "runs"}`` (README, "Benchmark"). ``seconds`` and ``floor_seconds``
+are medians; each line's device runs in a process of its own and ``peak_rss_mb`` is that
 process's own high-water mark. The ship is generated once, by a child process, into
 ``bench/.data``, and the server imports it once.
+``server_sign_in_200`` adds ``p50``, ``errors``, ``store``, ``server_peak_rss_mb`` and
+``server_cpu_seconds`` (the server's CPU for the whole burst: on a shared machine the wall
+times depend on the other load, this does not); its ``seconds`` is the p99 from a device's
+start to its session.
+``python -m bench.run --only NAME`` runs the lines whose name starts with NAME.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import statistics
@@ -17,6 +23,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bench.dashboard import dashboard_open
+from bench.rss import peak_rss_mb
 from sync_core.server.process import ServerProcess
 
 DATA = Path(__file__).parent / ".data"
@@ -32,6 +40,8 @@ DELTA_CASES = (
 UPLOAD_RUNS = 20
 SCAN_RUNS = 200
 SEARCH_KEYSTROKES = 60
+SIGN_IN_DEVICES = 200
+REPORT_RUNS = 3
 # A ship's server imports it before it listens: a big ship's import takes minutes.
 SERVER_START_TIMEOUT = 1800.0
 
@@ -42,9 +52,11 @@ def p99(seconds: list[float]) -> float:
     return ranked[max(0, -(-99 * len(ranked) // 100) - 1)]
 
 
-def ensure_ship(name: str, *options: str) -> Path:
-    """``bench/.data/ship-NAME``: the ship ``muster fixtures ship OPTIONS --seed SEED`` writes,
-    generated on first use by a child process (its memory is not the benchmark's)."""
+def ensure_ship(name: str = f"{PRESET}-{PORTRAIT_KB}kb", *options: str) -> Path:
+    """``bench/.data/ship-NAME``: the ship ``muster fixtures ship OPTIONS --seed SEED`` writes
+    (default: the icon preset with ``PORTRAIT_KB`` photos), generated on first use by a child
+    process (its memory is not the benchmark's)."""
+    options = options or ("--preset", PRESET, "--portrait-kb", str(PORTRAIT_KB))
     ship = DATA / f"ship-{name}"
     if not (ship / "reservations.parquet").is_file():
         command = [sys.executable, "-m", "muster_tui", "fixtures", "ship", *options]
@@ -75,14 +87,10 @@ def device(
     return json.loads(done.stdout)
 
 
-def run_case(
-    url: str, ship: Path, name: str, portraits: bool, runs: int, floor_runs: int | None = None
-) -> dict:
-    """One benchmark line: the sync and its floor (``floor_runs`` runs, default ``runs``),
-    each measured by a separate process."""
+def run_case(url: str, ship: Path, name: str, portraits: bool, runs: int) -> dict:
+    """One benchmark line: the sync and its floor, each measured by a separate process."""
     synced = device("sync", runs, portraits, "--server", url)
-    floored = device("floor", floor_runs or runs, portraits, "--ship", str(ship))
-    floor = statistics.median(floored["seconds"])
+    floor = statistics.median(device("floor", runs, portraits, "--ship", str(ship))["seconds"])
     seconds = statistics.median(synced["seconds"])
     return {
         "name": name,
@@ -109,12 +117,72 @@ def line(name: str, measured: dict, runs: int, seconds: float | None = None) -> 
     }
 
 
+def server_sign_in(ship: Path, store: str = "duckdb") -> dict:
+    """The sign-in burst: ``SIGN_IN_DEVICES`` devices within one second, each signing in as
+    a crew member of its own, against a server of its own (started afresh, so its peak RSS
+    is this burst's) over a store of its own on the ``store`` engine (made once, its crew
+    added by the office)."""
+    db = DATA / f"server-{PRESET}-sign-in.duckdb"
+    new = not db.exists()
+    server = ServerProcess(ship, db, DATA / "server.log")
+    with server as url:
+        assert server.process is not None
+        args = ["--server", url, "--devices", str(SIGN_IN_DEVICES), "--seed", str(SEED)]
+        if new:
+            subprocess.run([sys.executable, "-m", "bench.sign_in", "add-users", *args], check=True)
+        cpu_before = cpu_seconds(server.process.pid)
+        done = subprocess.run(
+            [sys.executable, "-m", "bench.sign_in", "burst", *args],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        server_rss = peak_rss_mb(server.process.pid)
+        server_cpu = cpu_seconds(server.process.pid) - cpu_before
+    measured = json.loads(done.stdout)
+    seconds = measured["seconds"]
+    return {
+        "name": f"server_sign_in_{SIGN_IN_DEVICES}",
+        "preset": PRESET,
+        "seconds": round(p99(seconds), 4) if seconds else None,
+        "floor_seconds": None,
+        "ratio": None,
+        "p50": round(statistics.median(seconds), 4) if seconds else None,
+        "errors": sum(measured["errors"].values()),
+        "error_kinds": measured["errors"],
+        "store": store,
+        "peak_rss_mb": measured["peak_rss_mb"],
+        "server_peak_rss_mb": server_rss,
+        "server_cpu_seconds": round(server_cpu, 2),
+        "runs": SIGN_IN_DEVICES,
+    }
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds process ``pid`` has used so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
-    """Run every case and print its line. The delta cases change the server's data, so they
-    run on a server store of their own, made afresh from the ship each time."""
-    ship = ensure_ship(f"{PRESET}-{PORTRAIT_KB}kb", "--preset", PRESET, "--portrait-kb", str(PORTRAIT_KB))
-    server_db = DATA / f"server-{ship.name}.duckdb"
-    with ServerProcess(ship, server_db, DATA / "server.log", SERVER_START_TIMEOUT) as url:
+    """Run every case (or those ``--only`` names) and print its line. The delta cases
+    change the server's data, so they run on a server store of their own, made afresh from
+    the ship each time."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--only", default="", help="run only the lines whose name starts with this")
+    only = parser.parse_args().only
+    ship = ensure_ship()
+    if f"server_sign_in_{SIGN_IN_DEVICES}".startswith(only):
+        print(json.dumps(server_sign_in(ship)), flush=True)
+    if not only:
+        sync_lines(ship)
+
+
+def sync_lines(ship: Path) -> None:
+    """The device lines: syncs, uploads, scans, searches."""
+    with ServerProcess(
+        ship, DATA / f"server-{ship.name}.duckdb", DATA / "server.log", SERVER_START_TIMEOUT
+    ) as url:
         for name, portraits, runs in CASES:
             print(json.dumps(run_case(url, ship, name, portraits, runs)), flush=True)
     scratch = DATA / f"server-{ship.name}-deltas.duckdb"
@@ -122,13 +190,24 @@ def main() -> None:
     with ServerProcess(ship, scratch, DATA / "server.log", SERVER_START_TIMEOUT) as url:
         for name, case, runs in DELTA_CASES:
             options = ("--server", url, "--case", case, "--portrait-kb", str(PORTRAIT_KB))
-            print(json.dumps(line(name, device("delta", runs, False, *options), runs)), flush=True)
+            deltas = device("delta", runs, False, *options)
+            print(json.dumps(line(name, deltas, runs)), flush=True)
         uploads = device("upload", UPLOAD_RUNS, False, "--server", url, module="bench.registration")
         print(json.dumps(line("upload_500", uploads, UPLOAD_RUNS)), flush=True)
         scans = device("scan", SCAN_RUNS, False, "--server", url, module="bench.registration")
         print(json.dumps(line("scan_p99", scans, SCAN_RUNS, seconds=p99(scans["seconds"]))), flush=True)
         searches = device("search", SEARCH_KEYSTROKES, False, "--server", url, module="bench.registration")
         print(json.dumps(line("search_keystroke", searches, len(searches["seconds"]))), flush=True)
+        for fmt in ("csv", "pdf"):
+            report = device(fmt, REPORT_RUNS, False, "--server", url, module="bench.report")
+            print(json.dumps(line(f"report_{fmt}", report, REPORT_RUNS)), flush=True)
+        with dashboard_open(url) as polls:
+            deltas = device("delta", 50, False, "--server", url, "--case", "empty")
+            print(json.dumps(line("delta_empty_dashboard_open", deltas, 50)), flush=True)
+            uploads = device("upload", UPLOAD_RUNS, False, "--server", url, module="bench.registration")
+            print(json.dumps(line("upload_500_dashboard_open", uploads, UPLOAD_RUNS)), flush=True)
+        polled = {"seconds": polls, "peak_rss_mb": None}
+        print(json.dumps(line("dashboard_poll", polled, len(polls))), flush=True)
 
 
 if __name__ == "__main__":

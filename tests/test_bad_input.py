@@ -55,7 +55,7 @@ async def test_corrupt_truncated_and_oversize_pictures_fail_alone_and_are_named(
     assert status.status is SyncState.SUCCESS, status.error
     pictures = status.datasets["pictures"]
     assert pictures.status is SyncState.FAILED and pictures.failed == 3
-    assert (pictures.error or "").startswith("3 portrait(s) refused: ")
+    assert (pictures.error or "").startswith("3 portraits refused: ")
     assert all(profile_id in (pictures.error or "") for profile_id in spoil.spoilt)
     assert pictures.count == status.datasets["reservations"].count - 3
     assert len(set(store.portraits.held())) == pictures.count  # the rest went on

@@ -39,7 +39,8 @@ import pyarrow.compute as pc
 
 from sync_core.clock import Clock
 from sync_core.device.client import ServerClient
-from sync_core.device.status import DatasetStatus, SyncKind, SyncStatus, UploadStatus
+from sync_core.device.progress import FullSyncMeter
+from sync_core.device.status import DatasetStatus, SyncKind, SyncProgress, SyncStatus, UploadStatus
 from sync_core.device.store import DatasetRecord, DeviceStore, Rows, SyncPoint
 from sync_core.errors import FullSyncRequired, SyncError
 from sync_core.protocol import (
@@ -50,6 +51,7 @@ from sync_core.protocol import (
     SyncState,
     picture_problem,
 )
+from sync_core.wording import counted
 
 log = logging.getLogger(__name__)
 # The Profile picture row names at most this many refused portraits.
@@ -171,7 +173,11 @@ class SyncEngine:
                 failed = await body()
         except asyncio.CancelledError:
             # No await here: the task is going away. The next full sync drops the staging.
-            stopped = {"status": SyncState.FAILED, "error": "Sync was stopped before it finished"}
+            stopped = {
+                "status": SyncState.FAILED,
+                "error": "Sync was stopped before it finished",
+                "progress": None,
+            }
             self._publish(self._status.model_copy(update=stopped))
             raise
         except Exception as exc:  # noqa: BLE001 - every failure must end "In progress"
@@ -191,28 +197,42 @@ class SyncEngine:
         return self._status
 
     async def _full(self, portraits: bool) -> dict[str, int]:
+        """Stage every dataset, then the portraits the device lacks, and swap them in. Each
+        row stays In progress until the swap; its ``count`` is what the device will hold
+        and its ``changes`` what this run fetched (the portraits it already held are
+        reused, not changes); ``progress`` counts the records and portraits fetched."""
         await asyncio.to_thread(self.store.begin_staging)
         manifest = await self.client.create_snapshot()
-        failed = 0
+        records_total = sum(count for key, count in manifest.counts.items() if key != "pictures")
+        portraits_total = manifest.counts.get("pictures", 0) if portraits else 0
+        meter = FullSyncMeter(self.clock.monotonic, records_total, portraits_total)
+        self._show_progress(meter.records_fetched(0))
+        failed, changes = 0, {}
         for key in DATASETS:
             self._mark(key, SyncState.IN_PROGRESS)
             rows = await self.client.fetch_snapshot(manifest.snapshot_id, key)
             if key == "pictures":
-                staged = 0
+                held, hashes = 0, list[str]()
                 if portraits:  # else the live store holds no portraits (the rows-only benchmark)
                     staged, hashes = await asyncio.to_thread(
                         self._stage, key, self.store.stage_picture_index, rows
                     )
-                    refused = await self._fetch_pictures(hashes, self._keep_portraits)
-                    await asyncio.to_thread(self.store.unstage_pictures, list(refused))
-                    failed = len(refused)
+                    held = staged - len(hashes)
+                self._show_progress(meter.portraits_to_fetch(len(hashes)))
+                self._mark(key, SyncState.IN_PROGRESS, count=held, changes=0)
+                refused = await self._fetch_pictures(hashes, self._keep_portraits, meter=meter)
+                await asyncio.to_thread(self.store.unstage_pictures, list(refused))
+                failed = len(refused)
+                changes[key] = self._status.datasets[key].changes
             else:
                 staged = await asyncio.to_thread(
                     self._stage, key, functools.partial(self.store.stage, key), rows
                 )
-            self._mark(key, SyncState.SUCCESS, changes=staged)
+                self._show_progress(meter.records_fetched(staged))
+                changes[key] = staged
+                self._mark(key, SyncState.IN_PROGRESS, count=staged, changes=staged)
         point = SyncPoint(manifest.server_id, self.client.base_url, manifest.cursor, self.clock.now())
-        await asyncio.to_thread(self.store.swap_in, point, {"pictures": failed}, self.clock.now())
+        await asyncio.to_thread(self.store.swap_in, point, {"pictures": failed}, self.clock.now(), changes)
         return {"pictures": failed}
 
     async def _delta(self) -> dict[str, int]:
@@ -235,7 +255,7 @@ class SyncEngine:
             return {}
         if not self._portraits_checked:
             removed = await asyncio.to_thread(self.store.prune_pictures)
-            log.info("removed %d portrait(s) no profile names", removed)
+            log.info("removed %s no profile names", counted(removed, "portrait"))
             held = self._status.datasets["pictures"].count - removed
             self._mark("pictures", SyncState.IN_PROGRESS, count=held)
         if check_all:
@@ -271,11 +291,17 @@ class SyncEngine:
     # -- pictures ----------------------------------------------------------------------
 
     async def _fetch_pictures(
-        self, hashes: list[str], sink: PictureSink, counted: Collection[str] = ()
+        self,
+        hashes: list[str],
+        sink: PictureSink,
+        counted: Collection[str] = (),
+        meter: FullSyncMeter | None = None,
     ) -> dict[str, str]:
         """Fetch ``hashes`` in batches of about ``PORTRAIT_BATCH_BYTES``, hand the good
         portraits to ``sink``; return the refused ones (hash -> whose, for the status). Each
-        good portrait is a change of this run unless its hash is in ``counted``."""
+        good portrait is a change of this run unless its hash is in ``counted``; a full
+        sync's ``meter`` counts every portrait fetched. A delta's portraits are live at once
+        (``last_updated`` moves); a full sync's are staged until the swap."""
         failed: dict[str, str] = {}
         start, largest = 0, PICTURE_MAX_BYTES
         while start < len(hashes):
@@ -292,13 +318,17 @@ class SyncEngine:
             fresh = sum(sha256 not in counted for sha256 in good.column("sha256").to_pylist())
             gained = await asyncio.to_thread(sink, good, len(refused), fresh, at)
             row = self._status.datasets["pictures"]
-            figures = {"changes": row.changes + fresh, "count": row.count + gained}
-            self._mark("pictures", SyncState.IN_PROGRESS, **figures, last_updated=at)
+            figures: dict[str, object] = {"changes": row.changes + fresh, "count": row.count + gained}
+            if meter is None:
+                figures["last_updated"] = at
+            else:
+                self._show_progress(meter.portraits_fetched(len(asked)))
+            self._mark("pictures", SyncState.IN_PROGRESS, **figures)
         return failed
 
     def _keep_portraits(self, rows: pa.Table, refused: int, changes: int, at: datetime) -> int:
         self.store.keep_portraits(rows)
-        return 0  # staged, not live yet
+        return rows.num_rows  # what the device will hold once swapped in
 
     def _add_pictures(self, rows: pa.Table, refused: int, changes: int, at: datetime) -> int:
         return self.store.add_pictures(rows, refused, changes, at)
@@ -318,6 +348,9 @@ class SyncEngine:
         self._status = status
         for callback in list(self._subscribers):
             callback(status)
+
+    def _show_progress(self, progress: SyncProgress) -> None:
+        self._publish(self._status.model_copy(update={"progress": progress}))
 
     def _mark(self, key: str, state: SyncState, **figures: object) -> None:
         """Publish dataset ``key``'s new ``state`` and any other ``figures`` of its row
@@ -363,6 +396,7 @@ class SyncEngine:
                 "status": state,
                 "datasets": datasets,
                 "error": error,
+                "progress": None,
                 "seconds": self.clock.monotonic() - started,
                 **_point_fields(point),
                 "next_delta_due": self._next_due(point, state, interval),
@@ -493,4 +527,4 @@ def _refused_text(count: int, named: dict[str, str]) -> str:
     shown = ", ".join(names[:REFUSED_NAMED]) + (
         f" and {len(names) - REFUSED_NAMED} more" if len(names) > REFUSED_NAMED else ""
     )
-    return f"{count} portrait(s) refused: {shown}" if names else f"{count} portrait(s) refused"
+    return f"{counted(count, 'portrait')} refused" + (f": {shown}" if names else "")
