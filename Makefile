@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo check test bench clean browser-deps postgresql
+.PHONY: demo check test bench bench-scale clean browser-deps postgresql
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ test: $(STAMP) browser-deps postgresql
 
 bench: $(STAMP) postgresql
 	$(BIN)/python -m bench.run
+
+# Ships of 10k, 25k and 50k profiles with 40 KB portraits: time and memory against size.
+bench-scale: $(STAMP)
+	$(BIN)/python -m bench.scale
 
 clean:
 	rm -rf $(VENV) demo-data bench/.data

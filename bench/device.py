@@ -3,10 +3,12 @@
 ``python -m bench.device sync --server URL --runs N [--portraits]`` signs in once, then N
 times: a fresh device store and a full sync timed from the first data request (token held,
 connection open) to commit. ``python -m bench.device floor --ship DIR --runs N
-[--portraits]`` times the floor: DuckDB loading the same rows (and pictures) from the local
-Parquet files into the same tables and swapping them in. ``python -m bench.device delta
---server URL --runs N --case empty|100_10|100_pictures`` syncs once, then per run has the
-office make the case's changes (outside the interval) and times one delta sync. Each prints
+[--portraits]`` times the floor: DuckDB loading the same rows from the local Parquet files
+into the same tables (and each portrait copied from them into its file, as the device keeps
+them) and swapping them in. ``python -m bench.device delta --server URL --runs N --case
+empty|100_10|100_pictures [--portrait-kb K]`` syncs once, then per run has the office make
+the case's changes (outside the interval; new portraits of about K KB) and times one delta
+sync; it also gives ``first_sync_seconds``, its first (full, with portraits) sync. Each prints
 one JSON object: ``seconds`` per run and the process's ``peak_rss_mb``.
 """
 
@@ -16,13 +18,15 @@ import argparse
 import asyncio
 import json
 import random
-import resource
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from fixtures.portraits import portrait
+import pyarrow.parquet as pq
+
+from bench.rss import peak_rss_mb
+from fixtures.portraits import IdPhotos, portrait
 from sync_core.clock import SystemClock
 from sync_core.device import DeviceStore, ServerClient, SyncEngine
 from sync_core.device.store import SyncPoint
@@ -47,24 +51,31 @@ async def timed_syncs(url: str, runs: int, portraits: bool, work: Path) -> list[
     return seconds
 
 
-async def timed_deltas(url: str, runs: int, case: str, work: Path) -> list[float]:
-    """Seconds of each delta sync after the office made ``case``'s changes."""
+async def timed_deltas(
+    url: str, runs: int, case: str, work: Path, portrait_kb: int | None
+) -> tuple[float, list[float]]:
+    """Seconds of the first sync (a full sync with portraits, from the call on) and of each
+    delta sync after the office made ``case``'s changes."""
     seconds = []
     store = DeviceStore(work / "delta.duckdb")
     async with ServerClient(url) as client, ServerClient(url) as office:
         session = await client.sign_in("demo", "demo")
         await office.sign_in("office", "office")
         engine = SyncEngine(store, client, SystemClock())
-        await engine.sync(session.server_id)
+        started = time.perf_counter()
+        first = await engine.sync(session.server_id)
+        first_seconds = time.perf_counter() - started
+        if first.status is not SyncState.SUCCESS:
+            raise SystemExit(f"full sync failed: {first.error}")
         for run in range(runs):
-            await CASES[case](office, store, run)
+            await CASES[case](office, store, run, portrait_kb)
             started = time.perf_counter()
             status = await engine.delta_sync()
             seconds.append(time.perf_counter() - started)
             if status.status is not SyncState.SUCCESS or status.kind != "delta":
                 raise SystemExit(f"delta failed: {status.error}")
     store.close()
-    return seconds
+    return first_seconds, seconds
 
 
 def _profiles(store: DeviceStore, count: int, offset: int) -> list[str]:
@@ -75,11 +86,13 @@ def _profiles(store: DeviceStore, count: int, offset: int) -> list[str]:
     return [row[0] for row in rows]
 
 
-async def _no_changes(office: ServerClient, store: DeviceStore, run: int) -> None:
+async def _no_changes(office: ServerClient, store: DeviceStore, run: int, portrait_kb: int | None) -> None:
     return None
 
 
-async def _updates_and_deletes(office: ServerClient, store: DeviceStore, run: int) -> None:
+async def _updates_and_deletes(
+    office: ServerClient, store: DeviceStore, run: int, portrait_kb: int | None
+) -> None:
     """100 profiles updated and 10 deleted."""
     ids = _profiles(store, 110, 200 * run)
     changes = [
@@ -89,29 +102,35 @@ async def _updates_and_deletes(office: ServerClient, store: DeviceStore, run: in
     await office.post_changes(changes)
 
 
-async def _new_pictures(office: ServerClient, store: DeviceStore, run: int) -> None:
-    """100 profiles get a new portrait."""
+async def _new_pictures(office: ServerClient, store: DeviceStore, run: int, portrait_kb: int | None) -> None:
+    """100 profiles get a new portrait (an ID photo of about ``portrait_kb`` KB, or small)."""
     rng = random.Random(run)
+    draw = portrait if portrait_kb is None else IdPhotos(portrait_kb)
     for pid in _profiles(store, 100, 100 * run):
-        await office.put_picture(pid, portrait(rng, f"{pid}-{run}", uniform=False))
+        await office.put_picture(pid, draw(rng, f"{pid}-{run}", uniform=False))
 
 
 CASES = {"empty": _no_changes, "100_10": _updates_and_deletes, "100_pictures": _new_pictures}
 
 
 def floor_load(ship: Path, path: Path, portraits: bool) -> float:
-    """Seconds for DuckDB to load the ship's Parquet files into a fresh store and swap in."""
+    """Seconds for DuckDB to load the ship's Parquet files into a fresh store and swap in;
+    with ``portraits``, each portrait is copied from the Parquet file (a row group at a time)
+    into its file too."""
     store = DeviceStore(path)
     started = time.perf_counter()
     store.begin_staging()
     with store.db.cursor() as cur:
         for key in DATASETS:
+            if key == "pictures" and not portraits:
+                continue  # as a rows-only full sync: no portraits
             columns = ", ".join(f'"{c}"' for c in wire_columns(key))
             source = f"read_parquet('{ship / f'{key}.parquet'}')"
             cur.execute(f'INSERT INTO "{key}__staging" BY NAME SELECT {columns} FROM {source}')
-            if key == "pictures" and portraits:
-                cur.execute(f'DELETE FROM "{key}__staging"')
-                cur.execute(f'INSERT INTO "{key}__staging" SELECT * FROM {source}')
+    if portraits:
+        pictures = pq.ParquetFile(ship / "pictures.parquet")
+        for group in range(pictures.num_row_groups):
+            store.keep_portraits(pictures.read_row_group(group, columns=["sha256", "jpeg"]))
     store.swap_in(SyncPoint("floor", "file", 0, None), {}, datetime.now(UTC))
     seconds = time.perf_counter() - started
     store.close()
@@ -127,20 +146,23 @@ def main() -> None:
     parser.add_argument("--ship", type=Path)
     parser.add_argument("--runs", type=int, required=True)
     parser.add_argument("--portraits", action="store_true")
+    parser.add_argument("--portrait-kb", type=int)
     args = parser.parse_args()
+    first: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         if args.mode == "sync":
             seconds = asyncio.run(timed_syncs(args.server, args.runs, args.portraits, work))
         elif args.mode == "delta":
-            seconds = asyncio.run(timed_deltas(args.server, args.runs, args.case, work))
+            first["first_sync_seconds"], seconds = asyncio.run(
+                timed_deltas(args.server, args.runs, args.case, work, args.portrait_kb)
+            )
         else:
             seconds = [
                 floor_load(args.ship, work / f"floor-{run}.duckdb", args.portraits)
                 for run in range(args.runs)
             ]
-    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "peak_rss_mb": round(peak_rss_mb, 1)}))
+    print(json.dumps({"seconds": seconds, **first, "peak_rss_mb": peak_rss_mb()}))
 
 
 if __name__ == "__main__":

@@ -16,12 +16,12 @@ import argparse
 import asyncio
 import dataclasses
 import json
-import resource
 import tempfile
 import time
 from datetime import UTC
 from pathlib import Path
 
+from bench.rss import peak_rss_mb
 from sync_core.clock import SystemClock
 from sync_core.device import DeviceStore, ServerClient, SyncEngine
 from sync_core.device.registrar import Post, Registrar
@@ -138,8 +138,7 @@ def main() -> None:
             seconds = asyncio.run(timed_uploads(args.server, args.runs, Path(tmp)))
         else:
             seconds = asyncio.run(timed_in_app(args.server, args.runs, Path(tmp), args.mode))
-    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "peak_rss_mb": round(peak_rss_mb, 1)}))
+    print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_rss_mb()}))
 
 
 if __name__ == "__main__":

@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import resource
 import time
 
+from bench.rss import peak_rss_mb
 from sync_core.device import ServerClient
 from sync_core.protocol import SafetyMode
 
@@ -38,8 +38,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, required=True)
     args = parser.parse_args()
     seconds, size = asyncio.run(timed_reports(args.server, args.runs, args.mode))
-    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "peak_rss_mb": round(peak_rss_mb, 1), "bytes": size}))
+    print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_rss_mb(), "bytes": size}))
 
 
 if __name__ == "__main__":

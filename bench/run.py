@@ -1,10 +1,11 @@
 """``make bench``: full and delta syncs, registration, the server's sign-in burst and the
-drill report of the ``icon`` preset over loopback.
+drill report of the ``icon`` preset, with 40 KB ID photos, over loopback.
 
 Prints one JSON object a line: ``{"name", "preset", "seconds", "floor_seconds", "ratio",
 "peak_rss_mb", "runs"}`` (README, "Benchmark"). ``seconds`` and ``floor_seconds``
-are medians; each line's device runs in a process of its own so its peak RSS is its own.
-The ship is generated once into ``bench/.data`` and the server imports it once.
+are medians; each line's device runs in a process of its own and ``peak_rss_mb`` is that
+process's own high-water mark. The ship is generated once, by a child process, into
+``bench/.data``, and the server imports it once.
 The terminal lines of :mod:`bench.tty` (``tty_*``) have their own shape: bytes per terminal
 profile and size.
 ``server_sign_in_200`` adds ``p50``, ``errors``, ``store``, ``server_peak_rss_mb`` and
@@ -26,11 +27,13 @@ from pathlib import Path
 
 from bench import tty
 from bench.dashboard import dashboard_open
+from bench.rss import peak_rss_mb
 from sync_core.server.process import ServerProcess
 
 DATA = Path(__file__).parent / ".data"
 PRESET = "icon"
 SEED = 1
+PORTRAIT_KB = 40  # the size of a real ID photo
 CASES = (("full_sync_rows", False, 20), ("full_sync_with_pictures", True, 5))
 DELTA_CASES = (
     ("delta_100_10", "100_10", 20),
@@ -42,6 +45,8 @@ SCAN_RUNS = 200
 SEARCH_KEYSTROKES = 60
 SIGN_IN_DEVICES = 200
 REPORT_RUNS = 3
+# A ship's server imports it before it listens: a big ship's import takes minutes.
+SERVER_START_TIMEOUT = 1800.0
 
 
 def p99(seconds: list[float]) -> float:
@@ -50,21 +55,37 @@ def p99(seconds: list[float]) -> float:
     return ranked[max(0, -(-99 * len(ranked) // 100) - 1)]
 
 
-def ensure_ship() -> Path:
-    """The icon ship's Parquet files, generated on first use."""
-    ship = DATA / f"ship-{PRESET}"
+def ensure_ship(name: str = f"{PRESET}-{PORTRAIT_KB}kb", *options: str) -> Path:
+    """``bench/.data/ship-NAME``: the ship ``muster fixtures ship OPTIONS --seed SEED`` writes
+    (default: the icon preset with ``PORTRAIT_KB`` photos), generated on first use by a child
+    process (its memory is not the benchmark's)."""
+    options = options or ("--preset", PRESET, "--portrait-kb", str(PORTRAIT_KB))
+    ship = DATA / f"ship-{name}"
     if not (ship / "reservations.parquet").is_file():
-        from fixtures.ship import generate_ship
-
-        generate_ship(PRESET, SEED, ship)
+        command = [sys.executable, "-m", "muster_tui", "fixtures", "ship", *options]
+        subprocess.run([*command, "--seed", str(SEED), "--out", str(ship)], check=True, capture_output=True)
     return ship
 
 
-def device(mode: str, runs: int, portraits: bool, *options: str, module: str = "bench.device") -> dict:
-    """Run ``MODULE MODE`` (a device benchmark) in a process of its own; its JSON result."""
+def device(
+    mode: str,
+    runs: int,
+    portraits: bool,
+    *options: str,
+    module: str = "bench.device",
+    root: Path | None = None,
+) -> dict:
+    """Run ``MODULE MODE`` (a device benchmark) in a process of its own, with the code of the
+    checkout ``root`` (default: this one); its JSON result."""
     args = [sys.executable, "-m", module, mode, "--runs", str(runs), *options]
+    env = None if root is None else {**os.environ, "PYTHONPATH": str(root)}
     done = subprocess.run(
-        args + (["--portraits"] if portraits else []), check=True, capture_output=True, text=True
+        args + (["--portraits"] if portraits else []),
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=root,
+        env=env,
     )
     return json.loads(done.stdout)
 
@@ -140,13 +161,6 @@ def server_sign_in(ship: Path, store: str = "duckdb") -> dict:
     }
 
 
-def peak_rss_mb(pid: int) -> float:
-    """The peak RSS (VmHWM, MB) of process ``pid`` (``ru_maxrss`` of a child starts at its
-    parent's peak; /proc does not)."""
-    status = Path(f"/proc/{pid}/status").read_text()
-    return round(int(status.split("VmHWM:")[1].split()[0]) / 1024, 1)
-
-
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds process ``pid`` has used so far (from /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -173,14 +187,17 @@ def main() -> None:
 
 def sync_lines(ship: Path) -> None:
     """The device lines: syncs, uploads, scans, searches."""
-    with ServerProcess(ship, DATA / f"server-{PRESET}.duckdb", DATA / "server.log") as url:
+    with ServerProcess(
+        ship, DATA / f"server-{ship.name}.duckdb", DATA / "server.log", SERVER_START_TIMEOUT
+    ) as url:
         for name, portraits, runs in CASES:
             print(json.dumps(run_case(url, ship, name, portraits, runs)), flush=True)
-    scratch = DATA / f"server-{PRESET}-deltas.duckdb"
+    scratch = DATA / f"server-{ship.name}-deltas.duckdb"
     scratch.unlink(missing_ok=True)
-    with ServerProcess(ship, scratch, DATA / "server.log") as url:
+    with ServerProcess(ship, scratch, DATA / "server.log", SERVER_START_TIMEOUT) as url:
         for name, case, runs in DELTA_CASES:
-            deltas = device("delta", runs, False, "--server", url, "--case", case)
+            options = ("--server", url, "--case", case, "--portrait-kb", str(PORTRAIT_KB))
+            deltas = device("delta", runs, False, *options)
             print(json.dumps(line(name, deltas, runs)), flush=True)
         uploads = device("upload", UPLOAD_RUNS, False, "--server", url, module="bench.registration")
         print(json.dumps(line("upload_500", uploads, UPLOAD_RUNS)), flush=True)

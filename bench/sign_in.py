@@ -15,10 +15,10 @@ import argparse
 import asyncio
 import json
 import random
-import resource
 import time
 from collections import Counter
 
+from bench.rss import peak_rss_mb
 from sync_core.device import ServerClient
 from sync_core.errors import SyncError
 from sync_core.passwords import HASHER
@@ -95,8 +95,7 @@ def main() -> None:
         asyncio.run(add_users(args.server, passwords))
         return
     seconds, errors = asyncio.run(burst(args.server, args.devices, passwords, args.seed))
-    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "errors": dict(errors), "peak_rss_mb": round(peak_rss_mb, 1)}))
+    print(json.dumps({"seconds": seconds, "errors": dict(errors), "peak_rss_mb": peak_rss_mb()}))
 
 
 if __name__ == "__main__":

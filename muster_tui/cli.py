@@ -59,15 +59,34 @@ def fixtures() -> None:
 
 
 @fixtures.command("ship")
-@click.option("--preset", type=click.Choice(["small", "oasis", "icon"]), required=True)
+@click.option("--preset", type=click.Choice(["small", "oasis", "icon"]), help="A ship of the presets.")
+@click.option(
+    "--profiles", type=int, help="Or a ship of this many profiles (100 to 60,000), in icon's proportions."
+)
+@click.option(
+    "--portrait-kb",
+    type=int,
+    help="ID photos (300x400 JPEG) of about this many KB (10 to 80); default: small ones.",
+)
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
-def fixtures_ship(preset: str, seed: int, out: Path) -> None:
+def fixtures_ship(
+    preset: str | None, profiles: int | None, portrait_kb: int | None, seed: int, out: Path
+) -> None:
     """Write OUT/<key>.parquet for the six datasets; same seed, same bytes."""
-    from fixtures.ship import generate_ship
+    from fixtures.ship import Preset, generate_ship
 
-    counts = generate_ship(preset, seed, out)
-    click.echo(json.dumps({"preset": preset, "seed": seed, "out": str(out), "counts": counts}))
+    if (preset is None) == (profiles is None):
+        raise click.UsageError("give either --preset or --profiles")
+    try:
+        ship = Preset.scaled(profiles) if profiles is not None else str(preset)
+        counts = generate_ship(ship, seed, out, portrait_kb=portrait_kb)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    described = {"preset": preset} if profiles is None else {"profiles": profiles}
+    click.echo(
+        json.dumps({**described, "portrait_kb": portrait_kb, "seed": seed, "out": str(out), "counts": counts})
+    )
 
 
 @main.command()

@@ -11,6 +11,7 @@ generator writes the same columns to Parquet.
 
 from __future__ import annotations
 
+import hashlib
 from enum import StrEnum
 from typing import Annotated, Any, Final, Literal
 
@@ -33,6 +34,31 @@ PICTURE_BATCH_MAX: Final = 500
 # A portrait is about 3 KB; anything over this is refused as oversize (docs/architecture.md, 'Bad
 # input fails alone').
 PICTURE_MAX_BYTES: Final = 256 * 1024
+JPEG_MAGIC: Final = b"\xff\xd8\xff"  # a JPEG starts with its start-of-image marker
+JPEG_END: Final = b"\xff\xd9"  # and a whole one ends with its end-of-image marker
+
+
+def picture_problem(sha256: str, jpeg: bytes | None) -> str | None:
+    """Why a fetched portrait must be refused, or None when it is good.
+
+    Refused: missing bytes, over ``PICTURE_MAX_BYTES``, not starting with the JPEG SOI
+    marker, not ending with its EOI marker (truncated), or bytes whose SHA-256 differs from
+    the hash the row names. Checked by the device on every portrait it fetches and by the
+    server's import (a full decode, which the office's edits do, costs a millisecond or two a
+    portrait).
+    """
+    if jpeg is None:
+        return "no bytes"
+    if len(jpeg) > PICTURE_MAX_BYTES:
+        return f"oversize ({len(jpeg)} bytes)"
+    if not jpeg.startswith(JPEG_MAGIC):
+        return "not a JPEG"
+    if not jpeg.endswith(JPEG_END):
+        return "truncated JPEG"
+    if hashlib.sha256(jpeg).hexdigest() != sha256:
+        return "content does not match its hash"
+    return None
+
 
 DATASET_COLUMNS: Final[dict[str, tuple[tuple[str, str], ...]]] = {
     "users": (

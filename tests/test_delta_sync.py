@@ -305,27 +305,41 @@ async def test_portraits_missing_after_a_crash_are_fetched_by_the_next_process(
     async with device(own_server.url, device_store_path) as engine:
         with engine.store.db.cursor() as cur:
             cur.execute("DELETE FROM pictures WHERE profile_id IN ('P0000004', 'P0000005')")
+            lost, damaged = (
+                row[0]
+                for row in cur.execute(
+                    "SELECT sha256 FROM pictures WHERE profile_id IN ('P0000006', 'P0000007') ORDER BY 1"
+                ).fetchall()
+            )
+        engine.store.portraits.remove([lost])  # a power cut lost one file and damaged another
+        engine.store.portraits.write(damaged, b"\xff\xd8\xff half written")
+        assert engine.store.portrait(damaged) is None
         async with ServerClient(own_server.url) as client:
             session = await client.sign_in("demo", "demo")
             status = await SyncEngine(engine.store, client, SystemClock()).sync(session.server_id)
-        assert status.kind == "delta" and status.datasets["pictures"].changes == 2
+        assert status.kind == "delta" and status.datasets["pictures"].changes == 4
         with engine.store.db.cursor() as cur:
             held = {row[0] for row in cur.execute("SELECT profile_id FROM pictures").fetchall()}
-        assert {"P0000004", "P0000005"} <= held
+        assert {"P0000004", "P0000005", "P0000006", "P0000007"} <= held
+        assert engine.store.portrait(lost) is not None and engine.store.portrait(damaged) is not None
+        assert _figures(status) == _stored(engine.store)
 
 
 async def test_a_portrait_no_profile_names_is_removed(
     own_server: ServerProcess, device_store_path: Path
 ) -> None:
     async with device(own_server.url, device_store_path) as engine:
-        orphan = "0" * 64  # as a crash between a page and its portraits' fetch might leave
-        with engine.store.db.cursor() as cur:
-            cur.execute("INSERT INTO pictures VALUES (?, 'P0000006', '\\xFF\\xD8\\xFF'::BLOB)", [orphan])
+        orphan, stray = "0" * 64, "1" * 64  # as a crash between a page and its portraits' fetch,
+        with engine.store.db.cursor() as cur:  # or a failed full sync, might leave them
+            cur.execute("INSERT INTO pictures (sha256, profile_id) VALUES (?, 'P0000006')", [orphan])
+        engine.store.portraits.write(orphan, b"\xff\xd8\xff")
+        engine.store.portraits.write(stray, b"\xff\xd8\xff")
         async with ServerClient(own_server.url) as client:  # the next process checks them all
             session = await client.sign_in("demo", "demo")
             status = await SyncEngine(engine.store, client, SystemClock()).sync(session.server_id)
         assert status.kind == "delta"
         assert orphan not in _ids(engine.store, "pictures")
+        assert not engine.store.portraits.holds(orphan) and not engine.store.portraits.holds(stray)
         assert _figures(status) == _stored(engine.store)
 
 
@@ -347,13 +361,15 @@ async def test_a_replaced_portrait_arrives_by_delta(
         status = await delta(engine)
         new = hashlib.sha256(jpeg).hexdigest()
         with engine.store.db.cursor() as cur:
-            held = dict(
-                cur.execute("SELECT sha256, jpeg FROM pictures WHERE profile_id = 'P0000006'").fetchall()
-            )
+            held = [
+                row[0]
+                for row in cur.execute("SELECT sha256 FROM pictures WHERE profile_id = 'P0000006'").fetchall()
+            ]
             (named,) = cur.execute(
                 "SELECT picture_sha256 FROM reservations WHERE profile_id = 'P0000006'"
             ).fetchall()[0]
-        assert held == {new: jpeg} and named == new
+        assert held == [new] and named == new and engine.store.portrait(new) == jpeg
+        assert len(set(engine.store.portraits.held())) == engine.store.datasets()["pictures"].count
         assert status.datasets["pictures"].changes == 2  # the old one deleted, the new one added
         assert _figures(status) == _stored(engine.store)
 

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from fixtures.ship import fixture_passwords, generate_ship
+from fixtures.ship import PICTURE_ROW_GROUP, PRESETS, Preset, fixture_passwords, generate_ship
 from sync_core.passwords import HASHER
 from sync_core.protocol import DATASET_COLUMNS, DATASETS
 
@@ -173,3 +173,81 @@ def test_fixture_users_sign_in(data):
         assert HASHER.verify(users[name]["password_hash"], passwords[name])
         assert not HASHER.check_needs_rehash(users[name]["password_hash"])
     assert passwords["demo"] == "demo" and passwords["office"] == "office"
+
+
+@pytest.fixture(scope="module")
+def big_ship(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, Any]]]:
+    """A ship larger than the guest cabins of the presets' decks hold."""
+    out = tmp_path_factory.mktemp("scaled")
+    generate_ship(Preset.scaled(17_000), 1, out)
+    return {key: pq.read_table(out / f"{key}.parquet").to_pylist() for key in DATASETS}
+
+
+def test_a_scaled_ship_has_its_size_and_the_rules_of_the_presets(big_ship):
+    test_ids_are_unique_and_present(big_ship)
+    test_muster_stations_hold_their_people(big_ship)
+    test_lifeboats_follow_the_side_rule_and_hold_their_people(big_ship)
+    test_parameters_name_an_existing_station(big_ship)
+    profiles = big_ship["reservations"]
+    assert len(profiles) == len(big_ship["pictures"]) == 17_000
+    guests = [row for row in profiles if row["profile_type"] == "Guest"]
+    assert all(row["cabin"] for row in guests)
+    by_booking: dict[str, set[str]] = {}
+    for row in guests:
+        by_booking.setdefault(row["booking_number"], set()).add(row["cabin"])
+    assert all(len(cabins) == 1 for cabins in by_booking.values())  # a booking shares one cabin
+    assert len({row["cabin"] for row in guests}) == len(by_booking)  # and no two share one
+    icon = PRESETS["icon"]
+    assert len(big_ship["muster_stations"]) > icon.guest_stations + icon.crew_stations
+    assert "AA" in {row["code"] for row in big_ship["muster_stations"]}
+
+
+def test_scaled_ships_keep_the_icon_proportions():
+    small, large = Preset.scaled(100), Preset.scaled(60_000)
+    assert sum(small.headcount().values()) == 100 and sum(large.headcount().values()) == 60_000
+    assert min(small.headcount().values()) >= 1
+    assert large.guest_stations == 96 and large.crew_stations == 48
+    for size in range(100, 60_001, 997):  # lifeboats hold the guests, visitors and residents
+        spec = Preset.scaled(size)
+        civilians = spec.guests + spec.visitors + spec.residents
+        assert civilians <= spec.lifeboat_capacity * spec.lifeboats
+        assert spec.lifeboats == 2 or civilians > spec.lifeboat_capacity * (spec.lifeboats - 1)
+    for size in (99, 60_001):
+        with pytest.raises(ValueError, match="profiles"):
+            Preset.scaled(size)
+
+
+def test_id_photos_have_the_size_asked_and_the_same_bytes_each_time(tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    generate_ship(Preset.scaled(100), 3, first, portrait_kb=40)
+    generate_ship(Preset.scaled(100), 3, second, portrait_kb=40)
+    assert _files(first) == _files(second)
+    pictures = pq.ParquetFile(first / "pictures.parquet")
+    assert pictures.metadata.num_row_groups == 1
+    rows = pictures.read().to_pylist()
+    sizes = [len(row["jpeg"]) for row in rows]
+    assert 36 * 1024 < sum(sizes) / len(sizes) < 44 * 1024 and max(sizes) < 48 * 1024
+    with Image.open(io.BytesIO(rows[0]["jpeg"])) as image:
+        assert image.format == "JPEG" and image.size == (300, 400)
+    with pytest.raises(ValueError, match="KB"):
+        generate_ship("small", 1, tmp_path / "huge", portrait_kb=500)
+
+
+def test_portraits_are_written_in_bounded_row_groups(ship):
+    out, counts = ship
+    groups = pq.ParquetFile(out / "pictures.parquet").metadata
+    assert groups.num_row_groups == -(-counts["pictures"] // PICTURE_ROW_GROUP) > 1
+
+
+def test_the_command_line_makes_a_ship_of_any_size(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "muster_tui", "fixtures", "ship", "--profiles", "100", "--out", str(tmp_path)],
+        check=True, capture_output=True, text=True, cwd=ROOT,
+    )  # fmt: skip
+    assert '"reservations": 100' in done.stdout
+    refused = subprocess.run(
+        [sys.executable, "-m", "muster_tui", "fixtures", "ship", "--preset", "small", "--profiles", "100",
+         "--out", str(tmp_path)],
+        capture_output=True, text=True, cwd=ROOT,
+    )  # fmt: skip
+    assert refused.returncode == 2 and "either --preset or --profiles" in refused.stderr

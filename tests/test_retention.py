@@ -97,10 +97,12 @@ async def test_unused_for_10_days_the_data_is_cleared_and_unsynced_registrations
         store.count_failed_sign_in("demo", 1, NOW + DAY)  # locked
         store.touch(NOW)
         device_id = store.device_id
+        assert any(store.portraits.held())
         report = await wipe_if_due(store, NOW + 10 * DAY)
         assert report is not None
         assert (report.kept, report.removed, report.upload) == (2, 0, None)
         assert _counts(store) == dict.fromkeys(DATASETS, 0)
+        assert not store.portraits.root.exists()  # the portrait files went with the rows
         assert not {name for name in _tables(store) if name.endswith(("__staging", "__index"))}
         assert store.sync_point() is None and store.datasets()["users"].last_updated is None
         assert store.last_used() is None and not due(store, NOW + 100 * DAY)
@@ -234,3 +236,12 @@ async def test_the_wipe_is_one_transaction(
         assert fail_at >= 2 * len(DATASETS)  # each statement of the wipe failed once, then it ran whole
         assert result == (1, 1)
         assert _counts(store) == dict.fromkeys(DATASETS, 0) and store.sync_point() is None
+
+
+def test_portrait_files_a_killed_wipe_left_go_at_the_next_open(device_store_path: Path) -> None:
+    store = DeviceStore(device_store_path)  # as after a wipe's commit, before its files went
+    store.portraits.write("a" * 64, b"\xff\xd8\xff portrait \xff\xd9")
+    store.close()
+    reopened = DeviceStore(device_store_path)
+    assert not reopened.portraits.root.exists()
+    reopened.close()

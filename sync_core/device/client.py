@@ -171,10 +171,23 @@ class ServerClient:
         """Ask the server for one consistent read of every dataset (see SnapshotManifest)."""
         return _model(SnapshotManifest, await self._send("POST", f"{API_PREFIX}/snapshots"))
 
-    async def fetch_snapshot(self, snapshot_id: str, key: str) -> pa.Table:
-        """Dataset ``key`` of snapshot ``snapshot_id`` as an Arrow table with its wire columns."""
-        response = await self._send("GET", f"{API_PREFIX}/snapshots/{snapshot_id}/{key}")
-        return _arrow(response, wire_columns(key))
+    async def fetch_snapshot(self, snapshot_id: str, key: str) -> pa.RecordBatchReader:
+        """Dataset ``key`` of snapshot ``snapshot_id``: a reader of its record batches (wire
+        columns), each decoded only when read, so a big dataset is never whole in memory
+        (the server sends batches of a few thousand rows); columns it does not know are
+        dropped. Raises MalformedResponse for a stream that does not open or lacks a column
+        (see :func:`_known_columns`); a batch that does not decode raises
+        ``pyarrow.ArrowInvalid`` when read."""
+        path, body = await self._send_arrow("GET", f"{API_PREFIX}/snapshots/{snapshot_id}/{key}")
+        try:
+            reader = pa.ipc.open_stream(body)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise MalformedResponse(f"{path} sent an unreadable Arrow stream") from exc
+        columns = wire_columns(key)
+        if not _known_columns(reader.schema.names, columns, path):
+            return reader
+        schema = pa.schema([reader.schema.field(name) for name in columns])
+        return pa.RecordBatchReader.from_batches(schema, (batch.select(list(columns)) for batch in reader))
 
     async def fetch_pictures(self, hashes: list[str]) -> pa.Table:
         """Portraits by content hash: a table of ``sha256``, ``profile_id``, ``jpeg``.
@@ -182,8 +195,8 @@ class ServerClient:
         At most ``PICTURE_BATCH_MAX`` hashes per call. The caller checks each picture.
         """
         body = PictureRequest(sha256=hashes).model_dump()
-        response = await self._send("POST", f"{API_PREFIX}/pictures", json=body)
-        return _arrow(response, ("sha256", "profile_id", "jpeg"))
+        path, answer = await self._send_arrow("POST", f"{API_PREFIX}/pictures", json=body)
+        return _arrow_table(answer, ("sha256", "profile_id", "jpeg"), path)
 
     async def fetch_changes(self, after: int, limit: int) -> DeltaPage:
         """The changes after cursor ``after``, at most ``limit`` of them.
@@ -192,8 +205,8 @@ class ServerClient:
         tombstone horizon; MalformedResponse for a page that breaks the contract.
         """
         params = {"after": after, "limit": limit}
-        response = await self._send("GET", f"{API_PREFIX}/changes", params=params)
-        return _delta_page(_arrow(response, PAGE_COLUMNS), response.url.path, after)
+        path, body = await self._send_arrow("GET", f"{API_PREFIX}/changes", params=params)
+        return _delta_page(_arrow_table(body, PAGE_COLUMNS, path), path, after)
 
     async def post_changes(self, changes: list[RecordChange]) -> EditResult:
         """Office edits, applied by the server in one transaction (role office).
@@ -300,12 +313,38 @@ class ServerClient:
     async def _send(
         self, method: str, path: str, headers: dict[str, str] | None = None, **kwargs: Any
     ) -> httpx.Response:
+        response, _ = await self._exchange(method, path, headers, body_apart=False, **kwargs)
+        return response
+
+    async def _send_arrow(self, method: str, path: str, **kwargs: Any) -> tuple[str, bytes]:
+        """The path and body of an Arrow answer. The body is read into bytes of the caller's
+        own: httpx's Response sits in a reference cycle, so a body it kept lived until the
+        next garbage collection (a full sync's portraits piled up ~60 MB here)."""
+        response, body = await self._exchange(method, path, None, body_apart=True, **kwargs)
+        if response.headers.get("content-type", "").split(";")[0] != ARROW_STREAM:
+            raise MalformedResponse(f"{response.url.path} did not answer with an Arrow stream")
+        return response.url.path, body
+
+    async def _exchange(
+        self, method: str, path: str, headers: dict[str, str] | None, *, body_apart: bool, **kwargs: Any
+    ) -> tuple[httpx.Response, bytes]:
+        """Send a request and read its answer within ``REQUEST_DEADLINE``; a successful
+        answer's body is returned apart (not kept by the Response) when ``body_apart``."""
         headers = dict(headers or {})
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
+        body = b""
         try:
             async with asyncio.timeout(REQUEST_DEADLINE):
-                response = await self._http.request(method, path, headers=headers, **kwargs)
+                request = self._http.build_request(method, path, headers=headers, **kwargs)
+                response = await self._http.send(request, stream=True)
+                try:
+                    if body_apart and response.is_success:
+                        body = b"".join([chunk async for chunk in response.aiter_bytes()])
+                    else:
+                        await response.aread()
+                finally:
+                    await response.aclose()
         except TimeoutError as exc:
             raise ServerUnreachable(
                 self.base_url, f"no complete answer within {REQUEST_DEADLINE:.0f} s"
@@ -315,7 +354,7 @@ class ServerClient:
         except httpx.TransportError as exc:
             raise ServerUnreachable(self.base_url, str(exc) or type(exc).__name__) from exc
         _raise_for_status(response, signing_in=path.endswith("/sign-in"))
-        return response
+        return response, body
 
 
 def _raise_for_status(response: httpx.Response, signing_in: bool) -> None:
@@ -365,13 +404,6 @@ def _segment(text: str) -> str:
     return quote(text, safe="")
 
 
-def _arrow(response: httpx.Response, columns: tuple[str, ...]) -> pa.Table:
-    path = response.url.path
-    if response.headers.get("content-type", "").split(";")[0] != ARROW_STREAM:
-        raise MalformedResponse(f"{path} did not answer with an Arrow stream")
-    return _arrow_table(response.content, columns, path)
-
-
 def _arrow_table(payload: bytes, columns: tuple[str, ...], where: str) -> pa.Table:
     """The Arrow stream ``payload`` reduced to ``columns``, in that order.
 
@@ -384,17 +416,24 @@ def _arrow_table(payload: bytes, columns: tuple[str, ...], where: str) -> pa.Tab
         table = pa.ipc.open_stream(payload).read_all()
     except (pa.ArrowInvalid, OSError) as exc:
         raise MalformedResponse(f"{where} sent an unreadable Arrow stream") from exc
-    missing = [name for name in columns if name not in table.column_names]
+    return table.select(list(columns)) if _known_columns(table.column_names, columns, where) else table
+
+
+def _known_columns(names: list[str], columns: tuple[str, ...], where: str) -> bool:
+    """True when ``names`` (what the server sent) must be reduced to ``columns``; False when
+    they are exactly ``columns``. Unknown columns are logged once; a needed column that is
+    absent, or a column sent twice, raises MalformedResponse."""
+    missing = [name for name in columns if name not in names]
     if missing:
         raise MalformedResponse(f"{where}: server too old: column {missing[0]} is missing")
-    for name in table.column_names:
+    for name in names:
         if name not in columns:
             _note_unknown_column(columns, name, where)
-    if tuple(table.column_names) == columns:
-        return table
-    if len(set(table.column_names)) < table.num_columns:
-        raise MalformedResponse(f"{where} sent a column twice: {table.column_names}")
-    return table.select(list(columns))
+    if tuple(names) == columns:
+        return False
+    if len(set(names)) < len(names):
+        raise MalformedResponse(f"{where} sent a column twice: {names}")
+    return True
 
 
 _unknown_columns: set[tuple[tuple[str, ...], str]] = set()

@@ -8,9 +8,11 @@ blocks. Runs never overlap: a request while one runs waits for it and returns it
 
 Full sync (seed, "Synchronize from Server to Device"; docs/architecture.md, 'A full sync swaps in
 whole'): a snapshot manifest (one consistent read and its cursor), each dataset into staging with
-progress, the portraits it names (those the device lacks, in batches of ``PORTRAIT_BATCH``; the ones
-it holds are the same bytes by hash), then one transaction swaps staging and the cursor in. Any
-failure drops staging and leaves the previous data (on a first sync, nothing).
+progress, the portraits it names (those the device lacks, in batches of about
+``PORTRAIT_BATCH_BYTES``; the ones it holds are the same bytes by hash), then one transaction swaps
+staging and the cursor in. Any failure drops staging and leaves the previous data (on a first sync,
+nothing). Portrait bytes are files beside the store (:mod:`~sync_core.device.pictures`), written as
+they arrive: the memory a run takes does not grow with the ship's portraits.
 
 Delta sync (docs/architecture.md, 'Server sequence, not device time', 'Cursor and rows commit
 together', 'Deletes travel as tombstones'): pages of changes after the stored cursor, each page
@@ -18,33 +20,44 @@ applied with its new cursor in one transaction; then the portraits the device la
 portraits nothing references. HTTP 410 (cursor older than the tombstone horizon) turns the run into
 a full sync.
 
-Every portrait is checked (size, JPEG marker, hash); a bad one fails alone ('Bad input fails alone').
+Every portrait is checked (:func:`~sync_core.protocol.picture_problem`); a bad one fails alone
+('Bad input fails alone').
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime, timedelta
-from typing import TypedDict
+from typing import TypedDict, TypeVar
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from sync_core.clock import Clock
 from sync_core.device.client import ServerClient
 from sync_core.device.progress import FullSyncMeter
 from sync_core.device.status import DatasetStatus, SyncKind, SyncProgress, SyncStatus, UploadStatus
-from sync_core.device.store import DatasetRecord, DeviceStore, SyncPoint
+from sync_core.device.store import DatasetRecord, DeviceStore, Rows, SyncPoint
 from sync_core.errors import FullSyncRequired, SyncError
-from sync_core.protocol import DATASET_LABELS, DATASETS, PICTURE_MAX_BYTES, SyncState
+from sync_core.protocol import (
+    DATASET_LABELS,
+    DATASETS,
+    PICTURE_BATCH_MAX,
+    PICTURE_MAX_BYTES,
+    SyncState,
+    picture_problem,
+)
 from sync_core.wording import counted
 
 log = logging.getLogger(__name__)
-JPEG_MAGIC = b"\xff\xd8\xff"
+# The Profile picture row names at most this many refused portraits.
+REFUSED_NAMED = 5
 Subscriber = Callable[[SyncStatus], None]
+Staged = TypeVar("Staged")
 # Takes good portraits, the number refused, how many of them count as this run's changes,
 # and the time; returns the portraits the live store gained.
 PictureSink = Callable[[pa.Table, int, int, datetime], int]
@@ -52,31 +65,15 @@ PictureSink = Callable[[pa.Table, int, int, datetime], int]
 # own, shorter timeout.
 SYNC_DEADLINE_SECONDS = 600.0
 DEFAULT_PAGE_SIZE = 1000
-# Portraits asked for per request (the server allows up to PICTURE_BATCH_MAX): smaller
-# batches keep the device's peak memory down at a few more round trips.
-PORTRAIT_BATCH = 200
+# The bytes of portraits asked for per request: the first asks for as many as fit at
+# PICTURE_MAX_BYTES each, later ones as many as fit at the largest seen so far (at most
+# PICTURE_BATCH_MAX). The device's peak memory holds about three times this.
+PORTRAIT_BATCH_BYTES = 4 * 1024 * 1024
 # The general parameter naming the delta interval, and its default (seed: every 30 minutes).
 INTERVAL_PARAMETER = "delta_sync_interval_minutes"
 DEFAULT_INTERVAL_MINUTES = 30
 # After a failed run the timer tries again this soon (or at the interval, if shorter).
 RETRY_AFTER = timedelta(minutes=1)
-
-
-def picture_problem(sha256: str, jpeg: bytes | None) -> str | None:
-    """Why a fetched portrait must be refused, or None when it is good.
-
-    Refused: missing bytes, over ``PICTURE_MAX_BYTES``, not starting with the JPEG SOI
-    marker, or bytes whose SHA-256 differs from the hash the row names.
-    """
-    if jpeg is None:
-        return "no bytes"
-    if len(jpeg) > PICTURE_MAX_BYTES:
-        return f"oversize ({len(jpeg)} bytes)"
-    if not jpeg.startswith(JPEG_MAGIC):
-        return "not a JPEG"
-    if hashlib.sha256(jpeg).hexdigest() != sha256:
-        return "content does not match its hash"
-    return None
 
 
 def _reason(exc: Exception) -> str:
@@ -107,6 +104,7 @@ class SyncEngine:
         self._lock = asyncio.Lock()
         self._interval: timedelta | None = None
         self._portraits_checked = False
+        self._refused: dict[str, str] = {}  # this run's refused portraits: hash -> who
         self._status = self._status_from_store()
 
     @property
@@ -168,6 +166,7 @@ class SyncEngine:
         """Publish In progress, run ``body`` (returns refused items per dataset) within the
         deadline, and publish Success or Failed; a failure drops any staging."""
         started = self.clock.monotonic()
+        self._refused = {}
         self._publish(self._fresh_run(kind))
         try:
             async with asyncio.timeout(SYNC_DEADLINE_SECONDS):
@@ -213,18 +212,25 @@ class SyncEngine:
             self._mark(key, SyncState.IN_PROGRESS)
             rows = await self.client.fetch_snapshot(manifest.snapshot_id, key)
             if key == "pictures":
-                await asyncio.to_thread(self.store.stage_picture_index, rows)
-                hashes = await asyncio.to_thread(self.store.stage_held_pictures) if portraits else []
+                held, hashes = 0, list[str]()
+                if portraits:  # else the live store holds no portraits (the rows-only benchmark)
+                    staged, hashes = await asyncio.to_thread(
+                        self._stage, key, self.store.stage_picture_index, rows
+                    )
+                    held = staged - len(hashes)
                 self._show_progress(meter.portraits_to_fetch(len(hashes)))
-                held = rows.num_rows - len(hashes) if portraits else 0
                 self._mark(key, SyncState.IN_PROGRESS, count=held, changes=0)
-                failed = await self._fetch_pictures(hashes, self._stage_pictures, meter=meter)
+                refused = await self._fetch_pictures(hashes, self._keep_portraits, meter=meter)
+                await asyncio.to_thread(self.store.unstage_pictures, list(refused))
+                failed = len(refused)
                 changes[key] = self._status.datasets[key].changes
             else:
-                await asyncio.to_thread(self._stage, key, rows)
-                self._show_progress(meter.records_fetched(rows.num_rows))
-                changes[key] = rows.num_rows
-                self._mark(key, SyncState.IN_PROGRESS, count=rows.num_rows, changes=rows.num_rows)
+                staged = await asyncio.to_thread(
+                    self._stage, key, functools.partial(self.store.stage, key), rows
+                )
+                self._show_progress(meter.records_fetched(staged))
+                changes[key] = staged
+                self._mark(key, SyncState.IN_PROGRESS, count=staged, changes=staged)
         point = SyncPoint(manifest.server_id, self.client.base_url, manifest.cursor, self.clock.now())
         await asyncio.to_thread(self.store.swap_in, point, {"pictures": failed}, self.clock.now(), changes)
         return {"pictures": failed}
@@ -259,7 +265,7 @@ class SyncEngine:
         # a portrait whose row a page brought was counted with the page: one change, not two
         refused = await self._fetch_pictures(hashes, self._add_pictures, counted=set(named))
         self._portraits_checked = True
-        return {"pictures": refused}
+        return {"pictures": len(refused)}
 
     async def _apply_pages(self, cursor: int) -> list[str]:
         """Apply pages until the server has no more; the portrait hashes their reservations name."""
@@ -290,20 +296,27 @@ class SyncEngine:
         sink: PictureSink,
         counted: Collection[str] = (),
         meter: FullSyncMeter | None = None,
-    ) -> int:
-        """Fetch ``hashes`` in batches, hand the good portraits to ``sink``; count refusals.
-        Each good portrait is a change of this run unless its hash is in ``counted``; a full
+    ) -> dict[str, str]:
+        """Fetch ``hashes`` in batches of about ``PORTRAIT_BATCH_BYTES``, hand the good
+        portraits to ``sink``; return the refused ones (hash -> whose, for the status). Each
+        good portrait is a change of this run unless its hash is in ``counted``; a full
         sync's ``meter`` counts every portrait fetched. A delta's portraits are live at once
         (``last_updated`` moves); a full sync's are staged until the swap."""
-        failed = 0
-        for start in range(0, len(hashes), PORTRAIT_BATCH):
-            asked = hashes[start : start + PORTRAIT_BATCH]
+        failed: dict[str, str] = {}
+        start, largest = 0, PICTURE_MAX_BYTES
+        while start < len(hashes):
+            size = min(PICTURE_BATCH_MAX, max(1, PORTRAIT_BATCH_BYTES // largest))
+            asked = hashes[start : start + size]
+            start += size
             batch = await self.client.fetch_pictures(asked)
-            good, refused = _good_pictures(batch, set(asked))
-            failed += refused
+            good, refused = _good_pictures(batch, asked)
+            if good.num_rows:
+                largest = pc.max(pc.binary_length(good.column("jpeg"))).as_py()
+            failed |= refused
+            self._refused |= refused
             at = self.clock.now()
             fresh = sum(sha256 not in counted for sha256 in good.column("sha256").to_pylist())
-            gained = await asyncio.to_thread(sink, good, refused, fresh, at)
+            gained = await asyncio.to_thread(sink, good, len(refused), fresh, at)
             row = self._status.datasets["pictures"]
             figures: dict[str, object] = {"changes": row.changes + fresh, "count": row.count + gained}
             if meter is None:
@@ -313,16 +326,19 @@ class SyncEngine:
             self._mark("pictures", SyncState.IN_PROGRESS, **figures)
         return failed
 
-    def _stage_pictures(self, rows: pa.Table, refused: int, changes: int, at: datetime) -> int:
-        self.store.stage("pictures", rows)
+    def _keep_portraits(self, rows: pa.Table, refused: int, changes: int, at: datetime) -> int:
+        self.store.keep_portraits(rows)
         return rows.num_rows  # what the device will hold once swapped in
 
     def _add_pictures(self, rows: pa.Table, refused: int, changes: int, at: datetime) -> int:
         return self.store.add_pictures(rows, refused, changes, at)
 
-    def _stage(self, key: str, rows: pa.Table) -> None:
+    def _stage(self, key: str, stage: Callable[[Rows], Staged], rows: Rows) -> Staged:
+        """``stage(rows)``, a failure to decode or store them as a SyncError naming ``key``."""
         try:
-            self.store.stage(key, rows)
+            return stage(rows)
+        except pa.ArrowInvalid as exc:
+            raise SyncError(f"{key}: the server sent an unreadable Arrow stream ({exc})") from exc
         except duckdb.Error as exc:
             raise SyncError(f"{key}: the server sent rows the device cannot store ({exc})") from exc
 
@@ -373,7 +389,7 @@ class SyncEngine:
         datasets["pictures"] = datasets["pictures"].model_copy(update={"failed": refused})
         if refused:  # the rest went on, but the Profile picture row says what is missing
             datasets["pictures"] = datasets["pictures"].model_copy(
-                update={"status": SyncState.FAILED, "error": f"{counted(refused, 'portrait')} refused"}
+                update={"status": SyncState.FAILED, "error": _refused_text(refused, self._refused)}
             )
         return self._status.model_copy(
             update={
@@ -484,15 +500,31 @@ def _row(key: str, record: DatasetRecord, state: SyncState) -> DatasetStatus:
     )
 
 
-def _good_pictures(batch: pa.Table, asked: set[str]) -> tuple[pa.Table, int]:
-    """Keep the portraits of ``batch`` that were asked for and pass :func:`picture_problem`."""
-    keep = []
+def _good_pictures(batch: pa.Table, asked: list[str]) -> tuple[pa.Table, dict[str, str]]:
+    """Keep the portraits of ``batch`` that were asked for and pass :func:`picture_problem`;
+    the ones asked for and not kept (refused, or not sent): hash -> whose (the profile id
+    and the problem)."""
+    keep, wanted, good, refused = [], set(asked), set(), {}
     for sha256, profile_id, jpeg in zip(
         *(batch.column(c).to_pylist() for c in batch.column_names), strict=True
     ):
-        problem = "not asked for" if sha256 not in asked else picture_problem(sha256, jpeg)
+        problem = "not asked for" if sha256 not in wanted else picture_problem(sha256, jpeg)
         if problem:
             log.warning("portrait %s of profile %r refused: %s", sha256, profile_id, problem)
+            refused[sha256] = f"{profile_id} ({problem})"
+        else:
+            good.add(sha256)
         keep.append(problem is None)
-    refused = len(asked) - sum(keep)
-    return batch.filter(pa.array(keep, type=pa.bool_())), refused
+    missing = {sha256: f"portrait {sha256[:12]} (not sent)" for sha256 in asked if sha256 not in good}
+    missing.update((sha256, who) for sha256, who in refused.items() if sha256 in missing)
+    return batch.filter(pa.array(keep, type=pa.bool_())), missing
+
+
+def _refused_text(count: int, named: dict[str, str]) -> str:
+    """The Profile picture row's error: how many portraits were refused, naming the first
+    ``REFUSED_NAMED`` of this run's (profile id and problem)."""
+    names = sorted(named.values())
+    shown = ", ".join(names[:REFUSED_NAMED]) + (
+        f" and {len(names) - REFUSED_NAMED} more" if len(names) > REFUSED_NAMED else ""
+    )
+    return f"{counted(count, 'portrait')} refused" + (f": {shown}" if names else "")

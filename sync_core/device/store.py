@@ -21,13 +21,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 import duckdb
 import pyarrow as pa
 
 from sync_core.device.delta_page import DeltaPage
 from sync_core.device.outbox import Outbox
+from sync_core.device.pictures import PortraitFiles
 from sync_core.duck import (
     CachedRead,
     Database,
@@ -50,6 +51,10 @@ DEVICE_SETTINGS: dict[str, str | int] = {"memory_limit": "64MB"}
 # touch() writes at most once a minute (an UPDATE and its commit took ~3.4 ms here), so the
 # app may call it on every key; a retention window counts in days.
 TOUCH_RESOLUTION = timedelta(minutes=1)
+# Rows a full sync stages per statement.
+STAGE_BATCH_ROWS = 8192
+# Arrow rows as the client hands them over: a whole table, or a reader of record batches.
+Rows: TypeAlias = pa.Table | pa.RecordBatchReader
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
@@ -114,8 +119,9 @@ class DeviceStore:
     """The device store at ``path`` (a DuckDB file, created if missing).
 
     ``device_id`` names this device in its registrations (made with the store);
-    ``outbox`` holds them. A store made by an earlier release is migrated as it opens
-    (``_MIGRATIONS``). Raises :class:`StoreInUse` when another process holds the file,
+    ``outbox`` holds them; ``portraits`` holds the portrait bytes, in files beside the store
+    (:mod:`~sync_core.device.pictures`). A store made by an earlier release is migrated as it
+    opens (``_MIGRATIONS``). Raises :class:`StoreInUse` when another process holds the file,
     StoreUnusable when a newer release made it.
     """
 
@@ -131,11 +137,14 @@ class DeviceStore:
         with self.db.cursor() as cur:
             self.device_id = _device_id(cur)
         self.outbox = Outbox(self.db)
+        self.portraits = PortraitFiles(Path(f"{self.path}.portraits"))
         self._views: dict[Callable[[DeviceStore], Any], CachedRead[Any]] = {}
         self._views_lock = threading.Lock()
         self._point = self.view(DeviceStore._read_point)
         self._touched: datetime | None = None  # the last_used this process wrote
         self.drop_staging()  # a full sync killed mid-way left it; it never outlives a process
+        if self.sync_point() is None:  # nothing synced (or wiped): no portrait may stay, not
+            self.portraits.clear()  # even those of a wipe killed before it removed its files
 
     def close(self) -> None:
         """Close the store; later calls fail."""
@@ -295,6 +304,9 @@ class DeviceStore:
             )
             if changes or first:
                 _count_changes(cur, changes, first, at)
+        gone = set(page.deletes.get("pictures", []))
+        if gone:  # their rows are deleted: their bytes go too (a re-sent one is fetched again)
+            self.portraits.remove(gone)
         if point is not None:  # known without reading it back
             self._point.put(
                 replace(
@@ -310,35 +322,68 @@ class DeviceStore:
             cur.execute("UPDATE sync_state SET last_failure = ?", [reason])
         self._point.drop()
 
+    def portrait(self, sha256: str) -> bytes | None:
+        """The JPEG of portrait ``sha256``, or None when the device does not hold it (a
+        damaged file counts as not held: see :meth:`PortraitFiles.read`)."""
+        return self.portraits.read(sha256)
+
     def missing_pictures(self) -> list[str]:
-        """Portrait hashes that reservations name and the device lacks, in a stable order."""
+        """Portrait hashes that reservations name and the device lacks (no row, or a row
+        whose file is gone), in a stable order."""
         with self.db.cursor() as cur:
             rows = cur.execute(
-                "SELECT DISTINCT picture_sha256 FROM reservations WHERE picture_sha256 IS NOT NULL "
-                "AND picture_sha256 NOT IN (SELECT sha256 FROM pictures) ORDER BY 1"
+                "SELECT DISTINCT r.picture_sha256, p.sha256 IS NOT NULL FROM reservations r "
+                "LEFT JOIN pictures p ON p.sha256 = r.picture_sha256 "
+                "WHERE r.picture_sha256 IS NOT NULL ORDER BY 1"
             ).fetchall()
-        return [row[0] for row in rows]
+        return [sha256 for sha256, held in rows if not held or not self.portraits.holds(sha256)]
 
     def prune_pictures(self) -> int:
-        """Remove portraits no reservation names any longer; returns how many."""
+        """Remove portraits no reservation names any longer, and portrait files no picture
+        row names (a failed full sync's); returns how many rows went."""
         with self.db.cursor() as cur:
-            return len(
+            removed = _affected(
                 cur.execute(
                     "DELETE FROM pictures p WHERE NOT EXISTS "
-                    "(SELECT 1 FROM reservations r WHERE r.picture_sha256 = p.sha256) RETURNING 1"
-                ).fetchall()
+                    "(SELECT 1 FROM reservations r WHERE r.picture_sha256 = p.sha256)"
+                )
             )
+        self._prune_portrait_files()
+        return removed
+
+    def _prune_portrait_files(self) -> None:
+        """Delete the portrait files no row of ``pictures`` names; a failure is logged (the
+        next prune tries again)."""
+        try:
+            with self.db.cursor() as cur:
+                named = {row[0] for row in cur.execute("SELECT sha256 FROM pictures").fetchall()}
+            removed = self.portraits.keep_only(named)
+        except OSError as exc:
+            log.warning("could not remove unused portrait files: %s", exc)
+            return
+        if removed:
+            log.info("removed %d portrait file(s) no profile names", removed)
+
+    def keep_portraits(self, rows: pa.Table) -> None:
+        """Write the bytes of checked portraits (``sha256``, ``profile_id``, ``jpeg``) to
+        their files; nothing names them until a row of ``pictures`` does. Raises OSError."""
+        for sha256, jpeg in zip(
+            rows.column("sha256").to_pylist(), rows.column("jpeg").to_pylist(), strict=True
+        ):
+            self.portraits.write(sha256, jpeg)
 
     def add_pictures(self, rows: pa.Table, failed: int, changes: int, at: datetime) -> int:
-        """Store fetched portraits (sha256, profile_id, jpeg), count ``failed`` refusals and
-        ``changes`` more changes of this run; return the portraits gained (a portrait fetched
-        again replaces itself)."""
+        """Store fetched portraits (sha256, profile_id, jpeg): their bytes to files, then their
+        rows; count ``failed`` refusals and ``changes`` more changes of this run; return the
+        portraits gained (a portrait fetched again replaces itself). Raises OSError when a
+        file cannot be written (nothing counted)."""
+        self.keep_portraits(rows)
         with self.db.transaction() as cur:
             hashes = rows.column("sha256").to_pylist()
             replaced = _affected(
                 cur.execute("DELETE FROM pictures WHERE sha256 IN (SELECT unnest($1))", [hashes])
             )
-            _insert_arrow(cur, "pictures", rows)
+            _insert_picture_rows(cur, "pictures", rows)
             cur.execute(
                 "UPDATE dataset_state SET changes = changes + ?, failed = failed + ?, last_updated = ? "
                 "WHERE key = 'pictures'",
@@ -354,41 +399,40 @@ class DeviceStore:
             for key in DATASETS:
                 cur.execute(f'DROP TABLE IF EXISTS "{key}__staging"')
                 cur.execute(dataset_ddl(f"{key}__staging", key))
-            cur.execute("DROP TABLE IF EXISTS pictures__index")
-            cur.execute("CREATE TABLE pictures__index (sha256 VARCHAR, profile_id VARCHAR)")
 
-    def stage(self, key: str, rows: pa.Table) -> int:
-        """Append Arrow ``rows`` to dataset ``key``'s staging table; return rows added.
+    def stage(self, key: str, rows: Rows) -> int:
+        """Append Arrow ``rows`` (a table, or a reader of record batches read as they come)
+        to dataset ``key``'s staging table, at most ``STAGE_BATCH_ROWS`` per statement (a
+        statement's memory stays flat with the ship); return rows added.
 
-        For ``pictures`` the rows carry their ``jpeg`` bytes. Columns come in the table's
-        order (the client checks them); a missing or unconvertible column raises
-        ``duckdb.Error``.
+        Columns come in the table's order (the client checks them); a missing or
+        unconvertible column raises ``duckdb.Error``, a batch that does not decode
+        ``pyarrow.ArrowInvalid``. Pictures go through :meth:`stage_picture_index`.
         """
-        return self._insert(f"{key}__staging", rows)
-
-    def stage_picture_index(self, rows: pa.Table) -> int:
-        """Stage a snapshot's picture index (``sha256``, ``profile_id``; no bytes)."""
-        return self._insert("pictures__index", rows)
-
-    def _insert(self, table: str, rows: pa.Table) -> int:
+        added = 0
         with self.db.cursor() as cur:
-            _insert_arrow(cur, table, rows)
-        return rows.num_rows
+            for batch in _batches(rows):
+                _insert_arrow(cur, f"{_dataset(key)}__staging", batch)
+                added += batch.num_rows
+        return added
 
-    def stage_held_pictures(self) -> list[str]:
-        """Stage the portraits of the staged snapshot that the device already holds (they are
-        content-addressed: same hash, same bytes); return the hashes still to fetch, in a
-        stable order."""
+    def stage_picture_index(self, rows: Rows) -> tuple[int, list[str]]:
+        """Stage a snapshot's picture rows (``sha256``, ``profile_id``; the bytes are files,
+        see :meth:`stage`); return the rows added and the hashes whose bytes the device does
+        not hold yet, to fetch, in a stable order (a held portrait is kept: content-addressed,
+        same hash, same bytes)."""
+        added, wanted = 0, set[str]()
         with self.db.cursor() as cur:
-            cur.execute(
-                "INSERT INTO pictures__staging SELECT i.sha256, i.profile_id, p.jpeg "
-                "FROM pictures__index i JOIN pictures p USING (sha256)"
-            )
-            rows = cur.execute(
-                "SELECT DISTINCT sha256 FROM pictures__index "
-                "WHERE sha256 NOT IN (SELECT sha256 FROM pictures__staging) ORDER BY 1"
-            ).fetchall()
-        return [row[0] for row in rows]
+            for batch in _batches(rows):
+                _insert_picture_rows(cur, "pictures__staging", batch)
+                wanted.update(h for h in batch.column("sha256").to_pylist() if not self.portraits.holds(h))
+                added += batch.num_rows
+        return added, sorted(wanted)
+
+    def unstage_pictures(self, hashes: list[str]) -> None:
+        """Drop the staged picture rows of ``hashes`` (portraits refused: not held)."""
+        with self.db.cursor() as cur:
+            cur.execute("DELETE FROM pictures__staging WHERE sha256 IN (SELECT unnest($1))", [hashes])
 
     def drop_staging(self) -> None:
         """Throw away a failed full sync's staging tables; the live data is untouched."""
@@ -416,7 +460,6 @@ class DeviceStore:
             for key in DATASETS:
                 cur.execute(f'DROP TABLE "{key}"')
                 cur.execute(f'ALTER TABLE "{key}__staging" RENAME TO "{key}"')
-            cur.execute("DROP TABLE pictures__index")
             last_delta = scalar(
                 cur, "SELECT last_delta_sync FROM sync_state WHERE server_id = ?", [point.server_id]
             )
@@ -433,6 +476,7 @@ class DeviceStore:
                     [key, (changes or {}).get(key), failed.get(key, 0), naive_utc(at)],
                 )
         self._checkpoint("full sync")
+        self._prune_portrait_files()  # the previous snapshot's portraits the new one lacks
         return self.datasets()
 
     # -- retention wipe --------------------------------------------------------------
@@ -444,7 +488,8 @@ class DeviceStore:
         (pending or refused) stay, bound to their user and server (docs/architecture.md, 'Nothing
         unsynced is lost silently'). Returns ``(kept, removed)`` registrations.
 
-        Datasets are dropped and recreated, then a checkpoint hands their blocks back, so
+        Portrait files are deleted once the transaction commits. Datasets are dropped and
+        recreated, then a checkpoint hands their blocks back, so
         their bytes leave the file when they were at its end (DuckDB does not overwrite freed
         blocks elsewhere in the file).
         """
@@ -461,6 +506,7 @@ class DeviceStore:
             ).fetchall()
             (kept,) = cur.execute("SELECT count(*) FROM registrations").fetchall()[0]
         self._touched = None
+        self.portraits.clear()
         self._checkpoint("retention wipe")
         return kept, len(removed)
 
@@ -486,7 +532,6 @@ def _device_id(cur: duckdb.DuckDBPyConnection) -> str:
 def _drop_staging(cur: duckdb.DuckDBPyConnection) -> None:
     for key in DATASETS:
         cur.execute(f'DROP TABLE IF EXISTS "{key}__staging"')
-    cur.execute("DROP TABLE IF EXISTS pictures__index")
 
 
 def _dataset(key: str) -> str:
@@ -529,10 +574,24 @@ def _apply_dataset(
     return gained
 
 
-def _insert_arrow(cur: duckdb.DuckDBPyConnection, table: str, rows: pa.Table) -> None:
+def _insert_arrow(cur: duckdb.DuckDBPyConnection, table: str, rows: pa.Table | pa.RecordBatch) -> None:
     """Insert ``rows`` (columns in ``table``'s order, as the client checked) into ``table``:
     about 1.5 ms less here than registering them and running an INSERT ... SELECT."""
     cur.from_arrow(rows).insert_into(f'"{table}"')
+
+
+def _batches(rows: Rows) -> Iterator[pa.RecordBatch]:
+    """``rows`` in record batches of at most ``STAGE_BATCH_ROWS`` rows, read one at a time."""
+    for batch in rows.to_batches() if isinstance(rows, pa.Table) else rows:
+        for offset in range(0, batch.num_rows, STAGE_BATCH_ROWS):
+            yield batch.slice(offset, STAGE_BATCH_ROWS)
+
+
+def _insert_picture_rows(cur: duckdb.DuckDBPyConnection, table: str, rows: pa.Table | pa.RecordBatch) -> None:
+    """Insert the ``sha256`` and ``profile_id`` of picture ``rows`` into ``table`` (a
+    ``pictures`` table): the bytes are kept in files, ``jpeg`` stays NULL."""
+    ids = pa.table({"sha256": rows.column("sha256"), "profile_id": rows.column("profile_id")})
+    _insert_arrow(cur, table, ids.append_column("jpeg", pa.nulls(ids.num_rows, pa.binary())))
 
 
 def _affected(result: duckdb.DuckDBPyConnection) -> int:

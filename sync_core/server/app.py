@@ -91,15 +91,17 @@ SNAPSHOT_BYTES_KEPT = 48 * 1024 * 1024
 # a JSON body is buffered whole; the largest legitimate one, a batch of CHANGES_PAGE_MAX
 # office edits, stays well under it.
 REQUEST_BODY_MAX = 16 * 1024 * 1024
+ARROW_BATCH_ROWS = 8192
 _bearer = HTTPBearer(auto_error=False)
 
 
 def arrow_bytes(table: pa.Table, compression: str | None = "lz4") -> bytes:
-    """``table`` as an Arrow IPC stream (lz4-compressed buffers unless told otherwise)."""
+    """``table`` as an Arrow IPC stream (lz4-compressed buffers unless told otherwise), in
+    record batches of at most ``ARROW_BATCH_ROWS`` rows: a reader can take one at a time."""
     sink = pa.BufferOutputStream()
     options = pa.ipc.IpcWriteOptions(compression=compression)
     with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
-        writer.write_table(table)
+        writer.write_table(table, max_chunksize=ARROW_BATCH_ROWS)
     return sink.getvalue().to_pybytes()
 
 

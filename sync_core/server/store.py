@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 from sync_core.duck import CachedRead, dataset_ddl, first_row, scalar_int
 from sync_core.errors import ShipDataError, StoreUnusable
 from sync_core.migrations import NewerSchema, migrate
-from sync_core.protocol import DATASET_COLUMNS, DATASETS, id_column, wire_columns
+from sync_core.protocol import DATASET_COLUMNS, DATASETS, id_column, picture_problem, wire_columns
 from sync_core.server.schema import JOURNAL_DDL, META_DDL, MIGRATIONS
 from sync_core.sql import Cursor
 
@@ -156,7 +156,8 @@ class ServerStore(ABC):
         its portraits. The store counts as imported only once the last transaction writes
         ``server_meta``'s row; an import cut short is dropped and made again at the next
         start. Returns rows per dataset. Raises ShipDataError for a missing file or column,
-        ValueError when the store was already imported.
+        or a portrait a device would refuse (naming its profile), ValueError when the store
+        was already imported.
         """
         if self.imported:
             raise ValueError(f"{self.label} already holds an import")
@@ -164,6 +165,7 @@ class ServerStore(ABC):
         for path in files.values():
             if not path.is_file():
                 raise ShipDataError(f"{path} is missing")
+        _check_portraits(files["pictures"])
         with self.write() as cur:
             for table in ("journal", *DATASETS):
                 cur.execute(f'DROP TABLE IF EXISTS "{table}"')  # an import cut short
@@ -274,6 +276,22 @@ def latest_seq(cur: Cursor) -> int:
     transaction, so it is as consistent as the rows it describes.
     """
     return scalar_int(cur, "SELECT last_seq FROM server_meta")
+
+
+def _check_portraits(path: Path) -> None:
+    """Raise ShipDataError naming the first portrait of ``path`` (a pictures Parquet file)
+    that :func:`~sync_core.protocol.picture_problem` refuses; read a row group at a time."""
+    columns = ["sha256", "profile_id", "jpeg"]
+    try:
+        parquet = pq.ParquetFile(path)
+        for group in range(parquet.num_row_groups):
+            batch = parquet.read_row_group(group, columns=columns)
+            for sha256, profile_id, jpeg in zip(*(batch.column(c).to_pylist() for c in columns), strict=True):
+                problem = picture_problem(sha256 or "", jpeg)
+                if problem:
+                    raise ShipDataError(f"{path}: the portrait of profile {profile_id} is refused: {problem}")
+    except (pa.ArrowInvalid, KeyError) as exc:
+        raise ShipDataError(f"{path} cannot be read as portraits: {exc}") from exc
 
 
 def _batches(key: str, path: Path) -> Iterator[pa.RecordBatch]:

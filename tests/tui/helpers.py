@@ -308,8 +308,9 @@ def fill_register_ship(store: DeviceStore, *, handling: int = 2) -> None:
                 "special_needs, picture_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [pid, kind, first, last, birth, pax, cabin, card, station, boat, status, needs, sha],
             )
-            if jpeg:
-                cur.execute("INSERT INTO pictures VALUES (?, ?, ?)", [sha, pid, jpeg])
+            if jpeg and sha:
+                store.portraits.write(sha, jpeg)
+                cur.execute("INSERT INTO pictures (sha256, profile_id) VALUES (?, ?)", [sha, pid])
     for profile_id, station, at in EARLIER:
         store.outbox.add(
             Registration(
