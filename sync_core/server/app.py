@@ -181,8 +181,11 @@ def page_bytes(page: ChangePage) -> bytes:
     return arrow_bytes(pa.table(columns, schema=schema))
 
 
-def create_app(store: ServerStore, clock: Clock | None = None) -> FastAPI:
-    """The FastAPI app serving ``store`` (already imported). Closes the store on shutdown."""
+def create_app(
+    store: ServerStore, clock: Clock | None = None, *, token_lifetime: float = 12 * 3600
+) -> FastAPI:
+    """The FastAPI app serving ``store`` (already imported); its access tokens last
+    ``token_lifetime`` seconds of ``clock``. Closes the store on shutdown."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -194,7 +197,7 @@ def create_app(store: ServerStore, clock: Clock | None = None) -> FastAPI:
     app.add_middleware(RequestBodyLimitMiddleware, max_body_size=REQUEST_BODY_MAX)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     clock = clock or SystemClock()
-    tokens = app.state.tokens = TokenRegistry(clock, store.db)
+    tokens = app.state.tokens = TokenRegistry(clock, store.db, token_lifetime)
     snapshots = SnapshotCache()
 
     @app.post(f"{API_PREFIX}/sign-in", response_model=SignInResponse)

@@ -1,0 +1,105 @@
+"""An in-process ship for tests of the device runtime without Textual: the real server app
+over its own DuckDB file, reached through ``httpx.ASGITransport`` behind a switchable link,
+and device runtimes on a frozen clock whose probes follow the same link."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
+
+from sync_core.clock import FrozenClock
+from sync_core.device import DeviceStore, ServerClient
+from sync_core.device.connectivity import ConnectivityMonitor
+from sync_core.device.runtime import DeviceRuntime
+from sync_core.server.app import create_app
+from sync_core.server.serve import open_store
+from sync_core.server.store import ServerStore
+
+URL = "http://ship.test:8000"
+
+
+@dataclass
+class Link(httpx.AsyncBaseTransport):
+    """The way to the server app: refuses every request while ``down``; while ``frozen``
+    requests hang until the link thaws (a SIGSTOPped server). ``requests`` counts requests
+    by path."""
+
+    app: FastAPI
+    down: bool = False
+    frozen: bool = False
+    requests: dict[str, int] = field(default_factory=dict)
+    _thawed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self._asgi = httpx.ASGITransport(app=self.app)
+
+    def freeze(self, frozen: bool = True) -> None:
+        """Freeze (or thaw) the server: requests wait without an answer."""
+        self.frozen = frozen
+        if frozen:
+            self._thawed.clear()
+        else:
+            self._thawed.set()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self.down:
+            raise httpx.ConnectError("link down (test)", request=request)
+        if self.frozen:
+            await self._thawed.wait()
+        path = request.url.path
+        self.requests[path] = self.requests.get(path, 0) + 1
+        return await self._asgi.handle_async_request(request)
+
+    async def reach(self, host: str, port: int) -> None:
+        """The network and TCP probes: fail at once while down."""
+        if self.down:
+            raise OSError(f"{host}:{port} unreachable (test)")
+
+
+class Ship:
+    """The server app over ``store`` with its ``clock``, behind a :class:`Link`."""
+
+    def __init__(self, store: ServerStore, clock: FrozenClock, token_lifetime: float = 12 * 3600) -> None:
+        self.store = store
+        self.clock = clock
+        self.app = create_app(store, clock, token_lifetime=token_lifetime)
+        self.link = Link(self.app)
+
+    def runtime(self, device: DeviceStore, clock: FrozenClock | None = None) -> DeviceRuntime:
+        """A device runtime over ``device``, talking to this ship through its link."""
+        clock = clock or self.clock
+        client = ServerClient(URL, transport=self.link)
+        monitor = ConnectivityMonitor(
+            URL, clock=clock, network=self.link.reach, tcp=self.link.reach, transport=self.link
+        )
+        return DeviceRuntime(device, client, monitor, clock)
+
+
+@asynccontextmanager
+async def running(runtime: DeviceRuntime) -> AsyncIterator[DeviceRuntime]:
+    """``runtime`` started, and closed at the end."""
+    await runtime.start()
+    try:
+        yield runtime
+    finally:
+        await runtime.aclose()
+
+
+def server_store(ship_dir: Path, where: Path) -> ServerStore:
+    """A new server store in ``where`` with the ship imported."""
+    return open_store(ship_dir, where / "server.duckdb")
+
+
+async def until(condition: object, rounds: int = 400) -> None:
+    """Yield to the loop until ``condition()`` holds (a bounded number of times)."""
+    for _ in range(rounds):
+        if condition():  # type: ignore[operator]
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("the condition never held")
