@@ -54,13 +54,22 @@ def fixtures_ship(preset: str, seed: int, out: Path) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=0, show_default=True, help="0 picks a free port.")
 @click.option("--exit-with-parent", is_flag=True, hidden=True, help="Stop when the parent process dies.")
-def server(data_dir: Path, db_path: Path, host: str, port: int, exit_with_parent: bool) -> None:
+@click.option(
+    "--token-lifetime",
+    type=click.FloatRange(min=1),
+    default=12 * 3600,
+    show_default=True,
+    help="Seconds an access token lasts; devices renew theirs with their refresh token.",
+)
+def server(
+    data_dir: Path, db_path: Path, host: str, port: int, exit_with_parent: bool, token_lifetime: float
+) -> None:
     """The Mustering server; imports DATA when DB is new. Prints {"url", "server_id"} once listening."""
     from sync_core.errors import MusterError
     from sync_core.server import ShipDataError, serve
 
     try:
-        serve(data_dir, db_path, host, port, with_parent=exit_with_parent)
+        serve(data_dir, db_path, host, port, with_parent=exit_with_parent, token_lifetime=token_lifetime)
     except (MusterError, ShipDataError) as exc:
         raise click.ClickException(str(exc)) from exc
 

@@ -9,6 +9,7 @@
         ├── InvalidLogin      the server (or the synced users, offline) refused the credentials
         ├── SignInLocked      too many failed sign-ins in a row: the username is locked a while
         ├── SessionEnded      the server no longer accepts the session's token (restart, expiry)
+        │   └── RenewalRefused  ... and refused to renew it: sign in again
         ├── ServerRejected    the server answered 4xx/5xx other than the above
         ├── MalformedResponse the server answered 2xx with a body we cannot read
         └── FullSyncRequired  HTTP 410: the cursor is older than the tombstone horizon
@@ -102,3 +103,12 @@ class FullSyncRequired(SyncError):
 
     def __init__(self) -> None:
         super().__init__("Cursor too old: a full sync is required")
+
+
+class RenewalRefused(SessionEnded):
+    """The server refused to renew the session with the device's refresh token (the user was
+    deleted, demoted, their password changed, or the credential revoked): a person must sign
+    in again. Nothing queued on the device is lost."""
+
+    def __init__(self) -> None:
+        SyncError.__init__(self, "The server refused to renew this session: sign in again")

@@ -22,6 +22,7 @@ from sync_core.errors import (
     FullSyncRequired,
     InvalidLogin,
     MalformedResponse,
+    RenewalRefused,
     ServerRejected,
     ServerUnreachable,
     SessionEnded,
@@ -43,6 +44,7 @@ from sync_core.protocol import (
     RecordChange,
     Registration,
     RegistrationReceipt,
+    RenewRequest,
     SafetyMode,
     SignInRequest,
     SignInResponse,
@@ -54,6 +56,7 @@ DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 # httpx times each read; a server trickling bytes never trips that. This bounds a whole
 # request (connect, send, read the full answer), so a sync ends even then (invariant 7).
 REQUEST_DEADLINE = 25.0
+_SIGN_IN_PATHS = frozenset({f"{API_PREFIX}/sign-in", f"{API_PREFIX}/session/renew"})
 
 
 def server_address_problem(url: str) -> str | None:
@@ -97,6 +100,8 @@ class ServerClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.token: str | None = None
+        self.credential: RenewRequest | None = None
+        self._renewal = asyncio.Lock()
         self._http = httpx.AsyncClient(base_url=self.base_url, transport=transport, timeout=timeout)
 
     async def __aenter__(self) -> ServerClient:
@@ -109,20 +114,58 @@ class ServerClient:
         """Close the connection pool."""
         await self._http.aclose()
 
-    async def sign_in(self, username: str, password: str) -> SignInResponse:
-        """Sign in and keep the bearer token for later calls.
+    async def sign_in(self, username: str, password: str, device_id: str | None = None) -> SignInResponse:
+        """Sign in and keep the bearer token for later calls; with ``device_id``, also the
+        refresh token the server issues for this device (kept in memory only), with which
+        an ended session is renewed without a person (see :meth:`renew`).
 
         Raises InvalidLogin (401), ServerUnreachable, ServerRejected, MalformedResponse.
         """
-        body = SignInRequest(username=username, password=password).model_dump()
+        body = SignInRequest(username=username, password=password, device_id=device_id).model_dump()
         response = await self._send("POST", f"{API_PREFIX}/sign-in", json=body)
         signed_in = _model(SignInResponse, response)
         self.token = signed_in.token
+        self.credential = None
+        if device_id is not None and signed_in.refresh_token is not None:
+            self.credential = RenewRequest(
+                username=signed_in.username, device_id=device_id, refresh_token=signed_in.refresh_token
+            )
         return signed_in
 
     def forget_token(self) -> None:
-        """Drop the bearer token (sign-out); later data calls need a new sign-in."""
+        """Drop the bearer token and the refresh token (sign-out); later data calls need a
+        new sign-in."""
         self.token = None
+        self.credential = None
+
+    async def renew(self) -> SignInResponse:
+        """Renew the session with the refresh token: a new bearer token, kept.
+
+        Raises RenewalRefused (401; the refresh token is dropped) or, without a refresh
+        token, at once; ServerUnreachable and the rest of the SyncError family otherwise.
+        """
+        if self.credential is None:
+            raise RenewalRefused()
+        body = self.credential.model_dump()
+        try:
+            response = await self._send("POST", f"{API_PREFIX}/session/renew", json=body)
+        except SessionEnded as exc:
+            self.token, self.credential = None, None
+            raise RenewalRefused() from exc
+        renewed = _model(SignInResponse, response)
+        self.token = renewed.token
+        return renewed
+
+    async def _renewed(self, used: str | None) -> None:
+        """After a 401 to a request sent with ``used``: renew the session, exactly once for
+        all the requests that saw it end together (single flight: the others wait and use
+        the new token). Raises RenewalRefused and :meth:`renew`'s errors."""
+        async with self._renewal:
+            if self.token != used:  # renewed (or refused) while this request waited
+                if self.token is None:
+                    raise RenewalRefused()
+                return
+            await self.renew()
 
     async def health(self) -> Health:
         """``GET /health``; an HTML page (a captive portal) raises MalformedResponse."""
@@ -235,6 +278,20 @@ class ServerClient:
     async def _send(
         self, method: str, path: str, headers: dict[str, str] | None = None, **kwargs: Any
     ) -> httpx.Response:
+        """The server's answer to one request, raised as the SyncError family when it is
+        not a success. A 401 to a data request of a session with a refresh token renews
+        the session (:meth:`_renewed`) and sends the request once more."""
+        used = self.token
+        response = await self._request(method, path, headers, **kwargs)
+        if response.status_code == 401 and self.credential is not None and path not in _SIGN_IN_PATHS:
+            await self._renewed(used)
+            response = await self._request(method, path, headers, **kwargs)
+        _raise_for_status(response, signing_in=path.endswith("/sign-in"))
+        return response
+
+    async def _request(
+        self, method: str, path: str, headers: dict[str, str] | None, **kwargs: Any
+    ) -> httpx.Response:
         headers = dict(headers or {})
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
@@ -249,7 +306,6 @@ class ServerClient:
             raise ServerUnreachable(self.base_url, f"timed out ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:
             raise ServerUnreachable(self.base_url, str(exc) or type(exc).__name__) from exc
-        _raise_for_status(response, signing_in=path.endswith("/sign-in"))
         return response
 
 

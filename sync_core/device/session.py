@@ -62,7 +62,7 @@ async def sign_in(
 async def _checked(client: ServerClient, store: DeviceStore, username: str, password: str) -> Session:
     """The session the server (or, when it cannot be reached, the synced users) grants."""
     try:
-        answer = await client.sign_in(username, password)
+        answer = await client.sign_in(username, password, store.device_id)
     except ServerUnreachable:
         user = await asyncio.to_thread(store.user, username)
         if user is None:

@@ -2,7 +2,11 @@
 
 Endpoints (prefix ``/api/v1`` for data; every data endpoint needs a bearer token):
 
-- ``POST /sign-in``: argon2id check of the user's password; a token and the server id.
+- ``POST /sign-in``: argon2id check of the user's password; a token and the server id (and
+  a refresh token bound to the user and the device, when the device names itself).
+- ``POST /session/renew``: a new access token for a device's refresh token (no password);
+  401 when it is refused. Office edits that delete a user or change their role or password
+  revoke the user's tokens and device credentials.
 - ``POST /snapshots``: one consistent read of every dataset (the manifest and its cursor);
   ``GET /snapshots/{id}/{key}`` then serves each dataset as an Arrow IPC stream.
 - ``POST /pictures``: portraits by content hash, in batches, as an Arrow IPC stream.
@@ -63,15 +67,16 @@ from sync_core.protocol import (
     PictureRequest,
     RegistrationBatch,
     RegistrationReceipt,
+    RenewRequest,
     SafetyMode,
     SignInRequest,
     SignInResponse,
     SnapshotManifest,
 )
 from sync_core.server.changes import ChangePage, CursorTooOld, empty_page, read_page
-from sync_core.server.edits import EditRejected, apply_changes, replace_picture
+from sync_core.server.edits import EditRejected, apply_changes, replace_picture, revoked_users
 from sync_core.server.registrations import apply_registrations
-from sync_core.server.store import ServerStore, Snapshot
+from sync_core.server.store import ServerStore, ServerUser, Snapshot
 from sync_core.server.tokens import Grant, TokenRegistry
 
 log = logging.getLogger(__name__)
@@ -200,11 +205,7 @@ def create_app(
     tokens = app.state.tokens = TokenRegistry(clock, store.db, token_lifetime)
     snapshots = SnapshotCache()
 
-    @app.post(f"{API_PREFIX}/sign-in", response_model=SignInResponse)
-    def sign_in(body: SignInRequest) -> SignInResponse:
-        user = store.user(body.username)
-        if user is None or not _password_ok(user.password_hash, body.password):
-            raise HTTPException(401, "Invalid login, please try again")
+    def signed_in(user: ServerUser, refresh_token: str | None) -> SignInResponse:
         return SignInResponse(
             token=tokens.issue(user.username, user.role),
             server_id=store.server_id or "",
@@ -212,7 +213,23 @@ def create_app(
             display_name=user.display_name,
             role=user.role,
             expires_in=int(tokens.lifetime),
+            refresh_token=refresh_token,
         )
+
+    @app.post(f"{API_PREFIX}/sign-in", response_model=SignInResponse)
+    def sign_in(body: SignInRequest) -> SignInResponse:
+        user = store.user(body.username)
+        if user is None or not _password_ok(user.password_hash, body.password):
+            raise HTTPException(401, "Invalid login, please try again")
+        refresh = tokens.issue_refresh(user.username, body.device_id) if body.device_id else None
+        return signed_in(user, refresh)
+
+    @app.post(f"{API_PREFIX}/session/renew", response_model=SignInResponse)
+    def renew(body: RenewRequest) -> SignInResponse:
+        user = store.user(body.username)
+        if user is None or not tokens.refresh_valid(body.username, body.device_id, body.refresh_token):
+            raise HTTPException(401, "Session renewal refused: sign in again")
+        return signed_in(user, body.refresh_token)
 
     @app.post(f"{API_PREFIX}/snapshots", response_model=SnapshotManifest)
     def create_snapshot(_: Signed) -> SnapshotManifest:
@@ -251,9 +268,12 @@ def create_app(
     @app.post(f"{API_PREFIX}/admin/changes", response_model=EditResult)
     def post_changes(body: ChangeBatch, _: Office) -> EditResult:
         try:
-            return EditResult(cursor=apply_changes(store, body.changes))
+            cursor = apply_changes(store, body.changes)
         except EditRejected as exc:
             raise HTTPException(422, str(exc)) from exc
+        for username in revoked_users(body.changes):
+            tokens.revoke_user(username)
+        return EditResult(cursor=cursor)
 
     @app.put(f"{API_PREFIX}/admin/pictures/{{profile_id}}", response_model=EditResult)
     async def put_picture(profile_id: str, request: Request, _: Office) -> EditResult:

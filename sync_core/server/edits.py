@@ -66,6 +66,20 @@ def _check_references(cur: duckdb.DuckDBPyConnection, key: str, row: dict[str, A
             raise EditRejected(f"{key}.{name}: there is no {target} record {value!r}")
 
 
+# Fields of a user whose change revokes the user's sessions and device credentials.
+CREDENTIAL_FIELDS = frozenset({"role", "password_hash"})
+
+
+def revoked_users(changes: list[RecordChange]) -> set[str]:
+    """The usernames whose sessions and device credentials ``changes`` revoke: a user
+    deleted, or their role or password changed (``docs/architecture.md``, "Device runtime")."""
+    return {
+        change.id
+        for change in changes
+        if change.key == "users" and (change.op == "delete" or CREDENTIAL_FIELDS & change.fields.keys())
+    }
+
+
 def apply_changes(store: ServerStore, changes: list[RecordChange]) -> int:
     """Apply ``changes`` in order in one transaction; returns the cursor after them.
 

@@ -23,17 +23,26 @@ class ServerProcess:
     """``muster server --data DATA --db DB`` on 127.0.0.1 and ``port`` (0: a free one).
 
     ``start_timeout`` bounds the wait for the ready line in seconds (a new DB imports
-    first). ``log`` receives the server's stderr. After :meth:`start`, ``url`` and
+    first). ``log`` receives the server's stderr; ``token_lifetime`` (seconds) is passed as
+    ``--token-lifetime`` when given. After :meth:`start`, ``url`` and
     ``server_id`` are set.
     """
 
     def __init__(
-        self, data_dir: Path, db_path: Path, log: Path, start_timeout: float = 120.0, port: int = 0
+        self,
+        data_dir: Path,
+        db_path: Path,
+        log: Path,
+        start_timeout: float = 120.0,
+        port: int = 0,
+        token_lifetime: float | None = None,
     ) -> None:
         self.args = [
             sys.executable, "-m", "muster_tui", "server",
             "--data", str(data_dir), "--db", str(db_path), "--port", str(port), "--exit-with-parent",
         ]  # fmt: skip
+        if token_lifetime is not None:
+            self.args += ["--token-lifetime", str(token_lifetime)]
         self.log = log
         self.start_timeout = start_timeout
         self.url = ""

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 # Tombstones outlive the device retention window (10 days, DESIGN.md) plus a margin
 # (invariant 3): a device unused for longer is wiped anyway and needs a full sync.
 TOMBSTONE_DAYS = 15
+DEFAULT_TOKEN_LIFETIME = 12 * 3600.0
 
 
 def open_store(data_dir: Path, db_path: Path) -> ServerStore:
@@ -80,10 +81,17 @@ def exit_with_parent(poll_seconds: float = 1.0) -> None:
 
 
 def serve(
-    data_dir: Path, db_path: Path, host: str = "127.0.0.1", port: int = 0, *, with_parent: bool = False
+    data_dir: Path,
+    db_path: Path,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    with_parent: bool = False,
+    token_lifetime: float = DEFAULT_TOKEN_LIFETIME,
 ) -> None:
     """Serve ``db_path`` (importing ``data_dir`` first when new) until SIGTERM / Ctrl-C;
-    ``with_parent`` also stops it when the parent process dies (:func:`exit_with_parent`)."""
+    ``with_parent`` also stops it when the parent process dies (:func:`exit_with_parent`).
+    Access tokens last ``token_lifetime`` seconds."""
     if with_parent:
         exit_with_parent()
     store = open_store(data_dir, db_path)
@@ -91,5 +99,7 @@ def serve(
     bound_host, bound_port = sock.getsockname()[:2]
     url_host = f"[{bound_host}]" if ":" in bound_host else bound_host
     print(json.dumps({"url": f"http://{url_host}:{bound_port}", "server_id": store.server_id}), flush=True)
-    config = uvicorn.Config(create_app(store), log_level="warning", access_log=False)
+    config = uvicorn.Config(
+        create_app(store, token_lifetime=token_lifetime), log_level="warning", access_log=False
+    )
     uvicorn.Server(config).run(sockets=[sock])

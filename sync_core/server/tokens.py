@@ -1,9 +1,16 @@
-"""Bearer tokens the server hands out at sign-in.
+"""Bearer tokens the server hands out at sign-in, and the devices' refresh tokens.
 
-Tokens are random (``secrets.token_urlsafe``) and expire ``lifetime`` seconds after sign-in,
-by the server's clock. Each is kept in memory and, as its SHA-256 (never the token itself),
-in the server store's ``sessions`` table, so a restart of the server (maintenance, a crash)
-does not sign the crew out: a handheld's Retry works once the server is back.
+Access tokens are random (``secrets.token_urlsafe``) and expire ``lifetime`` seconds after
+sign-in, by the server's clock. Each is kept in memory and, as its SHA-256 (never the token
+itself), in the server store's ``sessions`` table, so a restart of the server (maintenance,
+a crash) does not sign the crew out: a handheld's Retry works once the server is back.
+
+A refresh token is a device credential: issued at a sign-in that names the device, bound to
+the username and the device id, kept only as its SHA-256 in ``device_credentials``, with no
+expiry of its own. It renews the session's access token without a person
+(``POST /api/v1/session/renew``) until it is revoked: :meth:`TokenRegistry.revoke_user`
+drops a user's access tokens and device credentials when the user is deleted, their role
+changes or their password changes (see ``docs/architecture.md``, "Device runtime").
 """
 
 from __future__ import annotations
@@ -21,6 +28,9 @@ from sync_core.duck import Database, first_row, naive_utc
 _SESSIONS_DDL = """CREATE TABLE IF NOT EXISTS sessions (
     token_sha256 VARCHAR PRIMARY KEY, username VARCHAR NOT NULL, role VARCHAR NOT NULL,
     expires_at TIMESTAMP NOT NULL)"""
+_CREDENTIALS_DDL = """CREATE TABLE IF NOT EXISTS device_credentials (
+    username VARCHAR NOT NULL, device_id VARCHAR NOT NULL, token_sha256 VARCHAR NOT NULL,
+    PRIMARY KEY (username, device_id))"""
 
 
 @dataclass(frozen=True)
@@ -47,6 +57,7 @@ class TokenRegistry:
         self._lock = threading.Lock()
         with db.cursor() as cur:
             cur.execute(_SESSIONS_DDL)
+            cur.execute(_CREDENTIALS_DDL)
             cur.execute("DELETE FROM sessions WHERE expires_at <= ?", [naive_utc(clock.now())])
 
     def issue(self, username: str, role: str) -> str:
@@ -75,6 +86,34 @@ class TokenRegistry:
                 self._grants.pop(token, None)
             return None
         return grant
+
+    def issue_refresh(self, username: str, device_id: str) -> str:
+        """A new refresh token for ``username`` on ``device_id`` (it replaces the device's
+        previous one), stored as its SHA-256 before it is handed out."""
+        token = secrets.token_urlsafe(32)
+        with self._db.cursor() as cur:
+            cur.execute(
+                "INSERT OR REPLACE INTO device_credentials VALUES (?, ?, ?)",
+                [username, device_id, _digest(token)],
+            )
+        return token
+
+    def refresh_valid(self, username: str, device_id: str, token: str) -> bool:
+        """True when ``token`` is the live refresh token of ``username`` on ``device_id``."""
+        query = "SELECT token_sha256 FROM device_credentials WHERE username = ? AND device_id = ?"
+        with self._db.cursor() as cur:
+            row = first_row(cur, query, [username, device_id])
+        return row is not None and secrets.compare_digest(row[0], _digest(token))
+
+    def revoke_user(self, username: str) -> None:
+        """Drop every access token and device credential of ``username``: their sessions
+        end at the next request and no device can renew them (a person signs in again)."""
+        with self._db.cursor() as cur:
+            cur.execute("DELETE FROM sessions WHERE username = ?", [username])
+            cur.execute("DELETE FROM device_credentials WHERE username = ?", [username])
+        with self._lock:
+            for token in [token for token, grant in self._grants.items() if grant.username == username]:
+                del self._grants[token]
 
     def _stored(self, token: str) -> Grant | None:
         query = "SELECT username, role, expires_at FROM sessions WHERE token_sha256 = ?"
