@@ -7,19 +7,21 @@ Heavy libraries (Textual, DuckDB, pyarrow, httpx) are imported inside the comman
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
+import signal
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 if TYPE_CHECKING:
     from sync_core.device import SyncStatus
 
+T = TypeVar("T")
 DEFAULT_DEMO_PRESET = "oasis"
 DEMO_SEED = 1
 
@@ -114,7 +116,9 @@ def demo(data_dir: Path, preset: str) -> None:
 @click.option("--password", required=True)
 @click.option("--full", is_flag=True, help="Force a full sync.")
 @click.option(
-    "--watch", is_flag=True, help="Keep syncing on the delta timer until stopped (one JSON line per run)."
+    "--watch",
+    is_flag=True,
+    help="Keep the device current until SIGINT / SIGTERM, through server outages (one JSON line per run).",
 )
 def sync(server_url: str, db_path: Path, username: str, password: str, full: bool, watch: bool) -> None:
     """Headless sign-in + sync; prints one JSON object per run, exits 1 if any status is Failed."""
@@ -132,17 +136,32 @@ def sync(server_url: str, db_path: Path, username: str, password: str, full: boo
     except (MusterError, click.BadParameter) as exc:
         _report(SyncStatus(status=SyncState.FAILED, kind="full", error=str(exc)))
         sys.exit(1)
-    status = SyncStatus(status=SyncState.SUCCESS)  # what a --watch stopped by Ctrl-C leaves
+    status = SyncStatus(status=SyncState.SUCCESS)  # what a --watch stopped by a signal leaves
     try:
         if watch:
-            with contextlib.suppress(KeyboardInterrupt):
-                status = asyncio.run(sync_forever(server_url, store, username, password, _report, full=full))
+            watching = sync_forever(server_url, store, username, password, _report, full=full)
+            status = asyncio.run(_until_stopped(watching)) or status
         else:
             status = asyncio.run(sync_once(server_url, store, username, password, full=full))
             _report(status)
     finally:
         store.close()
     sys.exit(1 if _any_failed(status.to_cli_json()) else 0)
+
+
+async def _until_stopped(work: Coroutine[Any, Any, T]) -> T | None:
+    """Run ``work`` until it returns, or until SIGINT / SIGTERM cancels it (then None)."""
+    task = asyncio.ensure_future(work)
+    loop = asyncio.get_running_loop()
+    for stop in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(stop, task.cancel)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        return None
+    finally:
+        for stop in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(stop)
 
 
 @main.command()

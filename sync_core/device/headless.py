@@ -4,8 +4,8 @@ register`` registers a card from a script.
 They use the same session, engine, uploader and registrar as the app and never raise a
 SyncError: a failure becomes a Failed status (or an ``error``) with its reason.
 :func:`sync_once` uploads the outbox, then runs one sync (delta when the device has
-synced with this server before, else full); :func:`sync_forever` keeps the delta timer
-and the uploader running and reports every completed run; :func:`register_once`
+synced with this server before, else full); :func:`sync_forever` runs the same device
+runtime as the app, unattended, and reports every completed run; :func:`register_once`
 registers one card through the outbox (offline it signs in against the synced users and
 queues).
 """
@@ -13,6 +13,7 @@ queues).
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -20,14 +21,15 @@ import httpx
 
 from sync_core.clock import Clock, SystemClock
 from sync_core.device.client import ServerClient
-from sync_core.device.engine import SyncEngine
+from sync_core.device.connectivity import VPN_TARGET_ENV, ConnectivityMonitor
+from sync_core.device.engine import RETRY_AFTER, SyncEngine
 from sync_core.device.registrar import Post, Registrar, Result
+from sync_core.device.runtime import DeviceRuntime
 from sync_core.device.session import Session, sign_in
 from sync_core.device.status import SyncStatus
 from sync_core.device.store import DeviceStore
-from sync_core.device.timer import DeltaTimer
 from sync_core.device.upload import Uploader
-from sync_core.errors import MusterError, SyncError
+from sync_core.errors import MusterError, ServerUnreachable, SyncError
 from sync_core.protocol import SyncState
 
 
@@ -101,23 +103,81 @@ async def sync_forever(
     *,
     full: bool = False,
     clock: Clock | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    monitor: ConnectivityMonitor | None = None,
 ) -> SyncStatus:
-    """Sync once, then on the delta timer until cancelled, calling ``report`` after each run.
+    """``muster sync --watch``: the device runtime, unattended, until cancelled.
 
-    Returns only when sign-in fails (the Failed status, also reported).
+    Signs in (offline against the synced users while the server does not answer, then with
+    the server as soon as it does), uploads and syncs once, then runs as the app does: the
+    delta timer (after a failure it retries on the timer's backoff), the uploader, session
+    renewal, the reactions to going online, the retention wipe at start and hourly.
+    ``report`` gets the status at the end of every sync run, and a Failed status when a
+    sign-in cannot start. Returns only when the server refuses the credentials (that
+    Failed status); cancel it to stop (the outbox is left intact).
+
+    ``transport`` and ``monitor`` are for tests (default: real probes of ``server_url``).
     """
-    async with _signed_in(server_url, store, username, password, clock, None, full) as (engine, session):
-        if isinstance(session, SyncStatus):
-            report(session)
-            return session
-        uploader = _uploader(engine, session)
-        await uploader.drain()
-        engine.subscribe(_at_each_run_end(report))
-        await engine.sync(session.server_id or "", full=full)
-        async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(uploader.run())
-            tasks.create_task(DeltaTimer(engine, session.server_id or "").run())
-    raise AssertionError("the delta timer never returns")
+    clock = clock or SystemClock()
+    client = ServerClient(server_url, transport=transport)
+    monitor = monitor or ConnectivityMonitor(server_url, os.environ.get(VPN_TARGET_ENV), clock=clock)
+    runtime = DeviceRuntime(store, client, monitor, clock, unattended=True)
+    runtime.engine.subscribe(_at_each_run_end(report))
+    online = asyncio.Event()
+    runtime.subscribe(lambda state: online.set() if state.online else online.clear())
+    await runtime.start()
+    try:
+        refused = await _sign_in_until_done(runtime, username, password, report, full, online)
+        if refused is not None:
+            return refused
+        await asyncio.Event().wait()  # the runtime works until this task is cancelled
+        raise AssertionError("unreachable")
+    finally:
+        await runtime.aclose()
+
+
+async def _sign_in_until_done(
+    runtime: DeviceRuntime,
+    username: str,
+    password: str,
+    report: Callable[[SyncStatus], None],
+    full: bool,
+    online: asyncio.Event,
+) -> SyncStatus | None:
+    """Sign in and run the first sync; while the server cannot be reached and the device
+    has no synced users, report why and try again when the device goes online or after the
+    delta timer's failure backoff. Returns the Failed status of refused credentials."""
+    url = runtime.client.base_url
+    while True:
+        try:
+            session = (await runtime.sign_in(username, password)).session
+        except ServerUnreachable as exc:
+            report(_failed(runtime.engine, str(exc), full))
+            await _until_set(online, RETRY_AFTER.total_seconds(), runtime.clock)
+            continue
+        except SyncError as exc:
+            refused = _failed(runtime.engine, str(exc), full)
+            report(refused)
+            return refused
+        if session.server_id is None:  # runs the sync when online (the runtime's reaction)
+            report(
+                _failed(
+                    runtime.engine, f"Server at {url} is unreachable; signed in offline, nothing synced", full
+                )
+            )
+        else:
+            await runtime.sync_now(session.server_id, full=full)
+        return None
+
+
+async def _until_set(event: asyncio.Event, seconds: float, clock: Clock) -> None:
+    """Wait until ``event`` is set or ``seconds`` pass on ``clock``."""
+    waits = [asyncio.ensure_future(event.wait()), asyncio.ensure_future(clock.sleep(seconds))]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiting in waits:
+            waiting.cancel()
 
 
 def _at_each_run_end(report: Callable[[SyncStatus], None]) -> Callable[[SyncStatus], None]:

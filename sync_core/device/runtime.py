@@ -107,16 +107,24 @@ class DeviceRuntime:
     :meth:`aclose` at the end (it closes ``client`` and ``monitor``, not ``store``).
 
     An offline session keeps its password in memory (never in a store) to sign in with the
-    server once online.
+    server once online. An ``unattended`` runtime (``muster sync --watch``) has no session
+    timeout: it keeps the device in use while it runs.
     """
 
     def __init__(
-        self, store: DeviceStore, client: ServerClient, monitor: ConnectivityMonitor, clock: Clock
+        self,
+        store: DeviceStore,
+        client: ServerClient,
+        monitor: ConnectivityMonitor,
+        clock: Clock,
+        *,
+        unattended: bool = False,
     ) -> None:
         self.store = store
         self.client = client
         self.monitor = monitor
         self.clock = clock
+        self.unattended = unattended
         self.engine = SyncEngine(store, client, clock)
         self.uploader: Uploader | None = None
         self.last_activity = clock.now()
@@ -313,6 +321,9 @@ class DeviceRuntime:
         """End the session after ``session_timeout_minutes`` without activity (saying so);
         else note the device's last use (the retention count)."""
         if self.session is None:
+            return
+        if self.unattended:
+            self.store.touch(self.clock.now())
             return
         if session_expired(self.last_activity, self.clock.now(), self.store):
             if not self._timing_out:  # one sign-out, however often the check runs meanwhile
