@@ -1,4 +1,4 @@
-"""The device side of the registration benchmarks (issue 4), run as a process of its own.
+"""The device side of the registration benchmarks, run as a process of its own.
 
 ``python -m bench.registration upload --server URL --runs N``: a synced device queues 500
 registrations in its outbox, then per run the uploader sends and clears them; the time is

@@ -1,8 +1,8 @@
-"""``make bench``: full and delta syncs (issues 2 and 3) and registration (issue 4) of the
+"""``make bench``: full and delta syncs and registration of the
 ``icon`` preset over loopback.
 
 Prints one JSON object a line: ``{"name", "preset", "seconds", "floor_seconds", "ratio",
-"peak_rss_mb", "runs"}`` (DESIGN.md, ``make bench``). ``seconds`` and ``floor_seconds``
+"peak_rss_mb", "runs"}`` (README, "Benchmark"). ``seconds`` and ``floor_seconds``
 are medians; each line's device runs in a process of its own so its peak RSS is its own.
 The ship is generated once into ``bench/.data`` and the server imports it once.
 """

@@ -1,7 +1,8 @@
-"""The ``muster`` command line (DESIGN.md, "Command line": the stable interface).
+"""The ``muster`` command line (docs/architecture.md, 'Command line': a stable interface).
 
 Heavy libraries (Textual, DuckDB, pyarrow, httpx) are imported inside the commands so
-``muster --help`` stays cheap (../shared/FIELD-NOTES.md, import costs).
+``muster --help`` stays cheap (importing Textual takes about 380 ms, pyarrow 190 ms, httpx
+165 ms, DuckDB 120 ms).
 """
 
 from __future__ import annotations
@@ -68,11 +69,11 @@ def server(
 ) -> None:
     """The Mustering server; imports DATA when DB is new. Prints {"url", "server_id"} once listening."""
     from sync_core.errors import MusterError
-    from sync_core.server import ShipDataError, serve
+    from sync_core.server import serve
 
     try:
         serve(data_dir, db_path, host, port, with_parent=exit_with_parent, token_lifetime=token_lifetime)
-    except (MusterError, ShipDataError) as exc:
+    except MusterError as exc:
         raise click.ClickException(str(exc)) from exc
 
 

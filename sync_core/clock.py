@@ -1,15 +1,19 @@
-"""Injectable time (DESIGN.md: time is injectable so tests never sleep).
+"""Injectable time, so tests never sleep.
 
-Sync logic never uses the device clock to decide what to fetch (invariant 1); the clock
-stamps what the device shows ("last full sync at ...") and schedules the delta timer.
+Sync logic never uses the device clock to decide what to fetch (docs/architecture.md, 'Server
+sequence, not device time'); the clock stamps what the device shows ("last full sync at ...") and
+schedules the delta timer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Protocol, TypeVar
+
+T = TypeVar("T")
 
 
 class Clock(Protocol):
@@ -26,6 +30,40 @@ class Clock(Protocol):
     async def sleep(self, seconds: float) -> None:
         """Wait ``seconds`` of this clock's time."""
         ...
+
+
+async def within(clock: Clock, seconds: float, work: Awaitable[T]) -> T:
+    """``work``'s result, or TimeoutError once ``seconds`` pass on ``clock`` first.
+
+    Whichever side loses is cancelled and awaited before this returns, so no task outlives
+    the call; an error raised by ``work`` propagates.
+    """
+    task = asyncio.ensure_future(work)
+    alarm = asyncio.ensure_future(clock.sleep(seconds))
+    try:
+        await asyncio.wait((task, alarm), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiting in (task, alarm):
+            waiting.cancel()
+        await asyncio.gather(task, alarm, return_exceptions=True)
+    if task.cancelled():
+        raise TimeoutError(f"no answer within {seconds:g} s")
+    return task.result()
+
+
+async def wait_for_event_or_sleep(event: asyncio.Event, clock: Clock, seconds: float | None) -> bool:
+    """Wait until ``event`` is set (True) or ``seconds`` pass on ``clock`` (False).
+
+    ``seconds=None`` waits for the event alone. Leaves no task behind (see :func:`within`).
+    """
+    if seconds is None:
+        await event.wait()
+        return True
+    try:
+        await within(clock, seconds, event.wait())
+    except TimeoutError:
+        return False
+    return True
 
 
 class SystemClock:

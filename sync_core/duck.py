@@ -1,7 +1,7 @@
 """Opening DuckDB files the same way on the device and on the server.
 
-Extension auto-install is off: with no network a failed install stalls ~2.8 s
-(../shared/FIELD-NOTES.md). A connection is not shareable across threads, so every unit of
+Extension auto-install is off: with no network a failed install stalls ~2.8 s.
+A DuckDB connection is not shareable across threads, so every unit of
 work takes its own cursor from :meth:`Database.cursor`.
 """
 

@@ -1,20 +1,27 @@
-"""Every error the sync core raises, in one tree.
+"""Every error Muster raises, in one tree.
 
     MusterError
-    ├── StoreInUse            the device store's file is held by another process
-    ├── StoreUnusable         the file is not a DuckDB store, or cannot be created there
-    ├── UnknownPlace          no muster station / lifeboat has that code in the data at hand
-    └── SyncError             a sign-in or sync step failed; ``str()`` is the UI's status line
-        ├── ServerUnreachable connect failure or timeout (names the server address)
-        ├── InvalidLogin      the server (or the synced users, offline) refused the credentials
-        ├── SignInLocked      too many failed sign-ins in a row: the username is locked a while
-        ├── SessionEnded      the server no longer accepts the session's token (restart, expiry)
-        │   └── RenewalRefused  ... and refused to renew it: sign in again
-        ├── ServerRejected    the server answered 4xx/5xx other than the above
-        ├── MalformedResponse the server answered 2xx with a body we cannot read
-        └── FullSyncRequired  HTTP 410: the cursor is older than the tombstone horizon
+    ├── StoreInUse              the device store's file is held by another process
+    ├── StoreUnusable           the file is not a DuckDB store, or cannot be created there
+    ├── UnknownPlace            no muster station / lifeboat has that code in the data at hand
+    ├── BadCard                 text that cannot be a board card number
+    ├── ShipDataError           the ship data to import lacks a dataset or a column (server)
+    ├── EditRejected            an office edit names an unknown record or carries a bad value (server)
+    ├── CursorTooOld            a delta asked from outside the change feed's horizon (server)
+    ├── ServerStartError        a server child process did not announce its address
+    └── SyncError               a sign-in or sync step failed; ``str()`` is the UI's status line
+        ├── ServerUnreachable   connect failure or timeout (names the server address)
+        ├── ServerRejected      the server answered 4xx/5xx other than the ones below
+        ├── MalformedResponse   the server answered 2xx with a body we cannot read
+        ├── FullSyncRequired    HTTP 410: the cursor is older than the tombstone horizon
+        └── SignInError         signing in, or keeping a session, failed
+            ├── InvalidLogin    the server (or the synced users, offline) refused the credentials
+            ├── SignInLocked    too many failed sign-ins in a row: the username is locked a while
+            └── SessionEnded    the server no longer accepts the session's token (restart, expiry)
+                └── RenewalRefused  ... and refused to renew it: a person signs in again
 
-The UI maps each class to one status line; the CLI prints ``str(error)`` in its JSON.
+The UI maps each class to one status line; the CLI prints ``str(error)`` in its JSON. The
+device and the server both raise from here; neither imports the other for an error.
 """
 
 from __future__ import annotations
@@ -45,6 +52,27 @@ class UnknownPlace(MusterError):
         super().__init__(f"There is no {kind} {code!r}")
 
 
+class BadCard(MusterError):
+    """Text that cannot be a board card number (the reader misfired, or a stray key)."""
+
+
+class ShipDataError(MusterError):
+    """The ship data directory is missing a dataset or has the wrong columns."""
+
+
+class EditRejected(MusterError):
+    """An edit names an unknown dataset, field or record, or carries a bad value or picture."""
+
+
+class CursorTooOld(MusterError):
+    """The cursor is older than the tombstone horizon (or ahead of this store): the device
+    must run a full sync."""
+
+
+class ServerStartError(MusterError):
+    """The server exited or stayed silent before announcing its address."""
+
+
 class SyncError(MusterError):
     """A sign-in or sync step failed; the message is fit to show a crew member."""
 
@@ -57,14 +85,18 @@ class ServerUnreachable(SyncError):
         self.url = url
 
 
-class InvalidLogin(SyncError):
-    """Wrong username or password (the seed's wording)."""
+class SignInError(SyncError):
+    """Signing in, or keeping the session signed in, failed."""
+
+
+class InvalidLogin(SignInError):
+    """Wrong username or password (the product's wording)."""
 
     def __init__(self) -> None:
         super().__init__("Invalid login, please try again")
 
 
-class SignInLocked(SyncError):
+class SignInLocked(SignInError):
     """``username`` failed to sign in too often in a row; no sign-in is tried for
     ``minutes_left`` more minutes (general parameters ``max_failed_sign_ins``,
     ``lockout_minutes``)."""
@@ -76,7 +108,7 @@ class SignInLocked(SyncError):
         self.minutes_left = minutes_left
 
 
-class SessionEnded(SyncError):
+class SessionEnded(SignInError):
     """HTTP 401 on a data request: the token is unknown to the server (it restarted) or expired."""
 
     def __init__(self) -> None:
@@ -92,7 +124,8 @@ class ServerRejected(SyncError):
 
 
 class MalformedResponse(SyncError):
-    """A 2xx answer whose body does not match the wire contract (DESIGN.md invariant 8)."""
+    """A 2xx answer whose body does not match the wire contract (docs/architecture.md, 'Bad input
+    fails alone')."""
 
     def __init__(self, what: str) -> None:
         super().__init__(f"Malformed response from server: {what}")

@@ -5,7 +5,7 @@ Both stores hold the six datasets with the same columns and a ``registrations`` 
 station's counts on the device (offline: this device's registrations) and on the server
 (online: every device's). Functions take a DuckDB cursor and run read-only statements.
 
-Rules (issue 4, "The Register screen"; DESIGN.md general parameters):
+Rules (with the general parameters that tune them):
 
 - A person's **standing** in a safety mode is their latest registration event in that
   mode (by ``registered_utc``, then the time-ordered UUIDv7 id): registered at a place,
@@ -29,6 +29,7 @@ from enum import IntEnum, StrEnum
 import duckdb
 
 from sync_core.duck import first_row
+from sync_core.errors import BadCard
 from sync_core.protocol import SafetyMode
 
 # device time with its offset as captured (text, shown back as HH:MM), and the same instant
@@ -138,10 +139,6 @@ class Counts:
     not_registered: int
     assigned: int
     missing: list[Person]
-
-
-class BadCard(ValueError):
-    """Text that cannot be a board card number (the reader misfired, or a stray key)."""
 
 
 def card_number(text: str) -> str:

@@ -2,10 +2,10 @@
 
 Bulk data travels as Arrow IPC streams (media type :data:`ARROW_STREAM`); pydantic models
 carry the control messages. Both ``sync_core.device`` and ``sync_core.server`` import this
-module and never each other (../shared/DESIGN.md).
+module and never each other (docs/architecture.md, 'Who may import whom').
 
-The six datasets and their minimum columns come from DESIGN.md, "The six datasets"; the
-first column of each is the record's id. Column types are DuckDB type names; the fixture
+The six datasets and their minimum columns are those of docs/architecture.md, 'The six datasets';
+the first column of each is the record's id. Column types are DuckDB type names; the fixture
 generator writes the same columns to Parquet.
 """
 
@@ -30,7 +30,8 @@ PAGE_COLUMNS: Final = ("key", "rows", "deletes")
 
 # Pictures are fetched by content hash in batches of at most this many hashes.
 PICTURE_BATCH_MAX: Final = 500
-# A portrait is about 3 KB; anything over this is refused as oversize (DESIGN.md, invariant 8).
+# A portrait is about 3 KB; anything over this is refused as oversize (docs/architecture.md, 'Bad
+# input fails alone').
 PICTURE_MAX_BYTES: Final = 256 * 1024
 
 DATASET_COLUMNS: Final[dict[str, tuple[tuple[str, str], ...]]] = {
@@ -89,7 +90,7 @@ DATASET_COLUMNS: Final[dict[str, tuple[tuple[str, str], ...]]] = {
     ),
 }
 
-# Dataset keys in sync order, and their labels as the seed's Synchronization page names them.
+# Dataset keys in sync order, and their labels as the product's Synchronization page names them.
 DATASET_LABELS: Final[dict[str, str]] = {
     "users": "User information",
     "muster_stations": "Muster station",
@@ -117,7 +118,7 @@ def wire_columns(key: str) -> tuple[str, ...]:
 
 
 class SyncState(StrEnum):
-    """The seed's four status words ("Synchronization", DESIGN.md "Statuses")."""
+    """The product's four status words (docs/architecture.md, 'Statuses')."""
 
     NOT_STARTED = "Not started"
     IN_PROGRESS = "In progress"
@@ -138,8 +139,9 @@ class SignInResponse(BaseModel):
     """Answer to a good sign-in (and to a renewal): a bearer token and the server's identity.
 
     ``server_id`` names the server's store; the device binds its cursor to it
-    (DESIGN.md, "Stores and processes"). ``expires_in`` is in seconds. ``refresh_token``
-    is issued when the sign-in named a ``device_id`` (see :class:`RenewRequest`).
+    (docs/architecture.md, 'Stores and processes'). ``expires_in`` is in seconds.
+    ``refresh_token`` is issued when the sign-in named a ``device_id`` (see
+    :class:`RenewRequest`).
     """
 
     token: str
@@ -223,7 +225,7 @@ class ComponentState(StrEnum):
 
 
 class Health(BaseModel):
-    """Body of ``GET /health`` (DESIGN.md, "Server health")."""
+    """Body of ``GET /health`` (docs/architecture.md, 'Server health')."""
 
     api: ComponentState
     db: ComponentState
@@ -245,7 +247,7 @@ STATION_CODE_MAX: Final = 6
 
 
 class SafetyMode(StrEnum):
-    """The safety modes a muster runs in (general parameter ``safety_mode``, DESIGN.md)."""
+    """The safety modes a muster runs in (general parameter ``safety_mode``)."""
 
     EMERCY = "EMERCY"
     GENASS = "GENASS"
@@ -277,11 +279,11 @@ class RegistrationAction(StrEnum):
 
 
 class Registration(BaseModel):
-    """One register / unregister event, as captured on a device (DESIGN.md, device-captured
-    data). ``registration_id`` is a client-generated UUIDv7, the upload's idempotency key;
-    ``registered_at`` is device time with its UTC offset (display and ordering among one
-    person's events only). Exactly one of ``muster_station`` / ``lifeboat`` is set: the
-    lifeboat for abandon ship, the muster station otherwise.
+    """One register / unregister event, as captured on a device (docs/architecture.md, 'The six
+    datasets'). ``registration_id`` is a client-generated UUIDv7, the upload's idempotency key;
+    ``registered_at`` is device time with its UTC offset (display and ordering among one person's
+    events only). Exactly one of ``muster_station`` / ``lifeboat`` is set: the lifeboat for abandon
+    ship, the muster station otherwise.
     """
 
     registration_id: str = Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -345,7 +347,8 @@ class RegistrationResult(BaseModel):
 
 class RegistrationReceipt(BaseModel):
     """Answer to ``POST /api/v1/registrations``: one result per item the server could name.
-    Only items named APPLIED or ALREADY_APPLIED leave the device's outbox (invariant 5)."""
+    Only items named APPLIED or ALREADY_APPLIED leave the device's outbox (docs/architecture.md,
+    'Every registration is uploaded exactly once')."""
 
     results: list[RegistrationResult]
 

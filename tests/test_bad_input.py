@@ -1,4 +1,5 @@
-"""Bad input from the server gets a clear error and loses nothing (DESIGN.md invariant 8).
+"""Bad input from the server gets a clear error and loses nothing (docs/architecture.md,
+'Bad input fails alone').
 
 Faults are injected into the real server's answers by an httpx transport that wraps the
 real one; everything else is real.

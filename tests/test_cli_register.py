@@ -1,5 +1,5 @@
 """``muster register``: one JSON object, the outbox, offline queueing, and surviving kill -9
-(issue 4; DESIGN.md "Command line")."""
+(docs/architecture.md, 'Command line')."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``muster status --db FILE --json`` (issue 5; DESIGN.md "Command line"): probes now with the
+"""``muster status --db FILE --json`` (docs/architecture.md, 'Command line'): probes now with the
 server stored at the last sync, exit 0 online or offline, exit 1 when the store is held."""
 
 from __future__ import annotations

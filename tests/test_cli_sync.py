@@ -1,4 +1,5 @@
-"""``muster sync``: one JSON object on stdout, exit 1 when any status is Failed (DESIGN.md)."""
+"""``muster sync``: one JSON object on stdout, exit 1 when any status is Failed
+(docs/architecture.md, 'Command line')."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The connectivity monitor (issue 5; DESIGN.md "Online / offline"): which dependencies are up,
+"""The connectivity monitor (docs/architecture.md, 'Online and offline'): which dependencies are up,
 the mode with its hysteresis, and how fast a real outage shows.
 
 Rules are checked on a FrozenClock with scripted probe results (no sleeping); a few tests

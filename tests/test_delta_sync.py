@@ -1,4 +1,4 @@
-"""Delta sync against the real server: changes, deletes, paging, the horizon, faults (issue 3)."""
+"""Delta sync against the real server: changes, deletes, paging, the horizon, faults."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The delta timer on a fake clock: due at completion + N minutes, reset by Sync Now, N from
-the general parameter at the next cycle (issue 3). Real server, no sleeping."""
+the general parameter at the next cycle. Real server, no sleeping."""
 
 from __future__ import annotations
 

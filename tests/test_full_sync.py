@@ -1,4 +1,4 @@
-"""Full sync against the real server on 127.0.0.1 with the real client (issue 2)."""
+"""Full sync against the real server on 127.0.0.1 with the real client."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The core knows no UI, and ``muster --help`` stays cheap (DESIGN.md; STYLE.md)."""
+"""The core knows no UI, and ``muster --help`` stays cheap (docs/architecture.md,
+'Who may import whom')."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The people and standings held in memory answer exactly as the SQL of sync_core.muster does
-on the same device store (issue 4, speed): after a full sync, after a delta sync that renames a
+on the same device store (for speed): after a full sync, after a delta sync that renames a
 profile (to a hostile name) and moves a card, and for standings after registrations,
 unregistrations, a device clock that went back, an upload and a retention wipe.
 

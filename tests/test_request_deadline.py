@@ -1,4 +1,5 @@
-"""A server that trickles its answer still ends the request in bounded time (invariant 7)."""
+"""A server that trickles its answer still ends the request in bounded time
+(docs/architecture.md, 'Every request has a timeout')."""
 
 from __future__ import annotations
 

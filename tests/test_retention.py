@@ -1,5 +1,5 @@
-"""The retention wipe and the device's last use (issue 5; seed "Offline Data Retention
-Period"; DESIGN.md invariant 6), on a device synced from the real server, with a frozen
+"""The retention wipe and the device's last use (docs/architecture.md,
+'Nothing unsynced is lost silently'), on a device synced from the real server, with a frozen
 clock (no sleeping)."""
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Registrations and muster lookups on the real Mustering server, through the real client.
 
-Uploads are answered item by item and a replay changes nothing (DESIGN.md, invariants 5
-and 8). Tests that post share one server of this module's own and keep to their own people,
-modes and stations; the one that opens the server's file after stopping it has its own.
+Uploads are answered item by item and a replay changes nothing (docs/architecture.md, 'Every
+registration is uploaded exactly once', 'Bad input fails alone'). Tests that post share one server
+of this module's own and keep to their own people, modes and stations; the one that opens the
+server's file after stopping it has its own.
 """
 
 from __future__ import annotations
@@ -18,8 +19,7 @@ import pytest
 import uuid6
 
 from sync_core.device.client import ServerClient
-from sync_core.errors import MalformedResponse, ServerRejected, ServerUnreachable
-from sync_core.muster import BadCard
+from sync_core.errors import BadCard, MalformedResponse, ServerRejected, ServerUnreachable
 from sync_core.protocol import (
     API_PREFIX,
     REGISTRATION_BATCH_MAX,

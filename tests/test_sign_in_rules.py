@@ -1,5 +1,5 @@
-"""Sign-in lockout, online and offline, and the session timeout rule (issue 5; DESIGN.md
-general parameters), against the real server with a frozen clock (no sleeping)."""
+"""Sign-in lockout, online and offline, and the session timeout rule (general
+parameters), against the real server with a frozen clock (no sleeping)."""
 
 from __future__ import annotations
 

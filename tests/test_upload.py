@@ -1,5 +1,6 @@
 """Uploading the outbox to the real server: exactly once in effect, per-item failures,
-backoff, and registrations queued during an upload (issue 4; DESIGN.md invariant 5)."""
+backoff, and registrations queued during an upload (docs/architecture.md,
+'Every registration is uploaded exactly once')."""
 
 from __future__ import annotations
 
@@ -144,7 +145,7 @@ async def test_registrations_made_offline_reach_the_server_within_10_s_of_going_
                 device.clock.advance(BACKOFF_CAP)
                 await asyncio.sleep(0.02)
             assert device.uploader.status.pending == 5
-            assert device.uploader.status.status is SyncState.NOT_STARTED  # offline: the seed's word
+            assert device.uploader.status.status is SyncState.NOT_STARTED  # offline: the product's word
             network.down = False
             waited = 0
             while device.uploader.status.sent < 5 and waited < 10:

@@ -1,4 +1,4 @@
-"""The Register screen (issue 4): registering people at one muster station or lifeboat.
+"""The Register screen: registering people at one muster station or lifeboat.
 
 A card reader types the number and Enter into the card field, which keeps focus; the scan
 goes straight to :meth:`Registrar.scan` in a worker and its outcome is shown before
@@ -13,8 +13,8 @@ upload finishes, and ``COUNTS_DELAY`` after a registration unless an upload fini
 (a scan and the upload it starts make one refresh). A registration that could not be
 recorded shows the error and is logged; nothing is pretended.
 
-A scan has 20 ms from the Enter key to the committed registration confirmed on screen
-(issue 4): the people and standings of a synced device are loaded into memory when the
+A scan has 20 ms from the Enter key to the committed registration confirmed on screen:
+the people and standings of a synced device are loaded into memory when the
 screen opens and again after each sync (:meth:`Registrar.load`), so a scan makes one trip
 to a worker thread (the commit); the outcome line is drawn first and alone, the person
 card, the emptied card field and the footer in the frames after; a label relays the

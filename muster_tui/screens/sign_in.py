@@ -1,6 +1,6 @@
 """The sign-in screen: the first thing a crew member sees.
 
-Signing in runs in a worker. Wrong credentials show the seed's "Invalid login, please try
+Signing in runs in a worker. Wrong credentials show the product's "Invalid login, please try
 again" and change nothing else; an unreachable server shows its message (which names the
 address) and a Retry that repeats the same sign-in. The screen is dismissed with what
 ``authenticate`` returned once the sign-in succeeds.

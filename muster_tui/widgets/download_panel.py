@@ -3,7 +3,7 @@
 Overall status, times of the last full and delta syncs and of the next delta, the reason
 of a failure, a **Sync Now**
 button after a success (disabled while a sync runs) and a **Retry** button in its place
-after a failure (DESIGN.md, "Statuses"), and a Collapsible holding one row per dataset.
+after a failure (docs/architecture.md, 'Statuses'), and a Collapsible holding one row per dataset.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The status bar on every screen: Online / Offline, and which dependency is down (issue 5).
+"""The status bar on every screen: Online / Offline, and which dependency is down.
 
 It follows ``app.connectivity`` (a :class:`~sync_core.device.connectivity.Connectivity`,
 None before the first probe round) and shows e.g. ``Online`` or ``Offline: server down

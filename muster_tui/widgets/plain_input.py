@@ -2,7 +2,7 @@
 
 A blinking cursor re-sends the whole Input twice a second, which alone saturates a
 9,600-baud line; a compact Input cuts each keystroke's repaint by about three quarters
-(../shared/FIELD-NOTES.md, "Bytes to the terminal").
+(measured in bytes written to the terminal).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Render text that comes from data or from the server, safely.
 
-Names, error messages and addresses are never markup: ``O'Brien [/x]`` passed to a Label as
-a plain string raises ``MarkupError``, and escape bytes in a name reach the terminal raw
-(../shared/FIELD-NOTES.md, "Hostile text"). Every such string goes through :func:`safe`.
+Names, error messages and addresses are never markup: ``O'Brien [/x]`` passed to a Label as a plain
+string raises ``MarkupError``, and escape bytes in a name reach the terminal raw. Every such string
+goes through :func:`safe`.
 """
 
 from __future__ import annotations

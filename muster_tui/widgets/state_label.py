@@ -1,4 +1,4 @@
-"""A label showing one of the seed's four status words, coloured by the stylesheet."""
+"""A label showing one of the product's four status words, coloured by the stylesheet."""
 
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
 """The device's HTTP client for the Mustering server (httpx, async).
 
-Every request has a timeout (connect 5 s, read 15 s; DESIGN.md invariant 7) and the HTTP
-layer never retries by itself. Transport failures, error statuses and unreadable bodies are
-turned into the :mod:`sync_core.errors` tree, so callers handle one family of errors.
-Bulk datasets arrive as Arrow IPC streams and are returned as ``pyarrow.Table``.
+Every request has a timeout (connect 5 s, read 15 s; docs/architecture.md, 'Every request has a
+timeout') and the HTTP layer never retries by itself. Transport failures, error statuses and
+unreadable bodies are turned into the :mod:`sync_core.errors` tree, so callers handle one family of
+errors. Bulk datasets arrive as Arrow IPC streams and are returned as ``pyarrow.Table``.
 """
 
 from __future__ import annotations
@@ -54,7 +54,8 @@ from sync_core.protocol import (
 
 DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 # httpx times each read; a server trickling bytes never trips that. This bounds a whole
-# request (connect, send, read the full answer), so a sync ends even then (invariant 7).
+# request (connect, send, read the full answer), so a sync ends even then (docs/architecture.md,
+# 'Every request has a timeout').
 REQUEST_DEADLINE = 25.0
 _SIGN_IN_PATHS = frozenset({f"{API_PREFIX}/sign-in", f"{API_PREFIX}/session/renew"})
 
@@ -219,9 +220,9 @@ class ServerClient:
         answers each item by id (see RegistrationReceipt).
 
         Never retried here: the outbox retries, and a replay is answered "already applied"
-        (invariant 5). A request that fails as a whole raises the SyncError family, and then
-        any item may or may not have been applied. Raises ValueError for an empty or
-        oversize batch.
+        (docs/architecture.md, 'Every registration is uploaded exactly once'). A request that fails
+        as a whole raises the SyncError family, and then any item may or may not have been applied.
+        Raises ValueError for an empty or oversize batch.
         """
         if not 0 < len(items) <= REGISTRATION_BATCH_MAX:
             raise ValueError(f"a batch holds 1 to {REGISTRATION_BATCH_MAX} registrations, not {len(items)}")
@@ -236,7 +237,7 @@ class ServerClient:
     async def find_card(self, card: str) -> Person | None:
         """The profile with board card ``card`` on the server, or None (HTTP 404).
 
-        Raises ``muster.BadCard`` before any request when ``card`` cannot be a card number.
+        Raises BadCard before any request when ``card`` cannot be a card number.
         """
         path = f"{API_PREFIX}/profiles/by-card/{_segment(card_number(card))}"
         response = await self._unless_missing(path)

@@ -1,5 +1,5 @@
-"""Online / offline: the device probes what mustering online depends on (DESIGN.md, "Online /
-offline"; seed: "device connection, server connection, VPN connection, API services, DB
+"""Online / offline: the device probes what mustering online depends on (docs/architecture.md,
+'Online and offline'; seed: "device connection, server connection, VPN connection, API services, DB
 server, and Webapp service").
 
 Dependencies, by name:
@@ -11,7 +11,7 @@ Dependencies, by name:
   it is ``not configured`` and does not count.
 - ``server``: a TCP connect to the server's host and port.
 - ``api``, ``db``, ``webapp``: the server's own components, from the JSON body of
-  ``GET /health`` (DESIGN.md, "Server health"). An HTML page (a captive portal), a body of
+  ``GET /health`` (docs/architecture.md, 'Server health'). An HTML page (a captive portal), a body of
   the wrong shape, an error status or no answer makes all three ``down``.
 
 The device is **online** when every configured dependency is up (``vpn`` may be ``not
@@ -45,7 +45,7 @@ from typing import Final, TypeVar
 import httpx
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
-from sync_core.clock import Clock, SystemClock
+from sync_core.clock import Clock, SystemClock, within
 from sync_core.device.client import ServerClient
 from sync_core.errors import SyncError
 from sync_core.protocol import ComponentState, Health
@@ -76,7 +76,7 @@ class DependencyState(StrEnum):
 
 
 class Mode(StrEnum):
-    """The device's mode (the seed's online / offline mode)."""
+    """The device's mode (the product's online / offline mode)."""
 
     ONLINE = "online"
     OFFLINE = "offline"
@@ -328,14 +328,4 @@ class ConnectivityMonitor:
 
     async def _within(self, probe: Awaitable[T]) -> T:
         """``probe``'s result, or TimeoutError once ``timeout`` seconds pass on the clock."""
-        work = asyncio.ensure_future(probe)
-        alarm = asyncio.ensure_future(self.clock.sleep(self.timeout))
-        try:
-            await asyncio.wait((work, alarm), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (work, alarm):
-                task.cancel()
-            await asyncio.gather(work, alarm, return_exceptions=True)
-        if work.cancelled():
-            raise TimeoutError(f"no answer within {self.timeout:g} s")
-        return work.result()
+        return await within(self.clock, self.timeout, probe)

@@ -1,22 +1,24 @@
 """The sync engine: full and delta sync from the server into the device store.
 
-UI-agnostic (DESIGN.md): it publishes a :class:`SyncStatus` to subscribers and offers async
-methods; the Textual app and the headless ``muster sync`` drive the same engine. DuckDB work
-runs in worker threads (``asyncio.to_thread``) so the event loop never blocks. Runs never
-overlap: a request while one runs waits for it and returns its result (coalesced).
+UI-agnostic (docs/architecture.md, 'Who may import whom'): it publishes a :class:`SyncStatus` to
+subscribers and offers async methods; the Textual app and the headless ``muster sync`` drive the
+same engine. DuckDB work runs in worker threads (``asyncio.to_thread``) so the event loop never
+blocks. Runs never overlap: a request while one runs waits for it and returns its result
+(coalesced).
 
-Full sync (seed, "Synchronize from Server to Device"; DESIGN.md invariant 4): a snapshot
-manifest (one consistent read and its cursor), each dataset into staging with progress,
-the portraits it names (those the device lacks, in batches of ``PORTRAIT_BATCH``; the ones
-it holds are the same bytes by hash), then one transaction swaps staging and the cursor in.
-Any failure drops staging and leaves the previous data (on a first sync, nothing).
+Full sync (seed, "Synchronize from Server to Device"; docs/architecture.md, 'A full sync swaps in
+whole'): a snapshot manifest (one consistent read and its cursor), each dataset into staging with
+progress, the portraits it names (those the device lacks, in batches of ``PORTRAIT_BATCH``; the ones
+it holds are the same bytes by hash), then one transaction swaps staging and the cursor in. Any
+failure drops staging and leaves the previous data (on a first sync, nothing).
 
-Delta sync (invariants 1-3): pages of changes after the stored cursor, each page applied
-with its new cursor in one transaction; then the portraits the device lacks, and removal
-of portraits nothing references. HTTP 410 (cursor older than the tombstone horizon) turns
-the run into a full sync.
+Delta sync (docs/architecture.md, 'Server sequence, not device time', 'Cursor and rows commit
+together', 'Deletes travel as tombstones'): pages of changes after the stored cursor, each page
+applied with its new cursor in one transaction; then the portraits the device lacks, and removal of
+portraits nothing references. HTTP 410 (cursor older than the tombstone horizon) turns the run into
+a full sync.
 
-Every portrait is checked (size, JPEG marker, hash); a bad one fails alone (invariant 8).
+Every portrait is checked (size, JPEG marker, hash); a bad one fails alone ('Bad input fails alone').
 """
 
 from __future__ import annotations
@@ -44,7 +46,8 @@ Subscriber = Callable[[SyncStatus], None]
 # Takes good portraits, the number refused, how many of them count as this run's changes,
 # and the time; returns the portraits the live store gained.
 PictureSink = Callable[[pa.Table, int, int, datetime], int]
-# Bounds one whole run (DESIGN.md invariant 7); each request has its own, shorter timeout.
+# Bounds one whole run (docs/architecture.md, 'Every request has a timeout'); each request has its
+# own, shorter timeout.
 SYNC_DEADLINE_SECONDS = 600.0
 DEFAULT_PAGE_SIZE = 1000
 # Portraits asked for per request (the server allows up to PICTURE_BATCH_MAX): smaller
@@ -86,8 +89,9 @@ def _reason(exc: Exception) -> str:
 class SyncEngine:
     """Keeps a :class:`DeviceStore` in step with the server behind ``client``.
 
-    ``clock`` stamps display times and schedules the delta timer; it never decides what
-    to fetch (invariant 1). ``page_size`` is the number of changes asked for per page.
+    ``clock`` stamps display times and schedules the delta timer; it never decides what to fetch
+    (docs/architecture.md, 'Server sequence, not device time'). ``page_size`` is the number of
+    changes asked for per page.
     """
 
     def __init__(

@@ -19,7 +19,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 
-from sync_core.clock import Clock, SystemClock
+from sync_core.clock import Clock, SystemClock, wait_for_event_or_sleep
 from sync_core.device.client import ServerClient
 from sync_core.device.connectivity import VPN_TARGET_ENV, ConnectivityMonitor
 from sync_core.device.engine import RETRY_AFTER, SyncEngine
@@ -153,7 +153,7 @@ async def _sign_in_until_done(
             session = (await runtime.sign_in(username, password)).session
         except ServerUnreachable as exc:
             report(_failed(runtime.engine, str(exc), full))
-            await _until_set(online, RETRY_AFTER.total_seconds(), runtime.clock)
+            await wait_for_event_or_sleep(online, runtime.clock, RETRY_AFTER.total_seconds())
             continue
         except SyncError as exc:
             refused = _failed(runtime.engine, str(exc), full)
@@ -168,16 +168,6 @@ async def _sign_in_until_done(
         else:
             await runtime.sync_now(session.server_id, full=full)
         return None
-
-
-async def _until_set(event: asyncio.Event, seconds: float, clock: Clock) -> None:
-    """Wait until ``event`` is set or ``seconds`` pass on ``clock``."""
-    waits = [asyncio.ensure_future(event.wait()), asyncio.ensure_future(clock.sleep(seconds))]
-    try:
-        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiting in waits:
-            waiting.cancel()
 
 
 def _at_each_run_end(report: Callable[[SyncStatus], None]) -> Callable[[SyncStatus], None]:
@@ -212,7 +202,7 @@ async def register_once(
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> dict[str, object]:
     """Register the holder of ``card`` at ``post``'s place; the object ``muster register``
-    prints (DESIGN.md, "Command line"): ``registration_id``, ``profile_id``, ``result``
+    prints (docs/architecture.md, 'Command line'): ``registration_id``, ``profile_id``, ``result``
     (registered / already registered / refused / unknown card), ``pending_upload`` (this
     server's registrations still waiting) and ``error``. Online, the outbox is uploaded
     once right after."""

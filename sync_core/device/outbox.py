@@ -1,10 +1,10 @@
 """The outbox: every registration captured on this device, and what became of its upload.
 
-A registration is committed here before the screen confirms it (DESIGN.md, invariant 5)
-and stays after upload: the device keeps its own registrations, and offline station
-counts are computed from them (:mod:`sync_core.muster`). Each row is bound to the server
-whose data it was captured against (``server_id``) and to the user who captured it; only
-that server ever receives it. Upload states:
+A registration is committed here before the screen confirms it (docs/architecture.md, 'Every
+registration is uploaded exactly once') and stays after upload: the device keeps its own
+registrations, and offline station counts are computed from them (:mod:`sync_core.muster`). Each row
+is bound to the server whose data it was captured against (``server_id``) and to the user who
+captured it; only that server ever receives it. Upload states:
 
 - ``pending``: waits for upload (``attempts`` failed tries so far);
 - ``sent``: the server answered applied / already applied (it left the outbox);

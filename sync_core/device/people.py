@@ -1,5 +1,5 @@
 """The profiles of the device store held in memory, so that a card scan or a search keystroke
-is answered without a query (issue 4: a scan within 20 ms and a keystroke within 10 ms, where
+is answered without a query (a scan within 20 ms and a keystroke within 10 ms, where
 one DuckDB statement costs 1-3 ms and a name search over 10,000 profiles ~7.5 ms).
 
 ``store.view(People)`` (:meth:`~sync_core.device.store.DeviceStore.view`) gives the

@@ -1,14 +1,14 @@
 """Registering people at a muster station (or lifeboat): what the Register screen and
-``muster register`` do with a card scan or a chosen profile (issue 4; rules in
+``muster register`` do with a card scan or a chosen profile (rules in
 :mod:`sync_core.muster`).
 
 Two ways to the data, one behaviour:
 
-- A device that has completed a full sync looks people up in its own store (in memory
-  once loaded: :mod:`~sync_core.device.people`, :mod:`~sync_core.device.standings`) and
-  commits each registration to the outbox before answering (invariant 5); the uploader
-  sends it. A scan makes one trip to a worker thread: the rules and the insert with its
-  commit. Station counts come from the server while it answers (every device's
+- A device that has completed a full sync looks people up in its own store (in memory once loaded:
+  :mod:`~sync_core.device.people`, :mod:`~sync_core.device.standings`) and commits each registration
+  to the outbox before answering (docs/architecture.md, 'Every registration is uploaded exactly
+  once'); the uploader sends it. A scan makes one trip to a worker thread: the rules and the insert
+  with its commit. Station counts come from the server while it answers (every device's
   registrations), else from this device's own registrations, and say which.
 - A device that never completed a full sync works **online only**: lookups, counts and
   registrations go straight to the server, and when it cannot be reached the error says
@@ -33,8 +33,8 @@ from sync_core.device.people import People
 from sync_core.device.session import Session
 from sync_core.device.standings import Standings
 from sync_core.device.store import DeviceStore
-from sync_core.errors import ServerRejected, ServerUnreachable, UnknownPlace
-from sync_core.muster import AssemblyHandling, BadCard, Counts, Person, Place, Standing, Verdict
+from sync_core.errors import BadCard, ServerRejected, ServerUnreachable, UnknownPlace
+from sync_core.muster import AssemblyHandling, Counts, Person, Place, Standing, Verdict
 from sync_core.protocol import ItemOutcome, Registration, RegistrationAction, SafetyMode
 
 T = TypeVar("T")

@@ -7,11 +7,11 @@ user signs in. Here the threshold is the general parameter ``retention_days`` (d
 device's last use (:meth:`DeviceStore.touch`: every successful sign-in, and the app on
 activity), on the device clock.
 
-The wipe first tries to upload the outbox when it is given an uploader (online), then
-clears everything but the unsynced registrations, in one transaction (DESIGN.md
-invariant 6: nothing unsynced is destroyed silently; :meth:`DeviceStore.wipe`). Kept
-registrations stay bound to their user and server and upload from the next online sign-in
-at that server. With no sync point left, that sign-in runs a full sync.
+The wipe first tries to upload the outbox when it is given an uploader (online), then clears
+everything but the unsynced registrations, in one transaction (docs/architecture.md, 'Nothing
+unsynced is lost silently'; :meth:`DeviceStore.wipe`). Kept registrations stay bound to their user
+and server and upload from the next online sign-in at that server. With no sync point left, that
+sign-in runs a full sync.
 """
 
 from __future__ import annotations

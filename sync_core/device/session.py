@@ -1,8 +1,8 @@
 """Signing a crew member in on the device.
 
 The server checks the credentials when it answers; when it cannot be reached, the users
-synced to the device are checked instead (DESIGN.md, ``muster sync``: "Sign-in is checked
-by the server when it answers, else against the synced users"), so mustering can go on
+synced to the device are checked instead (sign-in is checked by the server
+when it answers, else against the synced users), so mustering can go on
 offline after one successful full sync. Either way the device's lockout applies
 (:mod:`sync_core.device.sign_in_rules`): a locked username is refused before any check, a
 refused sign-in counts towards the lockout, and a successful one resets the count and marks

@@ -1,7 +1,7 @@
 """Sign-in lockout and session timeout: the device's rules, read from the general parameters.
 
-DESIGN.md names the general parameters ``max_failed_sign_ins``, ``lockout_minutes`` and
-``session_timeout_minutes``; the seed ("Offline Data Retention Period") ends a session when
+The general parameters ``max_failed_sign_ins``, ``lockout_minutes`` and
+``session_timeout_minutes``; the product's specification ("Offline Data Retention Period") ends a session when
 it times out. When a parameter is not synced (before the first full sync) or is not a whole
 number >= 1, the default here applies (the fixture ship's values).
 

@@ -1,6 +1,6 @@
 """The observable state of synchronization that the engine publishes and the UI renders.
 
-Words and rows follow the seed's Synchronization page (../shared/seed/synchronization.txt):
+Words and rows follow the product's Synchronization page (docs/architecture.md, 'Statuses'):
 one overall status for "Synchronize from server to device", one row per dataset, and a
 status for "Synchronize offline data to server".
 """
@@ -51,7 +51,7 @@ class UploadStatus(BaseModel):
     error: str | None = None
 
     def to_cli_json(self) -> dict[str, Any]:
-        """The ``upload`` object of ``muster sync`` (DESIGN.md, "Command line")."""
+        """The ``upload`` object of ``muster sync`` (docs/architecture.md, 'Command line')."""
         return {"status": self.status.value} | self.model_dump(include={"pending", "sent", "failed"})
 
 
@@ -90,7 +90,7 @@ class SyncStatus(BaseModel):
         return self.status is SyncState.IN_PROGRESS
 
     def to_cli_json(self) -> dict[str, Any]:
-        """The object ``muster sync`` prints (DESIGN.md, "Command line")."""
+        """The object ``muster sync`` prints (docs/architecture.md, 'Command line')."""
         return {
             "status": self.status.value,
             "kind": self.kind or "full",

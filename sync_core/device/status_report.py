@@ -1,4 +1,4 @@
-"""``muster status``: probe now and report what the device holds (DESIGN.md, "Command line").
+"""``muster status``: probe now and report what the device holds (docs/architecture.md, 'Command line').
 
 The probe uses the server stored at the last sync (``DeviceStore.sync_point().server_url``)
 and the VPN probe target from the environment variable ``MUSTER_VPN_TARGET`` (``HOST:PORT``;

@@ -1,13 +1,14 @@
 """The device's local DuckDB store: the six datasets, the sync state and the cursor.
 
 One process owns the file at a time (DuckDB's lock); a second opener gets
-:class:`~sync_core.errors.StoreInUse`. Every method takes its own cursor, so methods may be
-called from worker threads (``asyncio.to_thread``) without sharing a connection
-(../shared/FIELD-NOTES.md, DuckDB). A full sync writes into ``<key>__staging`` tables and
+:class:`~sync_core.errors.StoreInUse`. Every method takes its own cursor, so methods may be called
+from worker threads (``asyncio.to_thread``) without sharing a connection (a DuckDB connection is not
+shareable across threads). A full sync writes into ``<key>__staging`` tables and
 :meth:`DeviceStore.swap_in` replaces the live tables and the cursor in one transaction
-(DESIGN.md, sync invariants 2 and 4). It also keeps when the device was last used, the
-failed sign-ins of each username (:mod:`sync_core.device.sign_in_rules`), and runs the
-retention wipe's transaction (:mod:`sync_core.device.retention`).
+(docs/architecture.md, 'Cursor and rows commit together', 'A full sync swaps in whole'). It also
+keeps when the device was last used, the failed sign-ins of each username
+(:mod:`sync_core.device.sign_in_rules`), and runs the retention wipe's transaction
+(:mod:`sync_core.device.retention`).
 """
 
 from __future__ import annotations
@@ -171,7 +172,8 @@ class DeviceStore:
                 view.drop()
 
     def has_synced_with(self, server_id: str) -> bool:
-        """True when the device's cursor is bound to ``server_id`` (DESIGN.md, stores)."""
+        """True when the device's cursor is bound to ``server_id`` (docs/architecture.md, 'Stores
+        and processes')."""
         point = self.sync_point()
         return point is not None and point.server_id == server_id
 
@@ -270,8 +272,8 @@ class DeviceStore:
     # -- delta sync ------------------------------------------------------------------
 
     def apply_page(self, page: DeltaPage, first: bool, at: datetime) -> dict[str, int]:
-        """Apply one delta page and its cursor in one transaction (invariant 2); return, per
-        dataset it changed, the records gained (negative: lost).
+        """Apply one delta page and its cursor in one transaction (docs/architecture.md, 'Cursor and
+        rows commit together'); return, per dataset it changed, the records gained (negative: lost).
 
         Per dataset: deleted and upserted ids are removed, then upserted rows inserted;
         picture rows arrive without bytes, so only their deletes apply here (the bytes come
@@ -399,8 +401,8 @@ class DeviceStore:
         """Replace every live dataset by its staging table and store ``point``, atomically.
 
         One transaction: a crash before COMMIT leaves the previous data and cursor
-        (invariant 4). ``failed`` counts refused items per dataset; ``at`` stamps the
-        datasets' ``last_updated``. Returns the new :meth:`datasets`.
+        (docs/architecture.md, 'A full sync swaps in whole'). ``failed`` counts refused items per
+        dataset; ``at`` stamps the datasets' ``last_updated``. Returns the new :meth:`datasets`.
 
         Then a checkpoint writes the new data into the file: otherwise the next commit that
         crossed DuckDB's WAL threshold (a card scan's, say) paid for it, 130-360 ms here.
@@ -431,11 +433,11 @@ class DeviceStore:
     # -- retention wipe --------------------------------------------------------------
 
     def wipe(self) -> tuple[int, int]:
-        """Clear the device's data in one transaction (a failure or a crash before COMMIT
-        leaves all of it): the six datasets (pictures included), staging, the sync point and
-        dataset state, failed sign-ins and lockouts, and the last use. Registrations already
-        sent go; unsynced ones (pending or refused) stay, bound to their user and server
-        (DESIGN.md invariant 6). Returns ``(kept, removed)`` registrations.
+        """Clear the device's data in one transaction (a failure or a crash before COMMIT leaves all
+        of it): the six datasets (pictures included), staging, the sync point and dataset state,
+        failed sign-ins and lockouts, and the last use. Registrations already sent go; unsynced ones
+        (pending or refused) stay, bound to their user and server (docs/architecture.md, 'Nothing
+        unsynced is lost silently'). Returns ``(kept, removed)`` registrations.
 
         Datasets are dropped and recreated, then a checkpoint hands their blocks back, so
         their bytes leave the file when they were at its end (DuckDB does not overwrite freed

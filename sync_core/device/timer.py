@@ -10,8 +10,8 @@ whenever the engine publishes a new status.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
+from sync_core.clock import wait_for_event_or_sleep
 from sync_core.device.engine import SyncEngine
 
 
@@ -33,26 +33,14 @@ class DeltaTimer:
             while True:
                 self._wake.clear()
                 delay = self._seconds_to_due()
-                if delay is not None and delay <= 0 and not self.engine.status.running:
+                running = self.engine.status.running  # its end publishes a status: a wake
+                if delay is not None and delay <= 0 and not running:
                     await self.engine.sync(self.server_id)
                     continue
-                await self._wait(delay)
+                await wait_for_event_or_sleep(self._wake, self.engine.clock, None if running else delay)
         finally:
             unsubscribe()
 
     def _seconds_to_due(self) -> float | None:
         due = self.engine.status.next_delta_due
         return None if due is None else (due - self.engine.clock.now()).total_seconds()
-
-    async def _wait(self, delay: float | None) -> None:
-        """Until ``delay`` seconds pass on the engine's clock, or a new status arrives."""
-        waits: list[asyncio.Future[object]] = [asyncio.ensure_future(self._wake.wait())]
-        if delay is not None and not self.engine.status.running:
-            waits.append(asyncio.ensure_future(self.engine.clock.sleep(delay)))
-        try:
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiting in waits:
-                waiting.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await waiting

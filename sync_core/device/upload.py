@@ -1,4 +1,5 @@
-"""Uploading the outbox: "Synchronize offline data to server" (seed; DESIGN.md invariant 5).
+"""Uploading the outbox: "Synchronize offline data to server" (the product's words;
+docs/architecture.md, 'Every registration is uploaded exactly once').
 
 :class:`Uploader` sends the pending registrations of one server in batches of
 ``REGISTRATION_BATCH_MAX``. Per item of the server's receipt: applied / already applied
@@ -17,7 +18,7 @@ import logging
 import random
 from collections.abc import Callable
 
-from sync_core.clock import Clock
+from sync_core.clock import Clock, wait_for_event_or_sleep
 from sync_core.device.client import ServerClient
 from sync_core.device.outbox import Outbox
 from sync_core.device.status import UploadStatus
@@ -40,7 +41,7 @@ class Uploader:
 
     ``publish`` receives every new :class:`UploadStatus`; ``clock`` times the backoff;
     ``rng`` draws the jitter (seed it in tests). Offline (the server unreachable) the status
-    is Not started, as the seed says; a refused item or a server error makes it Failed.
+    is Not started, as the product specifies; a refused item or a server error makes it Failed.
     """
 
     def __init__(
@@ -79,22 +80,12 @@ class Uploader:
         while True:
             status = await self.drain()
             delay = self.backoff() if status.pending and self.failures else None
-            await self._woken(delay)
+            await wait_for_event_or_sleep(self._wake, self.clock, delay)
 
     def backoff(self) -> float:
         """Seconds to wait before the next try after ``failures`` failed requests."""
         ceiling = min(BACKOFF_CAP, BACKOFF_FIRST * 2 ** max(self.failures - 1, 0))
         return ceiling * self._rng.uniform(0.5, 1.0)
-
-    async def _woken(self, delay: float | None) -> None:
-        waits: list[asyncio.Future[object]] = [asyncio.ensure_future(self._wake.wait())]
-        if delay is not None:
-            waits.append(asyncio.ensure_future(self.clock.sleep(delay)))
-        try:
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiting in waits:
-                waiting.cancel()
 
     async def drain(self) -> UploadStatus:
         """Upload every pending registration now, batch after batch, until none is left or
@@ -131,7 +122,7 @@ class Uploader:
         tally = await asyncio.to_thread(self.outbox.tally, self.server_id)
         reason = str(error) if error else None
         if isinstance(error, ServerUnreachable):
-            state = SyncState.NOT_STARTED  # offline: the seed's word
+            state = SyncState.NOT_STARTED  # offline: the product's word
         elif error or tally.failed:
             state = SyncState.FAILED
             if reason is None:

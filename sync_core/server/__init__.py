@@ -2,6 +2,6 @@
 
 from sync_core.server.app import create_app
 from sync_core.server.serve import open_store, serve
-from sync_core.server.store import ServerStore, ShipDataError
+from sync_core.server.store import ServerStore
 
-__all__ = ["ServerStore", "ShipDataError", "create_app", "open_store", "serve"]
+__all__ = ["ServerStore", "create_app", "open_store", "serve"]

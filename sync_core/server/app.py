@@ -20,7 +20,8 @@ Endpoints (prefix ``/api/v1`` for data; every data endpoint needs a bearer token
   ``GET /musters/{mode}/places``, ``GET /musters/{mode}/places/{code}/counts?missing_limit=N``,
   ``GET /musters/{mode}/standing/{profile_id}``, ``GET /profiles/by-card/{card}``,
   ``GET /profiles?search=TEXT&limit=N``, ``GET /parameters/{name}``.
-- ``GET /health`` (open): API, DB and web app states and the server id (DESIGN.md).
+- ``GET /health`` (open): API, DB and web app states and the server id (docs/architecture.md,
+  'Server health').
 - ``GET /``: the server's status page (the "web app" component of ``/health``).
 """
 
@@ -49,7 +50,8 @@ from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
 from sync_core import muster
 from sync_core.clock import Clock, SystemClock
-from sync_core.muster import BadCard, Counts, Person, Place, Standing
+from sync_core.errors import BadCard, CursorTooOld, EditRejected
+from sync_core.muster import Counts, Person, Place, Standing
 from sync_core.protocol import (
     API_PREFIX,
     ARROW_STREAM,
@@ -73,8 +75,8 @@ from sync_core.protocol import (
     SignInResponse,
     SnapshotManifest,
 )
-from sync_core.server.changes import ChangePage, CursorTooOld, empty_page, read_page
-from sync_core.server.edits import EditRejected, apply_changes, replace_picture, revoked_users
+from sync_core.server.changes import ChangePage, empty_page, read_page
+from sync_core.server.edits import apply_changes, replace_picture, revoked_users
 from sync_core.server.registrations import apply_registrations
 from sync_core.server.store import ServerStore, ServerUser, Snapshot
 from sync_core.server.tokens import Grant, TokenRegistry

@@ -1,13 +1,13 @@
 """The change feed: what changed after a device's cursor, one page at a time.
 
-A delta is "changes with seq > cursor, in seq order, paged" (DESIGN.md invariant 1). A page
-is read from the journal: its first ``limit`` entries after the cursor. It covers the
-sequence range ``(after, cursor]`` and holds every change in that range, so the device can
-commit the page and its new cursor together (invariant 2) and never skips. A record's
-current row is in the page only when its ``_seq`` is within the range (a later change of it
-comes with a later page), so the rows are those of the changed datasets whose ``_seq`` lies
-in the range. Cursors older than the tombstone horizon raise
-:class:`CursorTooOld` (HTTP 410, invariant 3).
+A delta is "changes with seq > cursor, in seq order, paged" (docs/architecture.md, 'Server sequence,
+not device time'). A page is read from the journal: its first ``limit`` entries after the cursor. It
+covers the sequence range ``(after, cursor]`` and holds every change in that range, so the device
+can commit the page and its new cursor together ('Cursor and rows commit together') and never skips.
+A record's current row is in the page only when its ``_seq`` is within the range (a later change of
+it comes with a later page), so the rows are those of the changed datasets whose ``_seq`` lies in
+the range. Cursors older than the tombstone horizon raise :class:`CursorTooOld` (HTTP 410, 'Deletes
+travel as tombstones').
 """
 
 from __future__ import annotations
@@ -20,13 +20,9 @@ import duckdb
 import pyarrow as pa
 
 from sync_core.duck import first_row, scalar
+from sync_core.errors import CursorTooOld
 from sync_core.protocol import wire_columns
 from sync_core.server.store import ServerStore
-
-
-class CursorTooOld(Exception):
-    """The cursor is older than the tombstone horizon (or ahead of this store): the device
-    must run a full sync."""
 
 
 @dataclass(frozen=True)

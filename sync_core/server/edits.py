@@ -1,7 +1,8 @@
 """The ship's office changes server data: set fields of / create / delete records, replace
 portraits. Each call is one write transaction; every change draws the next change sequence
 value, stamps the row with it and leaves a journal entry (a delete's entry is its
-tombstone; DESIGN.md invariants 1 and 3).
+tombstone; docs/architecture.md, 'Server sequence, not device time' and 'Deletes travel as
+tombstones').
 """
 
 from __future__ import annotations
@@ -15,16 +16,12 @@ import duckdb
 from PIL import Image, UnidentifiedImageError
 
 from sync_core.duck import first_row, scalar
+from sync_core.errors import EditRejected
 from sync_core.protocol import DATASET_COLUMNS, PICTURE_MAX_BYTES, RecordChange, id_column
 from sync_core.server.store import ServerStore, latest_seq
 
-
-class EditRejected(ValueError):
-    """An edit names an unknown dataset, field or record, or carries a bad value or picture."""
-
-
-# Fields a record may not lack (DESIGN.md: every profile has a board card and a muster
-# station; a user signs in with a password hash).
+# Fields a record may not lack (every profile has a board card and a muster station; a user signs in
+# with a password hash).
 REQUIRED: dict[str, tuple[str, ...]] = {
     "users": ("display_name", "role", "password_hash"),
     "muster_stations": ("name", "type", "capacity"),

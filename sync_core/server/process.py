@@ -14,9 +14,7 @@ import threading
 from pathlib import Path
 from types import TracebackType
 
-
-class ServerStartError(RuntimeError):
-    """The server exited or stayed silent before announcing its address."""
+from sync_core.errors import ServerStartError
 
 
 class ServerProcess:

@@ -1,7 +1,7 @@
 """Registrations uploaded by devices: each item checked alone, the good ones applied in bulk.
 
-A batch (``POST /api/v1/registrations``) is answered item by item (DESIGN.md, invariants 5
-and 8):
+A batch (``POST /api/v1/registrations``) is answered item by item (docs/architecture.md,
+'Every registration is uploaded exactly once' and 'Bad input fails alone'):
 
 - an item without a usable ``registration_id`` cannot be named, so it gets no result (the
   device keeps it: only a result naming an item takes it out of the outbox);

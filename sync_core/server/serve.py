@@ -1,7 +1,7 @@
 """Running the Mustering server: import if new, bind, announce, serve until SIGTERM.
 
-The socket is bound and listening only after the import has committed (DESIGN.md, "Stores
-and processes"). Once listening, one JSON line ``{"url": ..., "server_id": ...}`` goes to
+The socket is bound and listening only after the import has committed (docs/architecture.md,
+'Stores and processes'). Once listening, one JSON line ``{"url": ..., "server_id": ...}`` goes to
 stdout so a parent process (tests, ``muster demo``, the benchmark) learns the port when it
 asked for port 0. uvicorn handles SIGTERM: it stops accepting, finishes requests, and the
 app's lifespan closes the store.
@@ -26,8 +26,8 @@ from sync_core.server.changes import prune_tombstones
 from sync_core.server.store import ServerStore
 
 log = logging.getLogger(__name__)
-# Tombstones outlive the device retention window (10 days, DESIGN.md) plus a margin
-# (invariant 3): a device unused for longer is wiped anyway and needs a full sync.
+# Tombstones outlive the device retention window (10 days) plus a margin (docs/architecture.md,
+# 'Deletes travel as tombstones'): a device unused for longer is wiped anyway and needs a full sync.
 TOMBSTONE_DAYS = 15
 DEFAULT_TOKEN_LIFETIME = 12 * 3600.0
 

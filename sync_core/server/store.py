@@ -1,14 +1,14 @@
 """The server's DuckDB store: the six datasets, each row stamped with a change sequence.
 
-Every imported or changed row carries ``_seq``, the next value of one server-wide change
-sequence (DESIGN.md, sync invariant 1). Every change after the import also gets a row in
-``journal`` (seq, dataset, record id, ``set`` or ``delete``): the journal's deletes are the
-tombstones, and a delta page is a short scan of it (``changes.py``). ``server_meta.last_seq``
-is the highest seq committed; writes are serialised (:meth:`ServerStore.write`) so sequence
-values commit in order and a reader never sees seq N+1 before seq N. The store's identity
-(``server_id``) is made with the store and returned at sign-in so devices bind their cursor
-to it. ``registrations`` holds every device's uploaded registrations (an append-only log, not
-a dataset: no change sequence), stamped with when and by whom each was received.
+Every imported or changed row carries ``_seq``, the next value of one server-wide change sequence
+(docs/architecture.md, 'Server sequence, not device time'). Every change after the import also gets
+a row in ``journal`` (seq, dataset, record id, ``set`` or ``delete``): the journal's deletes are the
+tombstones, and a delta page is a short scan of it (``changes.py``). ``server_meta.last_seq`` is the
+highest seq committed; writes are serialised (:meth:`ServerStore.write`) so sequence values commit
+in order and a reader never sees seq N+1 before seq N. The store's identity (``server_id``) is made
+with the store and returned at sign-in so devices bind their cursor to it. ``registrations`` holds
+every device's uploaded registrations (an append-only log, not a dataset: no change sequence),
+stamped with when and by whom each was received.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import duckdb
 import pyarrow as pa
 
 from sync_core.duck import CachedRead, Database, dataset_ddl, first_row, scalar_int
+from sync_core.errors import ShipDataError
 from sync_core.muster import REGISTRATION_DDL
 from sync_core.protocol import DATASET_COLUMNS, DATASETS, id_column, wire_columns
 
@@ -61,10 +62,6 @@ class ServerUser:
     display_name: str
     role: str
     password_hash: str
-
-
-class ShipDataError(Exception):
-    """The ship data directory is missing a dataset or has the wrong columns."""
 
 
 class ServerStore:

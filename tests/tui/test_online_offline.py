@@ -1,4 +1,4 @@
-"""Online / offline mode in the app, session timeout and the retention wipe (issue 5), with
+"""Online / offline mode in the app, session timeout and the retention wipe, with
 a frozen clock and a connectivity monitor whose probe results the test sets; the server is
 the real one where a flow needs it."""
 

@@ -1,4 +1,4 @@
-"""Pilot tests of the Register set-up and screen (issue 4).
+"""Pilot tests of the Register set-up and screen.
 
 Against the real server (tests/conftest.py: the `small` ship, seed 7) for the flows that
 need one: sign in, full sync, F2, set-up, card scans, the wrong-station rules under each
