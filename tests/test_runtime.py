@@ -4,6 +4,7 @@ published device state."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import UTC, timedelta
 from pathlib import Path
@@ -160,3 +161,40 @@ async def test_the_retention_wipe_runs_every_hour_and_ends_the_session(
         ship.clock.advance(days * 86400)
         await until(lambda: runtime.state.wipe is not None)
         assert runtime.session is None and device.sync_point() is None
+
+
+async def test_sync_now_offline_fails_at_once_saying_why(ship: Ship, device: DeviceStore) -> None:
+    await _synced(ship, device)
+    runtime = ship.runtime(device)
+    async with running(runtime):
+        session = (await runtime.sign_in("demo", "demo")).session
+        ship.link.down = True
+        for _ in range(2):
+            await runtime.monitor.check()
+        status = await runtime.sync_now(session.server_id or "")
+        assert status.status is SyncState.FAILED and status.error is not None
+        assert status.error.startswith("The device is offline (network down:")
+        assert runtime.state.sync.error == status.error
+
+
+async def test_counts_from_a_stalled_server_give_up_and_say_since_when(
+    ship: Ship, device: DeviceStore, ship_dir: Path
+) -> None:
+    await _synced(ship, device)
+    runtime = ship.runtime(device)
+    async with running(runtime):
+        await runtime.sign_in("demo", "demo")
+        await until(lambda: runtime.state.server_answered_at is not None)
+        station = onboard_cards(ship_dir, count=1)[0][2]
+        registrar = await runtime.registrar(Post("demo", SafetyMode.GENASS, station, ship.clock, UTC))
+        assert (await registrar.counts()).live
+        ship.link.freeze()  # online by every probe so far, but nothing answers
+        asking = asyncio.create_task(registrar.counts())
+        await asyncio.sleep(0.05)
+        ship.clock.advance(3)  # the interactive deadline on the device's clock
+        counts = await asyncio.wait_for(asking, 5)
+        assert not counts.live and counts.since == NOW
+        ship.clock.advance(10)  # no answer for 10 s: the device's own counts, at once
+        counts = await asyncio.wait_for(registrar.counts(), 1)
+        assert not counts.live and counts.since == NOW
+        ship.link.freeze(False)

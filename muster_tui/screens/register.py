@@ -48,6 +48,7 @@ from muster_tui.widgets.portrait import PictureSource, decode_portrait
 from muster_tui.widgets.safe_text import safe
 from muster_tui.widgets.station_counts import LiveNote, MissingPanel, counts_text
 from sync_core.device import SyncEngine, SyncStatus
+from sync_core.device.connectivity import Connectivity
 from sync_core.device.registrar import Outcome, Registrar, Result
 from sync_core.errors import SyncError
 from sync_core.muster import AssemblyHandling, Person, Place, Standing
@@ -110,6 +111,7 @@ class RegisterScreen(Screen[None]):
         self._upload = engine.status.upload
         self._synced = _synced(engine.status)
         self._in_turn = asyncio.Lock()
+        self._online: bool | None = None
         self._unsubscribe: Callable[[], None] | None = None
 
     def compose(self) -> ComposeResult:
@@ -138,6 +140,14 @@ class RegisterScreen(Screen[None]):
         self._unsubscribe = self.engine.subscribe(self._published)
         self._load()
         self._refresh_counts()
+        if hasattr(self.app, "connectivity"):  # a change of mode changes where counts come from
+            self.watch(self.app, "connectivity", self._mode_changed, init=False)
+
+    def _mode_changed(self, connectivity: Connectivity | None) -> None:
+        online = connectivity is not None and connectivity.online
+        if online != self._online:
+            self._online = online
+            self._refresh_counts()
 
     def on_unmount(self) -> None:
         """Stop following the engine."""
@@ -331,7 +341,7 @@ class RegisterScreen(Screen[None]):
             show_in_place(note, safe(f"Counts unavailable: {exc}"))
             note.add_class("-offline")
             return
-        note.show(station.live)
+        note.show(station.live, station.since)
         show_in_place(self.query_one("#counts", Label), counts_text(station))
         self.query_one(MissingPanel).show(station)
 

@@ -57,6 +57,9 @@ DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 # request (connect, send, read the full answer), so a sync ends even then (docs/architecture.md,
 # 'Every request has a timeout').
 REQUEST_DEADLINE = 25.0
+# What a person waits for at most: an interactive request (sign-in, live counts, the upload
+# before Sync Now) gives up after this many seconds; the work is already kept on the device.
+INTERACTIVE_DEADLINE = 3.0
 _SIGN_IN_PATHS = frozenset({f"{API_PREFIX}/sign-in", f"{API_PREFIX}/session/renew"})
 
 

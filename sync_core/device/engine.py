@@ -127,6 +127,19 @@ class SyncEngine:
         """Publish the outbox's upload status (from the uploader) with the rest."""
         self._publish(self._status.model_copy(update={"upload": upload}))
 
+    def not_run(self, reason: str, full: bool = False) -> SyncStatus:
+        """Publish and return the status of a run that could not start (offline, no
+        sign-in): Failed with ``reason``, no dataset touched, ``kind`` the sync that would
+        have run (full when ``full`` or the device never synced)."""
+        datasets = {
+            key: row.model_copy(update={"status": SyncState.NOT_STARTED, "changes": 0})
+            for key, row in self._status.datasets.items()
+        }
+        kind: SyncKind = "full" if full or self._status.cursor is None else "delta"
+        update = {"status": SyncState.FAILED, "kind": kind, "datasets": datasets, "error": reason}
+        self._publish(self._status.model_copy(update=update))
+        return self._status
+
     def needs_full_sync(self, server_id: str) -> bool:
         """True on the first sign-in on this device for the server ``server_id`` (seed)."""
         return not self.store.has_synced_with(server_id)

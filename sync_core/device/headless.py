@@ -13,14 +13,15 @@ queues).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import httpx
 
-from sync_core.clock import Clock, SystemClock, wait_for_event_or_sleep
-from sync_core.device.client import ServerClient
+from sync_core.clock import Clock, SystemClock, wait_for_event_or_sleep, within
+from sync_core.device.client import INTERACTIVE_DEADLINE, ServerClient
 from sync_core.device.connectivity import VPN_TARGET_ENV, ConnectivityMonitor
 from sync_core.device.engine import RETRY_AFTER, SyncEngine
 from sync_core.device.registrar import Post, Registrar, Result
@@ -30,7 +31,10 @@ from sync_core.device.status import SyncStatus
 from sync_core.device.store import DeviceStore
 from sync_core.device.upload import Uploader
 from sync_core.errors import MusterError, ServerUnreachable, SyncError
-from sync_core.protocol import SyncState
+
+# The probe round that decides whether ``muster register`` talks to the server: a server
+# that answers on the ship's network does so within milliseconds.
+REGISTER_PROBE_SECONDS = 1.0
 
 
 @asynccontextmanager
@@ -49,31 +53,17 @@ async def _signed_in(
         try:
             session = await sign_in(client, store, username, password)
         except SyncError as exc:
-            yield engine, _failed(engine, str(exc), full)
+            yield engine, engine.not_run(str(exc), full)
             return
         if not session.online:
             yield (
                 engine,
-                _failed(
-                    engine, f"Server at {server_url} is unreachable; signed in offline, nothing synced", full
+                engine.not_run(
+                    f"Server at {server_url} is unreachable; signed in offline, nothing synced", full
                 ),
             )
             return
         yield engine, session
-
-
-def _failed(engine: SyncEngine, reason: str, full: bool) -> SyncStatus:
-    """The status of a run that could not start: Failed, no dataset touched, ``kind`` the
-    sync that would have run."""
-    status = engine.status
-    datasets = {
-        key: row.model_copy(update={"status": SyncState.NOT_STARTED, "changes": 0})
-        for key, row in status.datasets.items()
-    }
-    kind = "full" if full or status.cursor is None else "delta"
-    return status.model_copy(
-        update={"status": SyncState.FAILED, "kind": kind, "datasets": datasets, "error": reason}
-    )
 
 
 async def sync_once(
@@ -152,19 +142,16 @@ async def _sign_in_until_done(
         try:
             session = (await runtime.sign_in(username, password)).session
         except ServerUnreachable as exc:
-            report(_failed(runtime.engine, str(exc), full))
+            report(runtime.engine.not_run(str(exc), full))
             await wait_for_event_or_sleep(online, runtime.clock, RETRY_AFTER.total_seconds())
             continue
         except SyncError as exc:
-            refused = _failed(runtime.engine, str(exc), full)
+            refused = runtime.engine.not_run(str(exc), full)
             report(refused)
             return refused
         if session.server_id is None:  # runs the sync when online (the runtime's reaction)
-            report(
-                _failed(
-                    runtime.engine, f"Server at {url} is unreachable; signed in offline, nothing synced", full
-                )
-            )
+            unreachable = f"Server at {url} is unreachable; signed in offline, nothing synced"
+            report(runtime.engine.not_run(unreachable, full))
         else:
             await runtime.sync_now(session.server_id, full=full)
         return None
@@ -204,13 +191,23 @@ async def register_once(
     """Register the holder of ``card`` at ``post``'s place; the object ``muster register``
     prints (docs/architecture.md, 'Command line'): ``registration_id``, ``profile_id``, ``result``
     (registered / already registered / refused / unknown card), ``pending_upload`` (this
-    server's registrations still waiting) and ``error``. Online, the outbox is uploaded
-    once right after."""
+    server's registrations still waiting) and ``error``.
+
+    It never waits on a frozen server: one probe round (at most ``REGISTER_PROBE_SECONDS``)
+    decides first; offline, the synced users sign the crew member in and the registration queues at
+    once. Online, sign-in and the upload right after the registration each give up after
+    ``INTERACTIVE_DEADLINE`` seconds (the registration is already committed on the device)."""
     report: dict[str, object] = dict.fromkeys(("registration_id", "profile_id", "result", "error"))
-    async with ServerClient(server_url, transport=transport) as client:
+    async with (
+        ServerClient(server_url, transport=transport) as client,
+        ConnectivityMonitor(
+            server_url, os.environ.get(VPN_TARGET_ENV), timeout=REGISTER_PROBE_SECONDS, transport=transport
+        ) as monitor,
+    ):
         engine = SyncEngine(store, client, post.clock)
+        online = (await monitor.check()).online
         try:
-            session = await sign_in(client, store, username, password)
+            session = await sign_in(client, store, username, password, server_answers=online)
             registrar = await Registrar.for_session(store, client, session, lambda: None, post)
             outcome = await registrar.scan(card, force=force)
         except MusterError as exc:
@@ -223,7 +220,8 @@ async def register_once(
         }
         report["profile_id"] = outcome.person.profile_id if outcome.person else None
         if session.online and registrar.on_store:
-            await _uploader(engine, session).drain()
+            with contextlib.suppress(TimeoutError):
+                await within(post.clock, INTERACTIVE_DEADLINE, _uploader(engine, session).drain())
     return report | {"pending_upload": await _pending(store)}
 
 

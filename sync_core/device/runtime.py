@@ -26,16 +26,16 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from sync_core.clock import Clock
-from sync_core.device.client import ServerClient
+from sync_core.clock import Clock, within
+from sync_core.device.client import INTERACTIVE_DEADLINE, ServerClient
 from sync_core.device.connectivity import Connectivity, ConnectivityMonitor, DependencyState, Mode
 from sync_core.device.engine import SyncEngine
-from sync_core.device.registrar import Book, LocalBook, Post, Registrar, device_data_for
+from sync_core.device.registrar import LIVE_FOR, Book, LocalBook, Post, Registrar, device_data_for
 from sync_core.device.retention import WipeReport, wipe_if_due
 from sync_core.device.session import Session, sign_in
 from sync_core.device.sign_in_rules import session_expired
@@ -49,8 +49,6 @@ from sync_core.protocol import SyncState
 log = logging.getLogger(__name__)
 RETENTION_CHECK_SECONDS = 3600.0
 SESSION_CHECK_SECONDS = 30.0
-# Counts are "live" (from the server) only while its last answer is younger than this.
-LIVE_FOR = timedelta(seconds=10)
 TIMED_OUT = "Session timed out: sign in again"
 
 
@@ -212,7 +210,9 @@ class DeviceRuntime:
         """A probe round every ``monitor.interval`` seconds, start to start."""
         while True:
             started = self.clock.monotonic()
-            await self.monitor.check()
+            connectivity = await self.monitor.check()
+            if _answered(connectivity):
+                self._publish(server_answered_at=connectivity.checked_at)
             wait = self.monitor.interval - (self.clock.monotonic() - started)
             await self.clock.sleep(max(0.0, wait))
 
@@ -220,15 +220,12 @@ class DeviceRuntime:
         """Publish the round; on a change of mode, react (see the module docstring)."""
         old = self._state.connectivity
         changed = old is None or old.mode is not connectivity.mode
-        answered = connectivity.dependencies.get("api")
         self._publish(
             connectivity=connectivity,
             mode=connectivity.mode,
             mode_since=connectivity.checked_at if changed else self._state.mode_since,
             server_answered_at=(
-                connectivity.checked_at
-                if answered is not None and answered.state is DependencyState.UP
-                else self._state.server_answered_at
+                connectivity.checked_at if _answered(connectivity) else self._state.server_answered_at
             ),
         )
         if old is None or not changed:
@@ -347,10 +344,17 @@ class DeviceRuntime:
     # -- actions --------------------------------------------------------------------------
 
     async def sync_now(self, server_id: str, *, full: bool = True) -> SyncStatus:
-        """Upload the outbox, then sync with the server ``server_id`` (a full sync unless
-        told); returns the engine's final status."""
+        """Upload the outbox (for at most ``INTERACTIVE_DEADLINE`` seconds; what is left
+        uploads later), then sync with the server ``server_id`` (a full sync unless told);
+        returns the engine's final status. Offline it fails at once, saying why."""
+        connectivity = self._state.connectivity
+        if connectivity is not None and not connectivity.online:
+            return self.engine.not_run(
+                f"The device is offline ({offline_reason(connectivity)}): nothing synced", full
+            )
         if self.uploader is not None:
-            await self.uploader.drain()
+            with contextlib.suppress(TimeoutError):
+                await within(self.clock, INTERACTIVE_DEADLINE, self.uploader.drain())
         return await self.engine.sync(server_id, full=full)
 
     async def retry_upload(self) -> None:
@@ -367,7 +371,9 @@ class DeviceRuntime:
         """A registrar for the signed-in session at ``post`` (see
         :meth:`Registrar.for_session`; raises its errors)."""
         assert self.session is not None, "registering needs a session"
-        return await Registrar.for_session(self.store, self.client, self.session, self.queued, post)
+        return await Registrar.for_session(
+            self.store, self.client, self.session, self.queued, post, lambda: self._state.server_answered_at
+        )
 
     async def book(self) -> Book:
         """Where the Register set-up finds the safety mode and the places: the device store
@@ -376,6 +382,20 @@ class DeviceRuntime:
         assert self.session is not None, "the register set-up needs a session"
         on_device = await device_data_for(self.store, self.client, self.session)
         return LocalBook(self.store) if on_device is not None else self.client
+
+
+def offline_reason(connectivity: Connectivity) -> str:
+    """The first dependency that is down and why, e.g. ``server down: ...: Connection refused``."""
+    for name, dependency in connectivity.dependencies.items():
+        if dependency.state is DependencyState.DOWN:
+            return f"{name} down: {dependency.reason}"
+    return "no answer"
+
+
+def _answered(connectivity: Connectivity) -> bool:
+    """True when the server's health answer came in that round (its API is up)."""
+    api = connectivity.dependencies.get("api")
+    return api is not None and api.state is DependencyState.UP
 
 
 async def _cancel(tasks: list[asyncio.Task[Any]] | set[asyncio.Task[Any]]) -> None:

@@ -17,8 +17,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import BaseModel
 
-from sync_core.clock import Clock, SystemClock
-from sync_core.device.client import ServerClient
+from sync_core.clock import Clock, SystemClock, within
+from sync_core.device.client import INTERACTIVE_DEADLINE, ServerClient
 from sync_core.device.sign_in_rules import count_failure, count_success, ensure_unlocked
 from sync_core.device.store import DeviceStore
 from sync_core.errors import InvalidLogin, ServerUnreachable
@@ -36,20 +36,30 @@ class Session(BaseModel):
 
 
 async def sign_in(
-    client: ServerClient, store: DeviceStore, username: str, password: str, *, clock: Clock | None = None
+    client: ServerClient,
+    store: DeviceStore,
+    username: str,
+    password: str,
+    *,
+    clock: Clock | None = None,
+    server_answers: bool = True,
 ) -> Session:
     """Sign ``username`` in with the server, or offline against the synced users.
 
-    ``clock`` (default the system clock) times the lockout and the device's last use.
+    ``clock`` (default the system clock) times the lockout and the device's last use, and
+    bounds the server's answer to ``INTERACTIVE_DEADLINE`` seconds (then the synced users
+    decide, as when it cannot be reached); ``server_answers=False`` (the device is offline)
+    asks the synced users at once.
     Raises SignInLocked while the username is locked, and instead of InvalidLogin for the
     failure that locks it; InvalidLogin for wrong credentials; ServerUnreachable when the
     server cannot be reached and the device has no synced user of that name; ServerRejected
     / MalformedResponse for other server trouble (these three do not count as failures).
     """
-    now = (clock or SystemClock()).now()
+    clock = clock or SystemClock()
+    now = clock.now()
     await asyncio.to_thread(ensure_unlocked, store, username, now)
     try:
-        session = await _checked(client, store, username, password)
+        session = await _checked(client, store, username, password, clock, server_answers)
     except InvalidLogin as exc:
         locked = await asyncio.to_thread(count_failure, store, username, now)
         if locked is not None:
@@ -59,10 +69,19 @@ async def sign_in(
     return session
 
 
-async def _checked(client: ServerClient, store: DeviceStore, username: str, password: str) -> Session:
+async def _checked(
+    client: ServerClient, store: DeviceStore, username: str, password: str, clock: Clock, server_answers: bool
+) -> Session:
     """The session the server (or, when it cannot be reached, the synced users) grants."""
     try:
-        answer = await client.sign_in(username, password, store.device_id)
+        if not server_answers:
+            raise ServerUnreachable(client.base_url, "the device is offline")
+        try:
+            answer = await within(
+                clock, INTERACTIVE_DEADLINE, client.sign_in(username, password, store.device_id)
+            )
+        except TimeoutError as exc:
+            raise ServerUnreachable(client.base_url, f"no answer within {INTERACTIVE_DEADLINE:g} s") from exc
     except ServerUnreachable:
         user = await asyncio.to_thread(store.user, username)
         if user is None:
