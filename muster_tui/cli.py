@@ -217,7 +217,8 @@ def _report(status: SyncStatus) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def status(db_path: Path, as_json: bool) -> None:
     """Probe now with the server of the last sync (VPN target: $MUSTER_VPN_TARGET, HOST:PORT);
-    prints {"mode", "dependencies", "sync", "upload", "outbox", "last_used", "days_to_wipe"};
+    prints {"mode", "dependencies", "sync", "upload", "outbox", "refused", "last_used",
+    "days_to_wipe"};
     exits 0 online or offline, 1 with {"error"} when the store cannot be opened."""
     from sync_core.device import DeviceStore
     from sync_core.device.connectivity import VPN_TARGET_ENV
@@ -251,6 +252,7 @@ def _status_lines(report: dict) -> str:
         lines.append(f"  reason: {sync['error']}")
     lines.append(f"upload: {upload['status']}")
     lines.append(f"outbox: {outbox['pending']} pending, {outbox['sent']} sent, {outbox['failed']} failed")
+    lines += [f"  refused {refusal['profile_id']}: {refusal['reason']}" for refusal in report["refused"]]
     if report["last_used"] is not None:
         lines.append(
             f"last used: {report['last_used']}; days to the retention wipe: {report['days_to_wipe']}"

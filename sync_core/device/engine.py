@@ -35,7 +35,7 @@ import pyarrow as pa
 
 from sync_core.clock import Clock
 from sync_core.device.client import ServerClient
-from sync_core.device.status import DatasetStatus, SyncKind, SyncStatus, UploadStatus
+from sync_core.device.status import DatasetStatus, SyncKind, SyncStatus, UploadStatus, refusal_line
 from sync_core.device.store import DatasetRecord, DeviceStore, SyncPoint
 from sync_core.errors import FullSyncRequired, SyncError
 from sync_core.protocol import DATASET_LABELS, DATASETS, PICTURE_MAX_BYTES, SyncState
@@ -396,13 +396,10 @@ class SyncEngine:
     def _status_from_store(self) -> SyncStatus:
         """What a restarted app shows: the stored figures, and the last run's failure."""
         point = self.store.sync_point()
+        upload = stored_upload(self.store, point.server_id if point else None)
         if point is None:
-            return SyncStatus()
+            return SyncStatus(upload=upload)
         records = self.store.datasets()
-        tally = self.store.outbox.tally(point.server_id)
-        upload = UploadStatus(
-            pending=tally.pending, sent=tally.sent, failed=tally.failed, last_success=tally.last_upload
-        )
         state = SyncState.SUCCESS if point.last_failure is None else SyncState.FAILED
         return SyncStatus(
             upload=upload,
@@ -413,6 +410,26 @@ class SyncEngine:
             next_delta_due=self._next_due(point, state, self.delta_interval()),
             **_point_fields(point),
         )
+
+
+def stored_upload(store: DeviceStore, server_id: str | None) -> UploadStatus:
+    """The upload status ``store``'s outbox holds for ``server_id`` (None after a wipe: every
+    kept registration), as a restarted device shows it: Failed with the latest refusal while
+    any refused registration is kept."""
+    tally = store.outbox.tally(server_id)
+    refused = store.outbox.refusals(server_id)
+    upload = UploadStatus(
+        pending=tally.pending,
+        sent=tally.sent,
+        failed=tally.failed,
+        last_success=tally.last_upload,
+        refused=refused,
+    )
+    if not refused:
+        return upload
+    return upload.model_copy(
+        update={"status": SyncState.FAILED, "error": refusal_line(tally.failed, refused[0])}
+    )
 
 
 def _last_kind(point: SyncPoint) -> SyncKind:
