@@ -5,6 +5,7 @@ and device runtimes on a frozen clock whose probes follow the same link."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -17,27 +18,35 @@ from sync_core.clock import FrozenClock
 from sync_core.device import DeviceStore, ServerClient
 from sync_core.device.connectivity import ConnectivityMonitor
 from sync_core.device.runtime import DeviceRuntime
+from sync_core.protocol import API_PREFIX
 from sync_core.server.app import create_app
 from sync_core.server.serve import open_store
 from sync_core.server.store import ServerStore
 
 URL = "http://ship.test:8000"
+SIGN_IN = f"{API_PREFIX}/sign-in"
 
 
 @dataclass
 class Link(httpx.AsyncBaseTransport):
     """The way to the server app: refuses every request while ``down``; while ``frozen``
     requests hang until the link thaws (a SIGSTOPped server). ``requests`` counts requests
-    by path."""
+    by path, ``sign_ins`` sign-ins by username."""
 
     app: FastAPI
     down: bool = False
     frozen: bool = False
     requests: dict[str, int] = field(default_factory=dict)
+    sign_ins: dict[str, int] = field(default_factory=dict)
     _thawed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
-        self._asgi = httpx.ASGITransport(app=self.app)
+        self.serve(self.app)
+
+    def serve(self, app: FastAPI) -> None:
+        """Lead to ``app`` from now on (a restarted server)."""
+        self.app = app
+        self._asgi = httpx.ASGITransport(app=app)
 
     def freeze(self, frozen: bool = True) -> None:
         """Freeze (or thaw) the server: requests wait without an answer."""
@@ -54,6 +63,9 @@ class Link(httpx.AsyncBaseTransport):
             await self._thawed.wait()
         path = request.url.path
         self.requests[path] = self.requests.get(path, 0) + 1
+        if path == SIGN_IN:
+            username = json.loads(request.content)["username"]
+            self.sign_ins[username] = self.sign_ins.get(username, 0) + 1
         return await self._asgi.handle_async_request(request)
 
     async def reach(self, host: str, port: int) -> None:
@@ -68,17 +80,20 @@ class Ship:
     def __init__(self, store: ServerStore, clock: FrozenClock, token_lifetime: float = 12 * 3600) -> None:
         self.store = store
         self.clock = clock
-        self.app = create_app(store, clock, token_lifetime=token_lifetime)
-        self.link = Link(self.app)
+        self.token_lifetime = token_lifetime
+        self.link = Link(create_app(store, clock, token_lifetime=token_lifetime))
 
-    def runtime(self, device: DeviceStore, clock: FrozenClock | None = None) -> DeviceRuntime:
+    def restart(self) -> None:
+        """A new server app over the same store: what it kept in memory is gone."""
+        self.link.serve(create_app(self.store, self.clock, token_lifetime=self.token_lifetime))
+
+    def runtime(self, device: DeviceStore, *, unattended: bool = False) -> DeviceRuntime:
         """A device runtime over ``device``, talking to this ship through its link."""
-        clock = clock or self.clock
         client = ServerClient(URL, transport=self.link)
         monitor = ConnectivityMonitor(
-            URL, clock=clock, network=self.link.reach, tcp=self.link.reach, transport=self.link
+            URL, clock=self.clock, network=self.link.reach, tcp=self.link.reach, transport=self.link
         )
-        return DeviceRuntime(device, client, monitor, clock)
+        return DeviceRuntime(device, client, monitor, self.clock, unattended=unattended)
 
 
 @asynccontextmanager
