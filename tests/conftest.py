@@ -11,7 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from sync_core.clock import FrozenClock
+from sync_core.device import DeviceStore
 from sync_core.server.process import ServerProcess
+from tests.registering import NOW
+from tests.ship_world import Ship, server_store
 
 SMALL_SEED = 7
 
@@ -53,3 +57,20 @@ def own_server(ship_dir: Path, tmp_path: Path) -> Iterator[ServerProcess]:
 def device_store_path(tmp_path: Path) -> Path:
     """A path for a fresh device store (the file does not exist yet)."""
     return tmp_path / "device.duckdb"
+
+
+@pytest.fixture
+def ship(ship_dir: Path, tmp_path: Path) -> Iterator[Ship]:
+    """The real server app in-process over its own store, on a frozen clock at ``NOW``
+    (tokens of 12 hours), behind a switchable link."""
+    store = server_store(ship_dir, tmp_path)
+    yield Ship(store, FrozenClock(NOW))
+    store.close()
+
+
+@pytest.fixture
+def device(tmp_path: Path) -> Iterator[DeviceStore]:
+    """A fresh device store, closed after the test."""
+    store = DeviceStore(tmp_path / "device.duckdb")
+    yield store
+    store.close()

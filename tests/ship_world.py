@@ -9,6 +9,7 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 
 import httpx
@@ -17,11 +18,13 @@ from fastapi import FastAPI
 from sync_core.clock import FrozenClock
 from sync_core.device import DeviceStore, ServerClient
 from sync_core.device.connectivity import ConnectivityMonitor
+from sync_core.device.registrar import Post, Registrar
 from sync_core.device.runtime import DeviceRuntime
-from sync_core.protocol import API_PREFIX
+from sync_core.protocol import API_PREFIX, SafetyMode, SyncState
 from sync_core.server.app import create_app
 from sync_core.server.serve import open_store
 from sync_core.server.store import ServerStore
+from tests.registering import onboard_cards
 
 URL = "http://ship.test:8000"
 SIGN_IN = f"{API_PREFIX}/sign-in"
@@ -104,6 +107,17 @@ async def running(runtime: DeviceRuntime) -> AsyncIterator[DeviceRuntime]:
         yield runtime
     finally:
         await runtime.aclose()
+
+
+async def registering(runtime: DeviceRuntime, ship_dir: Path, *, sync: bool = False) -> tuple[Registrar, str]:
+    """Sign demo in on ``runtime`` (and full-sync first when ``sync``); a registrar in
+    general assembly at the station of the first on-board person, and that station."""
+    session = (await runtime.sign_in("demo", "demo")).session
+    if sync:
+        assert (await runtime.sync_now(session.server_id or "")).status is SyncState.SUCCESS
+    station = onboard_cards(ship_dir, count=1)[0][2]
+    post = Post("demo", SafetyMode.GENASS, station, runtime.clock, UTC)
+    return await runtime.registrar(post), station
 
 
 def server_store(ship_dir: Path, where: Path) -> ServerStore:

@@ -6,18 +6,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from datetime import UTC
 from pathlib import Path
 
 import pytest
 
 from sync_core.clock import FrozenClock
 from sync_core.device import DeviceStore, ServerClient
-from sync_core.device.registrar import Post, Result
+from sync_core.device.registrar import Result
 from sync_core.errors import RenewalRefused, SessionEnded
-from sync_core.protocol import API_PREFIX, RecordChange, SafetyMode, SyncState
+from sync_core.protocol import API_PREFIX, RecordChange, SyncState
 from tests.registering import NOW, onboard_cards
-from tests.ship_world import URL, Ship, running, server_store
+from tests.ship_world import URL, Ship, registering, running, server_store
 
 LIFETIME = 60.0
 RENEW = f"{API_PREFIX}/session/renew"
@@ -28,13 +27,6 @@ SIGN_IN = f"{API_PREFIX}/sign-in"
 def ship(ship_dir: Path, tmp_path: Path) -> Iterator[Ship]:
     store = server_store(ship_dir, tmp_path)
     yield Ship(store, FrozenClock(NOW), token_lifetime=LIFETIME)
-    store.close()
-
-
-@pytest.fixture
-def device(tmp_path: Path) -> Iterator[DeviceStore]:
-    store = DeviceStore(tmp_path / "device.duckdb")
-    yield store
     store.close()
 
 
@@ -63,10 +55,7 @@ async def test_the_runtime_syncs_and_uploads_across_expiries(
     ship: Ship, device: DeviceStore, ship_dir: Path
 ) -> None:
     async with running(ship.runtime(device)) as runtime:
-        session = (await runtime.sign_in("demo", "demo")).session
-        assert (await runtime.sync_now(session.server_id or "")).status is SyncState.SUCCESS
-        station = onboard_cards(ship_dir, count=1)[0][2]
-        registrar = await runtime.registrar(Post("demo", SafetyMode.GENASS, station, ship.clock, UTC))
+        registrar, station = await registering(runtime, ship_dir, sync=True)
         for number, (card, _, _) in enumerate(onboard_cards(ship_dir, station, 3)):
             ship.clock.advance(LIFETIME + 1)
             runtime.note_activity()
@@ -89,10 +78,7 @@ async def test_a_revoked_user_is_refused_renewal_and_nothing_queued_is_lost(
     ship: Ship, device: DeviceStore, ship_dir: Path, change: RecordChange
 ) -> None:
     async with running(ship.runtime(device)) as runtime:
-        session = (await runtime.sign_in("demo", "demo")).session
-        assert (await runtime.sync_now(session.server_id or "")).status is SyncState.SUCCESS
-        station = onboard_cards(ship_dir, count=1)[0][2]
-        registrar = await runtime.registrar(Post("demo", SafetyMode.GENASS, station, ship.clock, UTC))
+        registrar, station = await registering(runtime, ship_dir, sync=True)
         async with ServerClient(URL, transport=ship.link) as office:
             await office.sign_in("office", "office")
             await office.post_changes([change])

@@ -5,35 +5,17 @@ published device state."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, timedelta
 from pathlib import Path
 
-import pytest
-
-from sync_core.clock import FrozenClock
 from sync_core.device import DeviceStore
 from sync_core.device.registrar import Post, Result
 from sync_core.device.runtime import TIMED_OUT, DeviceState
 from sync_core.protocol import API_PREFIX, SafetyMode, SyncState
 from tests.registering import NOW, onboard_cards
-from tests.ship_world import Ship, running, server_store, until
+from tests.ship_world import Ship, registering, running, until
 
 REGISTRATIONS = f"{API_PREFIX}/registrations"
-
-
-@pytest.fixture
-def ship(ship_dir: Path, tmp_path: Path) -> Iterator[Ship]:
-    store = server_store(ship_dir, tmp_path)
-    yield Ship(store, FrozenClock(NOW))
-    store.close()
-
-
-@pytest.fixture
-def device(tmp_path: Path) -> Iterator[DeviceStore]:
-    store = DeviceStore(tmp_path / "device.duckdb")
-    yield store
-    store.close()
 
 
 async def _synced(ship: Ship, device: DeviceStore) -> None:
@@ -125,9 +107,7 @@ async def test_sign_out_uploads_first_and_says_what_still_waits(
     await _synced(ship, device)
     runtime = ship.runtime(device)
     async with running(runtime):
-        await runtime.sign_in("demo", "demo")
-        station = onboard_cards(ship_dir, count=1)[0][2]
-        registrar = await runtime.registrar(Post("demo", SafetyMode.GENASS, station, ship.clock, UTC))
+        registrar, station = await registering(runtime, ship_dir)
         cards = onboard_cards(ship_dir, station, 2)
         await registrar.scan(cards[0][0])
         assert await runtime.sign_out() == 0
@@ -183,10 +163,8 @@ async def test_counts_from_a_stalled_server_give_up_and_say_since_when(
     await _synced(ship, device)
     runtime = ship.runtime(device)
     async with running(runtime):
-        await runtime.sign_in("demo", "demo")
+        registrar, _ = await registering(runtime, ship_dir)
         await until(lambda: runtime.state.server_answered_at is not None)
-        station = onboard_cards(ship_dir, count=1)[0][2]
-        registrar = await runtime.registrar(Post("demo", SafetyMode.GENASS, station, ship.clock, UTC))
         assert (await registrar.counts()).live
         ship.link.freeze()  # online by every probe so far, but nothing answers
         asking = asyncio.create_task(registrar.counts())

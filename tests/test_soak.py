@@ -7,20 +7,16 @@ after the first sign-in."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC
 from pathlib import Path
 
-import pytest
-
-from sync_core.clock import FrozenClock
 from sync_core.device import DeviceStore, ServerClient
 from sync_core.device.registrar import Post, Registrar, Result
 from sync_core.device.runtime import DeviceRuntime
 from sync_core.errors import SessionEnded
 from sync_core.protocol import API_PREFIX, DATASETS, RecordChange, SafetyMode, SyncState, wire_columns
-from tests.registering import NOW, onboard_cards
-from tests.ship_world import URL, Ship, server_store
+from tests.registering import onboard_cards
+from tests.ship_world import URL, Ship
 
 RENEW = f"{API_PREFIX}/session/renew"
 
@@ -30,13 +26,6 @@ RESTARTS = {15, 38, 70}
 DOWN = {6, 7, 25, 26, 27, 49, 50, 60, 61}  # the link is down during these steps
 EDITS = set(range(2, STEPS, 5))
 PER_DEVICE = 500
-
-
-@pytest.fixture
-def ship(ship_dir: Path, tmp_path: Path) -> Iterator[Ship]:
-    store = server_store(ship_dir, tmp_path)
-    yield Ship(store, FrozenClock(NOW))
-    store.close()
 
 
 class Handheld:
