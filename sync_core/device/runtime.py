@@ -16,7 +16,7 @@
 It publishes one observable :class:`DeviceState` (pydantic): the sync and upload status, the
 mode and since when, the session, and why the last session ended. The app and the headless
 commands subscribe and render; they hold no loops and no rules. See ``docs/architecture.md``
-("Device runtime").
+('The device runtime and its state').
 """
 
 from __future__ import annotations
@@ -165,9 +165,9 @@ class DeviceRuntime:
         probe rounds, the hourly retention check and the session timeout check."""
         await self.check_retention()
         self._loops = [
-            asyncio.create_task(self._probing()),
-            asyncio.create_task(self._every(RETENTION_CHECK_SECONDS, self.check_retention)),
-            asyncio.create_task(self._every(SESSION_CHECK_SECONDS, self._timeout_check)),
+            _task(self._probing()),
+            _task(self._every(RETENTION_CHECK_SECONDS, self.check_retention)),
+            _task(self._every(SESSION_CHECK_SECONDS, self._timeout_check)),
         ]
 
     async def aclose(self) -> None:
@@ -187,14 +187,9 @@ class DeviceRuntime:
             await asyncio.gather(*self._chores, return_exceptions=True)
 
     def _chore(self, work: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.create_task(work)
+        task = _task(work)
         self._chores.add(task)
-        task.add_done_callback(self._chore_done)
-
-    def _chore_done(self, task: asyncio.Task[Any]) -> None:
-        self._chores.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("device chore failed", exc_info=task.exception())
+        task.add_done_callback(self._chores.discard)
 
     async def _every(self, seconds: float, check: Callable[[], Awaitable[object]]) -> None:
         while True:
@@ -287,16 +282,17 @@ class DeviceRuntime:
         self.uploader = Uploader(
             self.store.outbox, self.client, self.clock, server_id, self.engine.show_upload
         )
-        self._session_work = [
-            asyncio.create_task(DeltaTimer(self.engine, server_id).run()),
-            asyncio.create_task(self.uploader.run()),
-        ]
+        self._session_work = [_task(DeltaTimer(self.engine, server_id).run()), _task(self.uploader.run())]
 
     async def sign_out(self, reason: str | None = None) -> int:
-        """Upload what waits, then end the session; returns the registrations still waiting.
-        ``state.ended`` says ``reason`` and how many still wait (None when neither)."""
-        uploader = self.uploader
-        left = (await uploader.drain()).pending if uploader is not None else 0
+        """Upload what waits (for at most ``INTERACTIVE_DEADLINE`` seconds), then end the
+        session; returns the registrations still waiting. ``state.ended`` says ``reason``
+        and how many still wait (None when neither)."""
+        uploader, left = self.uploader, 0
+        if uploader is not None:
+            with contextlib.suppress(TimeoutError):
+                await within(self.clock, INTERACTIVE_DEADLINE, uploader.drain())
+            left = (await asyncio.to_thread(self.store.outbox.tally, uploader.server_id)).pending
         waiting = f"{left} registration(s) still wait for upload; they are kept" if left else None
         await self._end_session(" - ".join(part for part in (reason, waiting) if part) or None)
         return left
@@ -396,6 +392,18 @@ def _answered(connectivity: Connectivity) -> bool:
     """True when the server's health answer came in that round (its API is up)."""
     api = connectivity.dependencies.get("api")
     return api is not None and api.state is DependencyState.UP
+
+
+def _task(work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+    """A task running ``work``; a crash is logged, never lost silently."""
+    task = asyncio.create_task(work)
+    task.add_done_callback(_log_crash)
+    return task
+
+
+def _log_crash(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("device runtime task failed", exc_info=task.exception())
 
 
 async def _cancel(tasks: list[asyncio.Task[Any]] | set[asyncio.Task[Any]]) -> None:
