@@ -207,7 +207,9 @@ async def register_once(
         engine = SyncEngine(store, client, post.clock)
         online = (await monitor.check()).online
         try:
-            session = await sign_in(client, store, username, password, server_answers=online)
+            session = await sign_in(
+                client, store, username, password, server_answers=online, deadline=INTERACTIVE_DEADLINE
+            )
             registrar = await Registrar.for_session(store, client, session, lambda: None, post)
             outcome = await registrar.scan(card, force=force)
         except MusterError as exc:

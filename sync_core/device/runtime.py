@@ -249,7 +249,7 @@ class DeviceRuntime:
     async def _sign_in_with_server(self, username: str, password: str) -> None:
         """Sign the offline session of ``username`` in with the server (going online)."""
         try:
-            signed_in = await self.sign_in(username, password)
+            signed_in = await self.sign_in(username, password, waiting=False)
         except SyncError as exc:
             log.warning("signing %s in with the server failed: %s", username, exc)
             return
@@ -261,11 +261,25 @@ class DeviceRuntime:
 
     # -- sessions -------------------------------------------------------------------------
 
-    async def sign_in(self, username: str, password: str) -> SignedIn:
+    async def sign_in(self, username: str, password: str, *, waiting: bool = True) -> SignedIn:
         """Sign ``username`` in (see :func:`sync_core.device.session.sign_in`; raises its
         errors) and start the session's work: with an online session, the delta timer, the
-        uploader, and at once a sync that had failed."""
-        session = await sign_in(self.client, self.store, username, password, clock=self.clock)
+        uploader, and at once a sync that had failed.
+
+        While a person waits (``waiting``, unless the runtime is unattended) the server has
+        ``INTERACTIVE_DEADLINE`` seconds to answer; past that the synced users decide, and
+        when the device is online the server is asked again in the background."""
+        deadline = INTERACTIVE_DEADLINE if waiting and not self.unattended else None
+        online = self._state.connectivity is None or self._state.online
+        session = await sign_in(
+            self.client,
+            self.store,
+            username,
+            password,
+            clock=self.clock,
+            server_answers=online,
+            deadline=deadline,
+        )
         server_id = session.server_id
         first_sync = server_id is not None and await asyncio.to_thread(self.engine.needs_full_sync, server_id)
         await _cancel(self._session_work)
@@ -274,6 +288,8 @@ class DeviceRuntime:
         self._publish(session=session, ended=None)
         if server_id is not None:
             self._start_session_work(server_id)
+        elif self._state.online and deadline is not None:  # the server was only slow
+            self._chore(self._sign_in_with_server(username, password))
         return SignedIn(session, first_sync)
 
     def _start_session_work(self, server_id: str) -> None:

@@ -18,7 +18,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import BaseModel
 
 from sync_core.clock import Clock, SystemClock, within
-from sync_core.device.client import INTERACTIVE_DEADLINE, ServerClient
+from sync_core.device.client import ServerClient
 from sync_core.device.sign_in_rules import count_failure, count_success, ensure_unlocked
 from sync_core.device.store import DeviceStore
 from sync_core.errors import InvalidLogin, ServerUnreachable
@@ -43,12 +43,14 @@ async def sign_in(
     *,
     clock: Clock | None = None,
     server_answers: bool = True,
+    deadline: float | None = None,
 ) -> Session:
     """Sign ``username`` in with the server, or offline against the synced users.
 
     ``clock`` (default the system clock) times the lockout and the device's last use, and
-    bounds the server's answer to ``INTERACTIVE_DEADLINE`` seconds (then the synced users
-    decide, as when it cannot be reached); ``server_answers=False`` (the device is offline)
+    ``deadline`` (seconds of it; e.g. ``INTERACTIVE_DEADLINE`` while a person waits; None:
+    the client's own timeouts) bounds the server's answer: past it the synced users decide,
+    as when the server cannot be reached. ``server_answers=False`` (the device is offline)
     asks the synced users at once.
     Raises SignInLocked while the username is locked, and instead of InvalidLogin for the
     failure that locks it; InvalidLogin for wrong credentials; ServerUnreachable when the
@@ -59,7 +61,7 @@ async def sign_in(
     now = clock.now()
     await asyncio.to_thread(ensure_unlocked, store, username, now)
     try:
-        session = await _checked(client, store, username, password, clock, server_answers)
+        session = await _checked(client, store, username, password, clock, deadline if server_answers else 0)
     except InvalidLogin as exc:
         locked = await asyncio.to_thread(count_failure, store, username, now)
         if locked is not None:
@@ -70,18 +72,23 @@ async def sign_in(
 
 
 async def _checked(
-    client: ServerClient, store: DeviceStore, username: str, password: str, clock: Clock, server_answers: bool
+    client: ServerClient,
+    store: DeviceStore,
+    username: str,
+    password: str,
+    clock: Clock,
+    deadline: float | None,
 ) -> Session:
-    """The session the server (or, when it cannot be reached, the synced users) grants."""
+    """The session the server (or, when it cannot be reached within ``deadline`` seconds,
+    0: not asked, the synced users) grants."""
     try:
-        if not server_answers:
+        if deadline == 0:
             raise ServerUnreachable(client.base_url, "the device is offline")
+        asking = client.sign_in(username, password, store.device_id)
         try:
-            answer = await within(
-                clock, INTERACTIVE_DEADLINE, client.sign_in(username, password, store.device_id)
-            )
+            answer = await (asking if deadline is None else within(clock, deadline, asking))
         except TimeoutError as exc:
-            raise ServerUnreachable(client.base_url, f"no answer within {INTERACTIVE_DEADLINE:g} s") from exc
+            raise ServerUnreachable(client.base_url, f"no answer within {deadline:g} s") from exc
     except ServerUnreachable:
         user = await asyncio.to_thread(store.user, username)
         if user is None:
