@@ -25,7 +25,7 @@ from sync_core.device.client import INTERACTIVE_DEADLINE, ServerClient
 from sync_core.device.connectivity import VPN_TARGET_ENV, ConnectivityMonitor
 from sync_core.device.engine import RETRY_AFTER, SyncEngine
 from sync_core.device.registrar import Post, Registrar, Result
-from sync_core.device.runtime import DeviceRuntime
+from sync_core.device.runtime import DeviceRuntime, DeviceState
 from sync_core.device.session import Session, sign_in
 from sync_core.device.status import SyncStatus
 from sync_core.device.store import DeviceStore
@@ -113,8 +113,7 @@ async def sync_forever(
     monitor = monitor or ConnectivityMonitor(server_url, os.environ.get(VPN_TARGET_ENV), clock=clock)
     runtime = DeviceRuntime(store, client, monitor, clock, unattended=True)
     runtime.engine.subscribe(_at_each_run_end(report))
-    online = asyncio.Event()
-    runtime.subscribe(lambda state: online.set() if state.online else online.clear())
+    online = _went_online(runtime)
     await runtime.start()
     try:
         refused = await _sign_in_until_done(runtime, username, password, report, full, online)
@@ -124,6 +123,19 @@ async def sync_forever(
         raise AssertionError("unreachable")
     finally:
         await runtime.aclose()
+
+
+def _went_online(runtime: DeviceRuntime) -> asyncio.Event:
+    """An event set each time ``runtime`` goes from offline (or unknown) to online."""
+    went_online, was_online = asyncio.Event(), [False]
+
+    def published(state: DeviceState) -> None:
+        if state.online and not was_online[0]:
+            went_online.set()
+        was_online[0] = state.online
+
+    runtime.subscribe(published)
+    return went_online
 
 
 async def _sign_in_until_done(
@@ -136,13 +148,15 @@ async def _sign_in_until_done(
 ) -> SyncStatus | None:
     """Sign in and run the first sync; while the server cannot be reached and the device
     has no synced users, report why and try again when the device goes online or after the
-    delta timer's failure backoff. Returns the Failed status of refused credentials."""
+    delta timer's failure backoff (``online`` is set on going online). Returns the Failed
+    status of refused credentials."""
     url = runtime.client.base_url
     while True:
         try:
             session = (await runtime.sign_in(username, password)).session
         except ServerUnreachable as exc:
             report(runtime.engine.not_run(str(exc), full))
+            online.clear()
             await wait_for_event_or_sleep(online, runtime.clock, RETRY_AFTER.total_seconds())
             continue
         except SyncError as exc:
