@@ -20,7 +20,7 @@ from textual.reactive import reactive
 
 from muster_tui.screens.cleared import ClearedOfflineScreen, cleared_note
 from muster_tui.screens.menu import MainMenuScreen
-from muster_tui.screens.register_setup import RegisterDesk, RegisterSetupScreen
+from muster_tui.screens.register_setup import Chosen, RegisterDesk, RegisterSetupScreen
 from muster_tui.screens.sign_in import SignInScreen
 from muster_tui.screens.synchronization import SynchronizationScreen
 from muster_tui.widgets.portrait import can_show_pictures, stored_pictures
@@ -54,6 +54,7 @@ class MusterApp(App[None]):
         super().__init__()
         self.runtime = runtime
         self.tz = tz
+        self.chosen = Chosen()  # the Register set-up's choice, kept for the session
 
     @property
     def engine(self) -> SyncEngine:
@@ -144,6 +145,7 @@ class MusterApp(App[None]):
     def _signed_in(self, signed_in: SignedIn | None) -> None:
         assert signed_in is not None
         session = signed_in.session
+        self.chosen = Chosen()
         self.push_screen(MainMenuScreen(session), callback=self._sign_out)
         if signed_in.first_sync and session.server_id is not None:
             self.push_screen(SynchronizationScreen(self.engine, session.server_id, first_sign_in=True))
@@ -202,7 +204,8 @@ class MusterApp(App[None]):
     def on_main_menu_screen_register_requested(self) -> None:
         """Open the Register set-up: safety mode, then muster station or lifeboat."""
         pictures = stored_pictures(self.store) if can_show_pictures(self) else None
-        self.push_screen(RegisterSetupScreen(RegisterDesk(self.book, self.registrar, self.engine, pictures)))
+        desk = RegisterDesk(self.book, self.registrar, self.engine, pictures, self.chosen)
+        self.push_screen(RegisterSetupScreen(desk))
 
 
 def make_app(

@@ -14,8 +14,9 @@ import pytest
 from sync_core.clock import FrozenClock
 from sync_core.device import DeviceStore
 from sync_core.server.process import ServerProcess
+from sync_core.server.store import ServerStore
 from tests.registering import NOW
-from tests.ship_world import Ship, server_store
+from tests.ship_world import Ship, imported_store
 
 SMALL_SEED = 7
 
@@ -54,6 +55,15 @@ def own_server(ship_dir: Path, tmp_path: Path) -> Iterator[ServerProcess]:
 
 
 @pytest.fixture
+def server_store(ship_dir: Path, tmp_path: Path) -> Iterator[ServerStore]:
+    """A server store of this test's own with the small ship imported, for an in-process app."""
+    store = ServerStore(tmp_path / "server.duckdb")
+    store.import_ship(ship_dir)
+    yield store
+    store.close()
+
+
+@pytest.fixture
 def device_store_path(tmp_path: Path) -> Path:
     """A path for a fresh device store (the file does not exist yet)."""
     return tmp_path / "device.duckdb"
@@ -63,7 +73,7 @@ def device_store_path(tmp_path: Path) -> Path:
 def ship(ship_dir: Path, tmp_path: Path) -> Iterator[Ship]:
     """The real server app in-process over its own store, on a frozen clock at ``NOW``
     (tokens of 12 hours), behind a switchable link."""
-    store = server_store(ship_dir, tmp_path)
+    store = imported_store(ship_dir, tmp_path)
     yield Ship(store, FrozenClock(NOW))
     store.close()
 

@@ -120,7 +120,7 @@ async def registering(runtime: DeviceRuntime, ship_dir: Path, *, sync: bool = Fa
     return await runtime.registrar(post), station
 
 
-def server_store(ship_dir: Path, where: Path) -> ServerStore:
+def imported_store(ship_dir: Path, where: Path) -> ServerStore:
     """A new server store in ``where`` with the ship imported."""
     return open_store(ship_dir, where / "server.duckdb")
 

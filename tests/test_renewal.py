@@ -16,7 +16,7 @@ from sync_core.device.registrar import Result
 from sync_core.errors import RenewalRefused, SessionEnded
 from sync_core.protocol import API_PREFIX, RecordChange, SyncState
 from tests.registering import NOW, onboard_cards
-from tests.ship_world import URL, Ship, registering, running, server_store
+from tests.ship_world import URL, Ship, imported_store, registering, running
 
 LIFETIME = 60.0
 RENEW = f"{API_PREFIX}/session/renew"
@@ -25,7 +25,7 @@ SIGN_IN = f"{API_PREFIX}/sign-in"
 
 @pytest.fixture
 def ship(ship_dir: Path, tmp_path: Path) -> Iterator[Ship]:
-    store = server_store(ship_dir, tmp_path)
+    store = imported_store(ship_dir, tmp_path)
     yield Ship(store, FrozenClock(NOW), token_lifetime=LIFETIME)
     store.close()
 

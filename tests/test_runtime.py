@@ -118,7 +118,7 @@ async def test_sign_out_uploads_first_and_says_what_still_waits(
         ship.link.down = True
         await registrar.scan(cards[1][0])
         assert await runtime.sign_out() == 1
-        assert runtime.state.ended == "1 registration(s) still wait for upload; they are kept"
+        assert runtime.state.ended == "Kept, waiting for upload: 1 registration"
 
 
 async def test_the_retention_wipe_runs_at_start(ship: Ship, device: DeviceStore) -> None:

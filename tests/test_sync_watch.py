@@ -81,7 +81,11 @@ def test_watch_rides_out_a_server_that_is_down_killed_and_restarted(
     url = closed_port_url()
     port = int(url.rsplit(":", 1)[1])
     server = ServerProcess(
-        ship_dir, tmp_path / "server.duckdb", tmp_path / "server.log", port=port, token_lifetime=5
+        ship_dir,
+        tmp_path / "server.duckdb",
+        tmp_path / "server.log",
+        port=port,
+        options=["--token-lifetime", "5"],
     )
     watch = subprocess.Popen(
         [sys.executable, "-m", "muster_tui", "sync", "--watch", "--server", url,

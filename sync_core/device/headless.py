@@ -51,7 +51,7 @@ async def _signed_in(
     async with ServerClient(server_url, transport=transport) as client:
         engine = SyncEngine(store, client, clock or SystemClock())
         try:
-            session = await sign_in(client, store, username, password)
+            session = await sign_in(client, store, username, password, synced_wait=None)
         except SyncError as exc:
             yield engine, engine.not_run(str(exc), full)
             return
@@ -75,11 +75,16 @@ async def sync_once(
     full: bool = False,
     clock: Clock | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    watch: Callable[[SyncStatus], None] | None = None,
 ) -> SyncStatus:
-    """Sign ``username`` in at ``server_url`` and sync ``store`` once (``full`` forces a full sync)."""
+    """Sign ``username`` in at ``server_url`` and sync ``store`` once (``full`` forces a full
+    sync); ``watch`` (if given) is called with every status the engine publishes meanwhile
+    (e.g. a full sync's progress)."""
     async with _signed_in(server_url, store, username, password, clock, transport, full) as (engine, session):
         if isinstance(session, SyncStatus):
             return session
+        if watch is not None:
+            engine.subscribe(watch)
         await _uploader(engine, session).drain()
         return await engine.sync(session.server_id or "", full=full)
 
@@ -95,6 +100,7 @@ async def sync_forever(
     clock: Clock | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     monitor: ConnectivityMonitor | None = None,
+    watch: Callable[[SyncStatus], None] | None = None,
 ) -> SyncStatus:
     """``muster sync --watch``: the device runtime, unattended, until cancelled.
 
@@ -104,7 +110,8 @@ async def sync_forever(
     renewal, the reactions to going online, the retention wipe at start and hourly.
     ``report`` gets the status at the end of every sync run, and a Failed status when a
     sign-in cannot start. Returns only when the server refuses the credentials (that
-    Failed status); cancel it to stop (the outbox is left intact).
+    Failed status); cancel it to stop (the outbox is left intact). ``watch`` (if given) is
+    called with every status the engine publishes.
 
     ``transport`` and ``monitor`` are for tests (default: real probes of ``server_url``).
     """
@@ -113,6 +120,8 @@ async def sync_forever(
     monitor = monitor or ConnectivityMonitor(server_url, os.environ.get(VPN_TARGET_ENV), clock=clock)
     runtime = DeviceRuntime(store, client, monitor, clock, unattended=True)
     runtime.engine.subscribe(_at_each_run_end(report))
+    if watch is not None:
+        runtime.engine.subscribe(watch)
     online = _went_online(runtime)
     await runtime.start()
     try:
@@ -221,9 +230,7 @@ async def register_once(
         engine = SyncEngine(store, client, post.clock)
         online = (await monitor.check()).online
         try:
-            session = await sign_in(
-                client, store, username, password, server_answers=online, deadline=INTERACTIVE_DEADLINE
-            )
+            session = await sign_in(client, store, username, password, server_answers=online)
             registrar = await Registrar.for_session(store, client, session, lambda: None, post)
             outcome = await registrar.scan(card, force=force)
         except MusterError as exc:

@@ -9,10 +9,12 @@ sync's swap, a retention wipe) the next call gives a new, unloaded one.
 here); it blocks, so callers on the event loop run it in a worker thread.
 
 The answers are those of :func:`sync_core.muster.find_card` and :func:`sync_core.muster.search`
-on the same data: DuckDB itself lowercases the search fields and orders the profiles, so the
-rank of a profile is its place in the SQL search's order and a field's key is the text the
-SQL search compares. Keys of all six search fields share one list sorted by code point, in
-which the keys starting with a text form one contiguous run.
+on the same data: DuckDB itself lowercases the number fields, folds the names
+(:data:`~sync_core.muster.NAME_KEY_SQL`) and orders the profiles, so the rank of a profile is
+its place in the SQL search's order and a key is the text the SQL search compares. The keys
+of the four number fields share one list sorted by code point, the name words another; in
+each, the keys starting with a text form one contiguous run (one bisection). A search of
+several words intersects the runs of its words.
 """
 
 from __future__ import annotations
@@ -22,11 +24,19 @@ from bisect import bisect_left
 from datetime import date
 
 from sync_core.device.store import DeviceStore
-from sync_core.muster import PERSON_COLUMNS, PERSON_SELECT, SEARCH_FIELDS, SEARCH_LIMIT, Person
+from sync_core.muster import (
+    NAME_KEY_SQL,
+    NUMBER_FIELDS,
+    PERSON_COLUMNS,
+    PERSON_SELECT,
+    SEARCH_LIMIT,
+    Person,
+    search_words,
+)
 
-_FIELD_AT = [PERSON_COLUMNS.index(name) for name in SEARCH_FIELDS]
+_FIELD_AT = [PERSON_COLUMNS.index(name) for name in NUMBER_FIELDS]
 _CARD_AT = PERSON_COLUMNS.index("board_card_number")
-_LOWERED = ", ".join(f'lower(r."{name}")' for name in SEARCH_FIELDS)
+_LOWERED = ", ".join(f'lower(r."{name}")' for name in NUMBER_FIELDS)
 _LAST_CHAR = chr(0x10FFFF)
 
 Row = tuple[str | date | None, ...]
@@ -45,8 +55,8 @@ class People:
         self._loaded = False
         self._rows: list[Row] = []  # in the SQL search's order: the index is the rank
         self._cards: dict[str, int] = {}  # board card number -> rank
-        self._keys: list[str] = []  # lowercased search fields of every profile, sorted
-        self._ranks: list[int] = []  # the rank of the profile each key belongs to
+        self._numbers = _Index()  # lowercased number fields of every profile
+        self._names = _Index()  # folded name words of every profile
 
     @property
     def loaded(self) -> bool:
@@ -67,23 +77,21 @@ class People:
         width = len(PERSON_COLUMNS)
         with self._db.cursor() as cur:
             rows = cur.execute(
-                f"SELECT {PERSON_SELECT}, {_LOWERED} FROM reservations r "
+                f"SELECT {PERSON_SELECT}, {NAME_KEY_SQL}, {_LOWERED} FROM reservations r "
                 "ORDER BY r.last_name, r.first_name, r.profile_id"
             ).fetchall()
-        keys: list[str] = []
-        ranks: list[int] = []
+        numbers: list[tuple[str, int]] = []
+        names: list[tuple[str, int]] = []
         for rank, row in enumerate(rows):
-            for at, key in zip(_FIELD_AT, row[width:], strict=True):
+            for at, key in zip(_FIELD_AT, row[width + 1 :], strict=True):
                 if key is not None:
                     value = row[at]
-                    keys.append(value if key == value else key)  # digits: one string, not two
-                    ranks.append(rank)
+                    numbers.append((value if key == value else key, rank))  # digits: one string, not two
+            names += ((word, rank) for word in set(row[width].split(" ")) if word)
             card = row[_CARD_AT]
             if card is not None:
                 self._cards.setdefault(card, rank)
-        order = sorted(range(len(keys)), key=keys.__getitem__)
-        self._keys = [keys[at] for at in order]
-        self._ranks = [ranks[at] for at in order]
+        self._numbers, self._names = _Index(numbers), _Index(names)
         self._rows = [row[:width] for row in rows]
 
     def find_card(self, card: str) -> Person | None:
@@ -93,19 +101,35 @@ class People:
         return None if rank is None else Person(*self._rows[rank])  # type: ignore[arg-type]
 
     def search(self, text: str, limit: int = SEARCH_LIMIT) -> list[Person]:
-        """Profiles whose first or last name, cabin, manning, booking or board card number
-        starts with ``text`` (stripped, any case); at most ``limit``, by last name, first
-        name and profile id. ~1 ms at most over 10,000 profiles (a one-letter text)."""
-        term = text.strip().lower()
-        if not term:
+        """Profiles ``text`` finds (the search rule of :mod:`sync_core.muster`); at most
+        ``limit``, by last name, first name and profile id."""
+        term, words = text.strip().lower(), search_words(text)
+        if not term or not words:
             return []
-        keys = self.load()._keys
-        start = bisect_left(keys, term)
-        if term[-1] != _LAST_CHAR:  # the run ends before the first key >= the next text
-            end = bisect_left(keys, term[:-1] + chr(ord(term[-1]) + 1), start)
+        self.load()
+        found = self._names.starting(words[0])
+        for word in words[1:]:
+            found &= self._names.starting(word)
+        found |= self._numbers.starting(term)
+        return [Person(*self._rows[rank]) for rank in sorted(found)[:limit]]  # type: ignore[arg-type]
+
+
+class _Index:
+    """Keys of profiles sorted by code point, each with the rank of its profile."""
+
+    def __init__(self, keyed: list[tuple[str, int]] | None = None) -> None:
+        keyed = sorted(keyed or [])
+        self.keys = [key for key, _ in keyed]
+        self.ranks = [rank for _, rank in keyed]
+
+    def starting(self, text: str) -> set[int]:
+        """The ranks of the profiles with a key that starts with ``text`` (not empty)."""
+        keys = self.keys
+        start = bisect_left(keys, text)
+        if text[-1] != _LAST_CHAR:  # the run ends before the first key >= the next text
+            end = bisect_left(keys, text[:-1] + chr(ord(text[-1]) + 1), start)
         else:
             end = start
-            while end < len(keys) and keys[end].startswith(term):
+            while end < len(keys) and keys[end].startswith(text):
                 end += 1
-        ranks = sorted(set(self._ranks[start:end]))[:limit]
-        return [Person(*self._rows[rank]) for rank in ranks]  # type: ignore[arg-type]
+        return set(self.ranks[start:end])

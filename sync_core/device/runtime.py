@@ -37,7 +37,7 @@ from sync_core.device.connectivity import Connectivity, ConnectivityMonitor, Dep
 from sync_core.device.engine import SyncEngine
 from sync_core.device.registrar import LIVE_FOR, Book, LocalBook, Post, Registrar, device_data_for
 from sync_core.device.retention import WipeReport, wipe_if_due
-from sync_core.device.session import Session, sign_in
+from sync_core.device.session import SYNCED_USER_WAIT, Session, sign_in
 from sync_core.device.sign_in_rules import session_expired
 from sync_core.device.status import SyncStatus
 from sync_core.device.store import DeviceStore
@@ -45,6 +45,7 @@ from sync_core.device.timer import DeltaTimer
 from sync_core.device.upload import Uploader
 from sync_core.errors import SyncError
 from sync_core.protocol import SyncState
+from sync_core.wording import counted
 
 log = logging.getLogger(__name__)
 RETENTION_CHECK_SECONDS = 3600.0
@@ -266,10 +267,11 @@ class DeviceRuntime:
         errors) and start the session's work: with an online session, the delta timer, the
         uploader, and at once a sync that had failed.
 
-        While a person waits (``waiting``, unless the runtime is unattended) the server has
-        ``INTERACTIVE_DEADLINE`` seconds to answer; past that the synced users decide, and
-        when the device is online the server is asked again in the background."""
-        deadline = INTERACTIVE_DEADLINE if waiting and not self.unattended else None
+        While a person waits (``waiting``, unless the runtime is unattended) a crew member
+        synced to the device waits for the server only ``SYNCED_USER_WAIT`` seconds; past
+        that the synced users decide, and when the device is online the server is asked
+        again in the background. A device known to be offline asks the synced users at once."""
+        wait = SYNCED_USER_WAIT if waiting and not self.unattended else None
         online = self._state.connectivity is None or self._state.online
         session = await sign_in(
             self.client,
@@ -277,8 +279,8 @@ class DeviceRuntime:
             username,
             password,
             clock=self.clock,
+            synced_wait=wait,
             server_answers=online,
-            deadline=deadline,
         )
         server_id = session.server_id
         first_sync = server_id is not None and await asyncio.to_thread(self.engine.needs_full_sync, server_id)
@@ -288,7 +290,7 @@ class DeviceRuntime:
         self._publish(session=session, ended=None)
         if server_id is not None:
             self._start_session_work(server_id)
-        elif self._state.online and deadline is not None:  # the server was only slow
+        elif self._state.online and wait is not None:  # the server was only slow
             self._chore(self._sign_in_with_server(username, password))
         return SignedIn(session, first_sync)
 
@@ -309,7 +311,7 @@ class DeviceRuntime:
             with contextlib.suppress(TimeoutError):
                 await within(self.clock, INTERACTIVE_DEADLINE, uploader.drain())
             left = (await asyncio.to_thread(self.store.outbox.tally, uploader.server_id)).pending
-        waiting = f"{left} registration(s) still wait for upload; they are kept" if left else None
+        waiting = f"Kept, waiting for upload: {counted(left, 'registration')}" if left else None
         await self._end_session(" - ".join(part for part in (reason, waiting) if part) or None)
         return left
 

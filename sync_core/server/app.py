@@ -2,11 +2,12 @@
 
 Endpoints (prefix ``/api/v1`` for data; every data endpoint needs a bearer token):
 
-- ``POST /sign-in``: argon2id check of the user's password; a token and the server id (and
-  a refresh token bound to the user and the device, when the device names itself).
-- ``POST /session/renew``: a new access token for a device's refresh token (no password);
-  401 when it is refused. Office edits that delete a user or change their role or password
-  revoke the user's tokens and device credentials.
+- ``POST /sign-in``: argon2id check of the user's password on a bounded pool, with lockout
+  and rate limit (``sign_in.py``); a token and the server id.
+- ``POST /session/renew``: a new access token for a device's refresh token (issued at a
+  sign-in that names the device; no password); 401 when it is refused. Office edits that
+  delete a user or change their role or password revoke the user's tokens and device
+  credentials.
 - ``POST /snapshots``: one consistent read of every dataset (the manifest and its cursor);
   ``GET /snapshots/{id}/{key}`` then serves each dataset as an Arrow IPC stream.
 - ``POST /pictures``: portraits by content hash, in batches, as an Arrow IPC stream.
@@ -23,6 +24,8 @@ Endpoints (prefix ``/api/v1`` for data; every data endpoint needs a bearer token
 - ``GET /health`` (open): API, DB and web app states and the server id (docs/architecture.md,
   'Server health').
 - ``GET /``: the server's status page (the "web app" component of ``/health``).
+- The bridge: the ship's safety mode and the drill report (``bridge_api.py``) and the
+  office's dashboard at ``/dashboard`` (``web/``).
 """
 
 from __future__ import annotations
@@ -39,8 +42,6 @@ from typing import Annotated
 
 import pyarrow as pa
 import pyarrow.ipc
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
@@ -75,11 +76,15 @@ from sync_core.protocol import (
     SignInResponse,
     SnapshotManifest,
 )
+from sync_core.server.bridge_api import bridge_api
 from sync_core.server.changes import ChangePage, empty_page, read_page
-from sync_core.server.edits import apply_changes, replace_picture, revoked_users
+from sync_core.server.edits import apply_changes, replace_picture
 from sync_core.server.registrations import apply_registrations
+from sync_core.server.safety_mode import ShipMode
+from sync_core.server.sign_in import Busy, ClientGone, Refused, SignIn, SignInLimits, WrongCredentials
 from sync_core.server.store import ServerStore, ServerUser, Snapshot
-from sync_core.server.tokens import Grant, TokenRegistry
+from sync_core.server.tokens import Grant, TokenRegistry, users_to_revoke
+from sync_core.server.web.routes import dashboard_router
 
 log = logging.getLogger(__name__)
 SNAPSHOTS_KEPT = 8
@@ -87,7 +92,6 @@ SNAPSHOTS_KEPT = 8
 # a JSON body is buffered whole; the largest legitimate one, a batch of CHANGES_PAGE_MAX
 # office edits, stays well under it.
 REQUEST_BODY_MAX = 16 * 1024 * 1024
-_hasher = PasswordHasher()
 _bearer = HTTPBearer(auto_error=False)
 
 
@@ -189,27 +193,43 @@ def page_bytes(page: ChangePage) -> bytes:
 
 
 def create_app(
-    store: ServerStore, clock: Clock | None = None, *, token_lifetime: float = 12 * 3600
+    store: ServerStore,
+    clock: Clock | None = None,
+    sign_in_limits: SignInLimits | None = None,
+    *,
+    api_docs: bool = False,
+    token_lifetime: float = 12 * 3600,
 ) -> FastAPI:
-    """The FastAPI app serving ``store`` (already imported); its access tokens last
-    ``token_lifetime`` seconds of ``clock``. Closes the store on shutdown."""
+    """The FastAPI app serving ``store`` (already imported). Closes the store on shutdown.
+    ``sign_in_limits``: the verification pool and rate limit (see ``sign_in.py``).
+    ``api_docs`` serves ``/docs``, ``/redoc`` and ``/openapi.json`` (off by default: they
+    map the whole attack surface for anyone on the ship's network). Access tokens last
+    ``token_lifetime`` seconds of ``clock``."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        sign_ins.close()
         store.close()
         log.info("server store closed")
 
-    app = FastAPI(title="Muster server", lifespan=lifespan)
+    app = FastAPI(
+        title="Muster server",
+        lifespan=lifespan,
+        docs_url="/docs" if api_docs else None,
+        redoc_url="/redoc" if api_docs else None,
+        openapi_url="/openapi.json" if api_docs else None,
+    )
     app.add_middleware(RequestBodyLimitMiddleware, max_body_size=REQUEST_BODY_MAX)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     clock = clock or SystemClock()
     tokens = app.state.tokens = TokenRegistry(clock, store.db, token_lifetime)
     snapshots = SnapshotCache()
+    sign_ins = SignIn(store, clock, sign_in_limits or SignInLimits())
 
-    def signed_in(user: ServerUser, refresh_token: str | None) -> SignInResponse:
+    async def signed_in(user: ServerUser, refresh_token: str | None) -> SignInResponse:
         return SignInResponse(
-            token=tokens.issue(user.username, user.role),
+            token=await run_in_threadpool(tokens.issue, user.username, user.role),
             server_id=store.server_id or "",
             username=user.username,
             display_name=user.display_name,
@@ -219,19 +239,22 @@ def create_app(
         )
 
     @app.post(f"{API_PREFIX}/sign-in", response_model=SignInResponse)
-    def sign_in(body: SignInRequest) -> SignInResponse:
-        user = store.user(body.username)
-        if user is None or not _password_ok(user.password_hash, body.password):
-            raise HTTPException(401, "Invalid login, please try again")
-        refresh = tokens.issue_refresh(user.username, body.device_id) if body.device_id else None
-        return signed_in(user, refresh)
+    async def sign_in(body: SignInRequest, request: Request) -> SignInResponse:
+        user = await _checked(sign_ins, body, request)
+        refresh = None
+        if body.device_id:
+            refresh = await run_in_threadpool(tokens.issue_refresh, user.username, body.device_id)
+        return await signed_in(user, refresh)
 
     @app.post(f"{API_PREFIX}/session/renew", response_model=SignInResponse)
-    def renew(body: RenewRequest) -> SignInResponse:
-        user = store.user(body.username)
-        if user is None or not tokens.refresh_valid(body.username, body.device_id, body.refresh_token):
+    async def renew(body: RenewRequest) -> SignInResponse:
+        user = await run_in_threadpool(store.user, body.username)
+        valid = await run_in_threadpool(
+            tokens.refresh_valid, body.username, body.device_id, body.refresh_token
+        )
+        if user is None or not valid:
             raise HTTPException(401, "Session renewal refused: sign in again")
-        return signed_in(user, body.refresh_token)
+        return await signed_in(user, body.refresh_token)
 
     @app.post(f"{API_PREFIX}/snapshots", response_model=SnapshotManifest)
     def create_snapshot(_: Signed) -> SnapshotManifest:
@@ -273,7 +296,7 @@ def create_app(
             cursor = apply_changes(store, body.changes)
         except EditRejected as exc:
             raise HTTPException(422, str(exc)) from exc
-        for username in revoked_users(body.changes):
+        for username in users_to_revoke(body.changes):
             tokens.revoke_user(username)
         return EditResult(cursor=cursor)
 
@@ -291,11 +314,20 @@ def create_app(
         return apply_registrations(store, body.registrations, grant.username, clock.now())
 
     _add_muster_lookups(app, store)
+    ship_mode = ShipMode(store.db)
+    app.include_router(bridge_api(store, ship_mode, clock, _grant, _office))
+    app.include_router(dashboard_router(store, tokens, ship_mode, clock, sign_ins))
 
     @app.get("/health", response_model=Health)
     def health() -> Health:
         db = ComponentState.UP if store.ping() else ComponentState.DOWN
-        return Health(api=ComponentState.UP, db=db, webapp=_webapp_state(store), server_id=store.server_id)
+        return Health(
+            api=ComponentState.UP,
+            db=db,
+            webapp=_webapp_state(store),
+            server_id=store.server_id,
+            safety_mode=ship_mode.current().mode,
+        )
 
     @app.get("/", response_class=HTMLResponse)
     def status_page() -> str:
@@ -358,6 +390,28 @@ def _add_muster_lookups(app: FastAPI, store: ServerStore) -> None:
         return GeneralParameter(name=name, value=value)
 
 
+async def _checked(sign_ins: SignIn, body: SignInRequest, request: Request) -> ServerUser:
+    """The user signing in, or the HTTP error: 401 wrong credentials, 429 locked or
+    rate-limited, 503 busy (both with Retry-After)."""
+    address = request.client.host if request.client else "unknown"
+    try:
+        return await sign_ins.check(body.username, body.password, address, lambda: _disconnected(request))
+    except WrongCredentials as exc:
+        raise HTTPException(401, "Invalid login, please try again") from exc
+    except Refused as exc:
+        raise HTTPException(429, str(exc), headers={"Retry-After": str(exc.retry_after)}) from exc
+    except Busy as exc:
+        raise HTTPException(503, str(exc), headers={"Retry-After": str(exc.retry_after)}) from exc
+    except ClientGone as exc:
+        raise HTTPException(503, "the client went away") from exc
+
+
+async def _disconnected(request: Request) -> None:
+    """Returns when the client disconnects (the body has been read already)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
 async def _bounded_body(request: Request, limit: int) -> bytes:
     """The request body, refused with 413 as soon as it passes ``limit`` bytes (declared or
     streamed: a chunked upload has no content-length)."""
@@ -377,15 +431,6 @@ async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     problems = "; ".join(f"{'.'.join(map(str, error['loc']))}: {error['msg']}" for error in exc.errors()[:5])
     return JSONResponse({"detail": problems[:1000]}, status_code=422)
-
-
-def _password_ok(password_hash: str | None, password: str) -> bool:
-    if not password_hash:
-        return False
-    try:
-        return _hasher.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
 
 
 def render_status_page(store: ServerStore) -> str:

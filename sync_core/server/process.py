@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -21,8 +22,8 @@ class ServerProcess:
     """``muster server --data DATA --db DB`` on 127.0.0.1 and ``port`` (0: a free one).
 
     ``start_timeout`` bounds the wait for the ready line in seconds (a new DB imports
-    first). ``log`` receives the server's stderr; ``token_lifetime`` (seconds) is passed as
-    ``--token-lifetime`` when given. After :meth:`start`, ``url`` and
+    first). ``log`` receives the server's stderr. ``options``: more ``muster server`` options
+    (e.g. ``--sign-in-queue 4``). After :meth:`start`, ``url`` and
     ``server_id`` are set.
     """
 
@@ -33,14 +34,13 @@ class ServerProcess:
         log: Path,
         start_timeout: float = 120.0,
         port: int = 0,
-        token_lifetime: float | None = None,
+        options: Sequence[str] = (),
     ) -> None:
         self.args = [
             sys.executable, "-m", "muster_tui", "server",
             "--data", str(data_dir), "--db", str(db_path), "--port", str(port), "--exit-with-parent",
+            *options,
         ]  # fmt: skip
-        if token_lifetime is not None:
-            self.args += ["--token-lifetime", str(token_lifetime)]
         self.log = log
         self.start_timeout = start_timeout
         self.url = ""

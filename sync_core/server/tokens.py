@@ -9,8 +9,9 @@ A refresh token is a device credential: issued at a sign-in that names the devic
 the username and the device id, kept only as its SHA-256 in ``device_credentials``, with no
 expiry of its own. It renews the session's access token without a person
 (``POST /api/v1/session/renew``) until it is revoked: :meth:`TokenRegistry.revoke_user`
-drops a user's access tokens and device credentials when the user is deleted, their role
-changes or their password changes (see ``docs/architecture.md``, "Device runtime").
+drops a user's access tokens and device credentials when the office deletes the user,
+changes their role or sets their password (:func:`users_to_revoke`), so a deleted user is
+out at once and a demoted one keeps no office rights.
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ from datetime import UTC, datetime, timedelta
 
 from sync_core.clock import Clock
 from sync_core.duck import Database, first_row, naive_utc
+from sync_core.protocol import RecordChange
+
+# Fields of a user whose change ends that user's sessions.
+_REVOKING_FIELDS = frozenset({"role", "password_hash"})
 
 # expires_at is naive UTC.
 _SESSIONS_DDL = """CREATE TABLE IF NOT EXISTS sessions (
@@ -124,3 +129,13 @@ class TokenRegistry:
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def users_to_revoke(changes: list[RecordChange]) -> set[str]:
+    """The usernames whose sessions ``changes`` end: users deleted, or given a role or a
+    password."""
+    return {
+        change.id
+        for change in changes
+        if change.key == "users" and (change.op == "delete" or _REVOKING_FIELDS & change.fields.keys())
+    }
