@@ -78,7 +78,7 @@ async def timed_in_app(url: str, runs: int, work: Path, mode: str) -> list[float
     store = DeviceStore(work / "app.duckdb")
     app = make_app(url, store, tz=UTC)
     async with app.run_test(size=(80, 24)) as pilot:
-        signed_in = await app._authenticate("demo", "demo")
+        signed_in = await app.runtime.sign_in("demo", "demo")
         await app.engine.sync(signed_in.session.server_id or "")
         app._signed_in(dataclasses.replace(signed_in, first_sync=False))
         station = (await app.client.places(SafetyMode.GENASS))[0]

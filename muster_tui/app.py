@@ -1,27 +1,17 @@
 """The Muster app and its one factory, :func:`make_app`, used by the CLI and every test.
 
-Flow: sign in -> main menu; on the first sign-in on this device for a server, the
-Synchronization screen opens over the menu and runs the full sync (seed, "Synchronize from
-Server to Device"). While an online session lasts, the delta timer runs (a delta sync every
-``delta_sync_interval_minutes`` from the last completion) and so does the uploader (the
-outbox drains at once after each registration, and after a backoff while the server does
-not answer). Sign-out first tries to upload what waits, says how many remain, stops both
-and returns to sign-in with the password cleared.
-
-Online / offline (docs/architecture.md, 'Online and offline'): a connectivity monitor probes the
-server's dependencies all the time; the mode bar on every screen shows the result. Going online
-drains the outbox, and a session signed in offline is signed in with the server in the background
-(the password is kept in memory for that only). Going offline shows the upload as Not started. A
-session ends after ``session_timeout_minutes`` without a key. The retention wipe is checked at start
-and every ``RETENTION_CHECK_SECONDS``.
+The app renders a :class:`~sync_core.device.runtime.DeviceRuntime` and drives it; it holds
+no loops and no rules (those are the runtime's: sessions, connectivity reactions, the delta
+timer, the uploader, the retention wipe, the session timeout). Flow: sign in -> main menu;
+on the first sign-in on this device for a server, the Synchronization screen opens over the
+menu and runs the full sync. When the runtime ends the session (sign-out, timeout, a
+retention wipe) the app returns to sign-in saying why, or to the cleared screen.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
-from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import tzinfo
 
 import httpx
 from textual import events, work
@@ -37,36 +27,24 @@ from muster_tui.screens.synchronization import SynchronizationScreen
 from muster_tui.terminal.profiles import ANSI_THEME, Profile
 from muster_tui.widgets.portrait import can_show_pictures, stored_pictures
 from sync_core.clock import Clock, SystemClock
-from sync_core.device import DeviceStore, ServerClient, Session, SyncEngine, sign_in
+from sync_core.device import DeviceStore, ServerClient, Session, SyncEngine
 from sync_core.device.connectivity import VPN_TARGET_ENV, Connectivity, ConnectivityMonitor
-from sync_core.device.registrar import Book, LocalBook, Post, Registrar, device_data_for
-from sync_core.device.retention import WipeReport, wipe_if_due
-from sync_core.device.session import SYNCED_USER_WAIT
-from sync_core.device.sign_in_rules import session_expired
-from sync_core.device.timer import DeltaTimer
-from sync_core.device.upload import Uploader
-from sync_core.protocol import SafetyMode, SyncState
-from sync_core.wording import counted
-
-RETENTION_CHECK_SECONDS = 3600.0
-SESSION_CHECK_SECONDS = 30.0
-
-
-@dataclass(frozen=True)
-class SignedIn:
-    """A successful sign-in, and whether it is the first on this device for the server."""
-
-    session: Session
-    first_sync: bool
+from sync_core.device.registrar import Book, Post, Registrar
+from sync_core.device.retention import WipeReport
+from sync_core.device.runtime import DeviceRuntime, DeviceState, SignedIn
+from sync_core.protocol import SafetyMode
 
 
 class MusterApp(App[None]):
-    """The handheld / terminal app over one server ``client`` and one device ``store``.
+    """The handheld / terminal app over one device ``runtime``.
 
-    The app closes ``client`` on exit; ``store`` belongs to the caller. Registrations are
-    stamped in the time zone ``tz`` (None: the device's local time zone).
+    The app closes the runtime on exit (its client and monitor); the store belongs to the
+    caller. Registrations are stamped in the time zone ``tz`` (None: the device's).
+    ``device_state`` is the runtime's latest state, ``connectivity`` its last probe round
+    (the mode bar follows it).
     """
 
+    device_state: reactive[DeviceState] = reactive(DeviceState, always_update=False)
     connectivity: reactive[Connectivity | None] = reactive(None)
 
     TITLE = "Muster"
@@ -75,196 +53,127 @@ class MusterApp(App[None]):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (60, "-wide")]  # noqa: RUF012 (Textual declares it)
 
     def __init__(
-        self,
-        client: ServerClient,
-        store: DeviceStore,
-        engine: SyncEngine,
-        monitor: ConnectivityMonitor,
-        tz: tzinfo | None = None,
-        profile: Profile = Profile.FULL,
+        self, runtime: DeviceRuntime, tz: tzinfo | None = None, profile: Profile = Profile.FULL
     ) -> None:
         super().__init__(driver_class=serial_driver() if profile is Profile.SERIAL else None)
         if profile is not Profile.FULL:
             self.theme = ANSI_THEME
             self.add_class(f"-{profile}")
-        self.client = client
-        self.store = store
-        self.engine = engine
-        self.monitor = monitor
+        self.runtime = runtime
         self.tz = tz
         self.profile = profile
-        self.session: Session | None = None
-        self.uploader: Uploader | None = None
-        self._offline_password: str | None = None  # to sign in with the server once online
-        self.last_activity: datetime = engine.clock.now()
         self.chosen = Chosen()  # the Register set-up's choice, kept for the session
 
+    @property
+    def engine(self) -> SyncEngine:
+        """The runtime's sync engine."""
+        return self.runtime.engine
+
+    @property
+    def store(self) -> DeviceStore:
+        """The device store."""
+        return self.runtime.store
+
+    @property
+    def client(self) -> ServerClient:
+        """The client of the server."""
+        return self.runtime.client
+
+    @property
+    def monitor(self) -> ConnectivityMonitor:
+        """The connectivity monitor."""
+        return self.runtime.monitor
+
+    @property
+    def session(self) -> Session | None:
+        """The signed-in session, or None."""
+        return self.runtime.session
+
     async def on_mount(self) -> None:
-        """Check the retention wipe, start probing, then sign-in (or the cleared error)."""
-        self.monitor.subscribe(self._connectivity_changed)
-        self._probe()
-        self.set_interval(RETENTION_CHECK_SECONDS, self._check_retention)
-        self.set_interval(SESSION_CHECK_SECONDS, self.check_session_timeout)
-        report = await wipe_if_due(self.store, self.engine.clock.now())
-        if report is not None:
-            self._cleared(report)
-        else:
+        """Follow the runtime and start it: the cleared screen after a retention wipe, else sign-in."""
+        self.runtime.subscribe(self._published)
+        self.device_state = self.runtime.state
+        await self.runtime.start()
+        if self.runtime.state.wipe is None:
             self._show_sign_in()
 
     async def on_unmount(self) -> None:
-        """Close the connection pools to the server."""
-        await self.client.aclose()
-        await self.monitor.aclose()
+        """Stop the runtime and close its connections."""
+        await self.runtime.aclose()
 
     async def on_event(self, event: events.Event) -> None:
-        """Every key is activity: it keeps the session alive. Only the time is noted here
-        (a card burst stays cheap); the session check writes the device's last use."""
+        """Every key is activity: it keeps the session alive."""
         if isinstance(event, events.Key):
-            self.last_activity = self.engine.clock.now()
+            self.runtime.note_activity()
         await super().on_event(event)
 
-    # -- online / offline -------------------------------------------------------------
+    def check_session_timeout(self) -> None:
+        """Ask the runtime to check the session timeout now (it also does every 30 s)."""
+        self.runtime.check_session_timeout()
 
-    @work(group="probe", exclusive=True, exit_on_error=False)
-    async def _probe(self) -> None:
-        await self.monitor.run()
+    # -- following the runtime ----------------------------------------------------------
 
-    def _connectivity_changed(self, connectivity: Connectivity) -> None:
-        self.connectivity = connectivity
+    def _published(self, state: DeviceState) -> None:
+        self.device_state = state
+        self.connectivity = state.connectivity
 
-    def watch_connectivity(self, old: Connectivity | None, new: Connectivity | None) -> None:
-        """Going online drains the outbox, signs an offline session in with the server, and
-        runs again a sync that failed (without waiting for the timer's retry); going offline
-        shows the upload as Not started (seed)."""
-        if new is None or (old is not None and old.online == new.online):
-            return
-        if new.online:
-            if self.uploader is not None:
-                self.uploader.kick()
-            session = self.session
-            if session is not None and not session.online and self._offline_password:
-                self._go_online(session.username, self._offline_password)
-            elif session is not None and session.server_id and self.engine.status.status is SyncState.FAILED:
-                self._sync_again(session.server_id)
-        elif self.engine.status.upload.status is not SyncState.NOT_STARTED:
-            upload = self.engine.status.upload.model_copy(update={"status": SyncState.NOT_STARTED})
-            self.engine.show_upload(upload)
+    def watch_device_state(self, old: DeviceState, new: DeviceState) -> None:
+        """A wipe shows the cleared screen; a session that ended returns to sign-in, saying
+        why; an offline session signed in with the server updates the open screens."""
+        if new.wipe is not None and new.wipe is not old.wipe:
+            self._leave_session()
+            self._cleared(new.wipe)
+        elif old.session is not None and new.session is None:
+            self._leave_session()
+            self._show_sign_in(old.session.username, new.ended)
+        elif (
+            old.session is not None
+            and new.session is not None
+            and new.session.online
+            and not old.session.online
+        ):
+            self._now_online(new.session)
 
-    @work(group="sync-again", exclusive=True, exit_on_error=False)
-    async def _sync_again(self, server_id: str) -> None:
-        await self.engine.sync(server_id)
+    def _now_online(self, session: Session) -> None:
+        for screen in self.screen_stack:
+            if isinstance(screen, SynchronizationScreen) and session.server_id is not None:
+                screen.session_online(session.server_id)
+        self.notify(f"Online: signed in with the server as {session.username}", markup=False)
 
-    @work(group="go-online", exclusive=True, exit_on_error=False)
-    async def _go_online(self, username: str, password: str) -> None:
-        signed_in = await self._authenticate(username, password, background=True)
-        if signed_in.session.online and self.session is not None and self.session.username == username:
-            self._offline_password = None
-            session = self.session = signed_in.session
-            self._start_session_work(session)
-            for screen in self.screen_stack:
-                if isinstance(screen, MainMenuScreen):
-                    screen.session_online(session)
-                elif isinstance(screen, SynchronizationScreen) and session.server_id is not None:
-                    screen.session_online(session.server_id)
-            self.notify(f"Online: signed in with the server as {username}", markup=False)
+    def _leave_session(self) -> None:
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
 
     # -- sessions ---------------------------------------------------------------------
 
-    def _show_sign_in(self, username: str = "") -> None:
-        screen = SignInScreen(self.client.base_url, self._authenticate, username)
+    def _show_sign_in(self, username: str = "", note: str | None = None) -> None:
+        screen = SignInScreen(self.client.base_url, self.runtime.sign_in, username, note)
         self.push_screen(screen, callback=self._signed_in)
-
-    async def _authenticate(self, username: str, password: str, background: bool = False) -> SignedIn:
-        """Sign in; a synced crew member waits for the server only briefly, unless this is
-        the background join of an offline session (``background``)."""
-        wait = None if background else SYNCED_USER_WAIT
-        session = await sign_in(
-            self.client, self.store, username, password, clock=self.engine.clock, synced_wait=wait
-        )
-        server_id = session.server_id
-        first_sync = server_id is not None and await asyncio.to_thread(self.engine.needs_full_sync, server_id)
-        self._offline_password = None if session.online else password
-        return SignedIn(session, first_sync)
 
     def _signed_in(self, signed_in: SignedIn | None) -> None:
         assert signed_in is not None
-        session = self.session = signed_in.session
-        self.last_activity = self.engine.clock.now()
+        session = signed_in.session
         self.chosen = Chosen()
         self.push_screen(MainMenuScreen(session), callback=self._sign_out)
-        self._start_session_work(session)
-        online = self.connectivity is not None and self.connectivity.online
-        if not session.online and online and self._offline_password:
-            self._go_online(session.username, self._offline_password)  # the server was slow to answer
         if signed_in.first_sync and session.server_id is not None:
             self.push_screen(SynchronizationScreen(self.engine, session.server_id, first_sign_in=True))
-
-    def _start_session_work(self, session: Session) -> None:
-        """The delta timer and the uploader of an online session, and at once a sync that
-        had failed (e.g. because the last session had ended)."""
-        if session.server_id is None:
-            return
-        if self.engine.status.status is SyncState.FAILED:
-            self._sync_again(session.server_id)
-        self._delta_timer(session.server_id)
-        self.uploader = Uploader(
-            self.store.outbox, self.client, self.engine.clock, session.server_id, self.engine.show_upload
-        )
-        self._upload_loop(self.uploader)
 
     def _sign_out(self, _: None = None) -> None:
         self._signing_out()
 
     @work(group="sign-out", exclusive=True, exit_on_error=False)
-    async def _signing_out(self, reason: str | None = None) -> None:
-        """Upload what waits ('Nothing unsynced is lost silently'), end the session and return to sign-in."""
-        uploader, username = self.uploader, self.session.username if self.session else ""
-        self._end_session()
-        if uploader is not None:
-            left = (await uploader.drain()).pending
-            if left:
-                self.notify(f"Kept, waiting for upload: {counted(left, 'registration')}", markup=False)
-        if reason:
-            self.notify(reason, markup=False)
-        self._show_sign_in(username)
-
-    def _end_session(self) -> None:
-        self.session = None
-        self.uploader = None
-        self._offline_password = None
-        for group in ("delta-timer", "upload", "go-online"):
-            self.workers.cancel_group(self, group)
-        self.client.forget_token()
-        while len(self.screen_stack) > 1:
-            self.pop_screen()
-
-    def check_session_timeout(self) -> None:
-        """End the session after ``session_timeout_minutes`` without a key."""
-        now = self.engine.clock.now()
-        if self.session is None:
-            return
-        if session_expired(self.last_activity, now, self.store):
-            self._signing_out("Session timed out: sign in again")
-        else:
-            self.store.touch(self.last_activity)  # at most one write a minute (retention count)
-
-    # -- retention ----------------------------------------------------------------------
-
-    async def _check_retention(self) -> None:
-        online = self.connectivity is not None and self.connectivity.online
-        report = await wipe_if_due(self.store, self.engine.clock.now(), self.uploader if online else None)
-        if report is not None:
-            self._end_session()
-            self._cleared(report)
+    async def _signing_out(self) -> None:
+        """Upload what waits, end the session (the runtime says what still waits)."""
+        await self.runtime.sign_out()
 
     def _cleared(self, report: WipeReport) -> None:
         """After a retention wipe: the error screen until online, then sign-in (seed)."""
-        self.engine.reload()
         if self.connectivity is not None and self.connectivity.online:
-            self.notify(cleared_note(report.kept), markup=False)
-            self._show_sign_in()
+            self._show_sign_in(note=cleared_note(report.kept))
         else:
             self.push_screen(ClearedOfflineScreen(report.kept), callback=lambda _: self._show_sign_in())
+
+    # -- the menu's choices -----------------------------------------------------------
 
     def on_main_menu_screen_synchronization_requested(self) -> None:
         """Open the Synchronization screen for the signed-in session's server."""
@@ -272,25 +181,33 @@ class MusterApp(App[None]):
         self.push_screen(SynchronizationScreen(self.engine, server_id))
 
     def on_synchronization_screen_sync_requested(self, message: SynchronizationScreen.SyncRequested) -> None:
-        """Run the full sync the Synchronization screen asked for."""
+        """Run the full sync the Synchronization screen asked for (the outbox first)."""
         self._full_sync(message.server_id)
+
+    @work(group="full-sync", exit_on_error=False)
+    async def _full_sync(self, server_id: str) -> None:
+        await self.runtime.sync_now(server_id, full=True)
+
+    def on_synchronization_screen_upload_retry_requested(self) -> None:
+        """Queue the refused registrations again and upload."""
+        self._retry_upload()
+
+    @work(group="upload-retry", exclusive=True, exit_on_error=False)
+    async def _retry_upload(self) -> None:
+        await self.runtime.retry_upload()
 
     async def registrar(self, mode: SafetyMode, place: str) -> Registrar:
         """A registrar for ``place`` in ``mode`` for the signed-in crew member (see
-        :meth:`Registrar.for_session`; raises its errors)."""
+        :meth:`DeviceRuntime.registrar`; raises its errors)."""
         assert self.session is not None
-        post = Post(self.session.username, mode, place, self.engine.clock, self.tz)
-        queued = self.uploader.kick if self.uploader else lambda: None
-        return await Registrar.for_session(self.store, self.client, self.session, queued, post)
+        return await self.runtime.registrar(
+            Post(self.session.username, mode, place, self.engine.clock, self.tz)
+        )
 
     async def book(self) -> Book:
-        """Where the Register set-up finds the safety mode and the places, by the rule of
-        :meth:`Registrar.for_session`: the device store when it holds the data of the
-        session's server (or the session is offline), else the server. Raises
-        ServerUnreachable when the device never synced and the session is offline."""
-        assert self.session is not None
-        on_device = await device_data_for(self.store, self.client, self.session)
-        return LocalBook(self.store) if on_device is not None else self.client
+        """Where the Register set-up finds the safety mode and the places (see
+        :meth:`DeviceRuntime.book`)."""
+        return await self.runtime.book()
 
     def on_main_menu_screen_register_requested(self) -> None:
         """Open the Register set-up: safety mode, then muster station or lifeboat."""
@@ -298,29 +215,6 @@ class MusterApp(App[None]):
         pictures = stored_pictures(self.store) if portraits else None
         desk = RegisterDesk(self.book, self.registrar, self.engine, pictures, self.chosen)
         self.push_screen(RegisterSetupScreen(desk))
-
-    def on_synchronization_screen_upload_retry_requested(self) -> None:
-        """Queue the refused registrations again and upload."""
-        if self.uploader is not None:
-            self._retry_upload(self.uploader)
-
-    @work(group="upload-retry", exclusive=True, exit_on_error=False)
-    async def _retry_upload(self, uploader: Uploader) -> None:
-        await uploader.retry()
-
-    @work(group="full-sync", exit_on_error=False)
-    async def _full_sync(self, server_id: str) -> None:
-        if self.uploader is not None:  # seed: offline data goes to the server first
-            await self.uploader.drain()
-        await self.engine.sync(server_id, full=True)
-
-    @work(group="upload", exclusive=True, exit_on_error=False)
-    async def _upload_loop(self, uploader: Uploader) -> None:
-        await uploader.run()
-
-    @work(group="delta-timer", exclusive=True, exit_on_error=False)
-    async def _delta_timer(self, server_id: str) -> None:
-        await DeltaTimer(self.engine, server_id).run()
 
 
 def serial_driver() -> type[Driver]:
@@ -350,6 +244,5 @@ def make_app(
     the app.
     """
     client = ServerClient(server_url, transport=transport)
-    engine = SyncEngine(store, client, clock or SystemClock())
     monitor = monitor or ConnectivityMonitor(server_url, os.environ.get(VPN_TARGET_ENV))
-    return MusterApp(client, store, engine, monitor, tz, profile)
+    return MusterApp(DeviceRuntime(store, client, monitor, clock or SystemClock()), tz, profile)

@@ -8,14 +8,15 @@ Heavy libraries (Textual, DuckDB, pyarrow, httpx) are imported inside the comman
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
+import signal
 import sys
+from collections.abc import Coroutine
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -24,6 +25,7 @@ from muster_tui.terminal.profiles import PROFILE_ENV, PROFILE_NAMES
 if TYPE_CHECKING:
     from sync_core.device import SyncStatus
 
+T = TypeVar("T")
 DEFAULT_DEMO_PRESET = "oasis"
 DEMO_SEED = 1
 
@@ -124,6 +126,13 @@ def fixtures_ship(
 )
 @click.option("--api-docs", is_flag=True, help="Serve /docs, /redoc and /openapi.json (off by default).")
 @click.option("--exit-with-parent", is_flag=True, hidden=True, help="Stop when the parent process dies.")
+@click.option(
+    "--token-lifetime",
+    type=click.FloatRange(min=1),
+    default=12 * 3600,
+    show_default=True,
+    help="Seconds an access token lasts; devices renew theirs with their refresh token.",
+)
 def server(
     data_dir: Path,
     db_path: str,
@@ -135,6 +144,7 @@ def server(
     keyfile: Path | None,
     api_docs: bool,
     exit_with_parent: bool,
+    token_lifetime: float,
 ) -> None:
     """The Mustering server; imports DATA when DB is new. Prints {"url", "server_id"} once listening."""
     from sync_core.errors import MusterError
@@ -150,6 +160,7 @@ def server(
         serve(
             data_dir, db_path, host, port,
             with_parent=exit_with_parent, sign_in_limits=limits, tls=tls, api_docs=api_docs,
+            token_lifetime=token_lifetime,
         )  # fmt: skip
     except (MusterError, OSError) as exc:
         raise click.ClickException(str(exc)) from exc
@@ -220,7 +231,9 @@ def demo(data_dir: Path, preset: str, profile: str | None) -> None:
 @click.option("--password", required=True)
 @click.option("--full", is_flag=True, help="Force a full sync.")
 @click.option(
-    "--watch", is_flag=True, help="Keep syncing on the delta timer until stopped (one JSON line per run)."
+    "--watch",
+    is_flag=True,
+    help="Keep the device current until SIGINT / SIGTERM, through server outages (one JSON line per run).",
 )
 def sync(server_url: str, db_path: Path, username: str, password: str, full: bool, watch: bool) -> None:
     """Headless sign-in + sync; prints one JSON object per run, exits 1 if any status is Failed.
@@ -239,20 +252,33 @@ def sync(server_url: str, db_path: Path, username: str, password: str, full: boo
     except (MusterError, click.BadParameter) as exc:
         _report(SyncStatus(status=SyncState.FAILED, kind="full", error=str(exc)))
         sys.exit(1)
-    status = SyncStatus(status=SyncState.SUCCESS)  # what a --watch stopped by Ctrl-C leaves
+    status = SyncStatus(status=SyncState.SUCCESS)  # what a --watch stopped by a signal leaves
     progress = _ProgressLine() if sys.stderr.isatty() else None
     try:
         if watch:
-            with contextlib.suppress(KeyboardInterrupt):
-                status = asyncio.run(
-                    sync_forever(server_url, store, username, password, _report, full=full, watch=progress)
-                )
+            watching = sync_forever(server_url, store, username, password, _report, full=full, watch=progress)
+            status = asyncio.run(_until_stopped(watching)) or status
         else:
             status = asyncio.run(sync_once(server_url, store, username, password, full=full, watch=progress))
             _report(status)
     finally:
         store.close()
     sys.exit(1 if _any_failed(status.to_cli_json()) else 0)
+
+
+async def _until_stopped(work: Coroutine[Any, Any, T]) -> T | None:
+    """Run ``work`` until it returns, or until SIGINT / SIGTERM cancels it (then None)."""
+    task = asyncio.ensure_future(work)
+    loop = asyncio.get_running_loop()
+    for stop in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(stop, task.cancel)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        return None
+    finally:
+        for stop in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(stop)
 
 
 @main.command()
@@ -324,7 +350,8 @@ class _ProgressLine:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def status(db_path: Path, as_json: bool) -> None:
     """Probe now with the server of the last sync (VPN target: $MUSTER_VPN_TARGET, HOST:PORT);
-    prints {"mode", "dependencies", "sync", "upload", "outbox", "last_used", "days_to_wipe"};
+    prints {"mode", "dependencies", "sync", "upload", "outbox", "refused", "last_used",
+    "days_to_wipe"};
     exits 0 online or offline, 1 with {"error"} when the store cannot be opened (without
     --json: the error as a line on stderr)."""
     from sync_core.device import DeviceStore
@@ -359,6 +386,7 @@ def _status_lines(report: dict) -> str:
         lines.append(f"  reason: {sync['error']}")
     lines.append(f"upload: {upload['status']}")
     lines.append(f"outbox: {outbox['pending']} pending, {outbox['sent']} sent, {outbox['failed']} failed")
+    lines += [f"  refused {refusal['profile_id']}: {refusal['reason']}" for refusal in report["refused"]]
     if report["last_used"] is not None:
         lines.append(
             f"last used: {report['last_used']}; days to the retention wipe: {report['days_to_wipe']}"

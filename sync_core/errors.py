@@ -19,6 +19,7 @@
             ├── InvalidLogin    the server (or the synced users, offline) refused the credentials
             ├── SignInLocked    too many failed sign-ins in a row: the username is locked a while
             └── SessionEnded    the server no longer accepts the session's token (restart, expiry)
+                └── RenewalRefused  ... and refused to renew it: a person signs in again
 
 The UI maps each class to one status line; the CLI prints ``str(error)`` in its JSON. The
 device and the server both raise from here; neither imports the other for an error.
@@ -143,3 +144,12 @@ class FullSyncRequired(SyncError):
 
     def __init__(self) -> None:
         super().__init__("Cursor too old: a full sync is required")
+
+
+class RenewalRefused(SessionEnded):
+    """The server refused to renew the session with the device's refresh token (the user was
+    deleted, demoted, their password changed, or the credential revoked): a person must sign
+    in again. Nothing queued on the device is lost."""
+
+    def __init__(self) -> None:
+        SyncError.__init__(self, "The server refused to renew this session: sign in again")

@@ -157,13 +157,17 @@ class SignInRequest(BaseModel):
 
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=256)
+    # A device that gives its id is issued a refresh token bound to the user and the device.
+    device_id: str | None = Field(default=None, max_length=64)
 
 
 class SignInResponse(BaseModel):
-    """Answer to a good sign-in: a bearer token and the server's identity.
+    """Answer to a good sign-in (and to a renewal): a bearer token and the server's identity.
 
     ``server_id`` names the server's store; the device binds its cursor to it
     (docs/architecture.md, 'Stores and processes'). ``expires_in`` is in seconds.
+    ``refresh_token`` is issued when the sign-in named a ``device_id`` (see
+    :class:`RenewRequest`).
     """
 
     token: str
@@ -172,6 +176,19 @@ class SignInResponse(BaseModel):
     display_name: str
     role: str
     expires_in: int
+    refresh_token: str | None = None
+
+
+class RenewRequest(BaseModel):
+    """Body of ``POST /api/v1/session/renew``: a device renews its session with the refresh
+    token it was issued at sign-in (bound to ``username`` and ``device_id``). The answer is
+    a :class:`SignInResponse` with a new access token and the same refresh token, or HTTP
+    401 ("sign in again") when the credential is refused (unknown, revoked, the user
+    deleted, demoted or their password changed)."""
+
+    username: str = Field(min_length=1, max_length=64)
+    device_id: str = Field(min_length=1, max_length=64)
+    refresh_token: str = Field(min_length=1, max_length=256)
 
 
 class SnapshotManifest(BaseModel):

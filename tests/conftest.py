@@ -17,8 +17,12 @@ from typing import Any
 import pytest
 
 from fixtures.postgres import Cluster, Running, running_at
+from sync_core.clock import FrozenClock
+from sync_core.device import DeviceStore
 from sync_core.server.process import ServerProcess
 from sync_core.server.store import ServerStore, open_server_store
+from tests.registering import NOW
+from tests.ship_world import Ship, imported_store
 
 SMALL_SEED = 7
 ENGINES = ("duckdb", "postgresql")
@@ -111,3 +115,20 @@ def server_store(ship_dir: Path, tmp_path: Path, new_server_db: Any) -> Iterator
 def device_store_path(tmp_path: Path) -> Path:
     """A path for a fresh device store (the file does not exist yet)."""
     return tmp_path / "device.duckdb"
+
+
+@pytest.fixture
+def ship(ship_dir: Path, tmp_path: Path) -> Iterator[Ship]:
+    """The real server app in-process over its own store, on a frozen clock at ``NOW``
+    (tokens of 12 hours), behind a switchable link."""
+    store = imported_store(ship_dir, tmp_path)
+    yield Ship(store, FrozenClock(NOW))
+    store.close()
+
+
+@pytest.fixture
+def device(tmp_path: Path) -> Iterator[DeviceStore]:
+    """A fresh device store, closed after the test."""
+    store = DeviceStore(tmp_path / "device.duckdb")
+    yield store
+    store.close()

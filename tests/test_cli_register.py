@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import duckdb
@@ -118,3 +119,24 @@ def test_a_registration_confirmed_before_kill_9_survives_and_uploads(
     assert _outbox(device_store_path) == [(profile_id, "pending")]
     code, synced = muster_sync(own_server.url, device_store_path)
     assert (code, synced["upload"]["sent"], synced["upload"]["pending"]) == (0, 1, 0)
+
+
+def test_a_frozen_server_does_not_hold_a_registration_up(
+    own_server: ServerProcess, ship_dir: Path, device_store_path: Path
+) -> None:
+    """SIGSTOP, not refused: the probe round decides the device is offline, the synced
+    users sign the crew member in and the registration queues at once (it took 15.6 s)."""
+    (card, profile_id, station), _ = two_people(ship_dir)
+    assert muster_sync(own_server.url, device_store_path)[0] == 0
+    assert own_server.process is not None
+    os.kill(own_server.process.pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        code, report = muster_register(own_server.url, device_store_path, card, station)
+        elapsed = time.monotonic() - started
+    finally:
+        os.kill(own_server.process.pid, signal.SIGCONT)
+    assert (code, report["result"]) == (0, "registered"), report
+    assert report["pending_upload"] >= 1
+    assert _outbox(device_store_path) == [(profile_id, "pending")]
+    assert elapsed < 10, elapsed  # a hang detector: the bound itself is measured by the bench

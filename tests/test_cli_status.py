@@ -3,18 +3,19 @@ server stored at the last sync, exit 0 online or offline, exit 1 when the store 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sync_core.device import DeviceStore
-from sync_core.protocol import DATASETS
+from sync_core.device import DeviceStore, ServerClient
+from sync_core.protocol import DATASETS, RecordChange
 from sync_core.server.process import ServerProcess
 from tests.cli import closed_port_url, json_report, muster_register, muster_sync, run_muster, two_people
 
-KEYS = {"mode", "dependencies", "sync", "upload", "outbox", "last_used", "days_to_wipe"}
+KEYS = {"mode", "dependencies", "sync", "upload", "outbox", "refused", "last_used", "days_to_wipe"}
 DEPENDENCIES = {"network", "vpn", "server", "api", "db", "webapp"}
 UNSET_VPN = {"state": "not configured", "reason": "no VPN probe target configured"}
 
@@ -111,6 +112,44 @@ def test_server_down_is_offline_with_the_outbox_waiting(
     assert report["dependencies"]["server"]["reason"].endswith("Connection refused")
     assert report["outbox"] == {"pending": 1, "sent": 0, "failed": 0}
     assert report["upload"] == {"status": "Not started", "pending": 1, "sent": 0, "failed": 0}
+
+
+def test_a_refused_registration_is_listed_and_fails_only_the_run_that_met_it(
+    own_server: ServerProcess, ship_dir: Path, device_store_path: Path
+) -> None:
+    assert muster_sync(own_server.url, device_store_path)[0] == 0
+    (card, profile_id, station), _ = two_people(ship_dir)
+    assert muster_register(closed_port_url(), device_store_path, card, station)[1]["pending_upload"] == 1
+    asyncio.run(_profile_leaves(own_server.url, profile_id))
+    code, refused = muster_sync(own_server.url, device_store_path)
+    assert code == 1 and refused["upload"] == {"status": "Failed", "pending": 0, "sent": 0, "failed": 1}
+    code, later = muster_sync(own_server.url, device_store_path)
+    assert code == 0 and later["upload"]["failed"] == 1, later
+    code, report = status_json(device_store_path)
+    assert report["upload"]["status"] == "Failed"  # the kept refusal, not "Not started"
+    ((listed),) = report["refused"]
+    assert listed["profile_id"] == profile_id and profile_id in listed["reason"]
+    assert f"refused {profile_id}: " in muster_status(device_store_path)[1]
+
+
+async def _profile_leaves(url: str, profile_id: str) -> None:
+    async with ServerClient(url) as office:
+        await office.sign_in("office", "office")
+        await office.post_changes([RecordChange(key="reservations", id=profile_id, op="delete")])
+
+
+def test_after_a_wipe_the_kept_registrations_count_as_pending(
+    own_server: ServerProcess, ship_dir: Path, device_store_path: Path
+) -> None:
+    assert muster_sync(own_server.url, device_store_path)[0] == 0
+    (card, _, station), _ = two_people(ship_dir)
+    assert muster_register(closed_port_url(), device_store_path, card, station)[1]["pending_upload"] == 1
+    store = DeviceStore(device_store_path)
+    assert store.wipe() == (1, 0)
+    store.close()
+    code, report = status_json(device_store_path)
+    assert report["outbox"] == {"pending": 1, "sent": 0, "failed": 0}
+    assert report["upload"]["pending"] == 1
 
 
 def test_a_never_synced_store_is_offline(device_store_path: Path) -> None:

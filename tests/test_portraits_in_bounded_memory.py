@@ -25,7 +25,7 @@ from sync_core.device.headless import sync_once
 from sync_core.errors import ShipDataError
 from sync_core.protocol import SyncState
 from sync_core.server.process import ServerProcess
-from sync_core.server.store import ServerStore
+from sync_core.server.store import open_server_store
 
 from .conftest import start_server
 
@@ -108,7 +108,7 @@ def test_the_import_refuses_a_bad_portrait_naming_its_profile(
     bad["jpeg"] = spoil(bad["jpeg"])  # its hash is left as the ship names it
     schema = pq.read_schema(ship / "pictures.parquet")
     pq.write_table(pa.Table.from_pylist(pictures, schema=schema), ship / "pictures.parquet")
-    store = ServerStore(tmp_path / "server.duckdb")
+    store = open_server_store(tmp_path / "server.duckdb")
     with pytest.raises(ShipDataError, match=f"profile {bad['profile_id']} is refused: {problem}"):
         store.import_ship(ship)
     assert not store.imported

@@ -1,6 +1,7 @@
 """The main menu: Register, Synchronization, Sign out.
 
-Shows who is signed in and whether the session is online or offline. Choosing Register
+Shows who is signed in and whether the device works online or offline, from the device
+runtime's one state (as the mode bar does). Choosing Register
 or Synchronization posts :class:`MainMenuScreen.RegisterRequested` or
 :class:`MainMenuScreen.SynchronizationRequested` for the app to act on; signing out
 dismisses the screen.
@@ -22,11 +23,13 @@ from textual.widgets.option_list import Option
 from muster_tui.widgets.mode_bar import ModeBar
 from muster_tui.widgets.safe_text import safe
 from sync_core.device import Session
+from sync_core.device.runtime import DeviceState
 
 
-def signed_in_line(session: Session) -> str:
-    """``Signed in: Demo Crew (demo), online`` - who holds the device, in which mode."""
-    mode = "online" if session.online else "offline"
+def signed_in_line(session: Session, online: bool) -> str:
+    """``Signed in: Demo Crew (demo), online`` - who holds the device, and whether it works
+    online: a session signed in with the server while the device is online (``online``)."""
+    mode = "online" if session.online and online else "offline"
     return f"Signed in: {session.display_name} ({session.username}), {mode}"
 
 
@@ -49,16 +52,11 @@ class MainMenuScreen(Screen[None]):
         super().__init__()
         self.session = session
 
-    def session_online(self, session: Session) -> None:
-        """The offline session is now ``session``, signed in with the server."""
-        self.session = session
-        self.query_one("#signed-in", Label).update(safe(signed_in_line(session)))
-
     def compose(self) -> ComposeResult:
         """Title, who is signed in, and the menu."""
         with Vertical(id="menu"):
             yield Label("Main menu", classes="screen-title")
-            yield Label(safe(signed_in_line(self.session)), id="signed-in")
+            yield Label(id="signed-in")
             yield OptionList(
                 Option("F2  Register", id="register"),
                 Option("F3  Synchronization", id="synchronization"),
@@ -68,6 +66,15 @@ class MainMenuScreen(Screen[None]):
             )
         yield ModeBar()
         yield Footer()
+
+    def on_mount(self) -> None:
+        """Follow the app's device state."""
+        self.watch(self.app, "device_state", self._show, init=True)
+
+    def _show(self, state: DeviceState) -> None:
+        if state.session is not None:
+            self.session = state.session
+        self.query_one("#signed-in", Label).update(safe(signed_in_line(self.session, state.online)))
 
     @on(OptionList.OptionSelected)
     async def _choose(self, event: OptionList.OptionSelected) -> None:

@@ -120,6 +120,7 @@ class RegisterScreen(Screen[SafetyMode | None]):
         self._upload = engine.status.upload
         self._synced = _synced(engine.status)
         self._in_turn = asyncio.Lock()
+        self._online: bool | None = None
         self.ship_mode: SafetyMode | None = None  # set while the ship's mode is another
         self._unsubscribe: Callable[[], None] | None = None
 
@@ -155,6 +156,14 @@ class RegisterScreen(Screen[SafetyMode | None]):
         self.watch(self.app, "connectivity", self._follow_ship, init=True)
         self._load()
         self._refresh_counts()
+        if hasattr(self.app, "connectivity"):  # a change of mode changes where counts come from
+            self.watch(self.app, "connectivity", self._mode_changed, init=False)
+
+    def _mode_changed(self, connectivity: Connectivity | None) -> None:
+        online = connectivity is not None and connectivity.online
+        if online != self._online:
+            self._online = online
+            self._refresh_counts()
 
     def on_unmount(self) -> None:
         """Stop following the engine."""
@@ -375,7 +384,7 @@ class RegisterScreen(Screen[SafetyMode | None]):
             show_in_place(note, safe(f"Counts unavailable: {exc}"))
             note.add_class("-offline")
             return
-        note.show(station.live)
+        note.show(station.live, station.since)
         show_in_place(self.query_one("#counts", Label), counts_text(station))
         self.query_one(MissingPanel).show(station)
 

@@ -35,7 +35,8 @@ class SignInScreen(Screen[SignedIn]):
 
     ``authenticate(username, password)`` signs in, raising :class:`SyncError` subclasses,
     and returns what the screen is dismissed with; ``username`` pre-fills the form, e.g.
-    after a sign-out.
+    after a sign-out; ``note`` is shown on the outcome line at first (why the last session
+    ended: timed out, registrations still waiting, the retention wipe).
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -44,9 +45,14 @@ class SignInScreen(Screen[SignedIn]):
     ]
 
     def __init__(
-        self, server_url: str, authenticate: Callable[[str, str], Awaitable[SignedIn]], username: str = ""
+        self,
+        server_url: str,
+        authenticate: Callable[[str, str], Awaitable[SignedIn]],
+        username: str = "",
+        note: str | None = None,
     ) -> None:
         super().__init__()
+        self.note = note
         self.server_url = server_url
         self.authenticate = authenticate
         self.username = username
@@ -72,6 +78,8 @@ class SignInScreen(Screen[SignedIn]):
         """Focus the first empty field."""
         field = "#password" if self.username else "#username"
         self.query_one(field, Input).focus()
+        if self.note:
+            self._show_outcome(self.note)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Offer Retry only after the server was unreachable."""

@@ -156,7 +156,8 @@ class SynchronizationScreen(Screen[None]):
     def watch_status(self, old: SyncStatus, new: SyncStatus) -> None:
         """Refresh the footer when the offered action changes (not on every status: the
         footer rebuilds itself on each refresh); say again what is below."""
-        if (old.running, old.can_retry, old.upload.status) != (new.running, new.can_retry, new.upload.status):
+        offers = (old.running, old.can_retry, old.upload.status, old.upload.failed > 0)
+        if offers != (new.running, new.can_retry, new.upload.status, new.upload.failed > 0):
             self.refresh_bindings()
         self.call_after_refresh(self._note_what_is_below)  # the sections' heights may have moved
 
@@ -167,7 +168,8 @@ class SynchronizationScreen(Screen[None]):
             return False
         action = action.removesuffix(SUFFIX)
         if action == "retry_upload":
-            return self.server_id is not None and self.status.upload.status is SyncState.FAILED
+            upload = self.status.upload
+            return self.server_id is not None and (upload.status is SyncState.FAILED or upload.failed > 0)
         if action not in ("sync_now", "retry"):
             return True
         if self.server_id is None or (action == "retry") != self.status.can_retry:

@@ -10,6 +10,8 @@ card reader's keys must land in the card field); PageUp / PageDown scroll it.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Label, OptionList
@@ -17,6 +19,7 @@ from textual.widgets.option_list import Option
 
 from muster_tui.widgets.in_place import show_in_place
 from muster_tui.widgets.safe_text import safe
+from muster_tui.widgets.utc_time import format_utc
 from sync_core.device.registrar import StationCounts
 from sync_core.muster import Person
 
@@ -42,9 +45,13 @@ def counts_text(station: StationCounts) -> str:
 class LiveNote(Label):
     """Whether the counts are live; carries ``-offline`` when they are this device's own."""
 
-    def show(self, live: bool) -> None:
-        """Say where the counts come from."""
-        show_in_place(self, LIVE_NOTE if live else OFFLINE_NOTE)
+    def show(self, live: bool, since: datetime | None = None) -> None:
+        """Say where the counts come from; the device's own say since when the server has
+        not answered (``since``, when known)."""
+        note = LIVE_NOTE if live else OFFLINE_NOTE
+        if not live and since is not None:
+            note += f"; server silent since {format_utc(since)}"
+        show_in_place(self, note)
         self.set_class(not live, "-offline")
 
 

@@ -2,7 +2,8 @@
 
 Status word (Not started while offline or with nothing to send, In progress, Success,
 Failed), the registrations waiting and refused, the last successful upload, the reason of
-a failure, and a **Retry** button after one (seed, "Synchronize Offline Data to Server").
+a failure, the newest refused registrations with the server's reasons, and a **Retry**
+button while any is refused or after a failure (seed, "Synchronize Offline Data to Server").
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from muster_tui.widgets.utc_time import format_utc
 from sync_core.device import SyncStatus
 from sync_core.protocol import SyncState
 
+REFUSALS_LISTED = 5  # the newest refused registrations listed, with the server's reasons
 FIELDS = (
     ("Waiting to upload: ", "pending"),
     ("Refused by server: ", "refused"),
@@ -41,16 +43,23 @@ class UploadPanel(Vertical):
                 yield Label(name, classes="name")
                 yield Label(id=ident)
         yield Label(id="upload-reason")
+        yield Label(id="refusals")
         with Horizontal(classes="actions"):
             yield Button("Retry upload", id="retry-upload", compact=True)
 
     def watch_status(self, status: SyncStatus) -> None:
         """Show the upload part of ``status``."""
         upload = status.upload
-        self.set_class(upload.status is SyncState.FAILED, "-failed")
+        self.set_class(upload.status is SyncState.FAILED or upload.failed > 0, "-failed")
         self.set_class(upload.error is not None, "-reason")
         self.query_one("#upload-state", StateLabel).state = upload.status
         self.query_one("#pending", Label).update(str(upload.pending))
         self.query_one("#refused", Label).update(str(upload.failed))
         self.query_one("#last-upload", Label).update(format_utc(upload.last_success))
         self.query_one("#upload-reason", Label).update(safe(f"Reason: {upload.error or 'none'}"))
+        refusals = self.query_one("#refusals", Label)
+        refusals.display = bool(upload.refused)
+        lines = [
+            f"Refused {refusal.profile_id}: {refusal.reason}" for refusal in upload.refused[:REFUSALS_LISTED]
+        ]
+        refusals.update(safe("\n".join(lines)))

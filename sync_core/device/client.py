@@ -29,6 +29,7 @@ from sync_core.errors import (
     FullSyncRequired,
     InvalidLogin,
     MalformedResponse,
+    RenewalRefused,
     ServerRejected,
     ServerUnreachable,
     SessionEnded,
@@ -50,6 +51,7 @@ from sync_core.protocol import (
     RecordChange,
     Registration,
     RegistrationReceipt,
+    RenewRequest,
     SafetyMode,
     SafetyModeChange,
     ShipSafetyMode,
@@ -65,6 +67,10 @@ DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 # request (connect, send, read the full answer), so a sync ends even then (docs/architecture.md,
 # 'Every request has a timeout').
 REQUEST_DEADLINE = 25.0
+# What a person waits for at most: an interactive request (sign-in, live counts, the upload
+# before Sync Now) gives up after this many seconds; the work is already kept on the device.
+INTERACTIVE_DEADLINE = 3.0
+_SIGN_IN_PATHS = frozenset({f"{API_PREFIX}/sign-in", f"{API_PREFIX}/session/renew"})
 # A busy server (503) is asked again after its Retry-After, scaled by a random factor in
 # this range so that a burst of handhelds does not come back all at once.
 RETRY_JITTER = (0.25, 1.0)
@@ -126,6 +132,8 @@ class ServerClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.token: str | None = None
+        self.credential: RenewRequest | None = None
+        self._renewal = asyncio.Lock()
         verify = tls_context(ca_file or os.environ.get(CA_FILE_ENV) or None)
         self._http = httpx.AsyncClient(
             base_url=self.base_url, transport=transport, timeout=timeout, verify=verify
@@ -141,15 +149,19 @@ class ServerClient:
         """Close the connection pool."""
         await self._http.aclose()
 
-    async def sign_in(self, username: str, password: str, within: float = REQUEST_DEADLINE) -> SignInResponse:
-        """Sign in and keep the bearer token for later calls.
+    async def sign_in(
+        self, username: str, password: str, device_id: str | None = None, within: float = REQUEST_DEADLINE
+    ) -> SignInResponse:
+        """Sign in and keep the bearer token for later calls; with ``device_id``, also the
+        refresh token the server issues for this device (kept in memory only), with which
+        an ended session is renewed without a person (see :meth:`renew`).
 
         A busy server (503) is asked again after its ``Retry-After`` with jitter
         (``RETRY_JITTER``) for up to ``within`` seconds in all. Raises InvalidLogin (401),
         ServerUnreachable (also when still busy or unanswered after ``within``),
         ServerRejected (e.g. 429 for a locked username), MalformedResponse.
         """
-        body = SignInRequest(username=username, password=password).model_dump()
+        body = SignInRequest(username=username, password=password, device_id=device_id).model_dump()
         try:
             async with asyncio.timeout(within):
                 response = await self._until_not_busy("POST", f"{API_PREFIX}/sign-in", json=body)
@@ -157,11 +169,47 @@ class ServerClient:
             raise ServerUnreachable(self.base_url, f"no sign-in answer within {within:.0f} s") from exc
         signed_in = _model(SignInResponse, response)
         self.token = signed_in.token
+        self.credential = None
+        if device_id is not None and signed_in.refresh_token is not None:
+            self.credential = RenewRequest(
+                username=signed_in.username, device_id=device_id, refresh_token=signed_in.refresh_token
+            )
         return signed_in
 
     def forget_token(self) -> None:
-        """Drop the bearer token (sign-out); later data calls need a new sign-in."""
+        """Drop the bearer token and the refresh token (sign-out); later data calls need a
+        new sign-in."""
         self.token = None
+        self.credential = None
+
+    async def renew(self) -> SignInResponse:
+        """Renew the session with the refresh token: a new bearer token, kept.
+
+        Raises RenewalRefused (401; the refresh token is dropped) or, without a refresh
+        token, at once; ServerUnreachable and the rest of the SyncError family otherwise.
+        """
+        if self.credential is None:
+            raise RenewalRefused()
+        body = self.credential.model_dump()
+        try:
+            response = await self._send("POST", f"{API_PREFIX}/session/renew", json=body)
+        except SessionEnded as exc:
+            self.token, self.credential = None, None
+            raise RenewalRefused() from exc
+        renewed = _model(SignInResponse, response)
+        self.token = renewed.token
+        return renewed
+
+    async def _renewed(self, used: str | None) -> None:
+        """After a 401 to a request sent with ``used``: renew the session, exactly once for
+        all the requests that saw it end together (single flight: the others wait and use
+        the new token). Raises RenewalRefused and :meth:`renew`'s errors."""
+        async with self._renewal:
+            if self.token != used:  # renewed (or refused) while this request waited
+                if self.token is None:
+                    raise RenewalRefused()
+                return
+            await self.renew()
 
     async def health(self) -> Health:
         """``GET /health``; an HTML page (a captive portal) raises MalformedResponse."""
@@ -328,6 +376,21 @@ class ServerClient:
     async def _exchange(
         self, method: str, path: str, headers: dict[str, str] | None, *, body_apart: bool, **kwargs: Any
     ) -> tuple[httpx.Response, bytes]:
+        """The server's answer to one request (and its body apart, see :meth:`_request`),
+        raised as the SyncError family when it is not a success. A 401 to a data request of
+        a session with a refresh token renews the session (:meth:`_renewed`) and sends the
+        request once more."""
+        used = self.token
+        response, body = await self._request(method, path, headers, body_apart, **kwargs)
+        if response.status_code == 401 and self.credential is not None and path not in _SIGN_IN_PATHS:
+            await self._renewed(used)
+            response, body = await self._request(method, path, headers, body_apart, **kwargs)
+        _raise_for_status(response, signing_in=path.endswith("/sign-in"))
+        return response, body
+
+    async def _request(
+        self, method: str, path: str, headers: dict[str, str] | None, body_apart: bool, **kwargs: Any
+    ) -> tuple[httpx.Response, bytes]:
         """Send a request and read its answer within ``REQUEST_DEADLINE``; a successful
         answer's body is returned apart (not kept by the Response) when ``body_apart``."""
         headers = dict(headers or {})
@@ -353,7 +416,6 @@ class ServerClient:
             raise ServerUnreachable(self.base_url, f"timed out ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:
             raise ServerUnreachable(self.base_url, str(exc) or type(exc).__name__) from exc
-        _raise_for_status(response, signing_in=path.endswith("/sign-in"))
         return response, body
 
 

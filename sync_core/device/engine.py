@@ -40,7 +40,14 @@ import pyarrow.compute as pc
 from sync_core.clock import Clock
 from sync_core.device.client import ServerClient
 from sync_core.device.progress import FullSyncMeter
-from sync_core.device.status import DatasetStatus, SyncKind, SyncProgress, SyncStatus, UploadStatus
+from sync_core.device.status import (
+    DatasetStatus,
+    SyncKind,
+    SyncProgress,
+    SyncStatus,
+    UploadStatus,
+    refusal_line,
+)
 from sync_core.device.store import DatasetRecord, DeviceStore, Rows, SyncPoint
 from sync_core.errors import FullSyncRequired, SyncError
 from sync_core.protocol import (
@@ -126,6 +133,19 @@ class SyncEngine:
     def show_upload(self, upload: UploadStatus) -> None:
         """Publish the outbox's upload status (from the uploader) with the rest."""
         self._publish(self._status.model_copy(update={"upload": upload}))
+
+    def not_run(self, reason: str, full: bool = False) -> SyncStatus:
+        """Publish and return the status of a run that could not start (offline, no
+        sign-in): Failed with ``reason``, no dataset touched, ``kind`` the sync that would
+        have run (full when ``full`` or the device never synced)."""
+        datasets = {
+            key: row.model_copy(update={"status": SyncState.NOT_STARTED, "changes": 0})
+            for key, row in self._status.datasets.items()
+        }
+        kind: SyncKind = "full" if full or self._status.cursor is None else "delta"
+        update = {"status": SyncState.FAILED, "kind": kind, "datasets": datasets, "error": reason}
+        self._publish(self._status.model_copy(update=update))
+        return self._status
 
     def needs_full_sync(self, server_id: str) -> bool:
         """True on the first sign-in on this device for the server ``server_id`` (seed)."""
@@ -432,13 +452,10 @@ class SyncEngine:
     def _status_from_store(self) -> SyncStatus:
         """What a restarted app shows: the stored figures, and the last run's failure."""
         point = self.store.sync_point()
+        upload = stored_upload(self.store, point.server_id if point else None)
         if point is None:
-            return SyncStatus()
+            return SyncStatus(upload=upload)
         records = self.store.datasets()
-        tally = self.store.outbox.tally(point.server_id)
-        upload = UploadStatus(
-            pending=tally.pending, sent=tally.sent, failed=tally.failed, last_success=tally.last_upload
-        )
         state = SyncState.SUCCESS if point.last_failure is None else SyncState.FAILED
         return SyncStatus(
             upload=upload,
@@ -449,6 +466,26 @@ class SyncEngine:
             next_delta_due=self._next_due(point, state, self.delta_interval()),
             **_point_fields(point),
         )
+
+
+def stored_upload(store: DeviceStore, server_id: str | None) -> UploadStatus:
+    """The upload status ``store``'s outbox holds for ``server_id`` (None after a wipe: every
+    kept registration), as a restarted device shows it: Failed with the latest refusal while
+    any refused registration is kept."""
+    tally = store.outbox.tally(server_id)
+    refused = store.outbox.refusals(server_id)
+    upload = UploadStatus(
+        pending=tally.pending,
+        sent=tally.sent,
+        failed=tally.failed,
+        last_success=tally.last_upload,
+        refused=refused,
+    )
+    if not refused:
+        return upload
+    return upload.model_copy(
+        update={"status": SyncState.FAILED, "error": refusal_line(tally.failed, refused[0])}
+    )
 
 
 def _last_kind(point: SyncPoint) -> SyncKind:

@@ -4,8 +4,8 @@ register`` registers a card from a script.
 They use the same session, engine, uploader and registrar as the app and never raise a
 SyncError: a failure becomes a Failed status (or an ``error``) with its reason.
 :func:`sync_once` uploads the outbox, then runs one sync (delta when the device has
-synced with this server before, else full); :func:`sync_forever` keeps the delta timer
-and the uploader running and reports every completed run; :func:`register_once`
+synced with this server before, else full); :func:`sync_forever` runs the same device
+runtime as the app, unattended, and reports every completed run; :func:`register_once`
 registers one card through the outbox (offline it signs in against the synced users and
 queues).
 """
@@ -13,22 +13,28 @@ queues).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import httpx
 
-from sync_core.clock import Clock, SystemClock
-from sync_core.device.client import ServerClient
-from sync_core.device.engine import SyncEngine
+from sync_core.clock import Clock, SystemClock, wait_for_event_or_sleep, within
+from sync_core.device.client import INTERACTIVE_DEADLINE, ServerClient
+from sync_core.device.connectivity import VPN_TARGET_ENV, ConnectivityMonitor
+from sync_core.device.engine import RETRY_AFTER, SyncEngine
 from sync_core.device.registrar import Post, Registrar, Result
+from sync_core.device.runtime import DeviceRuntime, DeviceState
 from sync_core.device.session import Session, sign_in
 from sync_core.device.status import SyncStatus
 from sync_core.device.store import DeviceStore
-from sync_core.device.timer import DeltaTimer
 from sync_core.device.upload import Uploader
-from sync_core.errors import MusterError, SyncError
-from sync_core.protocol import SyncState
+from sync_core.errors import MusterError, ServerUnreachable, SyncError
+
+# The probe round that decides whether ``muster register`` talks to the server: a server
+# that answers on the ship's network does so within milliseconds.
+REGISTER_PROBE_SECONDS = 1.0
 
 
 @asynccontextmanager
@@ -47,31 +53,17 @@ async def _signed_in(
         try:
             session = await sign_in(client, store, username, password, synced_wait=None)
         except SyncError as exc:
-            yield engine, _failed(engine, str(exc), full)
+            yield engine, engine.not_run(str(exc), full)
             return
         if not session.online:
             yield (
                 engine,
-                _failed(
-                    engine, f"Server at {server_url} is unreachable; signed in offline, nothing synced", full
+                engine.not_run(
+                    f"Server at {server_url} is unreachable; signed in offline, nothing synced", full
                 ),
             )
             return
         yield engine, session
-
-
-def _failed(engine: SyncEngine, reason: str, full: bool) -> SyncStatus:
-    """The status of a run that could not start: Failed, no dataset touched, ``kind`` the
-    sync that would have run."""
-    status = engine.status
-    datasets = {
-        key: row.model_copy(update={"status": SyncState.NOT_STARTED, "changes": 0})
-        for key, row in status.datasets.items()
-    }
-    kind = "full" if full or status.cursor is None else "delta"
-    return status.model_copy(
-        update={"status": SyncState.FAILED, "kind": kind, "datasets": datasets, "error": reason}
-    )
 
 
 async def sync_once(
@@ -106,27 +98,86 @@ async def sync_forever(
     *,
     full: bool = False,
     clock: Clock | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    monitor: ConnectivityMonitor | None = None,
     watch: Callable[[SyncStatus], None] | None = None,
 ) -> SyncStatus:
-    """Sync once, then on the delta timer until cancelled, calling ``report`` after each run
-    and ``watch`` (if given) with every status published.
+    """``muster sync --watch``: the device runtime, unattended, until cancelled.
 
-    Returns only when sign-in fails (the Failed status, also reported).
+    Signs in (offline against the synced users while the server does not answer, then with
+    the server as soon as it does), uploads and syncs once, then runs as the app does: the
+    delta timer (after a failure it retries on the timer's backoff), the uploader, session
+    renewal, the reactions to going online, the retention wipe at start and hourly.
+    ``report`` gets the status at the end of every sync run, and a Failed status when a
+    sign-in cannot start. Returns only when the server refuses the credentials (that
+    Failed status); cancel it to stop (the outbox is left intact). ``watch`` (if given) is
+    called with every status the engine publishes.
+
+    ``transport`` and ``monitor`` are for tests (default: real probes of ``server_url``).
     """
-    async with _signed_in(server_url, store, username, password, clock, None, full) as (engine, session):
-        if isinstance(session, SyncStatus):
-            report(session)
-            return session
-        if watch is not None:
-            engine.subscribe(watch)
-        uploader = _uploader(engine, session)
-        await uploader.drain()
-        engine.subscribe(_at_each_run_end(report))
-        await engine.sync(session.server_id or "", full=full)
-        async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(uploader.run())
-            tasks.create_task(DeltaTimer(engine, session.server_id or "").run())
-    raise AssertionError("the delta timer never returns")
+    clock = clock or SystemClock()
+    client = ServerClient(server_url, transport=transport)
+    monitor = monitor or ConnectivityMonitor(server_url, os.environ.get(VPN_TARGET_ENV), clock=clock)
+    runtime = DeviceRuntime(store, client, monitor, clock, unattended=True)
+    runtime.engine.subscribe(_at_each_run_end(report))
+    if watch is not None:
+        runtime.engine.subscribe(watch)
+    online = _went_online(runtime)
+    await runtime.start()
+    try:
+        refused = await _sign_in_until_done(runtime, username, password, report, full, online)
+        if refused is not None:
+            return refused
+        await asyncio.Event().wait()  # the runtime works until this task is cancelled
+        raise AssertionError("unreachable")
+    finally:
+        await runtime.aclose()
+
+
+def _went_online(runtime: DeviceRuntime) -> asyncio.Event:
+    """An event set each time ``runtime`` goes from offline (or unknown) to online."""
+    went_online, was_online = asyncio.Event(), [False]
+
+    def published(state: DeviceState) -> None:
+        if state.online and not was_online[0]:
+            went_online.set()
+        was_online[0] = state.online
+
+    runtime.subscribe(published)
+    return went_online
+
+
+async def _sign_in_until_done(
+    runtime: DeviceRuntime,
+    username: str,
+    password: str,
+    report: Callable[[SyncStatus], None],
+    full: bool,
+    online: asyncio.Event,
+) -> SyncStatus | None:
+    """Sign in and run the first sync; while the server cannot be reached and the device
+    has no synced users, report why and try again when the device goes online or after the
+    delta timer's failure backoff (``online`` is set on going online). Returns the Failed
+    status of refused credentials."""
+    url = runtime.client.base_url
+    while True:
+        try:
+            session = (await runtime.sign_in(username, password)).session
+        except ServerUnreachable as exc:
+            report(runtime.engine.not_run(str(exc), full))
+            online.clear()
+            await wait_for_event_or_sleep(online, runtime.clock, RETRY_AFTER.total_seconds())
+            continue
+        except SyncError as exc:
+            refused = runtime.engine.not_run(str(exc), full)
+            report(refused)
+            return refused
+        if session.server_id is None:  # runs the sync when online (the runtime's reaction)
+            unreachable = f"Server at {url} is unreachable; signed in offline, nothing synced"
+            report(runtime.engine.not_run(unreachable, full))
+        else:
+            await runtime.sync_now(session.server_id, full=full)
+        return None
 
 
 def _at_each_run_end(report: Callable[[SyncStatus], None]) -> Callable[[SyncStatus], None]:
@@ -163,13 +214,23 @@ async def register_once(
     """Register the holder of ``card`` at ``post``'s place; the object ``muster register``
     prints (docs/architecture.md, 'Command line'): ``registration_id``, ``profile_id``, ``result``
     (registered / already registered / refused / unknown card), ``pending_upload`` (this
-    server's registrations still waiting) and ``error``. Online, the outbox is uploaded
-    once right after."""
+    server's registrations still waiting) and ``error``.
+
+    It never waits on a frozen server: one probe round (at most ``REGISTER_PROBE_SECONDS``)
+    decides first; offline, the synced users sign the crew member in and the registration queues at
+    once. Online, sign-in and the upload right after the registration each give up after
+    ``INTERACTIVE_DEADLINE`` seconds (the registration is already committed on the device)."""
     report: dict[str, object] = dict.fromkeys(("registration_id", "profile_id", "result", "error"))
-    async with ServerClient(server_url, transport=transport) as client:
+    async with (
+        ServerClient(server_url, transport=transport) as client,
+        ConnectivityMonitor(
+            server_url, os.environ.get(VPN_TARGET_ENV), timeout=REGISTER_PROBE_SECONDS, transport=transport
+        ) as monitor,
+    ):
         engine = SyncEngine(store, client, post.clock)
+        online = (await monitor.check()).online
         try:
-            session = await sign_in(client, store, username, password)
+            session = await sign_in(client, store, username, password, server_answers=online)
             registrar = await Registrar.for_session(store, client, session, lambda: None, post)
             outcome = await registrar.scan(card, force=force)
         except MusterError as exc:
@@ -182,7 +243,8 @@ async def register_once(
         }
         report["profile_id"] = outcome.person.profile_id if outcome.person else None
         if session.online and registrar.on_store:
-            await _uploader(engine, session).drain()
+            with contextlib.suppress(TimeoutError):
+                await within(post.clock, INTERACTIVE_DEADLINE, _uploader(engine, session).drain())
     return report | {"pending_upload": await _pending(store)}
 
 

@@ -20,6 +20,7 @@ from enum import StrEnum
 
 import pyarrow as pa
 
+from sync_core.device.status import REFUSALS_SHOWN, Refusal
 from sync_core.duck import Database, first_row
 from sync_core.muster import REGISTRATION_COLUMNS, REGISTRATION_DDL
 from sync_core.protocol import Registration
@@ -117,25 +118,37 @@ class Outbox:
             ).fetchall()
         return len(rows)
 
-    def tally(self, server_id: str) -> OutboxTally:
-        """Counts by upload state for ``server_id`` and its last successful upload."""
+    def tally(self, server_id: str | None) -> OutboxTally:
+        """Counts by upload state for ``server_id`` (None: every server, as after a
+        retention wipe, when the kept registrations name servers the device forgot) and the
+        last successful upload."""
         with self.db.cursor() as cur:
             row = first_row(
                 cur,
                 "SELECT count(*) FILTER (upload_state = 'pending'), count(*) FILTER (upload_state = 'sent'), "
                 "count(*) FILTER (upload_state = 'failed'), max(uploaded_at) FROM registrations "
-                "WHERE server_id = ?",
-                [server_id],
+                "WHERE server_id = ? OR ? IS NULL",
+                [server_id, server_id],
             )
         assert row is not None
         last = row[3].replace(tzinfo=UTC) if row[3] is not None else None
         return OutboxTally(pending=row[0], sent=row[1], failed=row[2], last_upload=last)
 
-    def failures(self, server_id: str, limit: int = 20) -> list[tuple[str, str, str]]:
-        """``(registration_id, profile_id, reason)`` of refused registrations, newest first."""
+    def refusals(self, server_id: str | None, limit: int = REFUSALS_SHOWN) -> list[Refusal]:
+        """The refused registrations of ``server_id`` (None: every server) with the server's
+        reasons, newest first, at most ``limit``."""
+        return [
+            Refusal(registration_id=rid, profile_id=profile_id, reason=reason or "refused")
+            for rid, profile_id, reason in self.failures(server_id, limit)
+        ]
+
+    def failures(self, server_id: str | None, limit: int = 20) -> list[tuple[str, str, str]]:
+        """``(registration_id, profile_id, reason)`` of refused registrations of ``server_id``
+        (None: every server), newest first."""
         with self.db.cursor() as cur:
             return cur.execute(
                 "SELECT registration_id, profile_id, failed_reason FROM registrations "
-                "WHERE server_id = ? AND upload_state = 'failed' ORDER BY registration_id DESC LIMIT ?",
-                [server_id, limit],
+                "WHERE (server_id = ? OR ? IS NULL) AND upload_state = 'failed' "
+                "ORDER BY registration_id DESC LIMIT ?",
+                [server_id, server_id, limit],
             ).fetchall()

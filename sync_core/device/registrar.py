@@ -20,15 +20,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import tzinfo
+from datetime import datetime, timedelta, tzinfo
 from enum import StrEnum
 from typing import Protocol, TypeVar
 
 import uuid6
 
 from sync_core import muster
-from sync_core.clock import Clock
-from sync_core.device.client import ServerClient
+from sync_core.clock import Clock, within
+from sync_core.device.client import INTERACTIVE_DEADLINE, ServerClient
 from sync_core.device.people import People
 from sync_core.device.session import Session
 from sync_core.device.standings import Standings
@@ -38,6 +38,8 @@ from sync_core.muster import AssemblyHandling, Counts, Person, Place, Standing, 
 from sync_core.protocol import ItemOutcome, Registration, RegistrationAction, SafetyMode
 
 T = TypeVar("T")
+# Counts are "live" (from the server) only while its last answer is younger than this.
+LIVE_FOR = timedelta(seconds=10)
 
 
 class Result(StrEnum):
@@ -81,10 +83,12 @@ class Post:
 @dataclass(frozen=True)
 class StationCounts:
     """:class:`~sync_core.muster.Counts` and whether they are live from the server
-    (every device) or this device's own (offline)."""
+    (every device) or this device's own (offline); when they are the device's own,
+    ``since`` is when the server last answered (None: not known to have answered)."""
 
     counts: Counts
     live: bool
+    since: datetime | None = None
 
 
 class Book(Protocol):
@@ -281,19 +285,28 @@ class Registrar:
         server_id: str,
         queued: Callable[[], None],
         post: Post,
+        answered: Callable[[], datetime | None] | None = None,
     ) -> Registrar:
         """A registrar over the synced device store: registrations go to the outbox bound to
-        ``server_id`` and ``queued()`` is called after each (it kicks the uploader);
-        counts are live from ``client`` while the server answers."""
+        ``server_id`` and ``queued()`` is called after each (it kicks the uploader).
+
+        Counts are live from ``client`` while the server answers: when ``answered()`` (the
+        time the server last answered, from the connectivity probes) is under ``LIVE_FOR``
+        old, or always when ``answered`` is None; a request that stalls gives up after
+        ``INTERACTIVE_DEADLINE`` seconds of ``post.clock``. Otherwise they are the device's
+        own, saying since when the server has not answered."""
         book = LocalBook(store)
 
         async def tally(mode: SafetyMode, place: str, limit: int) -> StationCounts:
-            if client is not None and client.token:
+            last = answered() if answered is not None else None
+            fresh = answered is None or (last is not None and post.clock.now() - last < LIVE_FOR)
+            if client is not None and client.token and fresh:
                 try:
-                    return StationCounts(await client.counts(mode, place, limit), live=True)
-                except ServerUnreachable:
+                    counts = await within(post.clock, INTERACTIVE_DEADLINE, client.counts(mode, place, limit))
+                    return StationCounts(counts, live=True)
+                except (ServerUnreachable, TimeoutError):
                     pass
-            return StationCounts(await book.counts(mode, place, limit), live=False)
+            return StationCounts(await book.counts(mode, place, limit), live=False, since=last)
 
         record = outbox_recorder(store, server_id, queued)
         return await cls._opened(book, record, tally, post, store.device_id)
@@ -331,9 +344,11 @@ class Registrar:
         session: Session,
         queued: Callable[[], None],
         post: Post,
+        answered: Callable[[], datetime | None] | None = None,
     ) -> Registrar:
         """The registrar for ``session``: over the device store when it holds the data of
-        the session's server (or the session is offline), else online only.
+        the session's server (or the session is offline), else online only. ``answered``
+        tells when the server last answered (see :meth:`on_device`).
 
         Raises UnknownPlace for a code the data lacks, ServerUnreachable when the device
         never synced and the server does not answer, other SyncErrors from the server.
@@ -341,7 +356,7 @@ class Registrar:
         server_id = await device_data_for(store, client, session)
         if server_id is not None:
             live = client if session.online else None
-            return await cls.on_device(store, live, server_id, queued, post)
+            return await cls.on_device(store, live, server_id, queued, post, answered)
         return await cls.online_only(client, store.device_id, post)
 
     async def load(self) -> None:

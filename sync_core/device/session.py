@@ -48,13 +48,15 @@ async def sign_in(
     *,
     clock: Clock | None = None,
     synced_wait: float | None = SYNCED_USER_WAIT,
+    server_answers: bool = True,
 ) -> Session:
     """Sign ``username`` in with the server, or offline against the synced users.
 
     ``clock`` (default the system clock) times the lockout and the device's last use.
     ``synced_wait``: seconds to wait for the server when ``username`` is synced to the
     device before signing in offline (None: the client's whole sign-in deadline, for a
-    background join or a headless sync that needs the server).
+    background join or a headless sync that needs the server). ``server_answers=False``
+    (the device knows it is offline) asks the synced users at once.
     Raises SignInLocked while the username is locked, and instead of InvalidLogin for the
     failure that locks it; InvalidLogin for wrong credentials; ServerUnreachable when the
     server cannot be reached and the device has no synced user of that name; ServerRejected
@@ -63,7 +65,7 @@ async def sign_in(
     now = (clock or SystemClock()).now()
     await asyncio.to_thread(ensure_unlocked, store, username, now)
     try:
-        session = await _checked(client, store, username, password, synced_wait)
+        session = await _checked(client, store, username, password, synced_wait, server_answers)
     except InvalidLogin as exc:
         locked = await asyncio.to_thread(count_failure, store, username, now)
         if locked is not None:
@@ -74,15 +76,22 @@ async def sign_in(
 
 
 async def _checked(
-    client: ServerClient, store: DeviceStore, username: str, password: str, synced_wait: float | None
+    client: ServerClient,
+    store: DeviceStore,
+    username: str,
+    password: str,
+    synced_wait: float | None,
+    server_answers: bool,
 ) -> Session:
     """The session the server (or, when it does not answer in time, the synced users) grants."""
     user = await asyncio.to_thread(store.user, username)
     try:
+        if not server_answers:
+            raise ServerUnreachable(client.base_url, "the device is offline")
         if user is None or synced_wait is None:
-            answer = await client.sign_in(username, password)
+            answer = await client.sign_in(username, password, store.device_id)
         else:
-            answer = await client.sign_in(username, password, within=synced_wait)
+            answer = await client.sign_in(username, password, store.device_id, within=synced_wait)
     except ServerUnreachable:
         if user is None:
             raise

@@ -13,8 +13,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from sync_core.protocol import DATASET_LABELS, SyncState
+from sync_core.wording import counted
 
 SyncKind = Literal["full", "delta"]
+REFUSALS_SHOWN = 20
 
 
 class DatasetStatus(BaseModel):
@@ -35,12 +37,30 @@ class DatasetStatus(BaseModel):
     error: str | None = None
 
 
+class Refusal(BaseModel):
+    """A registration the server refused for good, and the server's reason."""
+
+    registration_id: str
+    profile_id: str
+    reason: str
+
+
+def refusal_line(count: int, latest: Refusal) -> str:
+    """The reason line for ``count`` refused registrations, naming the ``latest``."""
+    return (
+        f"The server refused {counted(count, 'registration')}; latest ({latest.profile_id}): {latest.reason}"
+    )
+
+
 class UploadStatus(BaseModel):
     """ "Synchronize offline data to server": the outbox's state for the current server.
 
     ``pending`` registrations wait for upload, ``sent`` were accepted, ``failed`` were
-    refused by the server (``error`` gives the reason); ``last_success`` is the last
-    accepted upload (device clock, UTC).
+    refused by the server; ``refused`` lists the newest of those with the server's reasons
+    (at most ``REFUSALS_SHOWN``). ``status`` is the last upload's outcome: Failed when it
+    failed or the server refused something new in it; registrations refused earlier stay
+    listed without failing every later upload. ``error`` is the last failure's reason;
+    ``last_success`` the last accepted upload (device clock, UTC).
     """
 
     status: SyncState = SyncState.NOT_STARTED
@@ -49,6 +69,7 @@ class UploadStatus(BaseModel):
     failed: int = 0
     last_success: datetime | None = None
     error: str | None = None
+    refused: list[Refusal] = Field(default_factory=list)
 
     def to_cli_json(self) -> dict[str, Any]:
         """The ``upload`` object of ``muster sync`` (docs/architecture.md, 'Command line')."""

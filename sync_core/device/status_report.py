@@ -14,7 +14,7 @@ import httpx
 from sync_core.clock import Clock, SystemClock
 from sync_core.device.client import ServerClient
 from sync_core.device.connectivity import ConnectivityMonitor
-from sync_core.device.engine import SyncEngine
+from sync_core.device.engine import SyncEngine, stored_upload
 from sync_core.device.retention import days_to_wipe
 from sync_core.device.status import SyncStatus
 from sync_core.device.store import DeviceStore
@@ -35,7 +35,9 @@ async def status_report(
     - ``sync``: the stored download status as ``muster sync`` prints it
       (:meth:`SyncStatus.to_cli_json`); ``upload``: its ``{"status", "pending", "sent",
       "failed"}``;
-    - ``outbox``: the synced server's registrations ``{"pending", "sent", "failed"}``;
+    - ``outbox``: the synced server's registrations ``{"pending", "sent", "failed"}`` (after
+      a retention wipe: every kept registration); ``refused``: the newest refused ones,
+      ``[{"registration_id", "profile_id", "reason"}]`` with the server's reasons;
     - ``last_used``: the device's last use (ISO 8601, UTC) or null (never, or not since a
       retention wipe); ``days_to_wipe``: days (2 decimals) until the retention wipe is due,
       or null with no last use (:mod:`sync_core.device.retention`; seed, "Offline Data
@@ -51,17 +53,17 @@ async def status_report(
     ) as monitor:
         connectivity = await monitor.check()
     if point is None:
-        sync, outbox = SyncStatus(), {"pending": 0, "sent": 0, "failed": 0}
+        sync = SyncStatus(upload=stored_upload(store, None))
     else:
         async with ServerClient(point.server_url, transport=transport) as client:
             sync = SyncEngine(store, client, clock).status
-        tally = store.outbox.tally(point.server_id)
-        outbox = {"pending": tally.pending, "sent": tally.sent, "failed": tally.failed}
+    upload = sync.upload
     last_used, days = store.last_used(), days_to_wipe(store, clock.now())
     return connectivity.to_cli_json() | {
         "sync": sync.to_cli_json(),
-        "upload": sync.upload.to_cli_json(),
-        "outbox": outbox,
+        "upload": upload.to_cli_json(),
+        "outbox": {"pending": upload.pending, "sent": upload.sent, "failed": upload.failed},
+        "refused": [refusal.model_dump() for refusal in upload.refused],
         "last_used": last_used.isoformat() if last_used else None,
         "days_to_wipe": round(days, 2) if days is not None else None,
     }

@@ -3,7 +3,8 @@ docs/architecture.md, 'Every registration is uploaded exactly once').
 
 :class:`Uploader` sends the pending registrations of one server in batches of
 ``REGISTRATION_BATCH_MAX``. Per item of the server's receipt: applied / already applied
-leaves the outbox; a 4xx is refused for good (Failed, with the server's reason; it never
+leaves the outbox; a 4xx is refused for good (Failed, with the server's reason, for the
+upload that met it; later uploads list it without failing again; it never
 blocks the others); a 5xx, or an item the receipt does not name, stays pending. A failed
 request (network, timeout, 5xx, a malformed answer) leaves the whole batch pending. The
 HTTP client never retries a POST; the uploader does, after a capped exponential backoff
@@ -21,7 +22,7 @@ from collections.abc import Callable
 from sync_core.clock import Clock, wait_for_event_or_sleep
 from sync_core.device.client import ServerClient
 from sync_core.device.outbox import Outbox
-from sync_core.device.status import UploadStatus
+from sync_core.device.status import UploadStatus, refusal_line
 from sync_core.errors import ServerRejected, ServerUnreachable, SyncError
 from sync_core.protocol import (
     REGISTRATION_BATCH_MAX,
@@ -30,7 +31,6 @@ from sync_core.protocol import (
     RegistrationReceipt,
     SyncState,
 )
-from sync_core.wording import counted
 
 log = logging.getLogger(__name__)
 BACKOFF_FIRST = 1.0
@@ -64,6 +64,7 @@ class Uploader:
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self.failures = 0  # failed requests in a row, for the backoff
+        self._refused_now = 0  # registrations the server refused in the drain under way
         self.status = UploadStatus()
 
     def kick(self) -> None:
@@ -95,6 +96,7 @@ class Uploader:
             self._wake.clear()
             self._show(SyncState.IN_PROGRESS)
             error: SyncError | None = None
+            self._refused_now = 0
             while error is None:
                 batch = await asyncio.to_thread(self.outbox.pending, self.server_id, REGISTRATION_BATCH_MAX)
                 if not batch:
@@ -114,6 +116,7 @@ class Uploader:
         sent, refused, retry = _sort(receipt, ids)
         await asyncio.to_thread(self.outbox.settle, sent, refused, retry, self.clock.now())
         if refused:
+            self._refused_now += len(refused)
             log.warning("server refused %d registrations: %s", len(refused), next(iter(refused.values())))
         if retry:
             return ServerRejected(500, f"the server could not store {len(retry)} registrations; retrying")
@@ -121,13 +124,14 @@ class Uploader:
 
     async def _finish(self, error: SyncError | None) -> UploadStatus:
         tally = await asyncio.to_thread(self.outbox.tally, self.server_id)
+        refused = await asyncio.to_thread(self.outbox.refusals, self.server_id)
         reason = str(error) if error else None
         if isinstance(error, ServerUnreachable):
             state = SyncState.NOT_STARTED  # offline: the product's word
-        elif error or tally.failed:
+        elif error or self._refused_now:
             state = SyncState.FAILED
             if reason is None:
-                reason = await asyncio.to_thread(self._refusal, tally.failed)
+                reason = refusal_line(self._refused_now, refused[0])
         elif tally.sent:
             state = SyncState.SUCCESS
         else:
@@ -139,11 +143,8 @@ class Uploader:
             failed=tally.failed,
             last_success=tally.last_upload,
             error=reason,
+            refused=refused,
         )
-
-    def _refusal(self, failed: int) -> str:
-        _, profile_id, reason = self.outbox.failures(self.server_id, 1)[0]
-        return f"The server refused {counted(failed, 'registration')}; latest ({profile_id}): {reason}"
 
     def _show(self, state: SyncState, **fields: object) -> UploadStatus:
         self.status = self.status.model_copy(update={"status": state, **fields})

@@ -4,6 +4,10 @@ Endpoints (prefix ``/api/v1`` for data; every data endpoint needs a bearer token
 
 - ``POST /sign-in``: argon2id check of the user's password on a bounded pool, with lockout
   and rate limit (``sign_in.py``); a token and the server id.
+- ``POST /session/renew``: a new access token for a device's refresh token (issued at a
+  sign-in that names the device; no password); 401 when it is refused. Office edits that
+  delete a user or change their role or password revoke the user's tokens and device
+  credentials.
 - ``POST /snapshots``: one consistent read of every dataset (the manifest and its cursor);
   ``GET /snapshots/{id}/{key}`` then serves each dataset as an Arrow IPC stream.
 - ``POST /pictures``: portraits by content hash, in batches, as an Arrow IPC stream.
@@ -66,6 +70,7 @@ from sync_core.protocol import (
     PictureRequest,
     RegistrationBatch,
     RegistrationReceipt,
+    RenewRequest,
     SafetyMode,
     SignInRequest,
     SignInResponse,
@@ -241,11 +246,13 @@ def create_app(
     sign_in_limits: SignInLimits | None = None,
     *,
     api_docs: bool = False,
+    token_lifetime: float = 12 * 3600,
 ) -> FastAPI:
     """The FastAPI app serving ``store`` (already imported). Closes the store on shutdown.
     ``sign_in_limits``: the verification pool and rate limit (see ``sign_in.py``).
     ``api_docs`` serves ``/docs``, ``/redoc`` and ``/openapi.json`` (off by default: they
-    map the whole attack surface for anyone on the ship's network)."""
+    map the whole attack surface for anyone on the ship's network). Access tokens last
+    ``token_lifetime`` seconds of ``clock``."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -264,14 +271,12 @@ def create_app(
     app.add_middleware(RequestBodyLimitMiddleware, max_body_size=REQUEST_BODY_MAX)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     clock = clock or SystemClock()
-    tokens = app.state.tokens = TokenRegistry(clock, store)
+    tokens = app.state.tokens = TokenRegistry(clock, store, token_lifetime)
     snapshots = SnapshotCache()
     pages = PageCache()
     sign_ins = SignIn(store, clock, sign_in_limits or SignInLimits())
 
-    @app.post(f"{API_PREFIX}/sign-in", response_model=SignInResponse)
-    async def sign_in(body: SignInRequest, request: Request) -> SignInResponse:
-        user = await _checked(sign_ins, body, request)
+    async def signed_in(user: ServerUser, refresh_token: str | None) -> SignInResponse:
         return SignInResponse(
             token=await run_in_threadpool(tokens.issue, user.username, user.role),
             server_id=store.server_id or "",
@@ -279,7 +284,26 @@ def create_app(
             display_name=user.display_name,
             role=user.role,
             expires_in=int(tokens.lifetime),
+            refresh_token=refresh_token,
         )
+
+    @app.post(f"{API_PREFIX}/sign-in", response_model=SignInResponse)
+    async def sign_in(body: SignInRequest, request: Request) -> SignInResponse:
+        user = await _checked(sign_ins, body, request)
+        refresh = None
+        if body.device_id:
+            refresh = await run_in_threadpool(tokens.issue_refresh, user.username, body.device_id)
+        return await signed_in(user, refresh)
+
+    @app.post(f"{API_PREFIX}/session/renew", response_model=SignInResponse)
+    async def renew(body: RenewRequest) -> SignInResponse:
+        user = await run_in_threadpool(store.user, body.username)
+        valid = await run_in_threadpool(
+            tokens.refresh_valid, body.username, body.device_id, body.refresh_token
+        )
+        if user is None or not valid:
+            raise HTTPException(401, "Session renewal refused: sign in again")
+        return await signed_in(user, body.refresh_token)
 
     @app.post(f"{API_PREFIX}/snapshots", response_model=SnapshotManifest)
     def create_snapshot(_: Signed) -> SnapshotManifest:

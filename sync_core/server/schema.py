@@ -36,6 +36,13 @@ SESSIONS_DDL = (
     "expires_at TIMESTAMP NOT NULL)"
 )
 
+# Devices' refresh tokens as SHA-256 (sync_core.server.tokens), one per user and device.
+CREDENTIALS_DDL = (
+    "CREATE TABLE IF NOT EXISTS device_credentials ("
+    "username VARCHAR NOT NULL, device_id VARCHAR NOT NULL, token_sha256 VARCHAR NOT NULL, "
+    "PRIMARY KEY (username, device_id))"
+)
+
 
 def _change_feed(cur: Cursor) -> None:
     cur.execute("ALTER TABLE server_meta ADD COLUMN IF NOT EXISTS horizon BIGINT DEFAULT 0")
@@ -53,4 +60,5 @@ MIGRATIONS = (
     Migration(2, "the registration log", statements(REGISTRATIONS_DDL)),
     Migration(3, "portraits indexed by content hash", statements(PICTURES_INDEX_DDL)),
     Migration(4, "sessions kept across restarts", statements(SESSIONS_DDL)),
+    Migration(5, "devices' refresh tokens", statements(CREDENTIALS_DDL)),
 )

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 # Tombstones outlive the device retention window (10 days) plus a margin (docs/architecture.md,
 # 'Deletes travel as tombstones'): a device unused for longer is wiped anyway and needs a full sync.
 TOMBSTONE_DAYS = 15
+DEFAULT_TOKEN_LIFETIME = 12 * 3600.0
+
 # Connections the kernel may hold before the server accepts them: at the alarm every
 # handheld connects within the same second, and a full queue drops a connection attempt
 # (the device then waits for TCP's retry, 1 s or more).
@@ -106,12 +108,14 @@ def serve(
     sign_in_limits: SignInLimits | None = None,
     tls: Tls | None = None,
     api_docs: bool = False,
+    token_lifetime: float = DEFAULT_TOKEN_LIFETIME,
 ) -> None:
     """Serve ``db_path`` (a DuckDB file or a ``postgresql://`` URL; importing ``data_dir``
     first when new) until SIGTERM / Ctrl-C;
     ``with_parent`` also stops it when the parent process dies (:func:`exit_with_parent`);
     ``sign_in_limits`` sizes the sign-in verification pool (``sign_in.py``); ``tls``
-    serves HTTPS with that certificate; ``api_docs`` serves the API's documentation pages.
+    serves HTTPS with that certificate; ``api_docs`` serves the API's documentation pages;
+    access tokens last ``token_lifetime`` seconds.
     Raises OSError / ssl.SSLError for an unreadable certificate or key."""
     if with_parent:
         exit_with_parent()
@@ -122,7 +126,7 @@ def serve(
     sock = bind(host, port)
     bound_host, bound_port = sock.getsockname()[:2]
     url_host = f"[{bound_host}]" if ":" in bound_host else bound_host
-    app = create_app(store, sign_in_limits=sign_in_limits, api_docs=api_docs)
+    app = create_app(store, sign_in_limits=sign_in_limits, api_docs=api_docs, token_lifetime=token_lifetime)
     config = uvicorn.Config(
         app,
         log_level="warning",

@@ -1,13 +1,17 @@
-"""Bearer tokens the server hands out at sign-in.
+"""Bearer tokens the server hands out at sign-in, and the devices' refresh tokens.
 
-Tokens are random (``secrets.token_urlsafe``) and expire ``lifetime`` seconds after sign-in,
-by the server's clock. Each is kept in memory and, as its SHA-256 (never the token itself),
-in the server store's ``sessions`` table, so a restart of the server (maintenance, a crash)
-does not sign the crew out: a handheld's Retry works once the server is back.
+Access tokens are random (``secrets.token_urlsafe``) and expire ``lifetime`` seconds after
+sign-in, by the server's clock. Each is kept in memory and, as its SHA-256 (never the token
+itself), in the server store's ``sessions`` table, so a restart of the server (maintenance,
+a crash) does not sign the crew out: a handheld's Retry works once the server is back.
 
-A user's tokens are revoked (:meth:`TokenRegistry.revoke_user`) when the office deletes the
-user, changes their role or sets their password (:func:`users_to_revoke`), so a deleted
-user is out at once and a demoted one keeps no office rights.
+A refresh token is a device credential: issued at a sign-in that names the device, bound to
+the username and the device id, kept only as its SHA-256 in ``device_credentials``, with no
+expiry of its own. It renews the session's access token without a person
+(``POST /api/v1/session/renew``) until it is revoked: :meth:`TokenRegistry.revoke_user`
+drops a user's access tokens and device credentials when the office deletes the user,
+changes their role or sets their password (:func:`users_to_revoke`), so a deleted user is
+out at once and a demoted one keeps no office rights.
 """
 
 from __future__ import annotations
@@ -79,10 +83,31 @@ class TokenRegistry:
             return None
         return grant
 
+    def issue_refresh(self, username: str, device_id: str) -> str:
+        """A new refresh token for ``username`` on ``device_id`` (it replaces the device's
+        previous one), stored as its SHA-256 before it is handed out."""
+        token = secrets.token_urlsafe(32)
+        with self._db.cursor() as cur:
+            cur.execute(
+                "INSERT INTO device_credentials VALUES ($1, $2, $3) ON CONFLICT (username, device_id) "
+                "DO UPDATE SET token_sha256 = excluded.token_sha256",
+                [username, device_id, _digest(token)],
+            )
+        return token
+
+    def refresh_valid(self, username: str, device_id: str, token: str) -> bool:
+        """True when ``token`` is the live refresh token of ``username`` on ``device_id``."""
+        query = "SELECT token_sha256 FROM device_credentials WHERE username = $1 AND device_id = $2"
+        with self._db.cursor() as cur:
+            row = first_row(cur, query, [username, device_id])
+        return row is not None and secrets.compare_digest(row[0], _digest(token))
+
     def revoke_user(self, username: str) -> None:
-        """End every session of ``username`` (in memory and in the store)."""
+        """Drop every access token and device credential of ``username``: their sessions
+        end at the next request and no device can renew them (a person signs in again)."""
         with self._db.cursor() as cur:
             cur.execute("DELETE FROM sessions WHERE username = $1", [username])
+            cur.execute("DELETE FROM device_credentials WHERE username = $1", [username])
         with self._lock:
             for token in [token for token, grant in self._grants.items() if grant.username == username]:
                 del self._grants[token]

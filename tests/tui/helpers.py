@@ -196,12 +196,16 @@ SESSION_WORKERS = frozenset({"delta-timer", "upload", "probe"})
 
 
 async def settle(pilot: Pilot[None]) -> None:
-    """Wait until no worker runs (those of :data:`SESSION_WORKERS` aside) and what the
-    workers posted has been handled. A worker cancelled by a newer one (exclusive) counts
-    as done."""
+    """Wait until no worker runs (those of :data:`SESSION_WORKERS` aside), nor any chore of
+    the device runtime, and what they posted has been handled. A worker cancelled by a
+    newer one (exclusive) counts as done."""
     for _ in range(50):
         busy = [w for w in pilot.app.workers if w.group not in SESSION_WORKERS and not w.is_finished]
         if not busy:
+            runtime = getattr(pilot.app, "runtime", None)
+            if runtime is not None and runtime.busy:
+                await runtime.idle()
+                continue
             await pilot.pause()
             return
         with contextlib.suppress(WorkerCancelled):

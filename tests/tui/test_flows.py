@@ -147,7 +147,10 @@ async def test_delta_timer_runs_after_sign_in_and_the_screen_shows_it(
             await office.post_changes(
                 [RecordChange(key="lifeboats", id="LB01", op="set", fields={"description": "Aft"})]
             )
-        clock.advance(30 * 60)
+        for _ in range(6):  # the crew member keeps using the device: the session lasts
+            app.runtime.note_activity()
+            clock.advance(5 * 60)
+            await pilot.pause()
         for _ in range(200):
             await pilot.pause(0.02)
             if app.engine.status.kind == "delta" and not app.engine.status.running:

@@ -30,8 +30,9 @@ async def test_register_opens_the_set_up(offline_app: MusterApp) -> None:
     gone, so the set-up says so plainly."""
     seen: list[Message] = []
     async with offline_app.run_test(size=(80, 24), message_hook=seen.append) as pilot:
-        offline_app.session = session("Demo Crew", online=True)
-        await offline_app.push_screen(MainMenuScreen(offline_app.session))
+        signed_in = session("Demo Crew", online=True)
+        offline_app.runtime._publish(session=signed_in)  # as if signed in before the server went away
+        await offline_app.push_screen(MainMenuScreen(signed_in))
         await pilot.press("f2")
         await settle(pilot)
         assert any(isinstance(m, MainMenuScreen.RegisterRequested) for m in seen)

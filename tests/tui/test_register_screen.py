@@ -32,7 +32,7 @@ from muster_tui.widgets.person_search import PersonSearch, SearchResults
 from muster_tui.widgets.portrait import Portrait, can_show_pictures
 from muster_tui.widgets.station_counts import LIVE_NOTE, MissingList
 from sync_core.clock import FrozenClock
-from sync_core.device import DeviceStore, ServerClient, sign_in
+from sync_core.device import DeviceStore, ServerClient
 from sync_core.device.registrar import Book, LocalBook, Registrar
 from sync_core.device.status import UploadStatus
 from sync_core.muster import Place
@@ -287,8 +287,8 @@ async def test_online_only_device_whose_server_goes_away(
     first, second = on_board(ship_dir, "A")[:2]
     app = make_app(own_server.url, device_store, clock=FrozenClock(SYNCED_AT), tz=UTC)
     async with app.run_test(size=SIZE) as pilot:
-        app.session = await sign_in(app.client, app.store, "demo", "demo")
-        await app.push_screen(MainMenuScreen(app.session))
+        signed_in = await app.runtime.sign_in("demo", "demo")
+        await app.push_screen(MainMenuScreen(signed_in.session))
         screen = await start_registering(pilot)
         assert not screen.registrar.on_store
         await scan(pilot, first["card"])

@@ -52,7 +52,7 @@ async def test_a_synced_crew_member_signs_in_offline_at_once_then_online_in_the_
     async with synced.run_test(size=SIZE) as pilot:
         await pilot.press(*"demo", "enter", *"demo", "enter")
         await settle(pilot)
-    monkeypatch.setattr("muster_tui.app.SYNCED_USER_WAIT", 0.2)
+    monkeypatch.setattr("sync_core.device.runtime.SYNCED_USER_WAIT", 0.2)
     busy = _HeldSignIns()
     app = make_app(live_server.url, device_store, transport=busy)
     async with app.run_test(size=SIZE) as pilot:

@@ -81,13 +81,19 @@ def test_synchronization_upload(snap_compare: Any, offline_app: MusterApp, uploa
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_main_menu(snap_compare: Any, offline_app: MusterApp, size: str) -> None:
-    """The main menu of a signed-in crew member, online."""
+def test_main_menu(snap_compare: Any, tui_store: DeviceStore, size: str) -> None:
+    """The main menu of a crew member signed in with the server, online (the menu line and
+    the mode bar agree)."""
+    clock = FrozenClock(SYNCED_AT)
+    app = make_app(SERVER_URL, tui_store, clock=clock, monitor=_online_monitor(clock))
 
     async def open_menu(pilot: Pilot[None]) -> None:
+        await settle(pilot)
+        app.runtime._publish(session=SESSION)  # signed in with the server (no server here)
         await pilot.app.push_screen(MainMenuScreen(SESSION))
+        await settle(pilot)
 
-    assert snap_compare(offline_app, terminal_size=SIZES[size], run_before=open_menu)
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=open_menu)
 
 
 def _online_monitor(clock: FrozenClock) -> ConnectivityMonitor:

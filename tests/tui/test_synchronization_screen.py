@@ -11,6 +11,7 @@ from muster_tui.screens.synchronization import SynchronizationScreen
 from muster_tui.widgets.download_panel import ONLINE_ONLY_NOTE
 from muster_tui.widgets.utc_time import format_utc
 from sync_core.device import UploadStatus
+from sync_core.device.status import Refusal
 from sync_core.protocol import SyncState
 from tests.tui.helpers import (
     SERVER_ID,
@@ -92,7 +93,8 @@ async def test_first_sync_failure_stays_with_retry_and_the_online_note(offline_a
         assert [button.id for button in action_buttons(screen)] == ["retry"]
         assert not screen.query_one(Collapsible).collapsed
         assert str(screen.query_one("#note", Label).content) == ONLINE_ONLY_NOTE
-        assert "refused by the test transport" in str(screen.query_one("#reason", Label).content)
+        reason = str(screen.query_one("#reason", Label).content)  # offline: it fails at once, saying why
+        assert reason.startswith("Reason: The device is offline (network down:")
         await pilot.press("f9")
         assert not isinstance(offline_app.screen, SynchronizationScreen)
 
@@ -123,6 +125,19 @@ async def test_a_failed_upload_shows_its_reason_counts_and_retry(offline_app: Mu
         await pilot.pause()
         assert screen.query_one("#retry-upload", Button).region.height == 0
         assert "Retry upload" not in offered_actions(screen)
+
+
+async def test_refused_registrations_are_listed_with_the_reasons_and_retry(offline_app: MusterApp) -> None:
+    """Refused in an earlier upload (this one succeeded): still listed, Retry still offered."""
+    refusal = Refusal(registration_id="r1", profile_id="P7", reason="no reservation [b]P7[/b]\x1b[2J")
+    upload = UploadStatus(status=SyncState.SUCCESS, sent=7, failed=1, refused=[refusal])
+    async with offline_app.run_test(size=WIDE) as pilot:
+        screen = await show_status(pilot, succeeded_status().model_copy(update={"upload": upload}))
+        assert str(screen.query_one("#refusals", Label).content) == "Refused P7: no reservation [b]P7[/b][2J"
+        assert offered_actions(screen).get("Retry upload") is True
+        screen.post_message(SynchronizationScreen.StatusChanged(succeeded_status()))
+        await pilot.pause()
+        assert not screen.query_one("#refusals", Label).display
 
 
 async def test_records_during_a_delta_are_those_held_not_the_changes(offline_app: MusterApp) -> None:
