@@ -22,10 +22,14 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pyarrow.parquet as pq
+
 from fixtures.portraits import portrait
 from sync_core.clock import SystemClock
 from sync_core.device import DeviceStore, ServerClient, SyncEngine
+from sync_core.device.session import sign_in
 from sync_core.device.store import SyncPoint
+from sync_core.key_slots import new_data_key, open_slot
 from sync_core.protocol import DATASETS, RecordChange, SyncState, wire_columns
 
 
@@ -33,10 +37,12 @@ async def timed_syncs(url: str, runs: int, portraits: bool, work: Path) -> list[
     """Seconds of each full sync, from first data request to commit."""
     seconds = []
     async with ServerClient(url) as client:
-        await client.sign_in("demo", "demo")
+        answer = await client.sign_in("demo", "demo")
+        data_key = open_slot(answer.key_slot or "", "demo")  # as a sign-in on the device does
         await client.health()  # opens the connection outside the timed interval
         for run in range(runs):
             store = DeviceStore(work / f"sync-{run}.duckdb")
+            store.unlock(data_key)
             engine = SyncEngine(store, client, SystemClock())
             started = time.perf_counter()
             status = await engine.full_sync(portraits=portraits)
@@ -52,7 +58,7 @@ async def timed_deltas(url: str, runs: int, case: str, work: Path) -> list[float
     seconds = []
     store = DeviceStore(work / "delta.duckdb")
     async with ServerClient(url) as client, ServerClient(url) as office:
-        session = await client.sign_in("demo", "demo")
+        session = await sign_in(client, store, "demo", "demo")
         await office.sign_in("office", "office")
         engine = SyncEngine(store, client, SystemClock())
         await engine.sync(session.server_id)
@@ -100,18 +106,20 @@ CASES = {"empty": _no_changes, "100_10": _updates_and_deletes, "100_pictures": _
 
 
 def floor_load(ship: Path, path: Path, portraits: bool) -> float:
-    """Seconds for DuckDB to load the ship's Parquet files into a fresh store and swap in."""
+    """Seconds for the store to take the ship's Parquet files (sealed as a sync seals them) into
+    a fresh store and swap them in."""
     store = DeviceStore(path)
+    store.unlock(new_data_key())
     started = time.perf_counter()
     store.begin_staging()
-    with store.db.cursor() as cur:
-        for key in DATASETS:
-            columns = ", ".join(f'"{c}"' for c in wire_columns(key))
-            source = f"read_parquet('{ship / f'{key}.parquet'}')"
-            cur.execute(f'INSERT INTO "{key}__staging" BY NAME SELECT {columns} FROM {source}')
-            if key == "pictures" and portraits:
-                cur.execute(f'DELETE FROM "{key}__staging"')
-                cur.execute(f'INSERT INTO "{key}__staging" SELECT * FROM {source}')
+    for key in DATASETS:
+        source = ship / f"{key}.parquet"
+        if key == "pictures":
+            store.stage_picture_index(pq.read_table(source, columns=list(wire_columns(key))))
+            if portraits:
+                store.stage(key, pq.read_table(source))
+        else:
+            store.stage(key, pq.read_table(source, columns=list(wire_columns(key))))
     store.swap_in(SyncPoint("floor", "file", 0, None), {}, datetime.now(UTC))
     seconds = time.perf_counter() - started
     store.close()

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sync_core.key_slots import SHIP_KEY_FILE
 from sync_core.server.process import ServerProcess
 
 DATA = Path(__file__).parent / ".data"
@@ -40,7 +41,7 @@ def p99(seconds: list[float]) -> float:
 def ensure_ship() -> Path:
     """The icon ship's Parquet files, generated on first use."""
     ship = DATA / f"ship-{PRESET}"
-    if not (ship / "reservations.parquet").is_file():
+    if not (ship / SHIP_KEY_FILE).is_file():  # written last but one: older ships lack it
         from fixtures.ship import generate_ship
 
         generate_ship(PRESET, SEED, ship)

@@ -13,8 +13,9 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
@@ -23,12 +24,48 @@ if TYPE_CHECKING:
 
 DEFAULT_DEMO_PRESET = "oasis"
 DEMO_SEED = 1
+PASSWORD_ENV = "MUSTER_PASSWORD"
+F = TypeVar("F", bound=Callable[..., object])
+
+
+def password_options(command: F) -> F:
+    """``--password-file FILE`` and ``--password P`` (shown in ``ps``: warned against); the
+    command gets ``password``, resolved by :func:`_password` (docs/security.md)."""
+    command = click.option(
+        "--password-file",
+        type=click.Path(dir_okay=False, exists=True, path_type=Path),
+        help=f"Read the password from FILE's first line (else ${PASSWORD_ENV}, else a prompt).",
+    )(command)
+    return click.option("--password", "password_given", help="Discouraged: other users see it in `ps`.")(
+        command
+    )
+
+
+def _password(given: str | None, file: Path | None, prompt: str = "Password") -> str:
+    """The password of a command: ``--password-file``'s first line, else ``--password`` (with a
+    warning on stderr), else ``$MUSTER_PASSWORD``, else asked for on the terminal (not echoed)."""
+    if file is not None:
+        return (file.read_text(encoding="utf-8").splitlines() or [""])[0]
+    if given is not None:
+        click.echo(
+            f"warning: --password shows in `ps` to every user of this machine; use ${PASSWORD_ENV}, "
+            "--password-file or the prompt",
+            err=True,
+        )
+        return given
+    from_env = os.environ.get(PASSWORD_ENV)
+    if from_env:
+        return from_env
+    return str(click.prompt(prompt, hide_input=True, err=True))
 
 
 @click.group()
 @click.option("-v", "--verbose", is_flag=True, help="Log debug detail to stderr.")
 def main(verbose: bool) -> None:
     """Muster: electronic mustering for passenger ships."""
+    from sync_core.files import private_umask
+
+    private_umask()  # stores, logs and ship data are for this user only (docs/security.md)
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, stream=sys.stderr)
 
 
@@ -86,13 +123,16 @@ def app(server_url: str, db_path: Path) -> None:
 )
 def demo(data_dir: Path, preset: str) -> None:
     """Server + app on the default ship; quitting the app stops the server."""
+    from sync_core.key_slots import SHIP_KEY_FILE
     from sync_core.server.process import ServerProcess
 
     ship = data_dir / f"ship-{preset}"
-    if not (ship / "reservations.parquet").is_file():
+    if not (ship / SHIP_KEY_FILE).is_file():  # none yet, or one made before key slots
         click.echo(f"Generating the {preset} ship into {ship} (once)...")
         from fixtures.ship import generate_ship
 
+        for old in (f"server-{preset}.duckdb", f"server-{preset}.duckdb.wal"):  # of the older ship
+            (data_dir / old).unlink(missing_ok=True)
         generate_ship(preset, DEMO_SEED, ship)
     with ServerProcess(ship, data_dir / f"server-{preset}.duckdb", data_dir / "server.log") as url:
         click.echo(f"Mustering server at {url}. Demo sign-in: demo / demo (crew), office / office (office).")
@@ -103,13 +143,22 @@ def demo(data_dir: Path, preset: str) -> None:
 @click.option("--server", "server_url", required=True)
 @click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option("--user", "username", required=True)
-@click.option("--password", required=True)
+@password_options
 @click.option("--full", is_flag=True, help="Force a full sync.")
 @click.option(
     "--watch", is_flag=True, help="Keep syncing on the delta timer until stopped (one JSON line per run)."
 )
-def sync(server_url: str, db_path: Path, username: str, password: str, full: bool, watch: bool) -> None:
+def sync(
+    server_url: str,
+    db_path: Path,
+    username: str,
+    password_given: str | None,
+    password_file: Path | None,
+    full: bool,
+    watch: bool,
+) -> None:
     """Headless sign-in + sync; prints one JSON object per run, exits 1 if any status is Failed."""
+    password = _password(password_given, password_file)
     from sync_core.device import DeviceStore, SyncStatus
     from sync_core.device.client import server_address_problem
     from sync_core.device.headless import sync_forever, sync_once
@@ -141,7 +190,7 @@ def sync(server_url: str, db_path: Path, username: str, password: str, full: boo
 @click.option("--server", "server_url", required=True)
 @click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option("--user", "username", required=True)
-@click.option("--password", required=True)
+@password_options
 @click.option("--mode", type=click.Choice(["EMERCY", "GENASS", "ASHSHP"]), required=True)
 @click.option("--station", required=True, help="Muster station code (lifeboat code for ASHSHP).")
 @click.option("--card", required=True, help="Board card number.")
@@ -150,7 +199,8 @@ def register(
     server_url: str,
     db_path: Path,
     username: str,
-    password: str,
+    password_given: str | None,
+    password_file: Path | None,
     mode: str,
     station: str,
     card: str,
@@ -158,6 +208,7 @@ def register(
 ) -> None:
     """Register a card through the outbox; prints {"registration_id", "profile_id", "result",
     "pending_upload", "error"}; exits 1 unless registered or already registered."""
+    password = _password(password_given, password_file)
     from sync_core.clock import SystemClock
     from sync_core.device import DeviceStore
     from sync_core.device.headless import register_once
@@ -233,7 +284,7 @@ def _status_lines(report: dict) -> str:
 @main.command()
 @click.option("--server", "server_url", required=True)
 @click.option("--user", "username", required=True)
-@click.option("--password", required=True)
+@password_options
 @click.argument("action", type=click.Choice(["set", "delete"]))
 @click.argument("key")
 @click.argument("record_id")
@@ -241,7 +292,8 @@ def _status_lines(report: dict) -> str:
 def admin(
     server_url: str,
     username: str,
-    password: str,
+    password_given: str | None,
+    password_file: Path | None,
     action: str,
     key: str,
     record_id: str,
@@ -249,13 +301,17 @@ def admin(
 ) -> None:
     """The ship's office changes server data: set FIELD=VALUE ... of (or create) record
     RECORD_ID of dataset KEY, or delete it. VALUE is JSON when it parses, else text;
-    `set reservations ID picture=PATH` replaces a portrait. Prints {"cursor"} or {"error"}."""
+    `set reservations ID picture=PATH` replaces a portrait; `set users NAME password=` asks
+    for the user's new password (not echoed). Prints {"cursor"} or {"error"}."""
     from sync_core.device.admin import run_admin
 
     try:
         fields = dict(_assignment(item) for item in assignments)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
+    password = _password(password_given, password_file)
+    if key == "users" and fields.get("password") == "":
+        fields["password"] = click.prompt(f"New password for {record_id}", hide_input=True, err=True)
     result = asyncio.run(run_admin(server_url, username, password, action, key, record_id, fields))
     click.echo(json.dumps(result))
     sys.exit(1 if result.get("error") else 0)

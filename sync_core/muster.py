@@ -228,12 +228,22 @@ def counts(
 ) -> Counts:
     """Registered / not registered / assigned at ``place`` in ``mode`` and the first
     ``missing_limit`` missing people by name."""
-    column = "lifeboat" if mode.by_lifeboat else "muster_station"
-    latest = f"WITH latest AS ({_latest(mode)}) "
-    assigned_here = f"r.\"{column}\" = $1 AND r.movement_status = 'Onboard'"
+    registered, not_registered, assigned = count_figures(cur, mode, place)
+    missing = cur.execute(
+        f"WITH latest AS ({_latest(mode)}) SELECT {PERSON_SELECT} FROM reservations r "
+        f"LEFT JOIN latest l USING (profile_id) WHERE {_missing_here(mode)} "
+        "ORDER BY r.last_name, r.first_name, r.profile_id LIMIT $2",
+        [place, missing_limit],
+    ).fetchall()
+    return Counts(registered, not_registered, assigned, missing=[Person(*row) for row in missing])
+
+
+def count_figures(cur: duckdb.DuckDBPyConnection, mode: SafetyMode, place: str) -> tuple[int, int, int]:
+    """``(registered, not_registered, assigned)`` at ``place`` in ``mode`` (see :class:`Counts`)."""
+    assigned_here = _assigned_here(mode)
     row = first_row(
         cur,
-        latest + "SELECT "
+        f"WITH latest AS ({_latest(mode)}) SELECT "
         "(SELECT count(*) FROM latest WHERE action = 'register' AND place = $1), "
         f"(SELECT count(*) FROM reservations r WHERE {assigned_here}), "
         f"(SELECT count(*) FROM reservations r JOIN latest l USING (profile_id) "
@@ -242,18 +252,29 @@ def counts(
     )
     assert row is not None
     registered, assigned, assigned_registered = row
-    missing = cur.execute(
-        latest + f"SELECT {PERSON_SELECT} FROM reservations r LEFT JOIN latest l USING (profile_id) "
-        f"WHERE {assigned_here} AND l.action IS DISTINCT FROM 'register' "
-        "ORDER BY r.last_name, r.first_name, r.profile_id LIMIT $2",
-        [place, missing_limit],
+    return registered, assigned - assigned_registered, assigned
+
+
+def missing_ids(cur: duckdb.DuckDBPyConnection, mode: SafetyMode, place: str) -> list[str]:
+    """The profile ids of everyone missing at ``place`` in ``mode``, in no order (the device
+    orders them by name in memory, where its names are open)."""
+    rows = cur.execute(
+        f"WITH latest AS ({_latest(mode)}) SELECT r.profile_id FROM reservations r "
+        f"LEFT JOIN latest l USING (profile_id) WHERE {_missing_here(mode)}",
+        [place],
     ).fetchall()
-    return Counts(
-        registered=registered,
-        not_registered=assigned - assigned_registered,
-        assigned=assigned,
-        missing=[Person(*row) for row in missing],
-    )
+    return [row[0] for row in rows]
+
+
+def _assigned_here(mode: SafetyMode) -> str:
+    """SQL: profile ``r`` is on board and assigned to the place ``$1``."""
+    column = "lifeboat" if mode.by_lifeboat else "muster_station"
+    return f"r.\"{column}\" = $1 AND r.movement_status = 'Onboard'"
+
+
+def _missing_here(mode: SafetyMode) -> str:
+    """SQL: profile ``r`` is assigned to ``$1`` and its latest event ``l`` is no registration."""
+    return f"{_assigned_here(mode)} AND l.action IS DISTINCT FROM 'register'"
 
 
 def parameter(cur: duckdb.DuckDBPyConnection, name: str) -> str | None:

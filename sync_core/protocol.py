@@ -40,6 +40,7 @@ DATASET_COLUMNS: Final[dict[str, tuple[tuple[str, str], ...]]] = {
         ("display_name", "VARCHAR"),
         ("role", "VARCHAR"),
         ("password_hash", "VARCHAR"),
+        ("key_slot", "VARCHAR"),
     ),
     "muster_stations": (
         ("code", "VARCHAR"),
@@ -137,7 +138,8 @@ class SignInResponse(BaseModel):
     """Answer to a good sign-in: a bearer token and the server's identity.
 
     ``server_id`` names the server's store; the device binds its cursor to it
-    (docs/architecture.md, 'Stores and processes'). ``expires_in`` is in seconds.
+    (docs/architecture.md, 'Stores and processes'). ``expires_in`` is in seconds. ``key_slot``
+    is the user's key slot (docs/security.md), None for a user whose password predates them.
     """
 
     token: str
@@ -146,6 +148,7 @@ class SignInResponse(BaseModel):
     display_name: str
     role: str
     expires_in: int
+    key_slot: str | None = None
 
 
 class SnapshotManifest(BaseModel):

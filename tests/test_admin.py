@@ -6,6 +6,7 @@ Refused edits change nothing, so they run against the shared read-only ``live_se
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,8 @@ from tests.cli import json_report, run_muster
 
 def muster_admin(url: str, *args: str, user: str = "office") -> tuple[int, dict]:
     """``muster admin ARGS`` as ``user`` (whose password is the same): its exit code and report."""
-    done = run_muster("admin", "--server", url, "--user", user, "--password", user, *args, timeout=60)
+    env = {**os.environ, "MUSTER_PASSWORD": user}
+    done = run_muster("admin", "--server", url, "--user", user, *args, timeout=60, env=env)
     return done.returncode, json_report(done)
 
 

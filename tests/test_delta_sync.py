@@ -15,6 +15,7 @@ import pytest
 from fixtures.portraits import portrait
 from sync_core.clock import FrozenClock, SystemClock
 from sync_core.device import DeviceStore, ServerClient, SyncEngine, SyncStatus
+from sync_core.device.session import sign_in
 from sync_core.device.store import DatasetRecord
 from sync_core.errors import ServerRejected
 from sync_core.protocol import DATASETS, RecordChange, SyncState, id_column
@@ -22,6 +23,7 @@ from sync_core.server.changes import prune_tombstones
 from sync_core.server.process import ServerProcess
 from sync_core.server.store import ServerStore
 from tests.registering import Network
+from tests.sealed import opened_rows
 
 from .conftest import start_server
 
@@ -41,7 +43,7 @@ async def device(url: str, path: Path, **engine_options: object) -> AsyncIterato
     """An engine for the device store at ``path``, signed in as demo, after a first sync."""
     store = DeviceStore(path)
     async with ServerClient(url) as client:
-        session = await client.sign_in("demo", "demo")
+        session = await sign_in(client, store, "demo", "demo")
         engine = SyncEngine(store, client, engine_options.pop("clock", SystemClock()), **engine_options)  # type: ignore[arg-type]
         engine.server_id = session.server_id  # type: ignore[attr-defined]
         first = await engine.sync(session.server_id)
@@ -84,8 +86,7 @@ def _stored(store: DeviceStore) -> dict[str, tuple[int, int, int, datetime | Non
 
 
 def _first_names(store: DeviceStore) -> dict[str, str]:
-    with store.db.cursor() as cur:
-        return dict(cur.execute("SELECT profile_id, first_name FROM reservations").fetchall())
+    return {row["profile_id"]: row["first_name"] for row in opened_rows(store, "reservations")}
 
 
 async def test_update_and_delete_arrive(own_server: ServerProcess, device_store_path: Path) -> None:
@@ -153,8 +154,7 @@ async def test_250_changes_in_one_transaction_arrive_once_in_pages_of_100(
         await admin.post_changes(changes)
         status = await delta(engine)
         assert status.datasets["reservations"].changes == 250
-        with engine.store.db.cursor() as cur:
-            cabins = dict(cur.execute("SELECT profile_id, cabin FROM reservations").fetchall())
+        cabins = {row["profile_id"]: row["cabin"] for row in opened_rows(engine.store, "reservations")}
         assert all(cabins[pid] == f"X{n}" for n, pid in enumerate(ids))
         assert status.datasets["reservations"].count == len(cabins)
 
@@ -182,7 +182,7 @@ async def test_cursor_past_the_horizon_gets_a_full_sync(
     try:
         store = DeviceStore(device_store_path)
         async with ServerClient(server.url) as client:
-            session = await client.sign_in("demo", "demo")
+            session = await sign_in(client, store, "demo", "demo")
             await SyncEngine(store, client, SystemClock()).sync(session.server_id)
         async with office(server.url) as admin:
             await admin.post_changes([RecordChange(key="reservations", id="P0000003", op="delete")])
@@ -194,7 +194,7 @@ async def test_cursor_past_the_horizon_gets_a_full_sync(
     server = start_server(ship_dir, tmp_path)
     try:
         async with ServerClient(server.url) as client:
-            session = await client.sign_in("demo", "demo")
+            session = await sign_in(client, store, "demo", "demo")
             status = await SyncEngine(store, client, SystemClock()).sync(session.server_id)
         assert status.status is SyncState.SUCCESS, status.error
         assert status.kind == "full"
@@ -264,7 +264,7 @@ async def test_store_pointed_at_another_ship_ends_with_that_ships_data(
     try:
         store = DeviceStore(device_store_path)
         async with ServerClient(other.url) as client:
-            session = await client.sign_in("demo", "demo")
+            session = await sign_in(client, store, "demo", "demo")
             status = await SyncEngine(store, client, SystemClock()).sync(session.server_id)
         assert status.kind == "full" and status.status is SyncState.SUCCESS
         assert store.has_synced_with(other.server_id)
@@ -276,19 +276,17 @@ async def test_store_pointed_at_another_ship_ends_with_that_ships_data(
                     f"SELECT count(*) FROM read_parquet('{other_ship / f'{key}.parquet'}')"
                 ).fetchone()
                 assert mine == theirs, key
-            names = cur.execute(
-                "SELECT count(*) FROM reservations r JOIN read_parquet(?) s USING (profile_id) "
-                "WHERE r.last_name = s.last_name",
-                [str(other_ship / "reservations.parquet")],
-            ).fetchone()
-        assert names == mine_count(store)
+            theirs_names = dict(
+                cur.execute(
+                    "SELECT profile_id, last_name FROM read_parquet(?)",
+                    [str(other_ship / "reservations.parquet")],
+                ).fetchall()
+            )
+        mine_names = {row["profile_id"]: row["last_name"] for row in opened_rows(store, "reservations")}
+        assert mine_names == theirs_names
         store.close()
     finally:
         other.stop()
-
-
-def mine_count(store: DeviceStore) -> tuple[int]:
-    return (store.datasets()["reservations"].count,)
 
 
 async def test_portraits_missing_after_a_crash_are_fetched_by_the_next_process(
@@ -298,7 +296,7 @@ async def test_portraits_missing_after_a_crash_are_fetched_by_the_next_process(
         with engine.store.db.cursor() as cur:
             cur.execute("DELETE FROM pictures WHERE profile_id IN ('P0000004', 'P0000005')")
         async with ServerClient(own_server.url) as client:
-            session = await client.sign_in("demo", "demo")
+            session = await sign_in(client, engine.store, "demo", "demo")
             status = await SyncEngine(engine.store, client, SystemClock()).sync(session.server_id)
         assert status.kind == "delta" and status.datasets["pictures"].changes == 2
         with engine.store.db.cursor() as cur:
@@ -314,7 +312,7 @@ async def test_a_portrait_no_profile_names_is_removed(
         with engine.store.db.cursor() as cur:
             cur.execute("INSERT INTO pictures VALUES (?, 'P0000006', '\\xFF\\xD8\\xFF'::BLOB)", [orphan])
         async with ServerClient(own_server.url) as client:  # the next process checks them all
-            session = await client.sign_in("demo", "demo")
+            session = await sign_in(client, engine.store, "demo", "demo")
             status = await SyncEngine(engine.store, client, SystemClock()).sync(session.server_id)
         assert status.kind == "delta"
         assert orphan not in _ids(engine.store, "pictures")
@@ -338,10 +336,12 @@ async def test_a_replaced_portrait_arrives_by_delta(
         await admin.put_picture("P0000006", jpeg)
         status = await delta(engine)
         new = hashlib.sha256(jpeg).hexdigest()
+        held = {
+            row["sha256"]: row["jpeg"]
+            for row in opened_rows(engine.store, "pictures")
+            if row["profile_id"] == "P0000006"
+        }
         with engine.store.db.cursor() as cur:
-            held = dict(
-                cur.execute("SELECT sha256, jpeg FROM pictures WHERE profile_id = 'P0000006'").fetchall()
-            )
             (named,) = cur.execute(
                 "SELECT picture_sha256 FROM reservations WHERE profile_id = 'P0000006'"
             ).fetchall()[0]
@@ -357,7 +357,7 @@ async def test_a_restarted_engine_shows_the_last_failure_until_a_sync_succeeds(
     store = DeviceStore(device_store_path)
     try:
         async with ServerClient(own_server.url, transport=network) as client:
-            await client.sign_in("demo", "demo")
+            await sign_in(client, store, "demo", "demo")
             engine = SyncEngine(store, client, SystemClock())
             assert (await engine.sync(own_server.server_id)).status is SyncState.SUCCESS
             for full in (False, True):

@@ -30,7 +30,6 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from sync_core.device import DeviceStore
-from sync_core.duck import first_row
 
 log = logging.getLogger(__name__)
 NO_PICTURE = "no picture"
@@ -43,14 +42,8 @@ PictureSource = Callable[[str], bytes | None]
 
 
 def stored_pictures(store: DeviceStore) -> PictureSource:
-    """Portraits from the device store's ``pictures`` table (None when it has no such row)."""
-
-    def read(sha256: str) -> bytes | None:
-        with store.db.cursor() as cur:
-            row = first_row(cur, "SELECT jpeg FROM pictures WHERE sha256 = ?", [sha256])
-        return row[0] if row else None
-
-    return read
+    """Portraits from the device store (None when it has no such row; opened with the data key)."""
+    return store.portrait
 
 
 def decode_portrait(jpeg: bytes) -> Image.Image | None:

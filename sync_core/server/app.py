@@ -211,6 +211,7 @@ def create_app(store: ServerStore, clock: Clock | None = None) -> FastAPI:
             display_name=user.display_name,
             role=user.role,
             expires_in=int(tokens.lifetime),
+            key_slot=user.key_slot,
         )
 
     @app.post(f"{API_PREFIX}/snapshots", response_model=SnapshotManifest)

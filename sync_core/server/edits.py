@@ -18,10 +18,11 @@ from PIL import Image, UnidentifiedImageError
 from sync_core.duck import first_row, scalar
 from sync_core.errors import EditRejected
 from sync_core.protocol import DATASET_COLUMNS, PICTURE_MAX_BYTES, RecordChange, id_column
+from sync_core.server.key_slots import with_password
 from sync_core.server.store import ServerStore, latest_seq
 
 # Fields a record may not lack (every profile has a board card and a muster station; a user signs in
-# with a password hash).
+# with a password hash, made from the edit's ``password``: sync_core.server.key_slots).
 REQUIRED: dict[str, tuple[str, ...]] = {
     "users": ("display_name", "role", "password_hash"),
     "muster_stations": ("name", "type", "capacity"),
@@ -78,6 +79,8 @@ def apply_changes(store: ServerStore, changes: list[RecordChange]) -> int:
                 raise EditRejected("a portrait is replaced through the picture endpoint, not by its hash")
             if change.op == "delete":
                 _delete(cur, change.key, change.id)
+            elif change.key == "users":
+                _set(cur, change.key, change.id, with_password(cur, change.fields))
             else:
                 _set(cur, change.key, change.id, change.fields)
         return _commit_seq(cur)

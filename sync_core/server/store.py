@@ -28,6 +28,7 @@ from sync_core.duck import CachedRead, Database, dataset_ddl, first_row, scalar_
 from sync_core.errors import ShipDataError
 from sync_core.muster import REGISTRATION_DDL
 from sync_core.protocol import DATASET_COLUMNS, DATASETS, id_column, wire_columns
+from sync_core.server import key_slots
 
 _META_DDL = (
     "CREATE TABLE IF NOT EXISTS server_meta ("
@@ -62,6 +63,7 @@ class ServerUser:
     display_name: str
     role: str
     password_hash: str
+    key_slot: str | None
 
 
 class ServerStore:
@@ -76,6 +78,7 @@ class ServerStore:
         self._feed = CachedRead(self._read_feed_bounds)
         with self.db.cursor() as cur:
             cur.execute(_META_DDL)
+            cur.execute(key_slots.META_DDL)
             cur.execute(_REGISTRATIONS_DDL)
             row = first_row(cur, "SELECT server_id FROM server_meta")
             if row:  # a store imported before the index existed gets it now
@@ -120,7 +123,10 @@ class ServerStore:
             counts = {key: _import_dataset(cur, key, data_dir / f"{key}.parquet") for key in DATASETS}
             cur.execute(_PICTURES_INDEX_DDL)
             now = datetime.now(UTC).replace(tzinfo=None)
-            cur.execute("INSERT INTO server_meta VALUES (?, ?, 0, 0)", [server_id, now])
+            cur.execute(
+                "INSERT INTO server_meta VALUES (?, ?, 0, 0, ?)",
+                [server_id, now, key_slots.imported_ship_key(data_dir)],
+            )
             union = " UNION ALL ".join(f'SELECT max(_seq) AS s FROM "{key}"' for key in DATASETS)
             cur.execute(f"UPDATE server_meta SET last_seq = (SELECT max(s) FROM ({union}))")
         self.server_id = server_id
@@ -131,7 +137,7 @@ class ServerStore:
         with self.db.cursor() as cur:
             row = first_row(
                 cur,
-                "SELECT username, display_name, role, password_hash FROM users WHERE username = ?",
+                "SELECT username, display_name, role, password_hash, key_slot FROM users WHERE username = ?",
                 [username],
             )
         return ServerUser(*row) if row else None

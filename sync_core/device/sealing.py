@@ -1,0 +1,104 @@
+"""Sealing the device's personal data (docs/security.md, 'Sealed columns').
+
+A :class:`Sealer` holds the ship's data key in memory and seals with AES-256-GCM, a fresh
+96-bit nonce per seal: ``nonce || ciphertext || tag``. :func:`sealed_rows` turns rows as the
+server sends them into rows as the device stores them: the personal fields of a profile or a
+user become one ``sealed`` blob per row (their record id as associated data), a portrait's
+bytes are sealed with its SHA-256 as associated data. Nothing personal reaches DuckDB, so
+its file, write-ahead log and temporary files hold only sealed bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import date
+from typing import Any
+
+import pyarrow as pa
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from sync_core.errors import StoreLocked
+from sync_core.protocol import DATASET_COLUMNS, id_column
+
+# The personal fields of each dataset, sealed together as one blob per row.
+SEALED_FIELDS: dict[str, tuple[str, ...]] = {
+    "users": ("display_name", "password_hash"),
+    "reservations": (
+        "first_name", "last_name", "birth_date", "cabin", "manning_number", "board_card_number",
+        "booking_number", "passport_masked", "nationality", "special_needs",
+    ),
+}  # fmt: skip
+SEALED_COLUMN = "sealed"
+_NONCE = 12
+_DATES = {name for key in SEALED_FIELDS for name, kind in DATASET_COLUMNS[key] if kind == "DATE"}
+
+
+class Sealer:
+    """Seals and opens with the 32-byte data ``key`` (kept in memory only)."""
+
+    def __init__(self, key: bytes) -> None:
+        self._aead = AESGCM(key)
+
+    def seal(self, plain: bytes, ad: bytes) -> bytes:
+        """``plain`` sealed, bound to ``ad`` (a record id)."""
+        nonce = os.urandom(_NONCE)
+        return nonce + self._aead.encrypt(nonce, plain, ad)
+
+    def open(self, blob: bytes, ad: bytes) -> bytes:
+        """What :meth:`seal` sealed with ``ad``. Raises StoreLocked when ``blob`` was sealed under
+        another key or another id, or was altered."""
+        try:
+            return self._aead.decrypt(blob[:_NONCE], blob[_NONCE:], ad)
+        except (InvalidTag, ValueError) as exc:
+            raise StoreLocked("its data was sealed under another key: run a full sync") from exc
+
+    def open_fields(self, key: str, record_id: str, blob: bytes) -> dict[str, Any]:
+        """The personal fields of dataset ``key`` sealed in ``blob`` for ``record_id``, by name
+        (dates as ``date``)."""
+        values = json.loads(self.open(blob, record_id.encode()))
+        fields = dict(zip(SEALED_FIELDS[key], values, strict=True))
+        for name in _DATES.intersection(fields):
+            if fields[name] is not None:
+                fields[name] = date.fromisoformat(fields[name])
+        return fields
+
+
+def device_columns(key: str) -> tuple[tuple[str, str], ...]:
+    """The columns of dataset ``key`` in the device store: the wire columns less the sealed
+    fields, then ``sealed`` (a BLOB) for a dataset that has any."""
+    sealed = SEALED_FIELDS.get(key, ())
+    clear = tuple(column for column in DATASET_COLUMNS[key] if column[0] not in sealed)
+    return clear + ((SEALED_COLUMN, "BLOB"),) if sealed else clear
+
+
+def sealed_rows(sealer: Sealer, key: str, rows: pa.Table) -> pa.Table:
+    """``rows`` of dataset ``key`` (wire columns; pictures with their ``jpeg``) as the device
+    stores them (:func:`device_columns`; portraits sealed). Other datasets pass unchanged."""
+    if key == "pictures":
+        jpegs = [
+            None if jpeg is None else sealer.seal(jpeg, sha.encode())
+            for sha, jpeg in zip(
+                rows.column("sha256").to_pylist(), rows.column("jpeg").to_pylist(), strict=True
+            )
+        ]
+        return rows.set_column(rows.schema.get_field_index("jpeg"), "jpeg", pa.array(jpegs, pa.binary()))
+    fields = SEALED_FIELDS.get(key)
+    if fields is None:
+        return rows
+    ids = rows.column(id_column(key)).to_pylist()
+    values = zip(*(_plain(rows.column(name).to_pylist()) for name in fields), strict=True)
+    blobs = [
+        sealer.seal(json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode(), str(rid).encode())
+        for rid, record in zip(ids, values, strict=True)
+    ]
+    clear = [name for name, _ in device_columns(key)][:-1]
+    return pa.table(
+        [*(rows.column(name) for name in clear), pa.array(blobs, pa.binary())], names=[*clear, SEALED_COLUMN]
+    )
+
+
+def _plain(values: list[Any]) -> list[Any]:
+    """JSON-ready values: dates as ISO text."""
+    return [value.isoformat() if isinstance(value, date) else value for value in values]
