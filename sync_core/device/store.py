@@ -196,10 +196,13 @@ class DeviceStore:
             with self.db.transaction() as cur:
                 yield cur
         finally:
-            with self._views_lock:
-                views = list(self._views.values())
-            for view in views:
-                view.drop()
+            self._drop_views()
+
+    def _drop_views(self) -> None:
+        with self._views_lock:
+            views = list(self._views.values())
+        for view in views:
+            view.drop()
 
     def has_synced_with(self, server_id: str) -> bool:
         """True when the device's cursor is bound to ``server_id`` (docs/architecture.md, 'Stores
@@ -504,10 +507,7 @@ class DeviceStore:
         finally:
             self._sealer = None
             self._touched = None
-            with self._views_lock:
-                views = list(self._views.values())
-            for view in views:
-                view.drop()
+            self._drop_views()
         kept, removed = counts
         return kept, removed
 
