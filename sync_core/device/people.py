@@ -22,6 +22,7 @@ from __future__ import annotations
 import threading
 from bisect import bisect_left
 from datetime import date
+from operator import itemgetter
 from typing import Any
 
 from sync_core.device.sealing import SEALED_FIELDS, Sealer
@@ -33,6 +34,10 @@ _CARD_AT = PERSON_COLUMNS.index("board_card_number")
 _NAME_AT = (PERSON_COLUMNS.index("last_name"), PERSON_COLUMNS.index("first_name"), 0)
 _CLEAR = [name for name in PERSON_COLUMNS if name not in SEALED_FIELDS["reservations"]]
 _CLEAR_SELECT = ", ".join(f'"{name}"' for name in _CLEAR)
+# A stored row's clear columns followed by its opened fields, picked into PERSON_COLUMNS order.
+_OPENED_ORDER = _CLEAR + list(SEALED_FIELDS["reservations"])
+_PICK = itemgetter(*(_OPENED_ORDER.index(name) for name in PERSON_COLUMNS))
+_BIRTH_AT = PERSON_COLUMNS.index("birth_date")
 _LAST_CHAR = chr(0x10FFFF)
 
 Row = tuple[str | date | None, ...]
@@ -42,8 +47,11 @@ Row = tuple[str | date | None, ...]
 def _opened(sealer: Sealer, row: tuple[Any, ...]) -> Row:
     """A stored reservation (the clear columns of :data:`_CLEAR`, then its sealed blob) as a
     :data:`Row`."""
-    fields = dict(zip(_CLEAR, row, strict=False)) | sealer.open_fields("reservations", row[0], row[-1])
-    return tuple(fields[name] for name in PERSON_COLUMNS)
+    person = _PICK(row[:-1] + tuple(sealer.open_values(row[0], row[-1])))
+    birth = person[_BIRTH_AT]
+    if birth is None:
+        return person
+    return person[:_BIRTH_AT] + (date.fromisoformat(birth),) + person[_BIRTH_AT + 1 :]
 
 
 def _by_name(row: Row) -> tuple[tuple[bool, str], ...]:

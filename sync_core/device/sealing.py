@@ -67,11 +67,15 @@ class Sealer:
         except (InvalidTag, ValueError) as exc:
             raise StoreLocked("its data was sealed under another key: run a full sync") from exc
 
+    def open_values(self, record_id: str, blob: bytes) -> list[Any]:
+        """The personal fields sealed in ``blob`` for ``record_id``, in :data:`SEALED_FIELDS`
+        order (texts and None; dates as ISO text)."""
+        return json.loads(self.open(blob, record_id.encode()).decode())
+
     def open_fields(self, key: str, record_id: str, blob: bytes) -> dict[str, Any]:
         """The personal fields of dataset ``key`` sealed in ``blob`` for ``record_id``, by name
         (dates as ``date``)."""
-        values = json.loads(self.open(blob, record_id.encode()))
-        fields = dict(zip(SEALED_FIELDS[key], values, strict=True))
+        fields = dict(zip(SEALED_FIELDS[key], self.open_values(record_id, blob), strict=True))
         for name in _DATES.intersection(fields):
             if fields[name] is not None:
                 fields[name] = date.fromisoformat(fields[name])
