@@ -30,7 +30,7 @@ F = TypeVar("F", bound=Callable[..., object])
 
 def password_options(command: F) -> F:
     """``--password-file FILE`` and ``--password P`` (shown in ``ps``: warned against); the
-    command gets ``password``, resolved by :func:`_password` (docs/security.md)."""
+    command gets ``password_file`` and ``password_given`` for :func:`_password` (docs/security.md)."""
     command = click.option(
         "--password-file",
         type=click.Path(dir_okay=False, exists=True, path_type=Path),
@@ -41,7 +41,7 @@ def password_options(command: F) -> F:
     )
 
 
-def _password(given: str | None, file: Path | None, prompt: str = "Password") -> str:
+def _password(given: str | None, file: Path | None) -> str:
     """The password of a command: ``--password-file``'s first line, else ``--password`` (with a
     warning on stderr), else ``$MUSTER_PASSWORD``, else asked for on the terminal (not echoed)."""
     if file is not None:
@@ -56,7 +56,7 @@ def _password(given: str | None, file: Path | None, prompt: str = "Password") ->
     from_env = os.environ.get(PASSWORD_ENV)
     if from_env:
         return from_env
-    return str(click.prompt(prompt, hide_input=True, err=True))
+    return str(click.prompt("Password", hide_input=True, err=True))
 
 
 @click.group()
