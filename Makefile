@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo check test bench clean
+.PHONY: demo check test bench clean browser-deps
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,7 +22,15 @@ check: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: $(STAMP)
+# The dashboard's tests drive Debian's chromium (playwright cannot fetch its own browser
+# offline) and read the PDF report back with poppler's pdftotext; installed once, as root.
+browser-deps:
+	@if [ -x /usr/bin/chromium ] && command -v pdftotext >/dev/null; then :; else \
+		$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -q && \
+		$(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -q --no-install-recommends chromium poppler-utils; fi
+
+test: $(STAMP) browser-deps
 	TEXTUAL_ANIMATIONS=none $(BIN)/python -m pytest
 
 bench: $(STAMP)

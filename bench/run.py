@@ -1,20 +1,28 @@
-"""``make bench``: full and delta syncs and registration of the
-``icon`` preset over loopback.
+"""``make bench``: full and delta syncs, registration, the server's sign-in burst and the
+drill report of the ``icon`` preset over loopback.
 
 Prints one JSON object a line: ``{"name", "preset", "seconds", "floor_seconds", "ratio",
 "peak_rss_mb", "runs"}`` (README, "Benchmark"). ``seconds`` and ``floor_seconds``
 are medians; each line's device runs in a process of its own so its peak RSS is its own.
 The ship is generated once into ``bench/.data`` and the server imports it once.
+``server_sign_in_200`` adds ``p50``, ``errors``, ``store``, ``server_peak_rss_mb`` and
+``server_cpu_seconds`` (the server's CPU for the whole burst: on a shared machine the wall
+times depend on the other load, this does not); its ``seconds`` is the p99 from a device's
+start to its session.
+``python -m bench.run --only NAME`` runs the lines whose name starts with NAME.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
 from pathlib import Path
 
+from bench.dashboard import dashboard_open
 from sync_core.key_slots import SHIP_KEY_FILE
 from sync_core.server.process import ServerProcess
 
@@ -30,6 +38,8 @@ DELTA_CASES = (
 UPLOAD_RUNS = 20
 SCAN_RUNS = 200
 SEARCH_KEYSTROKES = 60
+SIGN_IN_DEVICES = 200
+REPORT_RUNS = 3
 
 
 def p99(seconds: list[float]) -> float:
@@ -87,10 +97,76 @@ def line(name: str, measured: dict, runs: int, seconds: float | None = None) -> 
     }
 
 
+def server_sign_in(ship: Path, store: str = "duckdb") -> dict:
+    """The sign-in burst: ``SIGN_IN_DEVICES`` devices within one second, each signing in as
+    a crew member of its own, against a server of its own (started afresh, so its peak RSS
+    is this burst's) over a store of its own on the ``store`` engine (made once, its crew
+    added by the office)."""
+    db = DATA / f"server-{PRESET}-sign-in.duckdb"
+    new = not db.exists()
+    server = ServerProcess(ship, db, DATA / "server.log")
+    with server as url:
+        assert server.process is not None
+        args = ["--server", url, "--devices", str(SIGN_IN_DEVICES), "--seed", str(SEED)]
+        if new:
+            subprocess.run([sys.executable, "-m", "bench.sign_in", "add-users", *args], check=True)
+        cpu_before = cpu_seconds(server.process.pid)
+        done = subprocess.run(
+            [sys.executable, "-m", "bench.sign_in", "burst", *args],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        server_rss = peak_rss_mb(server.process.pid)
+        server_cpu = cpu_seconds(server.process.pid) - cpu_before
+    measured = json.loads(done.stdout)
+    seconds = measured["seconds"]
+    return {
+        "name": f"server_sign_in_{SIGN_IN_DEVICES}",
+        "preset": PRESET,
+        "seconds": round(p99(seconds), 4) if seconds else None,
+        "floor_seconds": None,
+        "ratio": None,
+        "p50": round(statistics.median(seconds), 4) if seconds else None,
+        "errors": sum(measured["errors"].values()),
+        "error_kinds": measured["errors"],
+        "store": store,
+        "peak_rss_mb": measured["peak_rss_mb"],
+        "server_peak_rss_mb": server_rss,
+        "server_cpu_seconds": round(server_cpu, 2),
+        "runs": SIGN_IN_DEVICES,
+    }
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The peak RSS (VmHWM, MB) of process ``pid`` (``ru_maxrss`` of a child starts at its
+    parent's peak; /proc does not)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return round(int(status.split("VmHWM:")[1].split()[0]) / 1024, 1)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds process ``pid`` has used so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
-    """Run every case and print its line. The delta cases change the server's data, so they
-    run on a server store of their own, made afresh from the ship each time."""
+    """Run every case (or those ``--only`` names) and print its line. The delta cases
+    change the server's data, so they run on a server store of their own, made afresh from
+    the ship each time."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--only", default="", help="run only the lines whose name starts with this")
+    only = parser.parse_args().only
     ship = ensure_ship()
+    if f"server_sign_in_{SIGN_IN_DEVICES}".startswith(only):
+        print(json.dumps(server_sign_in(ship)), flush=True)
+    if not only:
+        sync_lines(ship)
+
+
+def sync_lines(ship: Path) -> None:
+    """The device lines: syncs, uploads, scans, searches."""
     with ServerProcess(ship, DATA / f"server-{PRESET}.duckdb", DATA / "server.log") as url:
         for name, portraits, runs in CASES:
             print(json.dumps(run_case(url, ship, name, portraits, runs)), flush=True)
@@ -106,6 +182,16 @@ def main() -> None:
         print(json.dumps(line("scan_p99", scans, SCAN_RUNS, seconds=p99(scans["seconds"]))), flush=True)
         searches = device("search", SEARCH_KEYSTROKES, False, "--server", url, module="bench.registration")
         print(json.dumps(line("search_keystroke", searches, len(searches["seconds"]))), flush=True)
+        for fmt in ("csv", "pdf"):
+            report = device(fmt, REPORT_RUNS, False, "--server", url, module="bench.report")
+            print(json.dumps(line(f"report_{fmt}", report, REPORT_RUNS)), flush=True)
+        with dashboard_open(url) as polls:
+            deltas = device("delta", 50, False, "--server", url, "--case", "empty")
+            print(json.dumps(line("delta_empty_dashboard_open", deltas, 50)), flush=True)
+            uploads = device("upload", UPLOAD_RUNS, False, "--server", url, module="bench.registration")
+            print(json.dumps(line("upload_500_dashboard_open", uploads, UPLOAD_RUNS)), flush=True)
+        polled = {"seconds": polls, "peak_rss_mb": None}
+        print(json.dumps(line("dashboard_poll", polled, len(polls))), flush=True)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from textual.reactive import reactive
 
 from muster_tui.screens.cleared import ClearedOfflineScreen, cleared_note
 from muster_tui.screens.menu import MainMenuScreen
-from muster_tui.screens.register_setup import RegisterDesk, RegisterSetupScreen
+from muster_tui.screens.register_setup import Chosen, RegisterDesk, RegisterSetupScreen
 from muster_tui.screens.sign_in import SignInScreen
 from muster_tui.screens.synchronization import SynchronizationScreen
 from muster_tui.widgets.portrait import can_show_pictures, stored_pictures
@@ -39,10 +39,12 @@ from sync_core.device import DeviceStore, ServerClient, Session, SyncEngine, sig
 from sync_core.device.connectivity import VPN_TARGET_ENV, Connectivity, ConnectivityMonitor
 from sync_core.device.registrar import Book, LocalBook, Post, Registrar, device_data_for
 from sync_core.device.retention import WipeReport, wipe_if_due
+from sync_core.device.session import SYNCED_USER_WAIT
 from sync_core.device.sign_in_rules import session_expired
 from sync_core.device.timer import DeltaTimer
 from sync_core.device.upload import Uploader
 from sync_core.protocol import SafetyMode, SyncState
+from sync_core.wording import counted
 
 RETENTION_CHECK_SECONDS = 3600.0
 SESSION_CHECK_SECONDS = 30.0
@@ -88,6 +90,7 @@ class MusterApp(App[None]):
         self.uploader: Uploader | None = None
         self._offline_password: str | None = None  # to sign in with the server once online
         self.last_activity: datetime = engine.clock.now()
+        self.chosen = Chosen()  # the Register set-up's choice, kept for the session
 
     async def on_mount(self) -> None:
         """Check the retention wipe, start probing, then sign-in (or the cleared error)."""
@@ -146,7 +149,7 @@ class MusterApp(App[None]):
 
     @work(group="go-online", exclusive=True, exit_on_error=False)
     async def _go_online(self, username: str, password: str) -> None:
-        signed_in = await self._authenticate(username, password)
+        signed_in = await self._authenticate(username, password, background=True)
         if signed_in.session.online and self.session is not None and self.session.username == username:
             self._offline_password = None
             session = self.session = signed_in.session
@@ -164,8 +167,13 @@ class MusterApp(App[None]):
         screen = SignInScreen(self.client.base_url, self._authenticate, username)
         self.push_screen(screen, callback=self._signed_in)
 
-    async def _authenticate(self, username: str, password: str) -> SignedIn:
-        session = await sign_in(self.client, self.store, username, password, clock=self.engine.clock)
+    async def _authenticate(self, username: str, password: str, background: bool = False) -> SignedIn:
+        """Sign in; a synced crew member waits for the server only briefly, unless this is
+        the background join of an offline session (``background``)."""
+        wait = None if background else SYNCED_USER_WAIT
+        session = await sign_in(
+            self.client, self.store, username, password, clock=self.engine.clock, synced_wait=wait
+        )
         server_id = session.server_id
         first_sync = server_id is not None and await asyncio.to_thread(self.engine.needs_full_sync, server_id)
         self._offline_password = None if session.online else password
@@ -175,8 +183,12 @@ class MusterApp(App[None]):
         assert signed_in is not None
         session = self.session = signed_in.session
         self.last_activity = self.engine.clock.now()
+        self.chosen = Chosen()
         self.push_screen(MainMenuScreen(session), callback=self._sign_out)
         self._start_session_work(session)
+        online = self.connectivity is not None and self.connectivity.online
+        if not session.online and online and self._offline_password:
+            self._go_online(session.username, self._offline_password)  # the server was slow to answer
         if signed_in.first_sync and session.server_id is not None:
             self.push_screen(SynchronizationScreen(self.engine, session.server_id, first_sign_in=True))
 
@@ -204,7 +216,7 @@ class MusterApp(App[None]):
         if uploader is not None:
             left = (await uploader.drain()).pending
             if left:
-                self.notify(f"{left} registration(s) still wait for upload; they are kept", markup=False)
+                self.notify(f"Kept, waiting for upload: {counted(left, 'registration')}", markup=False)
         if reason:
             self.notify(reason, markup=False)
         self._show_sign_in(username)
@@ -276,7 +288,8 @@ class MusterApp(App[None]):
     def on_main_menu_screen_register_requested(self) -> None:
         """Open the Register set-up: safety mode, then muster station or lifeboat."""
         pictures = stored_pictures(self.store) if can_show_pictures(self) else None
-        self.push_screen(RegisterSetupScreen(RegisterDesk(self.book, self.registrar, self.engine, pictures)))
+        desk = RegisterDesk(self.book, self.registrar, self.engine, pictures, self.chosen)
+        self.push_screen(RegisterSetupScreen(desk))
 
     def on_synchronization_screen_upload_retry_requested(self) -> None:
         """Queue the refused registrations again and upload."""

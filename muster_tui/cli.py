@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -59,6 +60,24 @@ def _password(given: str | None, file: Path | None) -> str:
     return str(click.prompt("Password", hide_input=True, err=True))
 
 
+def _trust(_: click.Context, __: click.Parameter, ca_file: Path | None) -> Path | None:
+    """``--ca-file``: every client of this process verifies the server against it."""
+    if ca_file is not None:
+        from sync_core.device.client import CA_FILE_ENV
+
+        os.environ[CA_FILE_ENV] = str(ca_file)
+    return ca_file
+
+
+ca_file_option = click.option(
+    "--ca-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    callback=_trust,
+    expose_value=False,
+    help="CA certificate (PEM) of the https server (or $MUSTER_CA_FILE); default: the system store.",
+)
+
+
 @click.group()
 @click.option("-v", "--verbose", is_flag=True, help="Log debug detail to stderr.")
 def main(verbose: bool) -> None:
@@ -91,24 +110,80 @@ def fixtures_ship(preset: str, seed: int, out: Path) -> None:
 @click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=0, show_default=True, help="0 picks a free port.")
+@click.option(
+    "--sign-in-workers",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="Threads checking passwords (0: one per core).",
+)
+@click.option(
+    "--sign-in-queue",
+    type=click.IntRange(0),
+    default=256,
+    show_default=True,
+    help="Sign-ins that may wait for a thread; more are answered 503 with Retry-After.",
+)
+@click.option(
+    "--certfile",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Serve HTTPS: certificate chain (PEM).",
+)
+@click.option(
+    "--keyfile", type=click.Path(dir_okay=False, path_type=Path), help="The certificate's private key (PEM)."
+)
+@click.option("--api-docs", is_flag=True, help="Serve /docs, /redoc and /openapi.json (off by default).")
 @click.option("--exit-with-parent", is_flag=True, hidden=True, help="Stop when the parent process dies.")
-def server(data_dir: Path, db_path: Path, host: str, port: int, exit_with_parent: bool) -> None:
+def server(
+    data_dir: Path,
+    db_path: Path,
+    host: str,
+    port: int,
+    sign_in_workers: int,
+    sign_in_queue: int,
+    certfile: Path | None,
+    keyfile: Path | None,
+    api_docs: bool,
+    exit_with_parent: bool,
+) -> None:
     """The Mustering server; imports DATA when DB is new. Prints {"url", "server_id"} once listening."""
     from sync_core.errors import MusterError
     from sync_core.server import serve
+    from sync_core.server.serve import Tls
+    from sync_core.server.sign_in import SignInLimits
 
+    if (certfile is None) != (keyfile is None):
+        raise click.UsageError("--certfile and --keyfile go together")
+    tls = Tls(certfile, keyfile) if certfile and keyfile else None
+    limits = SignInLimits(sign_in_workers, sign_in_queue)
     try:
-        serve(data_dir, db_path, host, port, with_parent=exit_with_parent)
-    except MusterError as exc:
+        serve(
+            data_dir, db_path, host, port,
+            with_parent=exit_with_parent, sign_in_limits=limits, tls=tls, api_docs=api_docs,
+        )  # fmt: skip
+    except (MusterError, OSError) as exc:
         raise click.ClickException(str(exc)) from exc
 
 
 @main.command()
+@ca_file_option
 @click.option("--server", "server_url", required=True, help="e.g. http://127.0.0.1:8000")
 @click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), required=True)
-def app(server_url: str, db_path: Path) -> None:
-    """The Textual app on the device store DB."""
-    _run_app(server_url, db_path)
+@click.option("--web", is_flag=True, help="Serve the app to a browser (a tablet) instead of this terminal.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="With --web: the address to listen on.")
+@click.option("--port", type=int, default=8000, show_default=True, help="With --web: the port to listen on.")
+def app(server_url: str, db_path: Path, web: bool, host: str, port: int) -> None:
+    """The Textual app on the device store DB (with --web, in a browser at http://HOST:PORT)."""
+    if not web:
+        _run_app(server_url, db_path)
+        return
+    from muster_tui.web_app import serve_in_browser
+    from sync_core.device.client import server_address_problem
+
+    problem = server_address_problem(server_url)
+    if problem:
+        raise click.BadParameter(problem, param_hint="--server")
+    serve_in_browser(server_url, db_path, host, port)
 
 
 @main.command()
@@ -140,6 +215,7 @@ def demo(data_dir: Path, preset: str) -> None:
 
 
 @main.command()
+@ca_file_option
 @click.option("--server", "server_url", required=True)
 @click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option("--user", "username", required=True)
@@ -157,7 +233,8 @@ def sync(
     full: bool,
     watch: bool,
 ) -> None:
-    """Headless sign-in + sync; prints one JSON object per run, exits 1 if any status is Failed."""
+    """Headless sign-in + sync; prints one JSON object per run, exits 1 if any status is Failed.
+    On a terminal, a full sync's progress goes to stderr (the JSON stays on stdout)."""
     password = _password(password_given, password_file)
     from sync_core.device import DeviceStore, SyncStatus
     from sync_core.device.client import server_address_problem
@@ -174,12 +251,15 @@ def sync(
         _report(SyncStatus(status=SyncState.FAILED, kind="full", error=str(exc)))
         sys.exit(1)
     status = SyncStatus(status=SyncState.SUCCESS)  # what a --watch stopped by Ctrl-C leaves
+    progress = _ProgressLine() if sys.stderr.isatty() else None
     try:
         if watch:
             with contextlib.suppress(KeyboardInterrupt):
-                status = asyncio.run(sync_forever(server_url, store, username, password, _report, full=full))
+                status = asyncio.run(
+                    sync_forever(server_url, store, username, password, _report, full=full, watch=progress)
+                )
         else:
-            status = asyncio.run(sync_once(server_url, store, username, password, full=full))
+            status = asyncio.run(sync_once(server_url, store, username, password, full=full, watch=progress))
             _report(status)
     finally:
         store.close()
@@ -187,6 +267,7 @@ def sync(
 
 
 @main.command()
+@ca_file_option
 @click.option("--server", "server_url", required=True)
 @click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option("--user", "username", required=True)
@@ -235,13 +316,30 @@ def _report(status: SyncStatus) -> None:
     click.echo(json.dumps(status.to_cli_json()))
 
 
+class _ProgressLine:
+    """A full sync's progress as one line on stderr (a terminal), rewritten in place while
+    it runs and ended with a newline when the run ends."""
+
+    def __init__(self) -> None:
+        self.shown = ""
+
+    def __call__(self, status: SyncStatus) -> None:
+        line = f"Full sync: {status.progress.summary()}" if status.running and status.progress else ""
+        if line == self.shown:
+            return
+        click.echo(f"\r\x1b[K{line}" if line else "\n", err=True, nl=False)
+        self.shown = line
+
+
 @main.command()
+@ca_file_option
 @click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def status(db_path: Path, as_json: bool) -> None:
     """Probe now with the server of the last sync (VPN target: $MUSTER_VPN_TARGET, HOST:PORT);
     prints {"mode", "dependencies", "sync", "upload", "outbox", "last_used", "days_to_wipe"};
-    exits 0 online or offline, 1 with {"error"} when the store cannot be opened."""
+    exits 0 online or offline, 1 with {"error"} when the store cannot be opened (without
+    --json: the error as a line on stderr)."""
     from sync_core.device import DeviceStore
     from sync_core.device.connectivity import VPN_TARGET_ENV
     from sync_core.device.status_report import status_report
@@ -252,7 +350,7 @@ def status(db_path: Path, as_json: bool) -> None:
             raise StoreUnusable(str(db_path), "no such file")
         store = DeviceStore(db_path)
     except MusterError as exc:
-        click.echo(json.dumps({"error": str(exc)}))
+        click.echo(json.dumps({"error": str(exc)}) if as_json else f"error: {exc}", err=not as_json)
         sys.exit(1)
     try:
         report = asyncio.run(status_report(store, os.environ.get(VPN_TARGET_ENV)))
@@ -281,38 +379,111 @@ def _status_lines(report: dict) -> str:
     return "\n".join(lines)
 
 
-@main.command()
+@main.group()
+@ca_file_option
 @click.option("--server", "server_url", required=True)
 @click.option("--user", "username", required=True)
 @password_options
-@click.argument("action", type=click.Choice(["set", "delete"]))
-@click.argument("key")
-@click.argument("record_id")
-@click.argument("assignments", nargs=-1)
+@click.pass_context
 def admin(
+    ctx: click.Context, server_url: str, username: str, password_given: str | None, password_file: Path | None
+) -> None:
+    """The ship's office changes server data (`set`, `delete`) or the ship's safety mode (`mode`)."""
+    ctx.obj = _Office(server_url, username, password_given, password_file)
+
+
+class _Office:
+    """``muster admin``'s server and user; the password is asked for once a subcommand runs (not
+    for ``--help``)."""
+
+    def __init__(self, server_url: str, username: str, given: str | None, file: Path | None) -> None:
+        self.server_url, self.username, self._given, self._file = server_url, username, given, file
+
+    def signed(self) -> tuple[str, str, str]:
+        """``(server_url, username, password)``."""
+        return self.server_url, self.username, _password(self._given, self._file)
+
+
+def _edit_command(action: str, help_text: str) -> None:
+    @admin.command(action, help=help_text)
+    @click.argument("key")
+    @click.argument("record_id")
+    @click.argument("assignments", nargs=-1)
+    @click.pass_obj
+    def edit(office: _Office, key: str, record_id: str, assignments: tuple[str, ...]) -> None:
+        from sync_core.device.admin import run_admin
+
+        try:
+            fields = dict(_assignment(item) for item in assignments)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from exc
+        signed = office.signed()
+        if key == "users" and fields.get("password") == "":
+            fields["password"] = click.prompt(f"New password for {record_id}", hide_input=True, err=True)
+        _echo_result(asyncio.run(run_admin(*signed, action, key, record_id, fields)))
+
+
+_edit_command(
+    "set",
+    "Set FIELD=VALUE ... of (or create) record RECORD_ID of dataset KEY. VALUE is JSON when it parses, "
+    "else text; `set reservations ID picture=PATH` replaces a portrait; `set users NAME password=` asks "
+    'for the user\'s new password (not echoed). Prints {"cursor"} or {"error"}.',
+)
+_edit_command("delete", 'Delete record RECORD_ID of dataset KEY. Prints {"cursor"} or {"error"}.')
+
+
+@admin.command("mode")
+@click.argument("action", type=click.Choice(["start", "end"]))
+@click.argument("mode", type=click.Choice(["EMERCY", "GENASS", "ASHSHP"]), required=False)
+@click.pass_obj
+def admin_mode(office: _Office, action: str, mode: str | None) -> None:
+    """`start EMERCY|GENASS|ASHSHP` a muster ship-wide, or `end` it; online handhelds follow.
+    Prints {"mode", "since", "set_by"} or {"error"}."""
+    from sync_core.device.admin import run_safety_mode
+    from sync_core.protocol import SafetyMode
+
+    if (action == "start") != (mode is not None):
+        raise click.UsageError("use `mode start EMERCY|GENASS|ASHSHP` or `mode end`")
+    _echo_result(asyncio.run(run_safety_mode(*office.signed(), SafetyMode(mode) if mode else None)))
+
+
+@main.command()
+@ca_file_option
+@click.option("--server", "server_url", required=True)
+@click.option("--user", "username", required=True)
+@password_options
+@click.option("--mode", type=click.Choice(["EMERCY", "GENASS", "ASHSHP"]), required=True)
+@click.option(
+    "--since",
+    type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d"]),
+    help="Count registrations from this time (UTC unless an offset is given).",
+)
+@click.option("--format", "fmt", type=click.Choice(["csv", "pdf"]), required=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def report(
     server_url: str,
     username: str,
     password_given: str | None,
     password_file: Path | None,
-    action: str,
-    key: str,
-    record_id: str,
-    assignments: tuple[str, ...],
+    mode: str,
+    since: datetime | None,
+    fmt: str,
+    out: Path,
 ) -> None:
-    """The ship's office changes server data: set FIELD=VALUE ... of (or create) record
-    RECORD_ID of dataset KEY, or delete it. VALUE is JSON when it parses, else text;
-    `set reservations ID picture=PATH` replaces a portrait; `set users NAME password=` asks
-    for the user's new password (not echoed). Prints {"cursor"} or {"error"}."""
-    from sync_core.device.admin import run_admin
+    """The drill report (office): per station who registered when, by which user and device; who
+    is missing; totals. Written to OUT (owner-only); prints {"out", "bytes"} or {"error"}."""
+    from datetime import UTC
 
-    try:
-        fields = dict(_assignment(item) for item in assignments)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from exc
+    from sync_core.device.admin import fetch_report
+    from sync_core.protocol import SafetyMode
+
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
     password = _password(password_given, password_file)
-    if key == "users" and fields.get("password") == "":
-        fields["password"] = click.prompt(f"New password for {record_id}", hide_input=True, err=True)
-    result = asyncio.run(run_admin(server_url, username, password, action, key, record_id, fields))
+    _echo_result(asyncio.run(fetch_report(server_url, username, password, SafetyMode(mode), since, fmt, out)))
+
+
+def _echo_result(result: dict) -> None:
     click.echo(json.dumps(result))
     sys.exit(1 if result.get("error") else 0)
 

@@ -116,11 +116,13 @@ class SessionEnded(SignInError):
 
 
 class ServerRejected(SyncError):
-    """The server answered with an error status other than 401 / 410."""
+    """The server answered with an error status other than 401 / 410; ``retry_after``: the
+    seconds its ``Retry-After`` header asked for (503 busy, 429 refused), else None."""
 
-    def __init__(self, status_code: int, detail: str) -> None:
+    def __init__(self, status_code: int, detail: str, retry_after: float | None = None) -> None:
         super().__init__(f"Server refused the request (HTTP {status_code}): {detail}")
         self.status_code = status_code
+        self.retry_after = retry_after
 
 
 class MalformedResponse(SyncError):

@@ -14,16 +14,26 @@ Rules (with the general parameters that tune them):
   that name it and are on board (``movement_status = 'Onboard'``): people ashore or not yet
   embarked are not missing.
 - **Counts**: registered = standing registered here (from any station); not registered =
-  assigned here and registered nowhere in this mode; those are also the **missing**.
+  assigned here and registered nowhere in this mode; those are also the **missing**. So
+  that the figures add up, those registered here from other stations (or not assigned
+  anywhere on board here) and those assigned here but registered at another station are
+  counted apart: assigned = registered here and assigned here + at other stations +
+  not registered, and registered = registered here and assigned here + from other stations.
+- **Search**: a text finds the profiles whose cabin, manning, booking or board card number
+  starts with it (any case), and those each of whose words starts a word of their first or
+  last name, in any order, ignoring case and accents ("zoe" finds "Zoë", "williams sam"
+  finds "Samantha Williams"); names split at spaces and hyphens (:data:`NAME_KEY_SQL`).
 - **Wrong station** (``assembly_handling_mode``): 1 register anyone here, 2 ask the crew
   member, 3 refuse.
 """
 
 from __future__ import annotations
 
+import logging
 import re
+import unicodedata
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from enum import IntEnum, StrEnum
 
 import duckdb
@@ -31,6 +41,17 @@ import duckdb
 from sync_core.duck import first_row
 from sync_core.errors import BadCard
 from sync_core.protocol import SafetyMode
+
+log = logging.getLogger(__name__)
+# Sign-in lockout, on the device and on the server (docs/security.md, "Server sign-in"):
+# this many failed sign-ins in a row lock a username for that many minutes. The defaults
+# (the fixture ship's values) apply when a parameter is missing or not a whole number >= 1.
+MAX_FAILED_SIGN_INS = "max_failed_sign_ins"
+LOCKOUT_MINUTES = "lockout_minutes"
+DEFAULT_MAX_FAILED_SIGN_INS = 5
+DEFAULT_LOCKOUT_MINUTES = 15
+# The largest whole-number parameter taken (minutes or days: at most ~69 days or ~274 years).
+WHOLE_PARAMETER_MAX = 100_000
 
 # device time with its offset as captured (text, shown back as HH:MM), and the same instant
 # in UTC for ordering.
@@ -55,8 +76,14 @@ PERSON_COLUMNS = (
     "special_needs", "picture_sha256", "movement_status",
 )  # fmt: skip
 PERSON_SELECT = ", ".join(f'r."{name}"' for name in PERSON_COLUMNS)
-# The columns a search text may start (first or last name, cabin, manning, booking, card).
-SEARCH_FIELDS = ("first_name", "last_name", "cabin", "manning_number", "booking_number", "board_card_number")
+# The columns a whole search text may start (cabin, manning, booking, card numbers).
+NUMBER_FIELDS = ("cabin", "manning_number", "booking_number", "board_card_number")
+# Where a search text splits into words.
+WORD_BREAK = r"[\s-]+"
+# A profile's name words, lowercased and without accents by DuckDB, each after a space
+# (" samantha williams"; names split at spaces and hyphens): a search word starts a name
+# word when " " + word is in it. replace() costs a third of a regular expression here.
+NAME_KEY_SQL = "' ' || replace(strip_accents(lower(concat_ws(' ', r.first_name, r.last_name))), '-', ' ')"
 
 
 class AssemblyHandling(IntEnum):
@@ -127,18 +154,31 @@ class Standing:
 
     @property
     def time_of_day(self) -> str:
-        """``HH:MM`` of ``registered_at``, in the capturing device's own offset."""
-        return self.registered_at[11:16]
+        """``HH:MM`` of ``registered_at`` in the capturing device's own offset, with that
+        offset: ``23:16 UTC``, ``00:16 UTC+01:00``."""
+        moment = datetime.fromisoformat(self.registered_at)
+        offset = moment.isoformat(timespec="minutes")[-6:] if moment.utcoffset() else ""
+        return f"{moment:%H:%M} UTC{offset}"
 
 
 @dataclass(frozen=True)
 class Counts:
-    """A station's counts in one safety mode (see the module's rules)."""
+    """A station's counts in one safety mode (see the module's rules): ``registered`` here
+    in all, of whom ``from_other_stations`` are not assigned here; ``assigned`` here, of
+    whom ``at_other_stations`` are registered at another station and ``not_registered``
+    nowhere (the ``missing``, the first of them by name)."""
 
     registered: int
     not_registered: int
     assigned: int
     missing: list[Person]
+    from_other_stations: int
+    at_other_stations: int
+
+    @property
+    def own_registered(self) -> int:
+        """Assigned here and registered here."""
+        return self.registered - self.from_other_stations
 
 
 def card_number(text: str) -> str:
@@ -160,13 +200,23 @@ def verdict(person: Person, mode: SafetyMode, place: str, handling: AssemblyHand
     return Verdict.ASK if handling is AssemblyHandling.ASK else Verdict.REFUSE
 
 
+def station_order(code: str) -> tuple[int, str, int, str]:
+    """Sort key of a muster station code (letters, then perhaps a number): the shorter
+    letters first, then by letters and number (``A`` ... ``N``, then ``ES1``, ``ES2`` ...
+    ``ES10``)."""
+    letters = code.rstrip("0123456789")
+    number = code[len(letters) :]
+    return len(letters), letters, int(number) if number else -1, code
+
+
 def places(cur: duckdb.DuckDBPyConnection, mode: SafetyMode) -> list[Place]:
-    """The muster stations (or, for abandon ship, the lifeboats) in code order."""
+    """The lifeboats (abandon ship) in launch sequence, or the muster stations in
+    :func:`station_order`."""
     if mode.by_lifeboat:
         sql = "SELECT code, coalesce(description, code) FROM lifeboats ORDER BY launch_sequence, code"
-    else:
-        sql = "SELECT code, coalesce(name, code) FROM muster_stations ORDER BY code"
-    return [Place(code, name) for code, name in cur.execute(sql).fetchall()]
+        return [Place(code, name) for code, name in cur.execute(sql).fetchall()]
+    stations = cur.execute("SELECT code, coalesce(name, code) FROM muster_stations").fetchall()
+    return sorted((Place(code, name) for code, name in stations), key=lambda place: station_order(place.code))
 
 
 def find_card(cur: duckdb.DuckDBPyConnection, card: str) -> Person | None:
@@ -181,22 +231,35 @@ def find_profile(cur: duckdb.DuckDBPyConnection, profile_id: str) -> Person | No
     return Person(*row) if row else None
 
 
+def fold(text: str) -> str:
+    """``text`` lowercased and without accents, as DuckDB's ``strip_accents(lower(...))``."""
+    decomposed = unicodedata.normalize("NFD", text.lower())
+    return "".join(char for char in decomposed if not unicodedata.combining(char))
+
+
+def search_words(text: str) -> list[str]:
+    """The words of a search ``text``, folded (:func:`fold`, as :data:`NAME_KEY_SQL` folds the
+    names): ``"Zoë  Smith-J"`` -> ``["zoe", "smith", "j"]``."""
+    return [word for word in re.split(WORD_BREAK, fold(text)) if word]
+
+
 def search(cur: duckdb.DuckDBPyConnection, text: str, limit: int = SEARCH_LIMIT) -> list[Person]:
-    """Profiles one of whose :data:`SEARCH_FIELDS` starts with ``text`` (stripped, any case);
-    at most ``limit``, by last name, first name and profile id."""
-    term = text.strip().lower()
-    if not term:
+    """Profiles ``text`` finds (the module's search rule); at most ``limit``, by last name,
+    first name and profile id."""
+    term, words = text.strip().lower(), search_words(text)
+    if not term or not words:
         return []
-    starts = " OR ".join(f'starts_with(lower(r."{name}"), $1)' for name in SEARCH_FIELDS)
+    numbers = " OR ".join(f'starts_with(lower(r."{name}"), ?)' for name in NUMBER_FIELDS)
+    names = " AND ".join(f"contains({NAME_KEY_SQL}, ?)" for _ in words)
     rows = cur.execute(
-        f"SELECT {PERSON_SELECT} FROM reservations r WHERE {starts} "
-        "ORDER BY last_name, first_name, profile_id LIMIT $2",
-        [term, limit],
+        f"SELECT {PERSON_SELECT} FROM reservations r WHERE {numbers} OR ({names}) "
+        "ORDER BY last_name, first_name, profile_id LIMIT ?",
+        [*[term] * len(NUMBER_FIELDS), *(f" {word}" for word in words), limit],
     ).fetchall()
     return [Person(*row) for row in rows]
 
 
-def _latest(mode: SafetyMode) -> str:
+def latest_events(mode: SafetyMode) -> str:
     """SQL of each person's latest event in ``mode``: profile_id, action, place, time, user, id."""
     place = "lifeboat" if mode.by_lifeboat else "muster_station"
     return (
@@ -228,38 +291,48 @@ def counts(
 ) -> Counts:
     """Registered / not registered / assigned at ``place`` in ``mode`` and the first
     ``missing_limit`` missing people by name."""
-    registered, not_registered, assigned = count_figures(cur, mode, place)
     missing = cur.execute(
-        f"WITH latest AS ({_latest(mode)}) SELECT {PERSON_SELECT} FROM reservations r "
+        f"WITH latest AS ({latest_events(mode)}) SELECT {PERSON_SELECT} FROM reservations r "
         f"LEFT JOIN latest l USING (profile_id) WHERE {_missing_here(mode)} "
         "ORDER BY r.last_name, r.first_name, r.profile_id LIMIT $2",
         [place, missing_limit],
     ).fetchall()
-    return Counts(registered, not_registered, assigned, missing=[Person(*row) for row in missing])
+    return count_figures(cur, mode, place, [Person(*row) for row in missing])
 
 
-def count_figures(cur: duckdb.DuckDBPyConnection, mode: SafetyMode, place: str) -> tuple[int, int, int]:
-    """``(registered, not_registered, assigned)`` at ``place`` in ``mode`` (see :class:`Counts`)."""
+def count_figures(
+    cur: duckdb.DuckDBPyConnection, mode: SafetyMode, place: str, missing: list[Person]
+) -> Counts:
+    """The :class:`Counts` at ``place`` in ``mode`` with ``missing`` as its missing people."""
     assigned_here = _assigned_here(mode)
     row = first_row(
         cur,
-        f"WITH latest AS ({_latest(mode)}) SELECT "
+        f"WITH latest AS ({latest_events(mode)}) SELECT "
         "(SELECT count(*) FROM latest WHERE action = 'register' AND place = $1), "
         f"(SELECT count(*) FROM reservations r WHERE {assigned_here}), "
         f"(SELECT count(*) FROM reservations r JOIN latest l USING (profile_id) "
-        f" WHERE {assigned_here} AND l.action = 'register')",
+        f" WHERE {assigned_here} AND l.action = 'register'), "
+        f"(SELECT count(*) FROM reservations r JOIN latest l USING (profile_id) "
+        f" WHERE {assigned_here} AND l.action = 'register' AND l.place = $1)",
         [place],
     )
     assert row is not None
-    registered, assigned, assigned_registered = row
-    return registered, assigned - assigned_registered, assigned
+    registered, assigned, assigned_registered, own = row
+    return Counts(
+        registered=registered,
+        not_registered=assigned - assigned_registered,
+        assigned=assigned,
+        missing=missing,
+        from_other_stations=registered - own,
+        at_other_stations=assigned_registered - own,
+    )
 
 
 def missing_ids(cur: duckdb.DuckDBPyConnection, mode: SafetyMode, place: str) -> list[str]:
     """The profile ids of everyone missing at ``place`` in ``mode``, in no order (the device
     orders them by name in memory, where its names are open)."""
     rows = cur.execute(
-        f"WITH latest AS ({_latest(mode)}) SELECT r.profile_id FROM reservations r "
+        f"WITH latest AS ({latest_events(mode)}) SELECT r.profile_id FROM reservations r "
         f"LEFT JOIN latest l USING (profile_id) WHERE {_missing_here(mode)}",
         [place],
     ).fetchall()
@@ -281,3 +354,30 @@ def parameter(cur: duckdb.DuckDBPyConnection, name: str) -> str | None:
     """General parameter ``name``'s value, or None."""
     row = first_row(cur, "SELECT value FROM parameters WHERE name = ?", [name])
     return row[0] if row else None
+
+
+def whole_parameter(cur: duckdb.DuckDBPyConnection, name: str, default: int) -> int:
+    """General parameter ``name`` as a whole number (see :func:`whole_number`)."""
+    return whole_number(name, parameter(cur, name), default)
+
+
+def whole_number(name: str, value: str | None, default: int) -> int:
+    """General parameter ``name``'s ``value`` as a whole number from 1 to
+    ``WHOLE_PARAMETER_MAX``: ``default`` when it is missing or not a whole number >= 1, the
+    maximum when it is larger (both logged). Every caller makes a time span of it: the cap
+    keeps that and the times computed from it within datetime's range, whatever the office
+    typed."""
+    text = (value or "").strip()
+    if text.isdecimal():
+        # int() refuses numbers of thousands of digits; anything that long is above the cap
+        number = int(text) if len(text.lstrip("0")) <= 9 else WHOLE_PARAMETER_MAX + 1
+        if number > WHOLE_PARAMETER_MAX:
+            log.warning(
+                "general parameter %s=%r is above the cap; using %d", name, value, WHOLE_PARAMETER_MAX
+            )
+            return WHOLE_PARAMETER_MAX
+        if number >= 1:
+            return number
+    if value is not None:
+        log.warning("general parameter %s=%r is not a whole number >= 1; using %d", name, value, default)
+    return default

@@ -217,6 +217,15 @@ class Health(BaseModel):
     db: ComponentState
     webapp: ComponentState
     server_id: str | None
+    # The ship's safety mode, so an online handheld follows it from its health probe
+    # (None: no muster under way, a server that predates ship-wide modes, or a mode this
+    # device does not know, from a newer server: that is no reason to call the server down).
+    safety_mode: SafetyMode | None = None
+
+    @field_validator("safety_mode", mode="before")
+    @classmethod
+    def _known_mode(cls, value: Any) -> Any:
+        return value if value in {mode.value for mode in SafetyMode} else None
 
 
 class ErrorBody(BaseModel):
@@ -262,6 +271,22 @@ class RegistrationAction(StrEnum):
 
     REGISTER = "register"
     UNREGISTER = "unregister"
+
+
+class ShipSafetyMode(BaseModel):
+    """The ship-wide safety mode the office set (``GET /api/v1/safety-mode``): ``mode`` None
+    when no muster is under way; ``since`` when the current state began (aware UTC, None
+    before the office ever set one); ``set_by`` the office user who set it."""
+
+    mode: SafetyMode | None
+    since: AwareDatetime | None
+    set_by: str | None
+
+
+class SafetyModeChange(BaseModel):
+    """Body of ``PUT /api/v1/admin/safety-mode``: the mode to start, or None to end it."""
+
+    mode: SafetyMode | None
 
 
 class Registration(BaseModel):

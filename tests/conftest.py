@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from sync_core.server.process import ServerProcess
+from sync_core.server.store import ServerStore
 
 SMALL_SEED = 7
 
@@ -47,6 +48,15 @@ def own_server(ship_dir: Path, tmp_path: Path) -> Iterator[ServerProcess]:
     server = start_server(ship_dir, tmp_path)
     yield server
     server.stop()
+
+
+@pytest.fixture
+def server_store(ship_dir: Path, tmp_path: Path) -> Iterator[ServerStore]:
+    """A server store of this test's own with the small ship imported, for an in-process app."""
+    store = ServerStore(tmp_path / "server.duckdb")
+    store.import_ship(ship_dir)
+    yield store
+    store.close()
 
 
 @pytest.fixture

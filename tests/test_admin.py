@@ -5,6 +5,7 @@ Refused edits change nothing, so they run against the shared read-only ``live_se
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from sync_core.device.client import ServerClient
 from sync_core.server.process import ServerProcess
 from tests.cli import json_report, run_muster
 
@@ -87,6 +89,12 @@ def test_crew_may_not_edit(live_server: ServerProcess) -> None:
         (("set", "reservations", "NEW1", "first_name=Ann"), "needs a value for"),
         (("set", "users", "evil", "display_name=x"), "needs a value for"),
         (("set", "reservations", "P0000001", f"first_name={'x' * 501}"), "at most 500"),
+        (
+            ("set", "parameters", "retention_days", "value=soon"),
+            "parameter retention_days takes a whole number",
+        ),
+        (("set", "parameters", "retention_days", "value=1.5"), "takes a whole number"),
+        (("set", "parameters", "drill_for_today_only", "value=3"), "takes true or false"),
     ],
 )
 def test_values_must_fit_their_fields(live_server: ServerProcess, args: tuple[str, ...], reason: str) -> None:
@@ -106,3 +114,19 @@ def test_a_truncated_or_shared_jpeg_is_refused(own_server: ServerProcess, tmp_pa
     assert again == (0, first)  # the same portrait again: accepted, nothing changed
     code, result = muster_admin(own_server.url, "set", "reservations", "P0000005", f"picture={jpeg}")
     assert code == 1 and "already the portrait of profile 'P0000004'" in result["error"]
+
+
+def test_a_parameter_value_takes_its_declared_type(own_server: ServerProcess) -> None:
+    """``value=3`` arrives as a number (the command line reads JSON); each parameter keeps
+    it as the text of its declared type."""
+    edits = {"assembly_handling_mode": "3", "safety_mode": "3", "drill_for_today_only": "FALSE"}
+    for name, value in edits.items():
+        code, result = muster_admin(own_server.url, "set", "parameters", name, f"value={value}")
+        assert code == 0 and result["error"] is None, result
+
+    async def stored() -> list[str | None]:
+        async with ServerClient(own_server.url) as client:
+            await client.sign_in("demo", "demo")
+            return [await client.parameter(name) for name in edits]
+
+    assert asyncio.run(stored()) == ["3", "3", "false"]

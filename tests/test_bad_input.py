@@ -49,7 +49,7 @@ async def test_corrupt_and_oversize_pictures_fail_alone(
     assert status.status is SyncState.SUCCESS, status.error
     pictures = status.datasets["pictures"]
     assert pictures.failed == 2
-    assert "2 portrait(s) refused" in (pictures.error or "")
+    assert "2 portraits refused" in (pictures.error or "")
     assert pictures.count == status.datasets["reservations"].count - 2
     store.close()
 

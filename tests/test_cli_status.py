@@ -152,6 +152,12 @@ def test_a_missing_store_is_an_error_and_not_created(tmp_path: Path) -> None:
     assert not missing.exists()
 
 
+def test_without_json_an_error_is_a_line_on_stderr(tmp_path: Path) -> None:
+    done = run_muster("status", "--db", str(tmp_path / "device.duckdb"), timeout=60)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.startswith("error: ") and "no such file" in done.stderr and "{" not in done.stderr
+
+
 def test_without_json_it_prints_lines_for_people(device_store_path: Path) -> None:
     DeviceStore(device_store_path).close()
     code, out = muster_status(device_store_path)

@@ -3,6 +3,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import pty
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -18,6 +24,44 @@ def test_sync_succeeds_and_counts(live_server: ServerProcess, device_store_path:
     assert report["status"] == "Success" and report["kind"] == "full"
     assert all(row["count"] > 0 and row["status"] == "Success" for row in report["datasets"].values())
     assert report["error"] is None
+
+
+def test_on_a_terminal_progress_goes_to_stderr_and_json_to_stdout(
+    live_server: ServerProcess, device_store_path: Path
+) -> None:
+    """stderr a terminal (a pty): the full sync's progress lines, rewritten in place and
+    ended with a newline; stdout still one JSON object."""
+    reader, writer = pty.openpty()
+    chunks: list[bytes] = []  # read as they come: a full pty would hold the child up
+    reading = threading.Thread(target=lambda: chunks.extend(iter(lambda: _read(reader), b"")))
+    reading.start()
+    args = ["sync", "--server", live_server.url, "--db", str(device_store_path), "--user", "demo"]
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "muster_tui", *args, "--password", "demo"],
+            stdout=subprocess.PIPE,
+            stderr=writer,
+            text=True,
+            timeout=90,
+        )
+    finally:
+        os.close(writer)  # the reader sees the end
+        reading.join()
+        os.close(reader)
+    shown = b"".join(chunks)
+    assert done.returncode == 0 and json.loads(done.stdout)["status"] == "Success"
+    lines = shown.decode().split("\r\x1b[K")
+    assert lines[1].startswith("Full sync: Records 0 of ")
+    assert lines[-1].startswith("Full sync: Records ") and " · Portraits " in lines[-1]
+    assert shown.endswith(b"\r\n")  # the line ended (the pty turns the newline into CR LF)
+
+
+def _read(fd: int) -> bytes:
+    """What the pty holds, b"" at its end (Linux reports the closed far side as EIO)."""
+    try:
+        return os.read(fd, 65536)
+    except OSError:
+        return b""
 
 
 def test_second_sync_is_a_delta_unless_full_is_forced(

@@ -12,8 +12,8 @@ from pathlib import Path
 from sync_core.clock import FrozenClock
 from sync_core.device import DeviceStore, ServerClient, SyncEngine, SyncStatus
 from sync_core.device.session import sign_in
-from sync_core.device.store import WHOLE_PARAMETER_MAX
 from sync_core.device.timer import DeltaTimer
+from sync_core.muster import WHOLE_PARAMETER_MAX
 from sync_core.protocol import RecordChange, SyncState
 from sync_core.server.process import ServerProcess
 

@@ -14,10 +14,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from argon2 import PasswordHasher
 from PIL import Image
 
 from fixtures.ship import fixture_passwords, generate_ship
+from sync_core.passwords import HASHER
 from sync_core.protocol import DATASET_COLUMNS, DATASETS
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -168,9 +168,8 @@ def test_fixture_users_sign_in(data):
     users = {row["username"]: row for row in data["users"]}
     passwords = fixture_passwords("small", 1)
     assert list(users) == list(passwords)
-    hasher = PasswordHasher()
     for name, role in (("demo", "crew"), ("office", "office"), ("crew01", "crew")):
         assert users[name]["role"] == role
-        assert hasher.verify(users[name]["password_hash"], passwords[name])
-        assert not hasher.check_needs_rehash(users[name]["password_hash"])
+        assert HASHER.verify(users[name]["password_hash"], passwords[name])
+        assert not HASHER.check_needs_rehash(users[name]["password_hash"])
     assert passwords["demo"] == "demo" and passwords["office"] == "office"

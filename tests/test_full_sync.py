@@ -54,14 +54,18 @@ async def test_full_sync_copies_every_dataset(
     store.close()
 
 
+def _staged(status: SyncStatus) -> int:
+    """The records a running full sync has fetched and staged so far."""
+    return status.progress.records if status.running and status.progress else 0
+
+
 async def _sync_killing_server_after_two(server: ServerProcess, store: DeviceStore) -> SyncStatus:
     async with ServerClient(server.url) as client:
         await sign_in(client, store, "demo", "demo")
         engine = SyncEngine(store, client, SystemClock())
 
         def kill_after_two(status: SyncStatus) -> None:
-            done = sum(row.status is SyncState.SUCCESS for row in status.datasets.values())
-            if status.running and done == 2:
+            if _staged(status) and all(status.datasets[key].changes for key in DATASETS[:2]):
                 server.kill()
 
         engine.subscribe(kill_after_two)
@@ -108,7 +112,7 @@ async def test_a_cancelled_sync_ends_failed_and_the_next_one_succeeds(
         run = asyncio.create_task(engine.full_sync())
 
         def cancel_after_users(status: SyncStatus) -> None:
-            if status.running and status.datasets["users"].status is SyncState.SUCCESS:
+            if _staged(status):
                 run.cancel()
 
         engine.subscribe(cancel_after_users)
@@ -136,7 +140,41 @@ async def test_sync_now_reuses_the_portraits_it_holds(
     )
     assert again.status is SyncState.SUCCESS and again.kind == "full", again.error
     assert again.datasets["pictures"].count == first.datasets["pictures"].count > 0
+    assert (first.datasets["pictures"].changes, again.datasets["pictures"].changes) == (
+        first.datasets["pictures"].count,
+        0,
+    )  # reused, not changed
+    assert store.datasets()["pictures"].changes == 0  # and so after a restart
     store.close()
+
+
+async def test_a_full_sync_publishes_its_progress(
+    live_server: ServerProcess, device_store_path: Path
+) -> None:
+    """Records and portraits fetched against the totals, rising to them, with a time left
+    once both kinds have a rate; no row says Success before the swap; no progress after it."""
+    store = DeviceStore(device_store_path)
+    seen: list[SyncStatus] = []
+    async with ServerClient(live_server.url) as client:
+        await client.sign_in("demo", "demo")
+        manifest = await client.create_snapshot()
+        engine = SyncEngine(store, client, SystemClock())
+        engine.subscribe(seen.append)
+        final = await engine.full_sync()
+    store.close()
+    running = [status for status in seen if status.running and status.progress is not None]
+    last = running[-1].progress
+    assert last is not None and final.progress is None
+    assert (last.records, last.records_total) == (
+        sum(manifest.counts.values()) - manifest.counts["pictures"],
+    ) * 2
+    assert last.portraits == last.portraits_total == manifest.counts["pictures"] > 0
+    records = [status.progress.records for status in running if status.progress]
+    assert records == sorted(records) and records[0] == 0
+    assert any(status.progress and status.progress.seconds_left is not None for status in running)
+    assert not any(row.status is SyncState.SUCCESS for status in running for row in status.datasets.values())
+    assert running[-1].datasets["pictures"].count == manifest.counts["pictures"]
+    assert "Records" in last.summary() and f"of {last.portraits_total:,}" in last.summary()
 
 
 async def test_a_token_the_server_no_longer_knows_says_the_session_ended(

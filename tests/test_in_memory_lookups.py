@@ -33,7 +33,8 @@ from .sealed import opened_rows
 
 NOW = datetime(2025, 3, 14, 9, 30, tzinfo=UTC)
 HOSTILE = "Zz[bold]Ö'Brien\x1b[2J"
-TERMS = ["a", "M", "1", "9", "o'", "[b", "[bold]", "du", "due", "ñ", "Ö", " sm ", "zz", "0000", "x", "山"]
+TERMS = ["a", "M", "1", "9", "o'", "[b", "[bold]", "du", "due", "ñ", "Ö", " sm ", "zz", "0000", "x", "山",
+         "duenas", "DUEÑ", "nguyen thi", "-", "a b", "b a"]  # fmt: skip
 
 
 @pytest.fixture
@@ -65,10 +66,15 @@ def in_clear(store: DeviceStore) -> duckdb.DuckDBPyConnection:
 
 
 def terms_of(store: DeviceStore) -> list[str]:
-    """:data:`TERMS` and prefixes of every kind of search field, from the data."""
+    """:data:`TERMS`, prefixes of every kind of search field, and full names in either
+    order, in capitals, from the data."""
     fields = ("first_name", "last_name", "cabin", "manning_number", "booking_number", "board_card_number")
     rows = [[row[name] for name in fields] for row in opened_rows(store, "reservations")[:12]]
-    return TERMS + [value[:length] for row in rows for value in row if value for length in (1, 2, 4)]
+    prefixes = [value[:length] for row in rows for value in row if value for length in (1, 2, 4)]
+    names = [f"{first} {last[:3]}".upper() for first, last, *_ in rows] + [
+        f"{last} {first}" for first, last, *_ in rows
+    ]
+    return TERMS + prefixes + names
 
 
 def assert_people_answer_as_sql(store: DeviceStore) -> People:
@@ -103,6 +109,7 @@ async def test_people_answer_as_the_sql_before_and_after_a_delta_sync(
     assert moved is not None and (moved.profile_id, moved.last_name) == (profile_id, HOSTILE)
     assert after.find_card(card) is None
     assert [person.profile_id for person in after.search("zz[bold]ö'b", 5)] == [profile_id]
+    assert [person.profile_id for person in after.search("ZZ[BOLD]O' [/]", 5)] == [profile_id]
 
 
 async def test_local_book_answers_the_same_before_and_after_loading(

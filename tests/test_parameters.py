@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sync_core.device import DeviceStore
-from sync_core.device.store import WHOLE_PARAMETER_MAX
+from sync_core.muster import WHOLE_PARAMETER_MAX
 
 DEFAULT = 30
 

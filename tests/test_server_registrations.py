@@ -18,6 +18,7 @@ import httpx
 import pytest
 import uuid6
 
+from sync_core import muster
 from sync_core.device.client import ServerClient
 from sync_core.errors import BadCard, MalformedResponse, ServerRejected, ServerUnreachable
 from sync_core.protocol import (
@@ -159,6 +160,7 @@ async def test_counts_follow_registrations_at_a_station(client: ServerClient) ->
     await client.post_registrations([registration(pid, "C", mode) for pid in own] + [stranger])
     after = await client.counts(mode, "C", missing_limit=5)
     assert (after.registered, after.not_registered) == (3, before.assigned - 2)
+    assert (after.own_registered, after.from_other_stations, after.at_other_stations) == (2, 1, 0)
     assert len(after.missing) == 5 and not {p.profile_id for p in after.missing} & set(own)
     later = AT + timedelta(minutes=1)
     await client.post_registrations([registration(own[0], "C", mode, RegistrationAction.UNREGISTER, later)])
@@ -175,7 +177,7 @@ async def test_standing_after_register_then_unregister(client: ServerClient) -> 
     await client.post_registrations([registered])
     standing = await client.standing(person, mode)
     assert standing is not None
-    assert (standing.place, standing.username, standing.time_of_day) == ("A", "demo", "09:30")
+    assert (standing.place, standing.username, standing.time_of_day) == ("A", "demo", "09:30 UTC-04:00")
     assert standing.registration_id == registered.registration_id
     assert await client.standing(person, SafetyMode.ASHSHP) is None
     gone = registration(person, "A", mode, RegistrationAction.UNREGISTER, AT + timedelta(minutes=2))
@@ -218,6 +220,14 @@ async def test_search_by_name_prefix(client: ServerClient) -> None:
     with pytest.raises(ServerRejected) as refused:
         await client.search("b", limit=51)
     assert refused.value.status_code == 422
+
+
+def test_muster_stations_in_natural_order() -> None:
+    codes = ["F", "ES10", "A", "ES2", "N", "E", "ES1", "B2", "B10"]
+    with duckdb.connect() as cur:
+        cur.execute("CREATE TABLE muster_stations AS SELECT unnest(?) AS code, NULL AS name", [codes])
+        shown = [place.code for place in muster.places(cur, SafetyMode.GENASS)]
+    assert shown == ["A", "B2", "B10", "E", "F", "N", "ES1", "ES2", "ES10"]
 
 
 async def test_places_and_general_parameters(client: ServerClient) -> None:

@@ -42,13 +42,14 @@ async def _fail(client: ServerClient, store: DeviceStore, clock: FrozenClock, ti
 
 
 async def test_five_failures_in_a_row_lock_the_username_online_without_asking_the_server(
-    live_server: ServerProcess, device_store_path: Path
+    own_server: ServerProcess, device_store_path: Path
 ) -> None:
-    store = DeviceStore(device_store_path)
+    await _set_parameters(own_server, max_failed_sign_ins="10")  # the server's own lockout stays out of it
+    store = DeviceStore(device_store_path)  # never synced: the device's default of 5 applies
     clock = FrozenClock(NOW)
     transport = _CountingSignIns()
     try:
-        async with ServerClient(live_server.url, transport=transport) as client:
+        async with ServerClient(own_server.url, transport=transport) as client:
             await _fail(client, store, clock, 4)
             with pytest.raises(SignInLocked, match="try again in 15 minutes") as locking:
                 await sign_in(client, store, "demo", "wrong", clock=clock)
@@ -90,12 +91,12 @@ async def test_offline_the_lockout_survives_a_restart_and_ends_after_lockout_min
 
 
 async def test_a_successful_sign_in_restarts_the_count(
-    live_server: ServerProcess, device_store_path: Path
+    own_server: ServerProcess, device_store_path: Path
 ) -> None:
     store = DeviceStore(device_store_path)
     clock = FrozenClock(NOW)
     try:
-        async with ServerClient(live_server.url) as client:
+        async with ServerClient(own_server.url) as client:
             await _fail(client, store, clock, 4)
             await sign_in(client, store, "demo", "demo", clock=clock)
             await _fail(client, store, clock, 4)
@@ -131,12 +132,17 @@ def test_a_session_expires_after_15_minutes_without_activity_by_default(device_s
         store.close()
 
 
-async def _set_parameters(server: ServerProcess, **values: str) -> None:
-    """The ship's office sets general parameters on ``server``."""
+async def _set_parameters(server: ServerProcess, declared: str | None = None, **values: str) -> None:
+    """The ship's office sets general parameters on ``server`` (and their declared type, when
+    given: the server takes a value of its parameter's declared type only)."""
+    fields = {} if declared is None else {"type": declared}
     async with ServerClient(server.url) as office:
         await office.sign_in("office", "office")
         await office.post_changes(
-            [RecordChange(key="parameters", id=k, op="set", fields={"value": v}) for k, v in values.items()]
+            [
+                RecordChange(key="parameters", id=k, op="set", fields=fields | {"value": v})
+                for k, v in values.items()
+            ]
         )
 
 
@@ -157,7 +163,8 @@ async def test_the_rules_follow_the_synced_general_parameters(
 async def test_a_parameter_that_is_no_whole_number_falls_back_to_the_default(
     own_server: ServerProcess, ship_dir: Path, device_store_path: Path
 ) -> None:
-    await _set_parameters(own_server, session_timeout_minutes="soon", max_failed_sign_ins="0")
+    # declared text, so the server takes them: the device still reads them as whole numbers
+    await _set_parameters(own_server, "str", session_timeout_minutes="soon", max_failed_sign_ins="0")
     async with synced_device(own_server, device_store_path, onboard_cards(ship_dir)[0][2]) as device:
         assert not session_expired(NOW, NOW + 14 * MINUTE, device.store)
         assert session_expired(NOW, NOW + 15 * MINUTE, device.store)

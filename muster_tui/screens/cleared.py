@@ -14,6 +14,7 @@ from textual.widgets import Label
 
 from muster_tui.widgets.mode_bar import ModeBar
 from sync_core.device.connectivity import Connectivity
+from sync_core.wording import counted
 
 CANNOT_CONNECT = "Cannot connect to the Mustering server."
 
@@ -22,7 +23,7 @@ def cleared_note(kept: int) -> str:
     """Why the device is empty, and what was kept for upload."""
     note = "This device was not used for the retention period, so its data was cleared."
     if kept:
-        note += f" {kept} registration(s) not yet uploaded are kept and will upload after the next sign-in."
+        note += f" Kept for upload after the next sign-in: {counted(kept, 'registration')}."
     return note
 
 

@@ -3,10 +3,14 @@
 A card reader types the number and Enter into the card field, which keeps focus; the scan
 goes straight to :meth:`Registrar.scan` in a worker and its outcome is shown before
 anything else happens (the person card, the emptied card field, counts and the portrait
-follow). F6 moves to the search field, where Down / Up / Enter pick a person to show. F5
-registers the person shown, F7 unregisters them, F9 (or Esc) goes back. When the person
-belongs to another station and the assembly handling mode asks (2), F5 / F9 answer the
-prompt instead.
+follow). F6 moves to the search field, where Down / Up / Enter pick a person to show and Esc
+returns to the card field. F5 registers the person shown, F7 asks whether to unregister
+them, F9 (or Esc) goes back. While a question waits (unregister? or, when the person
+belongs to another station and the assembly handling mode asks (2), register here
+anyway?), F5 / F9 answer it instead.
+Online, when the office sets a ship-wide safety mode other than this session's, a line says
+"Safety mode has changed to X" and F4 (Change) goes back to the set-up with X chosen;
+offline the session keeps its mode.
 
 Counts (live from the server, or this device's own when offline) refresh whenever an
 upload finishes, and ``COUNTS_DELAY`` after a registration unless an upload finishes first
@@ -41,17 +45,19 @@ from textual.widgets import Footer, Label
 from muster_tui.widgets.card_input import CardInput
 from muster_tui.widgets.in_place import show_in_place
 from muster_tui.widgets.mode_bar import ModeBar
-from muster_tui.widgets.outcome_line import OutcomeLine
+from muster_tui.widgets.narrow_keys import SUFFIX, label_fits, narrow_twin
+from muster_tui.widgets.outcome_line import ASK_KEYS, OutcomeLine
 from muster_tui.widgets.person_card import CardView, PersonCard
 from muster_tui.widgets.person_search import PersonSearch
 from muster_tui.widgets.portrait import PictureSource, decode_portrait
 from muster_tui.widgets.safe_text import safe
 from muster_tui.widgets.station_counts import LiveNote, MissingPanel, counts_text
 from sync_core.device import SyncEngine, SyncStatus
+from sync_core.device.connectivity import Connectivity
 from sync_core.device.registrar import Outcome, Registrar, Result
 from sync_core.errors import SyncError
 from sync_core.muster import AssemblyHandling, Person, Place, Standing
-from sync_core.protocol import SyncState
+from sync_core.protocol import SafetyMode, SyncState
 
 log = logging.getLogger(__name__)
 CHANGES_COUNTS = (Result.REGISTERED, Result.UNREGISTERED)
@@ -63,7 +69,7 @@ def title(registrar: Registrar, place: Place) -> str:
     return f"{registrar.mode.label} · {place.code} {place.name}"
 
 
-class RegisterScreen(Screen[None]):
+class RegisterScreen(Screen[SafetyMode | None]):
     """Registers people through ``registrar`` at ``place``.
 
     ``engine`` gives the clock (ages on the person card) and publishes the upload statuses
@@ -77,9 +83,11 @@ class RegisterScreen(Screen[None]):
         Binding("f5", "register", "Register"),
         Binding("f5", "confirm", "Yes"),
         Binding("f7", "unregister", "Unregister"),
+        narrow_twin("f7", "unregister", "Unreg."),
         Binding("f9", "back", "Back"),
         Binding("f9", "decline", "No"),
         Binding("f6", "toggle_search", "Search"),
+        Binding("f4", "change_mode", "Change"),
         Binding("escape", "back", "Back", show=False),
         Binding("escape", "decline", "No", show=False),
         Binding("pagedown", "scroll_missing(1)", "Missing down", show=False),
@@ -104,12 +112,15 @@ class RegisterScreen(Screen[None]):
         self.engine = engine
         self.pictures = pictures
         self.person: Person | None = None
-        self.asked: Person | None = None
+        self.standing: Standing | None = None  # of the person shown
+        self.asked: Person | None = None  # a question about them waits for F5 / F9
+        self.asked_to_unregister = False  # the question: unregister (else: register anyway)
         self.scan_latencies: list[float] = []
         self._offered = (False, False)
         self._upload = engine.status.upload
         self._synced = _synced(engine.status)
         self._in_turn = asyncio.Lock()
+        self.ship_mode: SafetyMode | None = None  # set while the ship's mode is another
         self._unsubscribe: Callable[[], None] | None = None
 
     def compose(self) -> ComposeResult:
@@ -125,17 +136,23 @@ class RegisterScreen(Screen[None]):
             registrar = self.registrar
             yield PersonSearch(registrar.book.search, at_once=registrar.search_now, id="person-search")
         yield Label(id="counts")
+        yield Label(id="mode-changed")
         yield OutcomeLine(id="register-outcome")
         with Horizontal(id="register-body"):
             yield PersonCard(id="person-card")
             yield MissingPanel(id="missing-panel")
         yield ModeBar()
-        yield Footer()
+        yield Footer(compact=True)
+
+    def on_resize(self) -> None:
+        """The width class may have changed: offer the F7 label that fits."""
+        self.refresh_bindings()
 
     def on_mount(self) -> None:
         """Focus the card field, follow the engine, load the people and fetch the counts."""
         self.query_one(CardInput).focus()
         self._unsubscribe = self.engine.subscribe(self._published)
+        self.watch(self.app, "connectivity", self._follow_ship, init=True)
         self._load()
         self._refresh_counts()
 
@@ -145,12 +162,17 @@ class RegisterScreen(Screen[None]):
             self._unsubscribe()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Yes / No only while the wrong-station prompt waits (Register and Back give way);
-        Register and Unregister dimmed while nobody is shown."""
+        """Yes / No only while a question waits (Register, Unregister and Back give way);
+        Register and Unregister dimmed while nobody is shown; F7's short label when narrow."""
         asking = self.asked is not None
         if action in ("confirm", "decline"):
             return asking
-        if action in ("register", "back") and asking:
+        if not label_fits(self, action, {"unregister"}):
+            return False
+        action = action.removesuffix(SUFFIX)
+        if action == "change_mode":
+            return self.ship_mode is not None
+        if action in ("register", "unregister", "back") and asking:
             return False
         if action in ("register", "unregister"):
             return True if self.person is not None else None
@@ -169,22 +191,39 @@ class RegisterScreen(Screen[None]):
             self._act(lambda: self.registrar.register(person))
 
     def action_confirm(self) -> None:
-        """Yes: register the person from another station here anyway."""
+        """Yes: unregister the person asked about, or register them here anyway."""
         if (person := self.asked) is not None:
             self.asked = None
-            self._act(lambda: self.registrar.register(person, force=True))
+            if self.asked_to_unregister:
+                self._act(lambda: self.registrar.unregister(person))
+            else:
+                self._act(lambda: self.registrar.register(person, force=True))
 
     def action_decline(self) -> None:
-        """No: leave the person from another station unregistered."""
+        """No: leave the person asked about as they stand."""
         if (person := self.asked) is not None:
             self.asked = None
-            self.query_one(OutcomeLine).show(f"Not registered: {person.name}", "-info")
+            kept = "Still registered" if self.asked_to_unregister else "Not registered"
+            self.query_one(OutcomeLine).show(f"{kept}: {person.name}", "-info")
             self._offer()
 
     def action_unregister(self) -> None:
-        """Take back the registration here of the person shown."""
-        if (person := self.person) is not None:
+        """Ask whether to take back the registration here of the person shown (a person
+        not registered here has nothing to take back: the answer says so at once)."""
+        if (person := self.person) is None:
+            return
+        if self.standing is None or self.standing.place != self.registrar.place:
             self._act(lambda: self.registrar.unregister(person))
+            return
+        self.asked, self.asked_to_unregister = person, True
+        self.query_one(OutcomeLine).show(
+            f"Unregister {person.name} from {self.registrar.place}?  {ASK_KEYS}", "-ask"
+        )
+        self._offer()
+
+    def action_unregister_narrow(self) -> None:
+        """F7 under its short label: :meth:`action_unregister`."""
+        self.action_unregister()
 
     @work(group="register", exit_on_error=False)
     async def _act(self, run: Callable[[], Awaitable[Outcome]], *, scanned_at: float | None = None) -> None:
@@ -201,6 +240,7 @@ class RegisterScreen(Screen[None]):
                 self._show_problem(f"Failed on the device: {type(exc).__name__}: {exc}", keep_person=False)
             else:
                 self.asked = outcome.person if outcome.result is Result.ASK else None
+                self.asked_to_unregister = False
                 self.query_one(OutcomeLine).show_outcome(outcome)
             self.call_after_refresh(self._shown, scanned_at, outcome)
             if outcome is not None:
@@ -239,6 +279,10 @@ class RegisterScreen(Screen[None]):
         self.query_one(CardInput).focus()
         self._look_up(event.person)
 
+    @on(PersonSearch.Closed)
+    def _search_closed(self) -> None:
+        self.query_one(CardInput).focus()
+
     @work(group="register", exit_on_error=False)
     async def _look_up(self, person: Person) -> None:
         """Show ``person`` (picked from the search) with their standing."""
@@ -258,7 +302,7 @@ class RegisterScreen(Screen[None]):
         the outcome line is on screen, in the next frame: drawing both in one frame took
         ~7 ms here, the outcome line alone under 1 ms."""
         changed = person != self.person
-        self.person = person
+        self.person, self.standing = person, standing
         self._offer()
         self.call_after_refresh(self._draw_card, person, standing, changed)
 
@@ -348,7 +392,23 @@ class RegisterScreen(Screen[None]):
 
     def action_back(self) -> None:
         """Back to the set-up (safety mode and station)."""
-        self.dismiss()
+        self.dismiss(None)
+
+    def _follow_ship(self, connectivity: Connectivity | None) -> None:
+        """Online, say so when the ship's safety mode is not this session's (F4 changes)."""
+        ship = connectivity.ship_mode if connectivity is not None and connectivity.online else None
+        changed = ship if ship is not None and ship is not self.registrar.mode else None
+        if changed is self.ship_mode:
+            return
+        self.ship_mode = changed
+        line = self.query_one("#mode-changed", Label)
+        line.update(f"Safety mode has changed to {changed.label}: F4 Change" if changed else "")
+        line.set_class(changed is not None, "-shown")
+        self.refresh_bindings()
+
+    def action_change_mode(self) -> None:
+        """Back to the set-up with the ship's safety mode chosen."""
+        self.dismiss(self.ship_mode)
 
 
 def _synced(status: SyncStatus) -> tuple[object, ...]:

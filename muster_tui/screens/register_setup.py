@@ -2,7 +2,10 @@
 abandon ship, the lifeboat), then F5 (or Enter on the place) opens the Register screen.
 
 The general parameter ``safety_mode`` is highlighted first, and ``default_muster_station``
-among the stations. Where the data comes from (the device store, or the server for a
+among the stations, until a Register screen has been opened: from then on the session's
+last choice (:class:`Chosen`) is. Tab moves between the two lists (the footer says where).
+
+Where the data comes from (the device store, or the server for a
 device that never completed a full sync) is the app's business (:class:`RegisterDesk`); a
 device with neither gets the error on screen, e.g. "Server at ... is unreachable".
 """
@@ -11,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from textual import on, work
@@ -37,16 +40,26 @@ MODES = list(SafetyMode)
 NO_PLACES = "No muster stations or lifeboats in the data"
 
 
+@dataclass
+class Chosen:
+    """The safety mode and place code last chosen in a session (None: nothing yet)."""
+
+    mode: SafetyMode | None = None
+    place: str | None = None
+
+
 @dataclass(frozen=True)
 class RegisterDesk:
     """What registering needs from the app: ``book()`` for modes and places before a
     station is chosen, ``registrar(mode, place)`` once it is, the ``engine`` (clock and
-    upload statuses) and where portraits come from (``pictures``; None: show none)."""
+    upload statuses), where portraits come from (``pictures``; None: show none) and the
+    session's last choice (``chosen``, kept by the app for the session)."""
 
     book: Callable[[], Awaitable[Book]]
     registrar: Callable[[SafetyMode, str], Awaitable[Registrar]]
     engine: SyncEngine
     pictures: PictureSource | None
+    chosen: Chosen = field(default_factory=Chosen)
 
 
 def place_kind(mode: SafetyMode) -> str:
@@ -60,6 +73,8 @@ class RegisterSetupScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f5", "start", "Start"),
         Binding("f9", "back", "Menu"),
+        Binding("tab", "to_places", "To the list"),
+        Binding("tab", "to_modes", "To safety mode"),
         Binding("escape", "back", "Menu", show=False),
     ]
 
@@ -85,6 +100,23 @@ class RegisterSetupScreen(Screen[None]):
         """Find the book, then highlight the default safety mode."""
         self._open_book()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Tab offers the list the focus is not on (the footer follows the focus)."""
+        on_places = self.focused is self.query_one("#places", OptionList)
+        if action == "to_places":
+            return not on_places
+        if action == "to_modes":
+            return on_places
+        return True
+
+    def action_to_places(self) -> None:
+        """Tab from the safety mode: to the station (or lifeboat) list."""
+        self.query_one("#places", OptionList).focus()
+
+    def action_to_modes(self) -> None:
+        """Tab from the list: back to the safety mode."""
+        self.query_one("#modes", OptionList).focus()
+
     @property
     def mode(self) -> SafetyMode:
         """The highlighted safety mode."""
@@ -94,7 +126,7 @@ class RegisterSetupScreen(Screen[None]):
     async def _open_book(self) -> None:
         try:
             self.book = book = await self.desk.book()
-            mode = await default_mode(book)
+            mode = self.desk.chosen.mode or await default_mode(book)
         except SyncError as exc:
             self._problem(exc)
             return
@@ -114,7 +146,13 @@ class RegisterSetupScreen(Screen[None]):
         assert self.book is not None
         try:
             places = await self.book.places(mode)
-            default = None if mode.by_lifeboat else await self.book.parameter("default_muster_station")
+            chosen = self.desk.chosen
+            if chosen.mode is mode:
+                default = chosen.place
+            elif mode.by_lifeboat:
+                default = None
+            else:
+                default = await self.book.parameter("default_muster_station")
         except SyncError as exc:
             self._problem(exc)
             return
@@ -149,7 +187,14 @@ class RegisterSetupScreen(Screen[None]):
             self._problem(exc)
             return
         self._say("")
-        await self.app.push_screen(RegisterScreen(registrar, place, self.desk.engine, self.desk.pictures))
+        self.desk.chosen.mode, self.desk.chosen.place = mode, place.code
+        screen = RegisterScreen(registrar, place, self.desk.engine, self.desk.pictures)
+        await self.app.push_screen(screen, self._choose_mode)
+
+    def _choose_mode(self, mode: SafetyMode | None) -> None:
+        """Back from Register: with the ship's new safety mode (Change), choose it here."""
+        if mode is not None:
+            self.query_one("#modes", OptionList).highlighted = MODES.index(mode)
 
     def action_back(self) -> None:
         """Back to the main menu."""

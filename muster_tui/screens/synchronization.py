@@ -6,7 +6,9 @@ same way). Sync Now / Retry post :class:`SynchronizationScreen.SyncRequested`; t
 the sync, so leaving the screen never cancels one. Retry upload (after a failed upload)
 posts :class:`SynchronizationScreen.UploadRetryRequested`. Opened right after a first sign-in it
 asks for the full sync by itself and closes on Success; on Failure it stays, and the crew
-member continues to the menu with F9 / Esc.
+member continues to the menu with F9 / Esc. When the upload section ends below the visible
+part (the details open on a small screen), a line under the body says so; PageDown /
+PageUp scroll the body.
 """
 
 from __future__ import annotations
@@ -25,11 +27,13 @@ from textual.widgets import Button, Collapsible, Footer, Label
 
 from muster_tui.widgets.download_panel import DownloadPanel
 from muster_tui.widgets.mode_bar import ModeBar
+from muster_tui.widgets.narrow_keys import SUFFIX, label_fits, narrow_twin
 from muster_tui.widgets.upload_panel import UploadPanel
 from sync_core.device import SyncEngine, SyncStatus
 from sync_core.protocol import SyncState
 
 OFFLINE_SESSION_NOTE = "Signed in offline: sign in while online to synchronize."
+BELOW_NOTE = "More below: Synchronize offline data to server (PageDown)"
 
 
 class SynchronizationScreen(Screen[None]):
@@ -41,11 +45,15 @@ class SynchronizationScreen(Screen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f5", "sync_now", "Sync Now"),
+        narrow_twin("f5", "sync_now", "Sync"),
         Binding("f5", "retry", "Retry"),
         Binding("f6", "retry_upload", "Retry upload"),
+        narrow_twin("f6", "retry_upload", "Upload"),
         Binding("f4", "toggle_details", "Details"),
         Binding("f9", "back", "Menu"),
         Binding("escape", "back", "Menu", show=False),
+        Binding("pagedown", "scroll_body(1)", "Down", show=False),
+        Binding("pageup", "scroll_body(-1)", "Up", show=False),
     ]
 
     status: reactive[SyncStatus] = reactive(SyncStatus)
@@ -84,16 +92,43 @@ class SynchronizationScreen(Screen[None]):
                 yield Label(OFFLINE_SESSION_NOTE, id="offline-note")
             yield DownloadPanel(details_open=self.first_sign_in).data_bind(SynchronizationScreen.status)
             yield UploadPanel().data_bind(SynchronizationScreen.status)
+        yield Label(BELOW_NOTE, id="below-note")
         yield ModeBar()
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         """Follow the engine; on a first sign-in, start the full sync."""
         self.status = self.engine.status
         self._unsubscribe = self.engine.subscribe(self._engine_published)
         self.set_class(self.server_id is None, "-offline-session")
+        body = self.query_one("#sync-body", VerticalScroll)
+        self.watch(body, "scroll_y", lambda _: self._note_what_is_below(), init=False)
         if self.first_sign_in:
             self._request_sync()
+
+    def on_resize(self) -> None:
+        """The visible part changed: say again whether the upload section is below it, and
+        offer the footer labels that fit."""
+        self.call_after_refresh(self._note_what_is_below)
+        self.refresh_bindings()
+
+    def on_collapsible_expanded(self) -> None:
+        """The details opened: the upload section may have gone below the visible part."""
+        self.call_after_refresh(self._note_what_is_below)
+
+    on_collapsible_collapsed = on_collapsible_expanded
+
+    def _note_what_is_below(self) -> None:
+        """Show :data:`BELOW_NOTE` while the upload section ends below the visible part."""
+        body = self.query_one("#sync-body", VerticalScroll)
+        upload = self.query_one(UploadPanel)
+        below = upload.virtual_region.bottom > body.scroll_y + body.scrollable_content_region.height
+        self.query_one("#below-note", Label).display = below
+
+    def action_scroll_body(self, pages: int) -> None:
+        """Scroll the body ``pages`` pages down (negative: up)."""
+        body = self.query_one("#sync-body", VerticalScroll)
+        body.scroll_to(y=body.scroll_y + pages * body.scrollable_content_region.height, animate=False)
 
     def session_online(self, server_id: str) -> None:
         """The offline session this screen opened in is now signed in with ``server_id``:
@@ -120,13 +155,17 @@ class SynchronizationScreen(Screen[None]):
 
     def watch_status(self, old: SyncStatus, new: SyncStatus) -> None:
         """Refresh the footer when the offered action changes (not on every status: the
-        footer rebuilds itself on each refresh)."""
+        footer rebuilds itself on each refresh); say again what is below."""
         if (old.running, old.can_retry, old.upload.status) != (new.running, new.can_retry, new.upload.status):
             self.refresh_bindings()
+        self.call_after_refresh(self._note_what_is_below)  # the sections' heights may have moved
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Sync Now after a success (dimmed while running), Retry after a failure; Retry
-        upload after a failed upload."""
+        upload after a failed upload; the labels that fit the width."""
+        if not label_fits(self, action, {"sync_now", "retry_upload"}):
+            return False
+        action = action.removesuffix(SUFFIX)
         if action == "retry_upload":
             return self.server_id is not None and self.status.upload.status is SyncState.FAILED
         if action not in ("sync_now", "retry"):
@@ -140,6 +179,10 @@ class SynchronizationScreen(Screen[None]):
         """Start a full sync."""
         self._request_sync()
 
+    def action_sync_now_narrow(self) -> None:
+        """F5 under its short label: :meth:`action_sync_now`."""
+        self.action_sync_now()
+
     @on(Button.Pressed, "#retry")
     def action_retry(self) -> None:
         """Run the failed full sync again."""
@@ -149,6 +192,10 @@ class SynchronizationScreen(Screen[None]):
     def action_retry_upload(self) -> None:
         """Ask the app to upload the refused and waiting registrations again."""
         self.post_message(self.UploadRetryRequested())
+
+    def action_retry_upload_narrow(self) -> None:
+        """F6 under its short label: :meth:`action_retry_upload`."""
+        self.action_retry_upload()
 
     def action_toggle_details(self) -> None:
         """Expand or collapse the per-dataset details."""

@@ -18,7 +18,7 @@ from muster_tui.widgets.safe_text import safe
 from muster_tui.widgets.state_label import StateLabel
 from muster_tui.widgets.utc_time import format_utc
 from sync_core.device import DatasetStatus, SyncStatus
-from sync_core.protocol import DATASET_LABELS, SyncState
+from sync_core.protocol import DATASET_LABELS
 
 
 class DatasetHeader(Widget):
@@ -51,15 +51,10 @@ class DatasetRow(Widget):
             yield Label("", classes="cell-updated")
         yield Label("", classes="row-error")
 
-    def show(self, dataset: DatasetStatus, staging: bool) -> None:
-        """Fill the cells from ``dataset``.
-
-        While a full sync is ``staging``, a finished dataset shows the records just fetched
-        (not live until the swap); otherwise the records held on the device, which a delta
-        keeps up to date page by page.
-        """
-        fetched = staging and dataset.status is SyncState.SUCCESS
-        self.query_one(".cell-count", Label).update(str(dataset.changes if fetched else dataset.count))
+    def show(self, dataset: DatasetStatus) -> None:
+        """Fill the cells from ``dataset`` (a running full sync's rows count what the device
+        will hold once it is swapped in: the engine's figures)."""
+        self.query_one(".cell-count", Label).update(str(dataset.count))
         self.query_one(".cell-changes", Label).update(str(dataset.changes))
         self.query_one(StateLabel).state = dataset.status
         self.query_one(".cell-updated", Label).update(format_utc(dataset.last_updated))
@@ -82,4 +77,4 @@ class DatasetTable(Vertical):
     def watch_status(self, status: SyncStatus) -> None:
         """Show each dataset of the new status in its row."""
         for row in self.query(DatasetRow):
-            row.show(status.datasets[row.key], status.running and status.kind == "full")
+            row.show(status.datasets[row.key])

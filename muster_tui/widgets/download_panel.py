@@ -1,7 +1,8 @@
 """The section "Synchronize from server to device" of the Synchronization screen.
 
-Overall status, times of the last full and delta syncs and of the next delta, the reason
-of a failure, a **Sync Now**
+Overall status, the progress of a running full sync (records and portraits fetched against
+the totals, a bar and the time left, all as the engine measured them), times of the last
+full and delta syncs and of the next delta, the reason of a failure, a **Sync Now**
 button after a success (disabled while a sync runs) and a **Retry** button in its place
 after a failure (docs/architecture.md, 'Statuses'), and a Collapsible holding one row per dataset.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
-from textual.widgets import Button, Collapsible, Label
+from textual.widgets import Button, Collapsible, Label, ProgressBar
 
 from muster_tui.widgets.dataset_table import DatasetTable
 from muster_tui.widgets.safe_text import safe
@@ -57,6 +58,9 @@ class DownloadPanel(Vertical):
         with Horizontal(classes="field"):
             yield Label("Status: ", classes="name")
             yield StateLabel(id="download-state")
+        with Vertical(id="progress"):
+            yield Label(id="progress-figures")
+            yield ProgressBar(id="progress-bar", show_eta=False)
         for name, ident in TIME_FIELDS:
             with Horizontal(classes="field"):
                 yield Label(name, classes="name")
@@ -82,3 +86,9 @@ class DownloadPanel(Vertical):
         self.query_one("#reason", Label).update(safe(f"Reason: {status.error or 'unknown'}"))
         self.query_one("#note", Label).update(failure_note(status))
         self.query_one("#sync-now", Button).disabled = status.running
+        progress = status.progress
+        self.query_one("#progress").display = progress is not None
+        if progress is not None:
+            self.query_one("#progress-figures", Label).update(progress.summary())
+            total = progress.records_total + progress.portraits_total
+            self.query_one(ProgressBar).update(total=total, progress=progress.records + progress.portraits)

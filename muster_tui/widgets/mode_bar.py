@@ -1,8 +1,9 @@
 """The status bar on every screen: Online / Offline, and which dependency is down.
 
 It follows ``app.connectivity`` (a :class:`~sync_core.device.connectivity.Connectivity`,
-None before the first probe round) and shows e.g. ``Online`` or ``Offline: server down
-(connection refused)``. Reasons come from the network and are rendered as plain text.
+None before the first probe round) and shows e.g. ``Online`` or ``Offline: server down -
+connection refused · also down: api, db``. Reasons come from the network and are rendered
+as plain text; the bar wraps (a narrow screen shows the whole reason).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ CHECKING = "Checking the connection..."
 
 
 def mode_line(connectivity: Connectivity | None) -> str:
-    """The bar's text: the mode, and for offline the first dependency down and why."""
+    """The bar's text: the mode, and for offline the first dependency down and why, then
+    the others down by name."""
     if connectivity is None:
         return CHECKING
     if connectivity.online:
@@ -30,12 +32,13 @@ def mode_line(connectivity: Connectivity | None) -> str:
     if not down:
         return "Offline"
     name, dependency = down[0]
-    more = f" (+{len(down) - 1} more)" if len(down) > 1 else ""
-    return f"Offline: {name} {dependency.state.value}{more} - {dependency.reason or 'no reason given'}"
+    others = f" · also down: {', '.join(other for other, _ in down[1:])}" if len(down) > 1 else ""
+    return f"Offline: {name} {dependency.state.value} - {dependency.reason or 'no reason given'}{others}"
 
 
 class ModeBar(Label):
-    """One line docked at the bottom, above the footer; class ``-offline`` when offline."""
+    """Docked at the bottom, above the footer (one line, more when the text wraps); class
+    ``-offline`` when offline."""
 
     def on_mount(self) -> None:
         """Follow the app's connectivity."""

@@ -1,5 +1,8 @@
 """Search by name (or cabin, manning, booking or card number) as you type, keyboard only.
 
+Names match by words in any order, ignoring case and accents (:func:`sync_core.muster.search`);
+each result shows the name, cabin, card number and muster station (:func:`result_line`).
+
 Each change of the text is answered at once when the search can (``at_once``: the people
 are in memory), else the search runs in an exclusive worker, so only the latest query's
 results are shown. Down / Up move through the results while the text keeps focus; Enter
@@ -39,8 +42,16 @@ SearchNow = Callable[[str, int], list[Person] | None]
 """The same answer when it needs no wait, else None (``Registrar.search_now``)."""
 
 
+def result_line(person: Person) -> str:
+    """``Last, First  cabin  card 2019567205  station A`` (``-`` for what is missing)."""
+    return (
+        f"{person.name}  {person.cabin or '-'}  card {person.board_card_number or '-'}  "
+        f"station {person.muster_station or '-'}"
+    )
+
+
 class SearchResults(OptionList):
-    """The people found: ``Last, First  cabin  station``; never focused."""
+    """The people found, one :func:`result_line` each; never focused."""
 
     can_focus = False
 
@@ -53,6 +64,7 @@ class PersonSearch(Vertical):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("down", "move(1)", "Next", show=False),
         Binding("up", "move(-1)", "Previous", show=False),
+        Binding("escape", "close", "Close", show=False),
     ]
 
     class Picked(Message):
@@ -61,6 +73,9 @@ class PersonSearch(Vertical):
         def __init__(self, person: Person) -> None:
             super().__init__()
             self.person = person
+
+    class Closed(Message):
+        """The crew member left the search (Esc)."""
 
     def __init__(self, search: Search, *, at_once: SearchNow | None = None, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -94,6 +109,11 @@ class PersonSearch(Vertical):
         with self.field.prevent(Input.Changed):
             self.field.value = ""
         self._show([], "", "")
+
+    def action_close(self) -> None:
+        """Empty the field and say the search was left."""
+        self.reset()
+        self.post_message(self.Closed())
 
     @on(Input.Changed, "#search")
     def _changed(self, event: Input.Changed) -> None:
@@ -133,10 +153,7 @@ class PersonSearch(Vertical):
         self.found = found
         self.found_for = found_for
         results = self.query_one(SearchResults)
-        results.set_options(
-            Option(safe(f"{person.name}  {person.cabin or '-'}  {person.muster_station or '-'}"))
-            for person in found
-        )
+        results.set_options(Option(safe(result_line(person))) for person in found)
         results.highlighted = 0 if found else None
         shown = self.query_one("#search-note", Label)
         shown.update(safe(note))

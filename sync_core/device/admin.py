@@ -1,19 +1,23 @@
-"""``muster admin``: the ship's office edits server data through the admin API.
+"""``muster admin`` and ``muster report``: the ship's office works through the admin API.
 
 Sign-in as an office user, then one edit: ``set`` fields of (or create) a record, ``delete``
-it, or, for ``set reservations ID picture=PATH``, replace that profile's portrait.
+it, or, for ``set reservations ID picture=PATH``, replace that profile's portrait; or start
+or end the ship's safety mode; or fetch a drill report.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sync_core.device.client import ServerClient, server_address_problem
 from sync_core.errors import SyncError
-from sync_core.protocol import DATASETS, RecordChange
+from sync_core.protocol import DATASETS, RecordChange, SafetyMode
 
 PICTURE_FIELD = "picture"
+T = TypeVar("T")
 
 
 def edit_problem(action: str, key: str, fields: dict[str, Any]) -> str | None:
@@ -68,3 +72,51 @@ async def _edit(
     if picture is not None:
         cursor = (await client.put_picture(record_id, picture)).cursor
     return cursor
+
+
+async def run_safety_mode(
+    server_url: str, username: str, password: str, mode: SafetyMode | None
+) -> dict[str, Any]:
+    """Start ``mode`` ship-wide (None: end the muster under way); returns ``{"mode", "since",
+    "set_by", "error": None}`` or ``{"error": reason}``."""
+    state, error = await _signed_in_call(server_url, username, password, lambda c: c.set_safety_mode(mode))
+    return {"error": error} if state is None else state.model_dump(mode="json") | {"error": None}
+
+
+async def fetch_report(
+    server_url: str,
+    username: str,
+    password: str,
+    mode: SafetyMode,
+    since: datetime | None,
+    format: str,
+    out: Path,
+) -> dict[str, Any]:
+    """Write the drill report to ``out`` (owner-only permissions: it names people); returns
+    ``{"out", "bytes", "error": None}`` or ``{"error": reason}``."""
+
+    async def fetch(client: ServerClient) -> int:
+        body = await client.report(mode, since, format)
+        out.touch(mode=0o600)
+        out.chmod(0o600)
+        out.write_bytes(body)
+        return len(body)
+
+    size, error = await _signed_in_call(server_url, username, password, fetch)
+    return {"error": error} if size is None else {"out": str(out), "bytes": size, "error": None}
+
+
+async def _signed_in_call(
+    server_url: str, username: str, password: str, call: Callable[[ServerClient], Awaitable[T]]
+) -> tuple[T | None, str | None]:
+    """``(call's result, None)`` with a client signed in as ``username``, or ``(None, reason)``
+    for a bad address, a failed request or a file that cannot be written."""
+    problem = server_address_problem(server_url)
+    if problem:
+        return None, problem
+    try:
+        async with ServerClient(server_url) as client:
+            await client.sign_in(username, password)
+            return await call(client), None
+    except (SyncError, OSError) as exc:
+        return None, str(exc)

@@ -9,6 +9,11 @@ errors. Bulk datasets arrive as Arrow IPC streams and are returned as ``pyarrow.
 from __future__ import annotations
 
 import asyncio
+import functools
+import os
+import random
+import ssl
+from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -44,6 +49,8 @@ from sync_core.protocol import (
     Registration,
     RegistrationReceipt,
     SafetyMode,
+    SafetyModeChange,
+    ShipSafetyMode,
     SignInRequest,
     SignInResponse,
     SnapshotManifest,
@@ -55,6 +62,21 @@ DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 # request (connect, send, read the full answer), so a sync ends even then (docs/architecture.md,
 # 'Every request has a timeout').
 REQUEST_DEADLINE = 25.0
+# A busy server (503) is asked again after its Retry-After, scaled by a random factor in
+# this range so that a burst of handhelds does not come back all at once.
+RETRY_JITTER = (0.25, 1.0)
+# A CA certificate file (PEM) that signs the server's certificate, for a ship whose server
+# certificate is not signed by a CA in the system store (``muster ... --ca-file``).
+CA_FILE_ENV = "MUSTER_CA_FILE"
+
+
+@functools.cache
+def tls_context(ca_file: str | None) -> ssl.SSLContext:
+    """The TLS settings that verify an https server: its certificate must chain to
+    ``ca_file`` (PEM) when given, else to the system store, and name the server's host.
+    Made once per file (making one costs ~40 ms). Raises OSError / ssl.SSLError for an
+    unreadable or invalid ``ca_file``."""
+    return ssl.create_default_context(cafile=ca_file)
 
 
 def server_address_problem(url: str) -> str | None:
@@ -85,8 +107,10 @@ _COUNTS = TypeAdapter(Counts)
 class ServerClient:
     """A session with one Mustering server at ``base_url`` (e.g. ``http://127.0.0.1:8000``).
 
-    ``transport`` lets tests inject faults; ``timeout`` bounds every request. Use as an
-    async context manager, or call :meth:`aclose`.
+    ``transport`` lets tests inject faults; ``timeout`` bounds every request. An https
+    server's certificate is verified against ``ca_file`` (default ``$MUSTER_CA_FILE``), else
+    the system store (:func:`tls_context`). Use as an async context manager, or call
+    :meth:`aclose`.
     """
 
     def __init__(
@@ -95,10 +119,14 @@ class ServerClient:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        ca_file: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.token: str | None = None
-        self._http = httpx.AsyncClient(base_url=self.base_url, transport=transport, timeout=timeout)
+        verify = tls_context(ca_file or os.environ.get(CA_FILE_ENV) or None)
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url, transport=transport, timeout=timeout, verify=verify
+        )
 
     async def __aenter__(self) -> ServerClient:
         return self
@@ -110,13 +138,20 @@ class ServerClient:
         """Close the connection pool."""
         await self._http.aclose()
 
-    async def sign_in(self, username: str, password: str) -> SignInResponse:
+    async def sign_in(self, username: str, password: str, within: float = REQUEST_DEADLINE) -> SignInResponse:
         """Sign in and keep the bearer token for later calls.
 
-        Raises InvalidLogin (401), ServerUnreachable, ServerRejected, MalformedResponse.
+        A busy server (503) is asked again after its ``Retry-After`` with jitter
+        (``RETRY_JITTER``) for up to ``within`` seconds in all. Raises InvalidLogin (401),
+        ServerUnreachable (also when still busy or unanswered after ``within``),
+        ServerRejected (e.g. 429 for a locked username), MalformedResponse.
         """
         body = SignInRequest(username=username, password=password).model_dump()
-        response = await self._send("POST", f"{API_PREFIX}/sign-in", json=body)
+        try:
+            async with asyncio.timeout(within):
+                response = await self._until_not_busy("POST", f"{API_PREFIX}/sign-in", json=body)
+        except TimeoutError as exc:
+            raise ServerUnreachable(self.base_url, f"no sign-in answer within {within:.0f} s") from exc
         signed_in = _model(SignInResponse, response)
         self.token = signed_in.token
         return signed_in
@@ -171,6 +206,22 @@ class ServerClient:
         headers = {"content-type": "image/jpeg"}
         path = f"{API_PREFIX}/admin/pictures/{profile_id}"
         return _model(EditResult, await self._send("PUT", path, content=jpeg, headers=headers))
+
+    async def safety_mode(self) -> ShipSafetyMode:
+        """The ship's safety mode as the office set it."""
+        return _model(ShipSafetyMode, await self._send("GET", f"{API_PREFIX}/safety-mode"))
+
+    async def set_safety_mode(self, mode: SafetyMode | None) -> ShipSafetyMode:
+        """Start ``mode`` ship-wide, or end the muster under way with None (role office)."""
+        body = SafetyModeChange(mode=mode).model_dump(mode="json")
+        return _model(ShipSafetyMode, await self._send("PUT", f"{API_PREFIX}/admin/safety-mode", json=body))
+
+    async def report(self, mode: SafetyMode, since: datetime | None, format: str) -> bytes:
+        """The drill report of ``mode`` counting registrations from ``since`` (aware; None:
+        all) as ``format`` (``csv`` or ``pdf``) bytes (role office)."""
+        params = {"format": format} | ({"since": since.isoformat()} if since else {})
+        response = await self._send("GET", f"{API_PREFIX}/reports/{mode.value}", params=params)
+        return response.content
 
     async def post_registrations(self, items: list[Registration]) -> RegistrationReceipt:
         """Upload 1 to ``REGISTRATION_BATCH_MAX`` registrations in one request; the receipt
@@ -233,6 +284,16 @@ class ServerClient:
                 return None
             raise
 
+    async def _until_not_busy(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """``_send``, asked again while the server answers 503 (busy); the caller bounds it."""
+        while True:
+            try:
+                return await self._send(method, path, **kwargs)
+            except ServerRejected as exc:
+                if exc.status_code != 503:
+                    raise
+                await asyncio.sleep((exc.retry_after or 1.0) * random.uniform(*RETRY_JITTER))
+
     async def _send(
         self, method: str, path: str, headers: dict[str, str] | None = None, **kwargs: Any
     ) -> httpx.Response:
@@ -261,7 +322,17 @@ def _raise_for_status(response: httpx.Response, signing_in: bool) -> None:
         raise InvalidLogin() if signing_in else SessionEnded()
     if response.status_code == 410:
         raise FullSyncRequired()
-    raise ServerRejected(response.status_code, _detail(response))
+    raise ServerRejected(response.status_code, _detail(response), _retry_after(response))
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """The ``Retry-After`` header in seconds (0 to 3600), or None when absent or not a
+    number of seconds."""
+    try:
+        seconds = float(response.headers.get("retry-after", ""))
+    except ValueError:
+        return None
+    return seconds if 0 <= seconds <= 3600 else None
 
 
 def _detail(response: httpx.Response) -> str:

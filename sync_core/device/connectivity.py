@@ -14,6 +14,9 @@ Dependencies, by name:
   ``GET /health`` (docs/architecture.md, 'Server health'). An HTML page (a captive portal), a body of
   the wrong shape, an error status or no answer makes all three ``down``.
 
+Each round also reads the ship's safety mode from ``/health`` (set by the office; None when
+none is set or ``/health`` did not answer), so an online handheld follows it.
+
 The device is **online** when every configured dependency is up (``vpn`` may be ``not
 configured``; with no server address the device is offline).
 
@@ -48,7 +51,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 from sync_core.clock import Clock, SystemClock, within
 from sync_core.device.client import ServerClient
 from sync_core.errors import SyncError
-from sync_core.protocol import ComponentState, Health
+from sync_core.protocol import ComponentState, Health, SafetyMode
 
 # The dependencies in the order the UI and ``muster status`` list them.
 DEPENDENCIES: Final = ("network", "vpn", "server", "api", "db", "webapp")
@@ -93,13 +96,15 @@ class Dependency(BaseModel):
 
 class Connectivity(BaseModel):
     """What a round of probes found: the (debounced) ``mode``, each dependency's latest state
-    by name (see :data:`DEPENDENCIES`), and when the round ended (device clock, UTC)."""
+    by name (see :data:`DEPENDENCIES`), when the round ended (device clock, UTC), and the
+    ship's safety mode from ``/health``."""
 
     model_config = ConfigDict(frozen=True)
 
     mode: Mode
     dependencies: dict[str, Dependency]
     checked_at: AwareDatetime
+    ship_mode: SafetyMode | None = None
 
     @property
     def online(self) -> bool:
@@ -233,6 +238,7 @@ class ConnectivityMonitor:
         self._subscribers: list[Subscriber] = []
         self._latest: Connectivity | None = None
         self._failed_rounds = 0
+        self._ship_mode: SafetyMode | None = None
         self._lock = asyncio.Lock()
 
     async def __aenter__(self) -> ConnectivityMonitor:
@@ -285,9 +291,13 @@ class ConnectivityMonitor:
             healthy = _healthy(dependencies)
             self._failed_rounds = 0 if healthy else self._failed_rounds + 1
             mode = _mode(previous, healthy, self._failed_rounds)
-            latest = Connectivity(mode=mode, dependencies=dependencies, checked_at=self.clock.now())
+            ship_mode = self._ship_mode
+            latest = Connectivity(
+                mode=mode, dependencies=dependencies, checked_at=self.clock.now(), ship_mode=ship_mode
+            )
             self._latest = latest
-        if previous is None or (previous.mode, previous.dependencies) != (mode, dependencies):
+        found = (mode, dependencies, ship_mode)
+        if previous is None or (previous.mode, previous.dependencies, previous.ship_mode) != found:
             for callback in list(self._subscribers):
                 callback(latest)
         return latest
@@ -320,10 +330,12 @@ class ConnectivityMonitor:
     async def _parts(self) -> dict[str, Dependency]:
         """``api``, ``db`` and ``webapp`` from the server's ``/health``."""
         assert self._health is not None
+        self._ship_mode = None
         try:
             health = await self._within(self._health())
         except (SyncError, OSError) as exc:
             return dict.fromkeys(HEALTH_PARTS, _down(f"/health: {_why(exc)}"))
+        self._ship_mode = health.safety_mode
         return {name: _component(name, getattr(health, name)) for name in HEALTH_PARTS}
 
     async def _within(self, probe: Awaitable[T]) -> T:

@@ -35,10 +35,12 @@ import pyarrow as pa
 
 from sync_core.clock import Clock
 from sync_core.device.client import ServerClient
-from sync_core.device.status import DatasetStatus, SyncKind, SyncStatus, UploadStatus
+from sync_core.device.progress import FullSyncMeter
+from sync_core.device.status import DatasetStatus, SyncKind, SyncProgress, SyncStatus, UploadStatus
 from sync_core.device.store import DatasetRecord, DeviceStore, SyncPoint
 from sync_core.errors import FullSyncRequired, SyncError
 from sync_core.protocol import DATASET_LABELS, DATASETS, PICTURE_MAX_BYTES, SyncState
+from sync_core.wording import counted
 
 log = logging.getLogger(__name__)
 JPEG_MAGIC = b"\xff\xd8\xff"
@@ -172,7 +174,11 @@ class SyncEngine:
                 failed = await body()
         except asyncio.CancelledError:
             # No await here: the task is going away. The next full sync drops the staging.
-            stopped = {"status": SyncState.FAILED, "error": "Sync was stopped before it finished"}
+            stopped = {
+                "status": SyncState.FAILED,
+                "error": "Sync was stopped before it finished",
+                "progress": None,
+            }
             self._publish(self._status.model_copy(update=stopped))
             raise
         except Exception as exc:  # noqa: BLE001 - every failure must end "In progress"
@@ -192,22 +198,35 @@ class SyncEngine:
         return self._status
 
     async def _full(self, portraits: bool) -> dict[str, int]:
+        """Stage every dataset, then the portraits the device lacks, and swap them in. Each
+        row stays In progress until the swap; its ``count`` is what the device will hold
+        and its ``changes`` what this run fetched (the portraits it already held are
+        reused, not changes); ``progress`` counts the records and portraits fetched."""
         await asyncio.to_thread(self.store.begin_staging)
         manifest = await self.client.create_snapshot()
-        failed = 0
+        records_total = sum(count for key, count in manifest.counts.items() if key != "pictures")
+        portraits_total = manifest.counts.get("pictures", 0) if portraits else 0
+        meter = FullSyncMeter(self.clock.monotonic, records_total, portraits_total)
+        self._show_progress(meter.records_fetched(0))
+        failed, changes = 0, {}
         for key in DATASETS:
             self._mark(key, SyncState.IN_PROGRESS)
             rows = await self.client.fetch_snapshot(manifest.snapshot_id, key)
             if key == "pictures":
                 await asyncio.to_thread(self.store.stage_picture_index, rows)
-                if portraits:
-                    hashes = await asyncio.to_thread(self.store.stage_held_pictures)
-                    failed = await self._fetch_pictures(hashes, self._stage_pictures)
+                hashes = await asyncio.to_thread(self.store.stage_held_pictures) if portraits else []
+                self._show_progress(meter.portraits_to_fetch(len(hashes)))
+                held = rows.num_rows - len(hashes) if portraits else 0
+                self._mark(key, SyncState.IN_PROGRESS, count=held, changes=0)
+                failed = await self._fetch_pictures(hashes, self._stage_pictures, meter=meter)
+                changes[key] = self._status.datasets[key].changes
             else:
                 await asyncio.to_thread(self._stage, key, rows)
-            self._mark(key, SyncState.SUCCESS, changes=rows.num_rows)
+                self._show_progress(meter.records_fetched(rows.num_rows))
+                changes[key] = rows.num_rows
+                self._mark(key, SyncState.IN_PROGRESS, count=rows.num_rows, changes=rows.num_rows)
         point = SyncPoint(manifest.server_id, self.client.base_url, manifest.cursor, self.clock.now())
-        await asyncio.to_thread(self.store.swap_in, point, {"pictures": failed}, self.clock.now())
+        await asyncio.to_thread(self.store.swap_in, point, {"pictures": failed}, self.clock.now(), changes)
         return {"pictures": failed}
 
     async def _delta(self) -> dict[str, int]:
@@ -230,7 +249,7 @@ class SyncEngine:
             return {}
         if not self._portraits_checked:
             removed = await asyncio.to_thread(self.store.prune_pictures)
-            log.info("removed %d portrait(s) no profile names", removed)
+            log.info("removed %s no profile names", counted(removed, "portrait"))
             held = self._status.datasets["pictures"].count - removed
             self._mark("pictures", SyncState.IN_PROGRESS, count=held)
         if check_all:
@@ -266,10 +285,16 @@ class SyncEngine:
     # -- pictures ----------------------------------------------------------------------
 
     async def _fetch_pictures(
-        self, hashes: list[str], sink: PictureSink, counted: Collection[str] = ()
+        self,
+        hashes: list[str],
+        sink: PictureSink,
+        counted: Collection[str] = (),
+        meter: FullSyncMeter | None = None,
     ) -> int:
         """Fetch ``hashes`` in batches, hand the good portraits to ``sink``; count refusals.
-        Each good portrait is a change of this run unless its hash is in ``counted``."""
+        Each good portrait is a change of this run unless its hash is in ``counted``; a full
+        sync's ``meter`` counts every portrait fetched. A delta's portraits are live at once
+        (``last_updated`` moves); a full sync's are staged until the swap."""
         failed = 0
         for start in range(0, len(hashes), PORTRAIT_BATCH):
             asked = hashes[start : start + PORTRAIT_BATCH]
@@ -280,13 +305,17 @@ class SyncEngine:
             fresh = sum(sha256 not in counted for sha256 in good.column("sha256").to_pylist())
             gained = await asyncio.to_thread(sink, good, refused, fresh, at)
             row = self._status.datasets["pictures"]
-            figures = {"changes": row.changes + fresh, "count": row.count + gained}
-            self._mark("pictures", SyncState.IN_PROGRESS, **figures, last_updated=at)
+            figures: dict[str, object] = {"changes": row.changes + fresh, "count": row.count + gained}
+            if meter is None:
+                figures["last_updated"] = at
+            else:
+                self._show_progress(meter.portraits_fetched(len(asked)))
+            self._mark("pictures", SyncState.IN_PROGRESS, **figures)
         return failed
 
     def _stage_pictures(self, rows: pa.Table, refused: int, changes: int, at: datetime) -> int:
         self.store.stage("pictures", rows)
-        return 0  # staged, not live yet
+        return rows.num_rows  # what the device will hold once swapped in
 
     def _add_pictures(self, rows: pa.Table, refused: int, changes: int, at: datetime) -> int:
         return self.store.add_pictures(rows, refused, changes, at)
@@ -303,6 +332,9 @@ class SyncEngine:
         self._status = status
         for callback in list(self._subscribers):
             callback(status)
+
+    def _show_progress(self, progress: SyncProgress) -> None:
+        self._publish(self._status.model_copy(update={"progress": progress}))
 
     def _mark(self, key: str, state: SyncState, **figures: object) -> None:
         """Publish dataset ``key``'s new ``state`` and any other ``figures`` of its row
@@ -341,13 +373,14 @@ class SyncEngine:
         datasets["pictures"] = datasets["pictures"].model_copy(update={"failed": refused})
         if refused:  # the rest went on, but the Profile picture row says what is missing
             datasets["pictures"] = datasets["pictures"].model_copy(
-                update={"status": SyncState.FAILED, "error": f"{refused} portrait(s) refused"}
+                update={"status": SyncState.FAILED, "error": f"{counted(refused, 'portrait')} refused"}
             )
         return self._status.model_copy(
             update={
                 "status": state,
                 "datasets": datasets,
                 "error": error,
+                "progress": None,
                 "seconds": self.clock.monotonic() - started,
                 **_point_fields(point),
                 "next_delta_due": self._next_due(point, state, interval),

@@ -45,7 +45,7 @@ async def _signed_in(
     async with ServerClient(server_url, transport=transport) as client:
         engine = SyncEngine(store, client, clock or SystemClock())
         try:
-            session = await sign_in(client, store, username, password)
+            session = await sign_in(client, store, username, password, synced_wait=None)
         except SyncError as exc:
             yield engine, _failed(engine, str(exc), full)
             return
@@ -83,11 +83,16 @@ async def sync_once(
     full: bool = False,
     clock: Clock | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    watch: Callable[[SyncStatus], None] | None = None,
 ) -> SyncStatus:
-    """Sign ``username`` in at ``server_url`` and sync ``store`` once (``full`` forces a full sync)."""
+    """Sign ``username`` in at ``server_url`` and sync ``store`` once (``full`` forces a full
+    sync); ``watch`` (if given) is called with every status the engine publishes meanwhile
+    (e.g. a full sync's progress)."""
     async with _signed_in(server_url, store, username, password, clock, transport, full) as (engine, session):
         if isinstance(session, SyncStatus):
             return session
+        if watch is not None:
+            engine.subscribe(watch)
         await _uploader(engine, session).drain()
         return await engine.sync(session.server_id or "", full=full)
 
@@ -101,8 +106,10 @@ async def sync_forever(
     *,
     full: bool = False,
     clock: Clock | None = None,
+    watch: Callable[[SyncStatus], None] | None = None,
 ) -> SyncStatus:
-    """Sync once, then on the delta timer until cancelled, calling ``report`` after each run.
+    """Sync once, then on the delta timer until cancelled, calling ``report`` after each run
+    and ``watch`` (if given) with every status published.
 
     Returns only when sign-in fails (the Failed status, also reported).
     """
@@ -110,6 +117,8 @@ async def sync_forever(
         if isinstance(session, SyncStatus):
             report(session)
             return session
+        if watch is not None:
+            engine.subscribe(watch)
         uploader = _uploader(engine, session)
         await uploader.drain()
         engine.subscribe(_at_each_run_end(report))

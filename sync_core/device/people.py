@@ -5,16 +5,20 @@ one DuckDB statement costs 1-3 ms and a name search over 10,000 profiles ~7.5 ms
 ``store.view(People)`` (:meth:`~sync_core.device.store.DeviceStore.view`) gives the
 store's one :class:`People`; after every write of the synced data (a delta page, a full
 sync's swap, a retention wipe) the next call gives a new, unloaded one.
-:meth:`People.load` reads the reservations once and opens each profile's sealed personal
-fields with the data key (docs/security.md; the store answers StoreLocked before a sign-in);
-it blocks, so callers on the event loop run it in a worker thread. This is the only place the
-device reads names and card numbers: they are not queried from the file.
+:meth:`People.load` reads the reservations once (~150 ms and ~15 MB for 10,000 profiles
+here, more with the opening); it opens each profile's sealed personal fields with the data key
+(docs/security.md; the store answers StoreLocked before a sign-in) and blocks, so callers on
+the event loop run it in a worker thread. This is the only place the device reads names and
+card numbers: they are not queried from the file.
 
 The answers are those :func:`sync_core.muster.find_card` and :func:`sync_core.muster.search`
 give on the same data in clear: profiles ordered by last name, first name and profile id (code
-point order, missing values last), so the rank of a profile is its place in the SQL search's
-order and a field's key is the field lowercased. Keys of all six search fields share one list
-sorted by code point, in which the keys starting with a text form one contiguous run.
+point order, missing values last), number fields lowercased, names folded as
+:data:`~sync_core.muster.NAME_KEY_SQL` folds them, so the rank of a profile is its place in the
+SQL search's order and a key is the text the SQL search compares. The keys
+of the four number fields share one list sorted by code point, the name words another; in
+each, the keys starting with a text form one contiguous run (one bisection). A search of
+several words intersects the runs of its words.
 """
 
 from __future__ import annotations
@@ -27,10 +31,11 @@ from typing import Any
 
 from sync_core.device.sealing import SEALED_FIELDS, Sealer
 from sync_core.device.store import DeviceStore
-from sync_core.muster import PERSON_COLUMNS, SEARCH_FIELDS, SEARCH_LIMIT, Person
+from sync_core.muster import NUMBER_FIELDS, PERSON_COLUMNS, SEARCH_LIMIT, Person, fold, search_words
 
-_FIELD_AT = [PERSON_COLUMNS.index(name) for name in SEARCH_FIELDS]
+_FIELD_AT = [PERSON_COLUMNS.index(name) for name in NUMBER_FIELDS]
 _CARD_AT = PERSON_COLUMNS.index("board_card_number")
+_FIRST_AT, _LAST_AT = PERSON_COLUMNS.index("first_name"), PERSON_COLUMNS.index("last_name")
 _NAME_AT = (PERSON_COLUMNS.index("last_name"), PERSON_COLUMNS.index("first_name"), 0)
 _CLEAR = [name for name in PERSON_COLUMNS if name not in SEALED_FIELDS["reservations"]]
 _CLEAR_SELECT = ", ".join(f'"{name}"' for name in _CLEAR)
@@ -72,8 +77,8 @@ class People:
         self._loaded = False
         self._rows: list[Row] = []  # in the SQL search's order: the index is the rank
         self._cards: dict[str, int] = {}  # board card number -> rank
-        self._keys: list[str] = []  # lowercased search fields of every profile, sorted
-        self._ranks: list[int] = []  # the rank of the profile each key belongs to
+        self._numbers = _Index()  # lowercased number fields of every profile
+        self._names = _Index()  # folded name words of every profile
         self._ids: dict[str, int] = {}  # profile id -> rank
 
     @property
@@ -95,24 +100,19 @@ class People:
         sealer = self._store.sealer
         with self._store.db.cursor() as cur:
             rows = cur.execute(f"SELECT {_CLEAR_SELECT}, sealed FROM reservations").fetchall()
-        people = [_opened(sealer, row) for row in rows]
-        people.sort(key=_by_name)
-        keys: list[str] = []
-        ranks: list[int] = []
+        people = sorted((_opened(sealer, row) for row in rows), key=_by_name)
+        numbers: list[tuple[str, int]] = []
+        names: list[tuple[str, int]] = []
         for rank, person in enumerate(people):
-            for at in _FIELD_AT:
-                value = person[at]
-                if value is not None:
-                    keys.append(value.lower())  # type: ignore[union-attr]
-                    ranks.append(rank)
+            numbers += ((str(person[at]).lower(), rank) for at in _FIELD_AT if person[at] is not None)
+            words = " ".join(str(person[at]) for at in (_FIRST_AT, _LAST_AT) if person[at] is not None)
+            names += ((word, rank) for word in set(fold(words).replace("-", " ").split(" ")) if word)
             card = person[_CARD_AT]
             if card is not None:
-                self._cards.setdefault(card, rank)  # type: ignore[arg-type]
-        order = sorted(range(len(keys)), key=keys.__getitem__)
-        self._keys = [keys[at] for at in order]
-        self._ranks = [ranks[at] for at in order]
+                self._cards.setdefault(str(card), rank)
+        self._numbers, self._names = _Index(numbers), _Index(names)
         self._rows = people
-        self._ids = {person[0]: rank for rank, person in enumerate(people)}  # type: ignore[misc]
+        self._ids = {str(person[0]): rank for rank, person in enumerate(people)}
 
     def everyone(self) -> list[Person]:
         """Every profile, by last name, first name and profile id."""
@@ -131,19 +131,35 @@ class People:
         return None if rank is None else Person(*self._rows[rank])  # type: ignore[arg-type]
 
     def search(self, text: str, limit: int = SEARCH_LIMIT) -> list[Person]:
-        """Profiles whose first or last name, cabin, manning, booking or board card number
-        starts with ``text`` (stripped, any case); at most ``limit``, by last name, first
-        name and profile id. ~1 ms at most over 10,000 profiles (a one-letter text)."""
-        term = text.strip().lower()
-        if not term:
+        """Profiles ``text`` finds (the search rule of :mod:`sync_core.muster`); at most
+        ``limit``, by last name, first name and profile id."""
+        term, words = text.strip().lower(), search_words(text)
+        if not term or not words:
             return []
-        keys = self.load()._keys
-        start = bisect_left(keys, term)
-        if term[-1] != _LAST_CHAR:  # the run ends before the first key >= the next text
-            end = bisect_left(keys, term[:-1] + chr(ord(term[-1]) + 1), start)
+        self.load()
+        found = self._names.starting(words[0])
+        for word in words[1:]:
+            found &= self._names.starting(word)
+        found |= self._numbers.starting(term)
+        return [Person(*self._rows[rank]) for rank in sorted(found)[:limit]]  # type: ignore[arg-type]
+
+
+class _Index:
+    """Keys of profiles sorted by code point, each with the rank of its profile."""
+
+    def __init__(self, keyed: list[tuple[str, int]] | None = None) -> None:
+        keyed = sorted(keyed or [])
+        self.keys = [key for key, _ in keyed]
+        self.ranks = [rank for _, rank in keyed]
+
+    def starting(self, text: str) -> set[int]:
+        """The ranks of the profiles with a key that starts with ``text`` (not empty)."""
+        keys = self.keys
+        start = bisect_left(keys, text)
+        if text[-1] != _LAST_CHAR:  # the run ends before the first key >= the next text
+            end = bisect_left(keys, text[:-1] + chr(ord(text[-1]) + 1), start)
         else:
             end = start
-            while end < len(keys) and keys[end].startswith(term):
+            while end < len(keys) and keys[end].startswith(text):
                 end += 1
-        ranks = sorted(set(self._ranks[start:end]))[:limit]
-        return [Person(*self._rows[rank]) for rank in ranks]  # type: ignore[arg-type]
+        return set(self.ranks[start:end])

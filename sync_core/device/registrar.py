@@ -176,9 +176,8 @@ class LocalBook:
         """See :func:`sync_core.muster.counts` (this device's registrations; the missing
         people ordered by name in memory, where their names are open)."""
         people = await self._loaded()
-        figures = await self._run(muster.count_figures, mode, place)
         missing = people.by_name(await self._run(muster.missing_ids, mode, place), missing_limit)
-        return Counts(*figures, missing=missing)
+        return await self._run(muster.count_figures, mode, place, missing)
 
     async def parameter(self, name: str) -> str | None:
         """See :func:`sync_core.muster.parameter`."""

@@ -7,6 +7,10 @@ either way the data key from the slot unlocks the store (docs/security.md). Eith
 device's lockout applies (:mod:`sync_core.device.sign_in_rules`): a locked username is
 refused before any check, a refused sign-in counts towards the lockout, and a successful one
 resets the count and marks the device as in use (the retention count restarts).
+
+Under load (every handheld signing in at the alarm) a crew member synced to the device does
+not wait for the server: when it has not answered within ``SYNCED_USER_WAIT`` seconds, they
+are signed in offline at once, and the app joins the server in the background.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from sync_core.errors import InvalidLogin, ServerUnreachable
 from sync_core.key_slots import SlotRefused, open_slot
 
 log = logging.getLogger(__name__)
+SYNCED_USER_WAIT = 2.0
 
 
 class Session(BaseModel):
@@ -38,11 +43,20 @@ class Session(BaseModel):
 
 
 async def sign_in(
-    client: ServerClient, store: DeviceStore, username: str, password: str, *, clock: Clock | None = None
+    client: ServerClient,
+    store: DeviceStore,
+    username: str,
+    password: str,
+    *,
+    clock: Clock | None = None,
+    synced_wait: float | None = SYNCED_USER_WAIT,
 ) -> Session:
     """Sign ``username`` in with the server, or offline against the synced users.
 
     ``clock`` (default the system clock) times the lockout and the device's last use.
+    ``synced_wait``: seconds to wait for the server when ``username`` is synced to the
+    device before signing in offline (None: the client's whole sign-in deadline, for a
+    background join or a headless sync that needs the server).
     Raises SignInLocked while the username is locked, and instead of InvalidLogin for the
     failure that locks it; InvalidLogin for wrong credentials; ServerUnreachable when the
     server cannot be reached and the device has no synced user of that name; ServerRejected
@@ -51,7 +65,7 @@ async def sign_in(
     now = (clock or SystemClock()).now()
     await asyncio.to_thread(ensure_unlocked, store, username, now)
     try:
-        session = await _checked(client, store, username, password)
+        session = await _checked(client, store, username, password, synced_wait)
     except InvalidLogin as exc:
         locked = await asyncio.to_thread(count_failure, store, username, now)
         if locked is not None:
@@ -61,13 +75,18 @@ async def sign_in(
     return session
 
 
-async def _checked(client: ServerClient, store: DeviceStore, username: str, password: str) -> Session:
-    """The session the server (or, when it cannot be reached, the synced users) grants; the
-    store is unlocked with the user's key slot either way (docs/security.md)."""
+async def _checked(
+    client: ServerClient, store: DeviceStore, username: str, password: str, synced_wait: float | None
+) -> Session:
+    """The session the server (or, when it does not answer in time, the synced users) grants;
+    the store is unlocked with the user's key slot either way (docs/security.md)."""
+    user = await asyncio.to_thread(store.user, username)
     try:
-        answer = await client.sign_in(username, password)
+        if user is None or synced_wait is None:
+            answer = await client.sign_in(username, password)
+        else:
+            answer = await client.sign_in(username, password, within=synced_wait)
     except ServerUnreachable:
-        user = await asyncio.to_thread(store.user, username)
         if user is None:
             raise
         return await asyncio.to_thread(_offline_session, store, username, password, user)

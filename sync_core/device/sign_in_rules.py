@@ -21,12 +21,14 @@ from datetime import datetime, timedelta
 
 from sync_core.device.store import DeviceStore
 from sync_core.errors import SignInLocked
+from sync_core.muster import (
+    DEFAULT_LOCKOUT_MINUTES,
+    DEFAULT_MAX_FAILED_SIGN_INS,
+    LOCKOUT_MINUTES,
+    MAX_FAILED_SIGN_INS,
+)
 
-MAX_FAILED_SIGN_INS = "max_failed_sign_ins"
-LOCKOUT_MINUTES = "lockout_minutes"
 SESSION_TIMEOUT_MINUTES = "session_timeout_minutes"
-DEFAULT_MAX_FAILED_SIGN_INS = 5
-DEFAULT_LOCKOUT_MINUTES = 15
 DEFAULT_SESSION_TIMEOUT_MINUTES = 15
 
 

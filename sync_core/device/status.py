@@ -55,6 +55,33 @@ class UploadStatus(BaseModel):
         return {"status": self.status.value} | self.model_dump(include={"pending", "sent", "failed"})
 
 
+class SyncProgress(BaseModel):
+    """How far a running full sync has got, as the engine measured it.
+
+    ``records`` of the snapshot's ``records_total`` (every dataset but the portraits) are
+    fetched and staged; ``portraits`` of the ``portraits_total`` to fetch (the snapshot's
+    portraits the device does not hold; until the picture index is read, every portrait the
+    snapshot names) are fetched; ``seconds_left`` estimates the rest from the rates so far
+    (None until each kind still to fetch has a rate).
+    """
+
+    records: int = 0
+    records_total: int = 0
+    portraits: int = 0
+    portraits_total: int = 0
+    seconds_left: float | None = None
+
+    def summary(self) -> str:
+        """``Records 5,000 of 10,082 · Portraits 120 of 8,496 · about 40 s left``."""
+        left = (
+            "time left: estimating" if self.seconds_left is None else f"about {self.seconds_left:.0f} s left"
+        )
+        return (
+            f"Records {self.records:,} of {self.records_total:,} · "
+            f"Portraits {self.portraits:,} of {self.portraits_total:,} · {left}"
+        )
+
+
 def _dataset_rows() -> dict[str, DatasetStatus]:
     return {key: DatasetStatus(key=key, label=label) for key, label in DATASET_LABELS.items()}
 
@@ -65,7 +92,8 @@ class SyncStatus(BaseModel):
     ``status`` is the overall "Synchronize from server to device" status of the last run of
     ``kind``; ``error`` the reason of its failure; ``seconds`` its duration. Times are aware
     UTC datetimes from the device clock (display and timer only); ``next_delta_due`` is when
-    the delta timer fires next (None before the first successful sync).
+    the delta timer fires next (None before the first successful sync); ``progress`` says
+    how far a running full sync has got (None otherwise).
     """
 
     status: SyncState = SyncState.NOT_STARTED
@@ -78,6 +106,7 @@ class SyncStatus(BaseModel):
     next_delta_due: datetime | None = None
     error: str | None = None
     seconds: float | None = None
+    progress: SyncProgress | None = None
 
     @property
     def can_retry(self) -> bool:

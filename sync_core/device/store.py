@@ -42,6 +42,7 @@ from sync_core.duck import (
 )
 from sync_core.errors import StoreLocked
 from sync_core.files import shared_directory
+from sync_core.muster import whole_number
 from sync_core.protocol import DATASETS, id_column
 
 # A handheld's budget: DuckDB's buffer pool capped; with the engine's picture batches of
@@ -51,8 +52,6 @@ DEVICE_SETTINGS: dict[str, str | int] = {"memory_limit": "64MB"}
 # touch() writes at most once a minute (an UPDATE and its commit took ~3.4 ms here), so the
 # app may call it on every key; a retention window counts in days.
 TOUCH_RESOLUTION = timedelta(minutes=1)
-# The largest whole-number parameter taken (minutes or days: at most ~69 days or ~274 years).
-WHOLE_PARAMETER_MAX = 100_000
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
@@ -240,25 +239,8 @@ class DeviceStore:
         return row[0] if row else None
 
     def whole_parameter(self, name: str, default: int) -> int:
-        """General parameter ``name`` as a whole number from 1 to ``WHOLE_PARAMETER_MAX``:
-        ``default`` when it is not synced or is not a whole number >= 1, the maximum when it
-        is larger (both logged). Every caller makes a time span of it: the cap keeps that and
-        the times computed from it within datetime's range, whatever the office typed."""
-        value = self.parameter(name)
-        text = (value or "").strip()
-        if text.isdecimal():
-            # int() refuses numbers of thousands of digits; anything that long is above the cap
-            number = int(text) if len(text.lstrip("0")) <= 9 else WHOLE_PARAMETER_MAX + 1
-            if number > WHOLE_PARAMETER_MAX:
-                log.warning(
-                    "general parameter %s=%r is above the cap; using %d", name, value, WHOLE_PARAMETER_MAX
-                )
-                return WHOLE_PARAMETER_MAX
-            if number >= 1:
-                return number
-        if value is not None:
-            log.warning("general parameter %s=%r is not a whole number >= 1; using %d", name, value, default)
-        return default
+        """General parameter ``name`` as a whole number (``sync_core.muster.whole_number``)."""
+        return whole_number(name, self.parameter(name), default)
 
     # -- last use and sign-in failures ---------------------------------------------------
 
@@ -441,12 +423,19 @@ class DeviceStore:
         with self.db.cursor() as cur:
             _drop_staging(cur)
 
-    def swap_in(self, point: SyncPoint, failed: dict[str, int], at: datetime) -> dict[str, DatasetRecord]:
+    def swap_in(
+        self,
+        point: SyncPoint,
+        failed: dict[str, int],
+        at: datetime,
+        changes: dict[str, int] | None = None,
+    ) -> dict[str, DatasetRecord]:
         """Replace every live dataset by its staging table and store ``point``, atomically.
 
         One transaction: a crash before COMMIT leaves the previous data and cursor
         (docs/architecture.md, 'A full sync swaps in whole'). ``failed`` counts refused items per
-        dataset; ``at`` stamps the datasets' ``last_updated``. Returns the new :meth:`datasets`.
+        dataset, ``changes`` the items the run fetched (a dataset it lacks: all its records);
+        ``at`` stamps the datasets' ``last_updated``. Returns the new :meth:`datasets`.
 
         Then a checkpoint writes the new data into the file: otherwise the next commit that
         crossed DuckDB's WAL threshold (a card scan's, say) paid for it, 130-360 ms here.
@@ -468,8 +457,8 @@ class DeviceStore:
             cur.execute("DELETE FROM dataset_state")
             for key in DATASETS:
                 cur.execute(
-                    f'INSERT INTO dataset_state SELECT ?, count(*), ?, ? FROM "{key}"',
-                    [key, failed.get(key, 0), naive_utc(at)],
+                    f'INSERT INTO dataset_state SELECT ?, coalesce(?, count(*)), ?, ? FROM "{key}"',
+                    [key, (changes or {}).get(key), failed.get(key, 0), naive_utc(at)],
                 )
         self._checkpoint("full sync")
         return self.datasets()

@@ -30,6 +30,7 @@ from sync_core.protocol import (
     RegistrationReceipt,
     SyncState,
 )
+from sync_core.wording import counted
 
 log = logging.getLogger(__name__)
 BACKOFF_FIRST = 1.0
@@ -142,7 +143,7 @@ class Uploader:
 
     def _refusal(self, failed: int) -> str:
         _, profile_id, reason = self.outbox.failures(self.server_id, 1)[0]
-        return f"The server refused {failed} registration(s); latest ({profile_id}): {reason}"
+        return f"The server refused {counted(failed, 'registration')}; latest ({profile_id}): {reason}"
 
     def _show(self, state: SyncState, **fields: object) -> UploadStatus:
         self.status = self.status.model_copy(update={"status": state, **fields})

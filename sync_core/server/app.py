@@ -2,7 +2,8 @@
 
 Endpoints (prefix ``/api/v1`` for data; every data endpoint needs a bearer token):
 
-- ``POST /sign-in``: argon2id check of the user's password; a token and the server id.
+- ``POST /sign-in``: argon2id check of the user's password on a bounded pool, with lockout
+  and rate limit (``sign_in.py``); a token and the server id.
 - ``POST /snapshots``: one consistent read of every dataset (the manifest and its cursor);
   ``GET /snapshots/{id}/{key}`` then serves each dataset as an Arrow IPC stream.
 - ``POST /pictures``: portraits by content hash, in batches, as an Arrow IPC stream.
@@ -19,6 +20,8 @@ Endpoints (prefix ``/api/v1`` for data; every data endpoint needs a bearer token
 - ``GET /health`` (open): API, DB and web app states and the server id (docs/architecture.md,
   'Server health').
 - ``GET /``: the server's status page (the "web app" component of ``/health``).
+- The bridge: the ship's safety mode and the drill report (``bridge_api.py``) and the
+  office's dashboard at ``/dashboard`` (``web/``).
 """
 
 from __future__ import annotations
@@ -35,8 +38,6 @@ from typing import Annotated
 
 import pyarrow as pa
 import pyarrow.ipc
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
@@ -70,11 +71,15 @@ from sync_core.protocol import (
     SignInResponse,
     SnapshotManifest,
 )
+from sync_core.server.bridge_api import bridge_api
 from sync_core.server.changes import ChangePage, empty_page, read_page
 from sync_core.server.edits import apply_changes, replace_picture
 from sync_core.server.registrations import apply_registrations
-from sync_core.server.store import ServerStore, Snapshot
-from sync_core.server.tokens import Grant, TokenRegistry
+from sync_core.server.safety_mode import ShipMode
+from sync_core.server.sign_in import Busy, ClientGone, Refused, SignIn, SignInLimits, WrongCredentials
+from sync_core.server.store import ServerStore, ServerUser, Snapshot
+from sync_core.server.tokens import Grant, TokenRegistry, users_to_revoke
+from sync_core.server.web.routes import dashboard_router
 
 log = logging.getLogger(__name__)
 SNAPSHOTS_KEPT = 8
@@ -82,7 +87,6 @@ SNAPSHOTS_KEPT = 8
 # a JSON body is buffered whole; the largest legitimate one, a batch of CHANGES_PAGE_MAX
 # office edits, stays well under it.
 REQUEST_BODY_MAX = 16 * 1024 * 1024
-_hasher = PasswordHasher()
 _bearer = HTTPBearer(auto_error=False)
 
 
@@ -183,29 +187,44 @@ def page_bytes(page: ChangePage) -> bytes:
     return arrow_bytes(pa.table(columns, schema=schema))
 
 
-def create_app(store: ServerStore, clock: Clock | None = None) -> FastAPI:
-    """The FastAPI app serving ``store`` (already imported). Closes the store on shutdown."""
+def create_app(
+    store: ServerStore,
+    clock: Clock | None = None,
+    sign_in_limits: SignInLimits | None = None,
+    *,
+    api_docs: bool = False,
+) -> FastAPI:
+    """The FastAPI app serving ``store`` (already imported). Closes the store on shutdown.
+    ``sign_in_limits``: the verification pool and rate limit (see ``sign_in.py``).
+    ``api_docs`` serves ``/docs``, ``/redoc`` and ``/openapi.json`` (off by default: they
+    map the whole attack surface for anyone on the ship's network)."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        sign_ins.close()
         store.close()
         log.info("server store closed")
 
-    app = FastAPI(title="Muster server", lifespan=lifespan)
+    app = FastAPI(
+        title="Muster server",
+        lifespan=lifespan,
+        docs_url="/docs" if api_docs else None,
+        redoc_url="/redoc" if api_docs else None,
+        openapi_url="/openapi.json" if api_docs else None,
+    )
     app.add_middleware(RequestBodyLimitMiddleware, max_body_size=REQUEST_BODY_MAX)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     clock = clock or SystemClock()
     tokens = app.state.tokens = TokenRegistry(clock, store.db)
     snapshots = SnapshotCache()
+    sign_ins = SignIn(store, clock, sign_in_limits or SignInLimits())
 
     @app.post(f"{API_PREFIX}/sign-in", response_model=SignInResponse)
-    def sign_in(body: SignInRequest) -> SignInResponse:
-        user = store.user(body.username)
-        if user is None or not _password_ok(user.password_hash, body.password):
-            raise HTTPException(401, "Invalid login, please try again")
+    async def sign_in(body: SignInRequest, request: Request) -> SignInResponse:
+        user = await _checked(sign_ins, body, request)
         return SignInResponse(
-            token=tokens.issue(user.username, user.role),
+            token=await run_in_threadpool(tokens.issue, user.username, user.role),
             server_id=store.server_id or "",
             username=user.username,
             display_name=user.display_name,
@@ -251,9 +270,12 @@ def create_app(store: ServerStore, clock: Clock | None = None) -> FastAPI:
     @app.post(f"{API_PREFIX}/admin/changes", response_model=EditResult)
     def post_changes(body: ChangeBatch, _: Office) -> EditResult:
         try:
-            return EditResult(cursor=apply_changes(store, body.changes))
+            cursor = apply_changes(store, body.changes)
         except EditRejected as exc:
             raise HTTPException(422, str(exc)) from exc
+        for username in users_to_revoke(body.changes):
+            tokens.revoke_user(username)
+        return EditResult(cursor=cursor)
 
     @app.put(f"{API_PREFIX}/admin/pictures/{{profile_id}}", response_model=EditResult)
     async def put_picture(profile_id: str, request: Request, _: Office) -> EditResult:
@@ -269,11 +291,20 @@ def create_app(store: ServerStore, clock: Clock | None = None) -> FastAPI:
         return apply_registrations(store, body.registrations, grant.username, clock.now())
 
     _add_muster_lookups(app, store)
+    ship_mode = ShipMode(store.db)
+    app.include_router(bridge_api(store, ship_mode, clock, _grant, _office))
+    app.include_router(dashboard_router(store, tokens, ship_mode, clock, sign_ins))
 
     @app.get("/health", response_model=Health)
     def health() -> Health:
         db = ComponentState.UP if store.ping() else ComponentState.DOWN
-        return Health(api=ComponentState.UP, db=db, webapp=_webapp_state(store), server_id=store.server_id)
+        return Health(
+            api=ComponentState.UP,
+            db=db,
+            webapp=_webapp_state(store),
+            server_id=store.server_id,
+            safety_mode=ship_mode.current().mode,
+        )
 
     @app.get("/", response_class=HTMLResponse)
     def status_page() -> str:
@@ -336,6 +367,28 @@ def _add_muster_lookups(app: FastAPI, store: ServerStore) -> None:
         return GeneralParameter(name=name, value=value)
 
 
+async def _checked(sign_ins: SignIn, body: SignInRequest, request: Request) -> ServerUser:
+    """The user signing in, or the HTTP error: 401 wrong credentials, 429 locked or
+    rate-limited, 503 busy (both with Retry-After)."""
+    address = request.client.host if request.client else "unknown"
+    try:
+        return await sign_ins.check(body.username, body.password, address, lambda: _disconnected(request))
+    except WrongCredentials as exc:
+        raise HTTPException(401, "Invalid login, please try again") from exc
+    except Refused as exc:
+        raise HTTPException(429, str(exc), headers={"Retry-After": str(exc.retry_after)}) from exc
+    except Busy as exc:
+        raise HTTPException(503, str(exc), headers={"Retry-After": str(exc.retry_after)}) from exc
+    except ClientGone as exc:
+        raise HTTPException(503, "the client went away") from exc
+
+
+async def _disconnected(request: Request) -> None:
+    """Returns when the client disconnects (the body has been read already)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
 async def _bounded_body(request: Request, limit: int) -> bytes:
     """The request body, refused with 413 as soon as it passes ``limit`` bytes (declared or
     streamed: a chunked upload has no content-length)."""
@@ -355,15 +408,6 @@ async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     problems = "; ".join(f"{'.'.join(map(str, error['loc']))}: {error['msg']}" for error in exc.errors()[:5])
     return JSONResponse({"detail": problems[:1000]}, status_code=422)
-
-
-def _password_ok(password_hash: str | None, password: str) -> bool:
-    if not password_hash:
-        return False
-    try:
-        return _hasher.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
 
 
 def render_status_page(store: ServerStore) -> str:

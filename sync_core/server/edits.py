@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -55,6 +56,29 @@ def _check_value(key: str, name: str, value: Any) -> None:
             date.fromisoformat(value)
         except ValueError as exc:
             raise EditRejected(f"{key}.{name} takes a date as YYYY-MM-DD, not {value!r:.40}") from exc
+
+
+def _parameter_value(name: str, declared: str | None, value: Any) -> Any:
+    """General parameter ``name``'s ``value`` as the text its declared type (``int``,
+    ``bool``, else text) stores: ``3`` or ``"3"`` -> ``"3"`` for an int, ``true`` ->
+    ``"true"`` for a bool, a number -> its text for a text parameter. Values of another
+    shape are left for :func:`_check_value` to refuse; text that is no whole number (int)
+    or not true / false (bool) raises EditRejected."""
+    if value is None or isinstance(value, (list, dict)):
+        return value
+    if declared == "int":
+        try:
+            if isinstance(value, (bool, float)):
+                raise ValueError
+            return str(int(value))
+        except ValueError:
+            raise EditRejected(f"parameter {name} takes a whole number, not {value!r:.40}") from None
+    if declared == "bool":
+        text = str(value).lower() if isinstance(value, (bool, str)) else ""
+        if text not in ("true", "false"):
+            raise EditRejected(f"parameter {name} takes true or false, not {value!r:.40}")
+        return text
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def _check_references(cur: duckdb.DuckDBPyConnection, key: str, row: dict[str, Any]) -> None:
@@ -163,9 +187,12 @@ def _set(cur: duckdb.DuckDBPyConnection, key: str, record_id: str, fields: dict[
         raise EditRejected("portraits are replaced through the picture endpoint")
     if id_column(key) in fields and fields[id_column(key)] != record_id:
         raise EditRejected(f"the id field {id_column(key)!r} cannot be changed")
+    existing = _row(cur, key, record_id)
+    if key == "parameters" and "value" in fields:
+        declared = fields.get("type") or (existing or {}).get("type")
+        fields = fields | {"value": _parameter_value(record_id, declared, fields["value"])}
     for name, value in fields.items():
         _check_value(key, name, value)
-    existing = _row(cur, key, record_id)
     row = (existing or dict.fromkeys(columns)) | fields | {id_column(key): record_id}
     missing = [name for name in REQUIRED.get(key, ()) if row[name] in (None, "")]
     if missing:

@@ -12,15 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-from argon2 import PasswordHasher
 
 from sync_core.duck import scalar
 from sync_core.errors import EditRejected
 from sync_core.key_slots import DATA_KEY_BYTES, SHIP_KEY_FILE, make_slot, new_data_key
+from sync_core.passwords import HASHER
 
 PASSWORD_FIELD = "password"
 META_DDL = "ALTER TABLE server_meta ADD COLUMN IF NOT EXISTS ship_key BLOB"
-_hasher = PasswordHasher()
 
 
 def imported_ship_key(data_dir: Path) -> bytes:
@@ -45,4 +44,4 @@ def with_password(cur: duckdb.DuckDBPyConnection, fields: dict[str, Any]) -> dic
     ship_key = scalar(cur, "SELECT ship_key FROM server_meta")
     if not isinstance(ship_key, bytes):
         raise EditRejected("this server store has no ship data key")
-    return fields | {"password_hash": _hasher.hash(password), "key_slot": make_slot(password, ship_key)}
+    return fields | {"password_hash": HASHER.hash(password), "key_slot": make_slot(password, ship_key)}

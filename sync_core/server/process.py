@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -23,16 +24,24 @@ class ServerProcess:
     """``muster server --data DATA --db DB`` on 127.0.0.1 and ``port`` (0: a free one).
 
     ``start_timeout`` bounds the wait for the ready line in seconds (a new DB imports
-    first). ``log`` receives the server's stderr. After :meth:`start`, ``url`` and
+    first). ``log`` receives the server's stderr. ``options``: more ``muster server`` options
+    (e.g. ``--sign-in-queue 4``). After :meth:`start`, ``url`` and
     ``server_id`` are set.
     """
 
     def __init__(
-        self, data_dir: Path, db_path: Path, log: Path, start_timeout: float = 120.0, port: int = 0
+        self,
+        data_dir: Path,
+        db_path: Path,
+        log: Path,
+        start_timeout: float = 120.0,
+        port: int = 0,
+        options: Sequence[str] = (),
     ) -> None:
         self.args = [
             sys.executable, "-m", "muster_tui", "server",
             "--data", str(data_dir), "--db", str(db_path), "--port", str(port), "--exit-with-parent",
+            *options,
         ]  # fmt: skip
         self.log = log
         self.start_timeout = start_timeout

@@ -16,6 +16,7 @@ import signal
 import socket
 import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,12 +24,26 @@ import uvicorn
 
 from sync_core.server.app import create_app
 from sync_core.server.changes import prune_tombstones
+from sync_core.server.log_scrub import withhold_messages
+from sync_core.server.sign_in import SignInLimits
 from sync_core.server.store import ServerStore
 
 log = logging.getLogger(__name__)
 # Tombstones outlive the device retention window (10 days) plus a margin (docs/architecture.md,
 # 'Deletes travel as tombstones'): a device unused for longer is wiped anyway and needs a full sync.
 TOMBSTONE_DAYS = 15
+# Connections the kernel may hold before the server accepts them: at the alarm every
+# handheld connects within the same second, and a full queue drops a connection attempt
+# (the device then waits for TCP's retry, 1 s or more).
+LISTEN_BACKLOG = 1024
+
+
+@dataclass(frozen=True)
+class Tls:
+    """The server's certificate chain and private key (PEM files) for HTTPS."""
+
+    certfile: Path
+    keyfile: Path
 
 
 def open_store(data_dir: Path, db_path: Path) -> ServerStore:
@@ -61,7 +76,7 @@ def bind(host: str, port: int) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
-    sock.listen(128)
+    sock.listen(LISTEN_BACKLOG)
     return sock
 
 
@@ -80,16 +95,38 @@ def exit_with_parent(poll_seconds: float = 1.0) -> None:
 
 
 def serve(
-    data_dir: Path, db_path: Path, host: str = "127.0.0.1", port: int = 0, *, with_parent: bool = False
+    data_dir: Path,
+    db_path: Path,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    with_parent: bool = False,
+    sign_in_limits: SignInLimits | None = None,
+    tls: Tls | None = None,
+    api_docs: bool = False,
 ) -> None:
     """Serve ``db_path`` (importing ``data_dir`` first when new) until SIGTERM / Ctrl-C;
-    ``with_parent`` also stops it when the parent process dies (:func:`exit_with_parent`)."""
+    ``with_parent`` also stops it when the parent process dies (:func:`exit_with_parent`);
+    ``sign_in_limits`` sizes the sign-in verification pool (``sign_in.py``); ``tls``
+    serves HTTPS with that certificate; ``api_docs`` serves the API's documentation pages.
+    Raises OSError / ssl.SSLError for an unreadable certificate or key."""
     if with_parent:
         exit_with_parent()
     store = open_store(data_dir, db_path)
     sock = bind(host, port)
     bound_host, bound_port = sock.getsockname()[:2]
     url_host = f"[{bound_host}]" if ":" in bound_host else bound_host
-    print(json.dumps({"url": f"http://{url_host}:{bound_port}", "server_id": store.server_id}), flush=True)
-    config = uvicorn.Config(create_app(store), log_level="warning", access_log=False)
+    app = create_app(store, sign_in_limits=sign_in_limits, api_docs=api_docs)
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        ssl_certfile=tls.certfile if tls else None,
+        ssl_keyfile=tls.keyfile if tls else None,
+    )
+    config.load()  # reads the certificate now: a bad one fails before the ready line
+    withhold_messages(logging.getLogger(), logging.getLogger("uvicorn"), logging.getLogger("uvicorn.error"))
+    scheme = "https" if tls else "http"
+    url = f"{scheme}://{url_host}:{bound_port}"
+    print(json.dumps({"url": url, "server_id": store.server_id}), flush=True)
     uvicorn.Server(config).run(sockets=[sock])

@@ -4,6 +4,10 @@ Tokens are random (``secrets.token_urlsafe``) and expire ``lifetime`` seconds af
 by the server's clock. Each is kept in memory and, as its SHA-256 (never the token itself),
 in the server store's ``sessions`` table, so a restart of the server (maintenance, a crash)
 does not sign the crew out: a handheld's Retry works once the server is back.
+
+A user's tokens are revoked (:meth:`TokenRegistry.revoke_user`) when the office deletes the
+user, changes their role or sets their password (:func:`users_to_revoke`), so a deleted
+user is out at once and a demoted one keeps no office rights.
 """
 
 from __future__ import annotations
@@ -16,6 +20,10 @@ from datetime import UTC, datetime, timedelta
 
 from sync_core.clock import Clock
 from sync_core.duck import Database, first_row, naive_utc
+from sync_core.protocol import RecordChange
+
+# Fields of a user whose change ends that user's sessions.
+_REVOKING_FIELDS = frozenset({"role", "password_hash", "password"})
 
 # expires_at is naive UTC.
 _SESSIONS_DDL = """CREATE TABLE IF NOT EXISTS sessions (
@@ -76,6 +84,14 @@ class TokenRegistry:
             return None
         return grant
 
+    def revoke_user(self, username: str) -> None:
+        """End every session of ``username`` (in memory and in the store)."""
+        with self._db.cursor() as cur:
+            cur.execute("DELETE FROM sessions WHERE username = ?", [username])
+        with self._lock:
+            for token in [token for token, grant in self._grants.items() if grant.username == username]:
+                del self._grants[token]
+
     def _stored(self, token: str) -> Grant | None:
         query = "SELECT username, role, expires_at FROM sessions WHERE token_sha256 = ?"
         with self._db.cursor() as cur:
@@ -85,3 +101,13 @@ class TokenRegistry:
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def users_to_revoke(changes: list[RecordChange]) -> set[str]:
+    """The usernames whose sessions ``changes`` end: users deleted, or given a role or a
+    password."""
+    return {
+        change.id
+        for change in changes
+        if change.key == "users" and (change.op == "delete" or _REVOKING_FIELDS & change.fields.keys())
+    }

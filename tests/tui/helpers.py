@@ -11,6 +11,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import uuid6
 from textual.pilot import Pilot
+from textual.screen import Screen
+from textual.widgets._footer import FooterKey
 from textual.worker import WorkerCancelled
 
 from fixtures.portraits import portrait
@@ -21,6 +23,7 @@ from muster_tui.widgets.portrait import stored_pictures
 from sync_core.clock import Clock
 from sync_core.device import DatasetStatus, DeviceStore, SyncStatus, UploadStatus
 from sync_core.device.registrar import LocalBook, Post, Registrar, StationCounts, outbox_recorder
+from sync_core.device.status import SyncProgress
 from sync_core.muster import AssemblyHandling, Place
 from sync_core.protocol import DATASET_LABELS, Registration, RegistrationAction, SafetyMode, SyncState
 from tests.sealed import put_rows
@@ -38,7 +41,7 @@ COUNTS = {
     "reservations": 2400,
     "pictures": 2398,
 }
-REFUSED = "2 portrait(s) refused"
+REFUSED = "2 portraits refused"
 FAILURE = "Server at http://ship.example:8000 is unreachable: timed out (ReadTimeout)"
 
 
@@ -55,16 +58,29 @@ def _row(
     )
 
 
+STAGED = ("users", "muster_stations", "lifeboats")
+
+
+def _progress(staged: tuple[str, ...]) -> SyncProgress:
+    """A full sync's progress once the ``staged`` datasets are fetched (as the engine
+    measures it), the time left not yet known."""
+    records_total = sum(count for key, count in COUNTS.items() if key != "pictures")
+    return SyncProgress(
+        records=sum(COUNTS[key] for key in staged),
+        records_total=records_total,
+        portraits_total=COUNTS["pictures"],
+    )
+
+
 def in_progress_status() -> SyncStatus:
-    """A first full sync half way: three datasets fetched, the fourth under way."""
-    states = dict.fromkeys(DATASET_LABELS, SyncState.NOT_STARTED)
-    states.update(dict.fromkeys(("users", "muster_stations", "lifeboats"), SyncState.SUCCESS))
-    states["parameters"] = SyncState.IN_PROGRESS
-    rows = {
-        key: _row(key, state, changes=COUNTS[key] if state is SyncState.SUCCESS else 0)
-        for key, state in states.items()
-    }
-    return SyncStatus(status=SyncState.IN_PROGRESS, kind="full", datasets=rows)
+    """A first full sync: three datasets fetched and staged (In progress until the swap,
+    counting what the device will hold), the fourth under way, and its progress."""
+    rows = {key: _row(key, SyncState.NOT_STARTED) for key in DATASET_LABELS}
+    rows.update(
+        {key: _row(key, SyncState.IN_PROGRESS, count=COUNTS[key], changes=COUNTS[key]) for key in STAGED}
+    )
+    rows["parameters"] = _row("parameters", SyncState.IN_PROGRESS)
+    return SyncStatus(status=SyncState.IN_PROGRESS, kind="full", datasets=rows, progress=_progress(STAGED))
 
 
 def succeeded_status() -> SyncStatus:
@@ -127,10 +143,13 @@ def sync_now_in_progress_status() -> SyncStatus:
         key: row.model_copy(update={"status": SyncState.NOT_STARTED, "changes": 0})
         for key, row in done.datasets.items()
     }
-    for key in ("users", "muster_stations"):
-        rows[key] = rows[key].model_copy(update={"status": SyncState.SUCCESS, "changes": COUNTS[key]})
+    staged = ("users", "muster_stations")
+    for key in staged:
+        rows[key] = rows[key].model_copy(update={"status": SyncState.IN_PROGRESS, "changes": COUNTS[key]})
     rows["lifeboats"] = rows["lifeboats"].model_copy(update={"status": SyncState.IN_PROGRESS})
-    return done.model_copy(update={"status": SyncState.IN_PROGRESS, "kind": "full", "datasets": rows})
+    progress = _progress(staged).model_copy(update={"seconds_left": 42.0})
+    update = {"status": SyncState.IN_PROGRESS, "kind": "full", "datasets": rows, "progress": progress}
+    return done.model_copy(update=update)
 
 
 def sync_now_failed_status() -> SyncStatus:
@@ -146,6 +165,7 @@ def sync_now_failed_status() -> SyncStatus:
             "status": SyncState.FAILED,
             "datasets": rows,
             "error": FAILURE,
+            "progress": None,
             "next_delta_due": DELTA_AT + timedelta(minutes=41),
         }
     )
@@ -191,7 +211,14 @@ async def settle(pilot: Pilot[None]) -> None:
     raise AssertionError("workers kept running")
 
 
-def offered_actions(screen: SynchronizationScreen) -> dict[str, bool]:
+def footer_fits(screen: Screen[None]) -> list[str]:
+    """The footer's labels on ``screen``, asserting each is wholly on screen (none cut)."""
+    keys = list(screen.query(FooterKey))
+    assert keys and all(key.region.right <= screen.size.width and key.region.width for key in keys)
+    return [key.description for key in keys]
+
+
+def offered_actions(screen: Screen[None]) -> dict[str, bool]:
     """The footer's offers on ``screen``: description -> enabled."""
     return {
         active.binding.description: active.enabled
@@ -214,7 +241,7 @@ UPLOADS = {
         sent=17,
         failed=1,
         last_success=DELTA_AT,
-        error="The server refused 1 registration(s); latest (P0000042): unknown profile 'P0000042'",
+        error="The server refused 1 registration; latest (P0000042): unknown profile 'P0000042'",
     ),
 }
 
@@ -237,11 +264,11 @@ PEOPLE = [
     ("P1", "Guest", "Mauro", "Dueñas", date(1980, 5, 17), "Balcony", "10260", "2019567205", "A", "LB01",
      "Onboard", None, "good"),
     ("P2", "Guest", "Siobhán", "O'Brien", date(1957, 12, 24), "Suite", "13200", "2457579041", "B", "LB02",
-     "Onboard", "Wheelchair", "good"),
+     "Onboard", "Wheelchair user, visually impaired: guide her to the lifeboat", "good"),
     ("P3", "Guest", "[bold]x[/]", "Markup", date(1990, 1, 1), "Interior", "13308", "9156195487", "A", "LB01",
      "Onboard", None, "corrupt"),
     ("P4", "Guest", "Rich", "[/x]", date(2015, 6, 30), "Interior", "12116", "1421047516", "A", "LB01",
-     "Onboard", None, None),
+     "Onboard", "Deaf", None),
     ("P5", "Visitor", HOSTILE_NAME, "Escape", None, "Visitor", None, "5555000011", "A", "LB01",
      "Onboard", None, None),
     ("P6", "Crew", "Ánh", "Nguyễn Thị", date(1994, 3, 2), "Crew", "6278", "3450595828", "A", "LB01",

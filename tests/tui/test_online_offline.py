@@ -253,3 +253,15 @@ async def test_cleared_offline_stays_until_online_then_sign_in_runs_a_full_sync(
         await _sign_in(pilot)
         assert device_store.sync_point() is not None
         assert app.engine.status.kind == "full" and app.engine.status.status is SyncState.SUCCESS
+
+
+async def test_the_bar_names_every_dependency_down_and_wraps_when_narrow(offline_app: MusterApp) -> None:
+    """Offline with several dependencies down: the first with its reason, the others by
+    name; at 40 columns the bar wraps instead of cutting the reason."""
+    async with offline_app.run_test(size=(40, 20)) as pilot:
+        await _rounds(offline_app, pilot, 3)
+        shown = _bar(offline_app)
+        assert shown.startswith("Offline: network down - ") and "more)" not in shown
+        assert shown.endswith(" · also down: server, api, db, webapp")
+        bar = offline_app.screen.query_one(ModeBar)
+        assert bar.size.height > 1 and bar.size.width * bar.size.height >= len(shown)

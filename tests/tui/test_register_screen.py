@@ -11,6 +11,7 @@ and a corrupt portrait.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterator
 from datetime import UTC
 from pathlib import Path
@@ -18,12 +19,12 @@ from pathlib import Path
 import duckdb
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input, Label
+from textual.widgets import Input, Label, OptionList
 
 from muster_tui.app import MusterApp, make_app
 from muster_tui.screens.menu import MainMenuScreen
 from muster_tui.screens.register import RegisterScreen
-from muster_tui.screens.register_setup import RegisterSetupScreen
+from muster_tui.screens.register_setup import Chosen, RegisterDesk, RegisterSetupScreen
 from muster_tui.widgets.card_input import CardInput
 from muster_tui.widgets.outcome_line import ASK_KEYS
 from muster_tui.widgets.person_card import PersonCard
@@ -32,7 +33,9 @@ from muster_tui.widgets.portrait import Portrait, can_show_pictures
 from muster_tui.widgets.station_counts import LIVE_NOTE, MissingList
 from sync_core.clock import FrozenClock
 from sync_core.device import DeviceStore, ServerClient, sign_in
+from sync_core.device.registrar import Book, LocalBook, Registrar
 from sync_core.device.status import UploadStatus
+from sync_core.muster import Place
 from sync_core.protocol import RecordChange, SafetyMode, SyncState
 from sync_core.server.process import ServerProcess
 from tests.tui.helpers import (
@@ -41,6 +44,8 @@ from tests.tui.helpers import (
     SERVER_URL,
     SYNCED_AT,
     fill_register_ship,
+    footer_fits,
+    offered_actions,
     open_register,
     registrar_on,
     settle,
@@ -78,9 +83,13 @@ def text(screen: RegisterScreen, selector: str) -> str:
 
 
 def counts(screen: RegisterScreen) -> tuple[int, int, int]:
-    """(registered, not yet registered, assigned) as the counts line shows them."""
-    words = text(screen, "#counts").split()
-    return int(words[1]), int(words[6]), int(words[9])
+    """(registered here in all, missing, assigned) as the counts line shows them; its
+    figures add up."""
+    shown = text(screen, "#counts")
+    assigned, own, away, missing = (int(n) for n in re.findall(r"\d+", shown)[:4])
+    assert own + away + missing == assigned, shown
+    visitors = re.search(r"(\d+) from other stations", shown)
+    return own + (int(visitors[1]) if visitors else 0), missing, assigned
 
 
 def registrations(store: DeviceStore) -> list[tuple[str, str, str]]:
@@ -166,7 +175,7 @@ async def test_scan_registers_then_already_registered(
         name = f"{person['last_name']}, {person['first_name']}"
         assert text(screen, "#register-outcome") == f"Registered: {name}"
         assert text(screen, "#person-name") == name
-        assert text(screen, "#person-standing") == "Registered here at 23:16"
+        assert text(screen, "#person-standing") == "Registered here at 23:16 UTC"
         assert registrations(device_store) == [(person["profile_id"], "register", "A")]
         assert screen.query_one(CardInput).has_focus and screen.query_one(CardInput).value == ""
         assert screen.query_one("#search", Input).value == ""
@@ -174,7 +183,7 @@ async def test_scan_registers_then_already_registered(
         await until(pilot, lambda: counts(screen) == (1, assigned - 1, assigned))  # live, after the upload
 
         await scan(pilot, person["card"])
-        assert text(screen, "#register-outcome") == "Already registered at A at 23:16"
+        assert text(screen, "#register-outcome") == "Already registered at A at 23:16 UTC"
         assert len(registrations(device_store)) == 1
         assert len(screen.scan_latencies) == 2 and all(0 < s < 2 for s in screen.scan_latencies)
 
@@ -196,10 +205,13 @@ async def test_wrong_station_under_each_handling_mode(
         assert text(screen, "#register-outcome").startswith("Not registered: ")
         assert registrations(device_store) == []
         await scan(pilot, first["card"])
+        registered, missing, assigned = counts(screen)
         await pilot.press("f5")  # Yes
         await settle(pilot)
         assert text(screen, "#register-outcome").startswith("Registered: ")
         assert registrations(device_store) == [(first["profile_id"], "register", "A")]
+        await until(pilot, lambda: counts(screen) == (registered + 1, missing, assigned))
+        assert text(screen, "#counts").endswith(" · Also registered here: 1 from other stations")
 
         await set_handling(own_server, app, 3)
         await pilot.press("f9", "f5")  # back to the set-up, start again: the new rules
@@ -326,13 +338,24 @@ async def test_a_finished_upload_refreshes_the_counts(offline_app: MusterApp, tu
         assert counts(screen) == (2, 3, 5)
 
 
-async def test_unregister_takes_back_a_registration(offline_app: MusterApp, tui_store: DeviceStore) -> None:
+async def test_unregister_asks_then_takes_back_a_registration(
+    offline_app: MusterApp, tui_store: DeviceStore
+) -> None:
+    """F7 asks first: F9 keeps the registration, F5 takes it back."""
     fill_register_ship(tui_store)
     async with offline_app.run_test(size=SIZE) as pilot:
         screen = await open_register(pilot, live=False)
         await scan(pilot, CARDS["P1"])
         assert counts(screen) == (2, 3, 5)
         await pilot.press("f7")
+        await settle(pilot)
+        assert text(screen, "#register-outcome") == f"Unregister Dueñas, Mauro from A?  {ASK_KEYS}"
+        await pilot.press("f9")  # No
+        await settle(pilot)
+        assert isinstance(offline_app.screen, RegisterScreen)
+        assert text(screen, "#register-outcome") == "Still registered: Dueñas, Mauro"
+        assert [row[1] for row in registrations(tui_store)][-1] == "register"
+        await pilot.press("f7", "f5")  # Yes
         await settle(pilot)
         assert text(screen, "#register-outcome") == "Unregistered: Dueñas, Mauro"
         assert text(screen, "#person-standing") == "Not registered"
@@ -371,3 +394,102 @@ def test_pictures_need_colour(monkeypatch: pytest.MonkeyPatch, tui_store: Device
     monkeypatch.delenv("COLORTERM")
     monkeypatch.setenv("TERM", "xterm")
     assert not can_show_pictures(make_app(SERVER_URL, tui_store))
+
+
+async def test_esc_in_the_search_returns_to_the_card_field(
+    offline_app: MusterApp, tui_store: DeviceStore
+) -> None:
+    fill_register_ship(tui_store)
+    async with offline_app.run_test(size=SIZE) as pilot:
+        screen = await open_register(pilot, live=False)
+        await pilot.press("f6", *"mar", "escape")
+        await settle(pilot)
+        assert offline_app.screen is screen
+        search = screen.query_one(PersonSearch)
+        assert screen.query_one(CardInput).has_focus
+        assert search.field.value == "" and not screen.query_one(SearchResults).display
+        await pilot.press("escape")  # from the card field: back
+        await settle(pilot)
+        assert offline_app.screen is not screen
+
+
+async def test_the_set_up_keeps_the_last_choice_and_says_where_tab_goes(
+    offline_app: MusterApp, tui_store: DeviceStore
+) -> None:
+    """Station B chosen once is highlighted again the next time the set-up opens (the
+    session's :class:`Chosen`), over the parameter's A; the footer names Tab's target."""
+    fill_register_ship(tui_store)
+    chosen = Chosen()
+
+    async def book() -> Book:
+        return LocalBook(tui_store)
+
+    async def registrar(mode: SafetyMode, place: str) -> Registrar:
+        return await registrar_on(tui_store, offline_app.engine.clock, mode, place, live=False)
+
+    desk = RegisterDesk(book, registrar, offline_app.engine, None, chosen)
+    async with offline_app.run_test(size=SIZE) as pilot:
+        await offline_app.push_screen(RegisterSetupScreen(desk))
+        await settle(pilot)
+        assert "To the list" in offered_actions(offline_app.screen)
+        await pilot.press("tab")
+        offered = offered_actions(offline_app.screen)
+        assert "To safety mode" in offered and "To the list" not in offered
+        await pilot.press("down", "f5")
+        await settle(pilot)
+        assert isinstance(offline_app.screen, RegisterScreen) and offline_app.screen.place.code == "B"
+        await pilot.press("f9", "f9")
+        await settle(pilot)
+        await offline_app.push_screen(RegisterSetupScreen(desk))
+        await settle(pilot)
+        set_up = offline_app.screen
+        assert isinstance(set_up, RegisterSetupScreen)
+        assert set_up.places[set_up.query_one("#places", OptionList).highlighted or 0].code == "B"
+
+
+@pytest.mark.parametrize(
+    ("typed", "found"),
+    [("mauro duenas", ["P1"]), ("DUEÑAS m", ["P1"]), ("o'b siob", ["P2"]), ("anh nguyen", ["P6"]),
+     ("thi", ["P6"]), ("1026", ["P1"]), ("2457", ["P2"]), ("mauro x", [])],
+)  # fmt: skip
+async def test_search_by_words_in_any_order_without_accents(
+    offline_app: MusterApp, tui_store: DeviceStore, typed: str, found: list[str]
+) -> None:
+    """Several words in any order across first and last name, any case and accents;
+    cabin and card numbers by their start; each result shows card number and station."""
+    fill_register_ship(tui_store)
+    async with offline_app.run_test(size=SIZE) as pilot:
+        screen = await open_register(pilot, live=False)
+        await pilot.press("f6", *typed)
+        await settle(pilot)
+        search = screen.query_one(PersonSearch)
+        assert [person.profile_id for person in search.found] == found
+        if found:
+            line = str(screen.query_one(SearchResults).get_option_at_index(0).prompt)
+            person = search.found[0]
+            assert line.endswith(f"card {person.board_card_number}  station {person.muster_station}")
+
+
+async def test_the_footer_fits_40_columns(offline_app: MusterApp, tui_store: DeviceStore) -> None:
+    """With a person shown every key is offered; at 40 columns F7 takes its short label."""
+    fill_register_ship(tui_store)
+    async with offline_app.run_test(size=(40, 20)) as pilot:
+        screen = await open_register(pilot, live=False)
+        await scan(pilot, CARDS["P1"])
+        assert footer_fits(screen) == ["Register", "Unreg.", "Back", "Search"]
+        await pilot.resize_terminal(80, 24)
+        await settle(pilot)
+        assert footer_fits(screen) == ["Register", "Unregister", "Back", "Search"]
+
+
+async def test_long_texts_wrap_at_40_columns(offline_app: MusterApp, tui_store: DeviceStore) -> None:
+    """A lifeboat's long name in the title and a long special need: whole, on more lines."""
+    fill_register_ship(tui_store)
+    boat = Place("LB01", "Lifeboat 1, starboard side, deck 5")
+    async with offline_app.run_test(size=(40, 20)) as pilot:
+        screen = await open_register(pilot, SafetyMode.ASHSHP, boat, live=False)
+        title = screen.query_one("#register-title", Label)
+        assert text(screen, "#register-title").endswith("deck 5") and title.size.height == 2
+        await scan(pilot, CARDS["P2"])
+        needs = screen.query_one("#person-needs", Label)
+        assert needs.size.height * needs.size.width >= len(text(screen, "#person-needs")) > needs.size.width

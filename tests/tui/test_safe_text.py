@@ -1,4 +1,5 @@
-"""Hostile text is shown literally and without control characters; times are UTC."""
+"""Hostile text is shown literally and without control characters; times say their zone;
+counts are in words."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ from datetime import UTC, datetime, timedelta, timezone
 from textual.app import App, ComposeResult
 from textual.widgets import Label
 
+from muster_tui.widgets.person_card import standing_text
 from muster_tui.widgets.safe_text import safe, strip_controls
 from muster_tui.widgets.utc_time import NEVER, format_utc
+from sync_core.muster import Standing
+from sync_core.wording import counted
 
 MARKUP_NAME = "O'Brien [/x]"
 TITLE_ESCAPE = "\x1b]2;pwned\x07"
@@ -48,3 +52,21 @@ def test_times_are_shown_in_utc_to_the_minute() -> None:
     assert format_utc(datetime(2026, 12, 1, 0, 16, 59, tzinfo=cet)) == "2026-11-30 23:16 UTC"
     assert format_utc(datetime(2026, 11, 30, 23, 16, tzinfo=UTC)) == "2026-11-30 23:16 UTC"
     assert format_utc(None) == NEVER
+
+
+def test_registration_times_carry_the_capturing_device_offset() -> None:
+    """The standing's time is the capturing device's, so it says which zone it is in."""
+    assert standing_text(Standing("A", "2026-12-01T00:16:59+01:00", "demo", "r1"), "A") == (
+        "Registered here at 00:16 UTC+01:00"
+    )
+    assert standing_text(Standing("B", "2026-11-30T23:16:00+00:00", "demo", "r2"), "A") == (
+        "Registered at B at 23:16 UTC"
+    )
+
+
+def test_counts_in_words() -> None:
+    assert (counted(1, "registration"), counted(0, "portrait"), counted(3, "portrait")) == (
+        "1 registration",
+        "0 portraits",
+        "3 portraits",
+    )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from textual.widgets import Button, Collapsible, Label
+import asyncio
+
+from textual.widgets import Button, Collapsible, Label, ProgressBar
 
 from muster_tui.app import MusterApp
 from muster_tui.screens.synchronization import SynchronizationScreen
@@ -15,11 +17,14 @@ from tests.tui.helpers import (
     SYNCED_AT,
     after_delta_status,
     failed_status,
+    footer_fits,
     in_progress_status,
     offered_actions,
     settle,
     show_status,
     succeeded_status,
+    sync_now_in_progress_status,
+    upload_status,
 )
 
 NARROW = (40, 20)
@@ -72,10 +77,14 @@ async def test_hostile_error_is_shown_literally(offline_app: MusterApp) -> None:
 
 
 async def test_first_sync_failure_stays_with_retry_and_the_online_note(offline_app: MusterApp) -> None:
+    failed = asyncio.Event()  # the run ends in a worker the screen's message starts: wait for it
+    offline_app.engine.subscribe(lambda status: failed.set() if status.can_retry else None)
     async with offline_app.run_test(size=WIDE) as pilot:
         await offline_app.push_screen(
             SynchronizationScreen(offline_app.engine, SERVER_ID, first_sign_in=True)
         )
+        async with asyncio.timeout(10):
+            await failed.wait()
         await settle(pilot)
         screen = offline_app.screen
         assert isinstance(screen, SynchronizationScreen)
@@ -135,3 +144,46 @@ async def test_records_during_a_delta_are_those_held_not_the_changes(offline_app
 def records(screen: SynchronizationScreen, key: str) -> int:
     """The Records cell of dataset ``key``'s row."""
     return int(str(screen.query_one(f"#dataset-{key} .cell-count", Label).content))
+
+
+async def test_a_full_sync_shows_the_engines_progress(offline_app: MusterApp) -> None:
+    """Records and portraits against the totals, a bar and the time left while a full sync
+    runs (the engine's figures, shown as they are); nothing of it once the run ended."""
+    running = sync_now_in_progress_status()
+    progress = running.progress
+    assert progress is not None
+    async with offline_app.run_test(size=WIDE) as pilot:
+        screen = await show_status(pilot, running)
+        figures = str(screen.query_one("#progress-figures", Label).content)
+        assert figures == "Records 20 of 2,448 · Portraits 0 of 2,398 · about 42 s left"
+        bar = screen.query_one(ProgressBar)
+        assert (bar.total, bar.progress) == (2448 + 2398, 20)
+        screen.post_message(SynchronizationScreen.StatusChanged(succeeded_status()))
+        await pilot.pause()
+        assert not screen.query_one("#progress").display
+
+
+async def test_the_screen_says_when_the_upload_section_is_below(offline_app: MusterApp) -> None:
+    """With the details open at 80x24 the upload section is out of sight: a line says so,
+    until PageDown brings it into view; with them closed it fits and nothing is said."""
+    async with offline_app.run_test(size=WIDE) as pilot:
+        screen = await show_status(pilot, succeeded_status())
+        note = screen.query_one("#below-note", Label)
+        assert not note.display
+        await pilot.press("f4")
+        await settle(pilot)
+        assert note.display and note.region.height == 1
+        await pilot.press("pagedown")
+        await settle(pilot)
+        assert not note.display
+
+
+async def test_the_footer_fits_40_columns(offline_app: MusterApp) -> None:
+    """A failed upload after a sync offers the most keys; at 40 columns the long labels
+    give way to short ones, at 80 they are whole."""
+    async with offline_app.run_test(size=NARROW) as pilot:
+        screen = await show_status(pilot, upload_status("refused"))
+        assert footer_fits(screen) == ["Sync", "Upload", "Details", "Menu"]
+        await pilot.resize_terminal(*WIDE)
+        await settle(pilot)
+        assert footer_fits(screen) == ["Sync Now", "Retry upload", "Details", "Menu"]

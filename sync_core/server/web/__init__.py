@@ -1,0 +1,1 @@
+"""The bridge's dashboard: server-rendered pages for the ship's office."""

@@ -1,0 +1,167 @@
+"""The server's sign-in under load: argon2id verifiers of any parameters, a bounded
+verification pool, a burst of devices, the offline sign-in of a synced crew member when the
+server is slow (docs/security.md, "Server sign-in").
+
+In-process (``httpx.ASGITransport``) where a port is not the point; the burst runs a real
+server on 127.0.0.1. Lockout, rate limit, revocation and HTTPS: test_server_hardening.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import cast
+
+import httpx
+import pytest
+from argon2 import PasswordHasher
+
+from sync_core.clock import FrozenClock
+from sync_core.device import DeviceStore, ServerClient, SyncEngine, sign_in
+from sync_core.protocol import RecordChange
+from sync_core.server.app import create_app
+from sync_core.server.edits import apply_changes
+from sync_core.server.process import ServerProcess
+from sync_core.server.sign_in import Busy, SignInLimits, VerificationPool
+from sync_core.server.store import ServerStore, ServerUser
+
+T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def office(server_store: ServerStore) -> AsyncIterator[ServerClient]:
+    """A client of the in-process app over ``server_store``, not yet signed in."""
+    app = create_app(server_store, FrozenClock(T0))
+    async with ServerClient("http://muster.test", transport=httpx.ASGITransport(app)) as client:
+        yield client
+
+
+async def test_a_verifier_made_with_other_parameters_still_signs_in(
+    server_store: ServerStore, office: ServerClient
+) -> None:
+    older = PasswordHasher(time_cost=3, memory_cost=64 * 1024, parallelism=4).hash("older secret")
+    change = RecordChange(key="users", id="demo", op="set", fields={"password_hash": older})
+    apply_changes(server_store, [change])
+    signed_in = await office.sign_in("demo", "older secret")
+    assert signed_in.username == "demo"
+
+
+class _HeldStore:
+    """A server store whose user lookups wait until ``release`` is set (fault injection:
+    holds a verification worker busy) and are recorded in ``asked``."""
+
+    def __init__(self, real: ServerStore) -> None:
+        self.real = real
+        self.release = threading.Event()
+        self.asked: list[str] = []
+
+    def user(self, username: str) -> ServerUser | None:
+        self.asked.append(username)
+        self.release.wait(10)
+        return self.real.user(username)
+
+
+async def test_a_full_pool_refuses_and_a_cancelled_waiting_check_never_runs(
+    server_store: ServerStore,
+) -> None:
+    pool = VerificationPool(SignInLimits(workers=1, queue_max=1))
+    held = _HeldStore(server_store)
+    store = cast(ServerStore, held)
+    try:
+        running = pool.submit("demo", "demo", store)
+        waiting = pool.submit("office", "office", store)
+        with pytest.raises(Busy) as busy:
+            pool.submit("crew01", "x", store)
+        assert busy.value.retry_after >= 1
+        waiting.cancel()
+        held.release.set()
+        assert (await running) is not None
+        again = await pool.submit("office", "office", store)
+        assert again is not None and again.username == "office"
+        assert held.asked == ["demo", "office"]  # the cancelled check of office never ran
+    finally:
+        pool.close()
+
+
+async def test_a_sign_in_is_not_queued_behind_more_work_than_the_wait_bound(
+    server_store: ServerStore,
+) -> None:
+    pool = VerificationPool(SignInLimits(workers=1, queue_max=100, wait_max=0.0))
+    held = _HeldStore(server_store)
+    try:
+        running = pool.submit("demo", "demo", cast(ServerStore, held))
+        with pytest.raises(Busy):  # room in the queue, but it would wait behind the running check
+            pool.submit("office", "office", cast(ServerStore, held))
+        held.release.set()
+        assert (await running) is not None
+    finally:
+        pool.close()
+
+
+class _Counted(httpx.AsyncBaseTransport):
+    """The real transport, counting the status codes of the answers."""
+
+    def __init__(self) -> None:
+        self.real = httpx.AsyncHTTPTransport()
+        self.statuses: Counter[int] = Counter()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.real.handle_async_request(request)
+        self.statuses[response.status_code] += 1
+        return response
+
+    async def aclose(self) -> None:
+        await self.real.aclose()
+
+
+async def test_a_burst_of_40_devices_all_sign_in_through_a_small_pool(ship_dir: Path, tmp_path: Path) -> None:
+    options = ("--sign-in-workers", "1", "--sign-in-queue", "1")
+    server = ServerProcess(ship_dir, tmp_path / "server.duckdb", tmp_path / "server.log", options=options)
+    server.start()
+    transport = _Counted()
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            clients = [
+                await stack.enter_async_context(ServerClient(server.url, transport=transport))
+                for _ in range(40)
+            ]
+            answers = await asyncio.gather(*(client.sign_in("demo", "demo") for client in clients))
+    finally:
+        server.stop()
+    assert [answer.username for answer in answers] == ["demo"] * 40
+    assert transport.statuses[200] == 40
+    assert transport.statuses[503] > 0  # the pool was full at times: the devices retried
+
+
+class _Silent(httpx.AsyncBaseTransport):
+    """A server that never answers (a burst keeps it busy)."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+async def test_a_synced_crew_member_signs_in_offline_when_the_server_is_slow(
+    live_server: ServerProcess, device_store_path: Path
+) -> None:
+    store = DeviceStore(device_store_path)
+    try:
+        async with ServerClient(live_server.url) as client:
+            await client.sign_in("demo", "demo")
+            assert (
+                await SyncEngine(store, client, FrozenClock(T0)).sync(live_server.server_id)
+            ).error is None
+        async with ServerClient(live_server.url, transport=_Silent()) as slow:
+            started = time.monotonic()
+            session = await sign_in(slow, store, "demo", "demo", clock=FrozenClock(T0), synced_wait=0.5)
+            waited = time.monotonic() - started
+        assert not session.online and session.username == "demo"
+        assert waited < 5  # not the client's whole deadline (25 s)
+    finally:
+        store.close()
