@@ -156,7 +156,7 @@ async def test_a_full_sync_publishes_its_progress(
     store = DeviceStore(device_store_path)
     seen: list[SyncStatus] = []
     async with ServerClient(live_server.url) as client:
-        await client.sign_in("demo", "demo")
+        await sign_in(client, store, "demo", "demo")
         manifest = await client.create_snapshot()
         engine = SyncEngine(store, client, SystemClock())
         engine.subscribe(seen.append)
