@@ -29,7 +29,9 @@ from bench.rss import peak_rss_mb
 from fixtures.portraits import IdPhotos, portrait
 from sync_core.clock import SystemClock
 from sync_core.device import DeviceStore, ServerClient, SyncEngine
+from sync_core.device.session import sign_in
 from sync_core.device.store import SyncPoint
+from sync_core.key_slots import new_data_key, open_slot
 from sync_core.protocol import DATASETS, RecordChange, SyncState, wire_columns
 
 
@@ -37,10 +39,12 @@ async def timed_syncs(url: str, runs: int, portraits: bool, work: Path) -> list[
     """Seconds of each full sync, from first data request to commit."""
     seconds = []
     async with ServerClient(url) as client:
-        await client.sign_in("demo", "demo")
+        answer = await client.sign_in("demo", "demo")
+        data_key = open_slot(answer.key_slot or "", "demo")  # as a sign-in on the device does
         await client.health()  # opens the connection outside the timed interval
         for run in range(runs):
             store = DeviceStore(work / f"sync-{run}.duckdb")
+            store.unlock(data_key)
             engine = SyncEngine(store, client, SystemClock())
             started = time.perf_counter()
             status = await engine.full_sync(portraits=portraits)
@@ -59,7 +63,7 @@ async def timed_deltas(
     seconds = []
     store = DeviceStore(work / "delta.duckdb")
     async with ServerClient(url) as client, ServerClient(url) as office:
-        session = await client.sign_in("demo", "demo")
+        session = await sign_in(client, store, "demo", "demo")
         await office.sign_in("office", "office")
         engine = SyncEngine(store, client, SystemClock())
         started = time.perf_counter()
@@ -114,19 +118,20 @@ CASES = {"empty": _no_changes, "100_10": _updates_and_deletes, "100_pictures": _
 
 
 def floor_load(ship: Path, path: Path, portraits: bool) -> float:
-    """Seconds for DuckDB to load the ship's Parquet files into a fresh store and swap in;
-    with ``portraits``, each portrait is copied from the Parquet file (a row group at a time)
-    into its file too."""
+    """Seconds for the store to take the ship's Parquet files into a fresh store (personal
+    fields sealed, as a sync must) and swap them in; with ``portraits``, each portrait is
+    copied from the Parquet file (a row group at a time) into its file too."""
     store = DeviceStore(path)
+    store.unlock(new_data_key())
     started = time.perf_counter()
     store.begin_staging()
-    with store.db.cursor() as cur:
-        for key in DATASETS:
-            if key == "pictures" and not portraits:
-                continue  # as a rows-only full sync: no portraits
-            columns = ", ".join(f'"{c}"' for c in wire_columns(key))
-            source = f"read_parquet('{ship / f'{key}.parquet'}')"
-            cur.execute(f'INSERT INTO "{key}__staging" BY NAME SELECT {columns} FROM {source}')
+    for key in DATASETS:
+        source = ship / f"{key}.parquet"
+        if key == "pictures":
+            if portraits:  # a rows-only full sync has no portraits
+                store.stage_picture_index(pq.read_table(source, columns=list(wire_columns(key))))
+        else:
+            store.stage(key, pq.read_table(source, columns=list(wire_columns(key))))
     if portraits:
         pictures = pq.ParquetFile(ship / "pictures.parquet")
         for group in range(pictures.num_row_groups):

@@ -24,7 +24,9 @@ from pathlib import Path
 from bench.rss import peak_rss_mb
 from sync_core.clock import SystemClock
 from sync_core.device import DeviceStore, ServerClient, SyncEngine
+from sync_core.device.people import People
 from sync_core.device.registrar import Post, Registrar
+from sync_core.device.session import sign_in
 from sync_core.device.upload import Uploader
 from sync_core.protocol import REGISTRATION_BATCH_MAX, SafetyMode, SyncState
 
@@ -33,13 +35,10 @@ UPLOAD_SIZE = REGISTRATION_BATCH_MAX
 
 async def _queue(store: DeviceStore, registrar: Registrar, offset: int) -> None:
     """Register ``UPLOAD_SIZE`` people (registrations go to the outbox)."""
-    with store.db.cursor() as cur:
-        rows = cur.execute(
-            "SELECT board_card_number FROM reservations ORDER BY profile_id LIMIT ? OFFSET ?",
-            [UPLOAD_SIZE, offset],
-        ).fetchall()
-    for (card,) in rows:
-        await registrar.scan(card, force=True)
+    people = sorted(store.view(People).get().everyone(), key=lambda person: person.profile_id)
+    for person in people[offset : offset + UPLOAD_SIZE]:
+        if person.board_card_number is not None:
+            await registrar.scan(person.board_card_number, force=True)
 
 
 async def timed_uploads(url: str, runs: int, work: Path) -> list[float]:
@@ -48,7 +47,7 @@ async def timed_uploads(url: str, runs: int, work: Path) -> list[float]:
     store = DeviceStore(work / "upload.duckdb")
     clock = SystemClock()
     async with ServerClient(url) as client:
-        session = await client.sign_in("demo", "demo")
+        session = await sign_in(client, store, "demo", "demo")
         engine = SyncEngine(store, client, clock)
         if (await engine.sync(session.server_id)).status is not SyncState.SUCCESS:
             raise SystemExit("full sync failed")
@@ -107,23 +106,27 @@ async def timed_in_app(url: str, runs: int, work: Path, mode: str) -> list[float
 
 def _cards(store: DeviceStore, count: int, station: str) -> list[str]:
     """Cards of people on board assigned to ``station`` (each scan registers)."""
-    with store.db.cursor() as cur:
-        rows = cur.execute(
-            "SELECT board_card_number FROM reservations WHERE muster_station = ? "
-            "AND movement_status = 'Onboard' ORDER BY profile_id LIMIT ?",
-            [station, count],
-        ).fetchall()
-    return [row[0] for row in rows]
+    people = sorted(store.view(People).get().everyone(), key=lambda person: person.profile_id)
+    return [
+        person.board_card_number
+        for person in people
+        if person.muster_station == station
+        and person.movement_status == "Onboard"
+        and person.board_card_number
+    ][:count]
 
 
 def _names(store: DeviceStore, count: int) -> list[str]:
-    with store.db.cursor() as cur:
-        rows = cur.execute(
-            "SELECT DISTINCT last_name FROM reservations WHERE length(last_name) >= 3 "
-            "AND regexp_matches(last_name, '^[A-Za-z]+$') ORDER BY 1 LIMIT ?",
-            [count],
-        ).fetchall()
-    return [row[0] for row in rows]
+    """Distinct plain last names of three letters or more, in order."""
+    names = {
+        person.last_name
+        for person in store.view(People).get().everyone()
+        if person.last_name
+        and len(person.last_name) >= 3
+        and person.last_name.isascii()
+        and person.last_name.isalpha()
+    }
+    return sorted(names)[:count]
 
 
 def main() -> None:

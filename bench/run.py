@@ -28,6 +28,7 @@ from pathlib import Path
 from bench import tty
 from bench.dashboard import dashboard_open
 from bench.rss import peak_rss_mb
+from sync_core.key_slots import SHIP_KEY_FILE
 from sync_core.server.process import ServerProcess
 
 DATA = Path(__file__).parent / ".data"
@@ -61,7 +62,7 @@ def ensure_ship(name: str = f"{PRESET}-{PORTRAIT_KB}kb", *options: str) -> Path:
     process (its memory is not the benchmark's)."""
     options = options or ("--preset", PRESET, "--portrait-kb", str(PORTRAIT_KB))
     ship = DATA / f"ship-{name}"
-    if not (ship / "reservations.parquet").is_file():
+    if not (ship / SHIP_KEY_FILE).is_file():  # written last: older ships lack it
         command = [sys.executable, "-m", "muster_tui", "fixtures", "ship", *options]
         subprocess.run([*command, "--seed", str(SEED), "--out", str(ship)], check=True, capture_output=True)
     return ship

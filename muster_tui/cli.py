@@ -13,7 +13,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -28,6 +28,39 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 DEFAULT_DEMO_PRESET = "oasis"
 DEMO_SEED = 1
+PASSWORD_ENV = "MUSTER_PASSWORD"
+F = TypeVar("F", bound=Callable[..., object])
+
+
+def password_options(command: F) -> F:
+    """``--password-file FILE`` and ``--password P`` (shown in ``ps``: warned against); the
+    command gets ``password_file`` and ``password_given`` for :func:`_password` (docs/security.md)."""
+    command = click.option(
+        "--password-file",
+        type=click.Path(dir_okay=False, exists=True, path_type=Path),
+        help=f"Read the password from FILE's first line (else ${PASSWORD_ENV}, else a prompt).",
+    )(command)
+    return click.option("--password", "password_given", help="Discouraged: other users see it in `ps`.")(
+        command
+    )
+
+
+def _password(given: str | None, file: Path | None) -> str:
+    """The password of a command: ``--password-file``'s first line, else ``--password`` (with a
+    warning on stderr), else ``$MUSTER_PASSWORD``, else asked for on the terminal (not echoed)."""
+    if file is not None:
+        return (file.read_text(encoding="utf-8").splitlines() or [""])[0]
+    if given is not None:
+        click.echo(
+            f"warning: --password shows in `ps` to every user of this machine; use ${PASSWORD_ENV}, "
+            "--password-file or the prompt",
+            err=True,
+        )
+        return given
+    from_env = os.environ.get(PASSWORD_ENV)
+    if from_env:
+        return from_env
+    return str(click.prompt("Password", hide_input=True, err=True))
 
 
 def _trust(_: click.Context, __: click.Parameter, ca_file: Path | None) -> Path | None:
@@ -52,6 +85,9 @@ ca_file_option = click.option(
 @click.option("-v", "--verbose", is_flag=True, help="Log debug detail to stderr.")
 def main(verbose: bool) -> None:
     """Muster: electronic mustering for passenger ships."""
+    from sync_core.files import private_umask
+
+    private_umask()  # stores, logs and ship data are for this user only (docs/security.md)
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, stream=sys.stderr)
 
 
@@ -210,13 +246,16 @@ def app(server_url: str, db_path: Path, profile: str | None, web: bool, host: st
 @profile_option
 def demo(data_dir: Path, preset: str, profile: str | None) -> None:
     """Server + app on the default ship; quitting the app stops the server."""
+    from sync_core.key_slots import SHIP_KEY_FILE
     from sync_core.server.process import ServerProcess
 
     ship = data_dir / f"ship-{preset}"
-    if not (ship / "reservations.parquet").is_file():
+    if not (ship / SHIP_KEY_FILE).is_file():  # none yet, or one made before key slots
         click.echo(f"Generating the {preset} ship into {ship} (once)...")
         from fixtures.ship import generate_ship
 
+        for old in (f"server-{preset}.duckdb", f"server-{preset}.duckdb.wal"):  # of the older ship
+            (data_dir / old).unlink(missing_ok=True)
         generate_ship(preset, DEMO_SEED, ship)
     with ServerProcess(ship, data_dir / f"server-{preset}.duckdb", data_dir / "server.log") as url:
         click.echo(f"Mustering server at {url}. Demo sign-in: demo / demo (crew), office / office (office).")
@@ -228,16 +267,25 @@ def demo(data_dir: Path, preset: str, profile: str | None) -> None:
 @click.option("--server", "server_url", required=True)
 @click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option("--user", "username", required=True)
-@click.option("--password", required=True)
+@password_options
 @click.option("--full", is_flag=True, help="Force a full sync.")
 @click.option(
     "--watch",
     is_flag=True,
     help="Keep the device current until SIGINT / SIGTERM, through server outages (one JSON line per run).",
 )
-def sync(server_url: str, db_path: Path, username: str, password: str, full: bool, watch: bool) -> None:
+def sync(
+    server_url: str,
+    db_path: Path,
+    username: str,
+    password_given: str | None,
+    password_file: Path | None,
+    full: bool,
+    watch: bool,
+) -> None:
     """Headless sign-in + sync; prints one JSON object per run, exits 1 if any status is Failed.
     On a terminal, a full sync's progress goes to stderr (the JSON stays on stdout)."""
+    password = _password(password_given, password_file)
     from sync_core.device import DeviceStore, SyncStatus
     from sync_core.device.client import server_address_problem
     from sync_core.device.headless import sync_forever, sync_once
@@ -286,7 +334,7 @@ async def _until_stopped(work: Coroutine[Any, Any, T]) -> T | None:
 @click.option("--server", "server_url", required=True)
 @click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option("--user", "username", required=True)
-@click.option("--password", required=True)
+@password_options
 @click.option("--mode", type=click.Choice(["EMERCY", "GENASS", "ASHSHP"]), required=True)
 @click.option("--station", required=True, help="Muster station code (lifeboat code for ASHSHP).")
 @click.option("--card", required=True, help="Board card number.")
@@ -295,7 +343,8 @@ def register(
     server_url: str,
     db_path: Path,
     username: str,
-    password: str,
+    password_given: str | None,
+    password_file: Path | None,
     mode: str,
     station: str,
     card: str,
@@ -303,6 +352,7 @@ def register(
 ) -> None:
     """Register a card through the outbox; prints {"registration_id", "profile_id", "result",
     "pending_upload", "error"}; exits 1 unless registered or already registered."""
+    password = _password(password_given, password_file)
     from sync_core.clock import SystemClock
     from sync_core.device import DeviceStore
     from sync_core.device.headless import register_once
@@ -398,11 +448,25 @@ def _status_lines(report: dict) -> str:
 @ca_file_option
 @click.option("--server", "server_url", required=True)
 @click.option("--user", "username", required=True)
-@click.option("--password", required=True)
+@password_options
 @click.pass_context
-def admin(ctx: click.Context, server_url: str, username: str, password: str) -> None:
+def admin(
+    ctx: click.Context, server_url: str, username: str, password_given: str | None, password_file: Path | None
+) -> None:
     """The ship's office changes server data (`set`, `delete`) or the ship's safety mode (`mode`)."""
-    ctx.obj = (server_url, username, password)
+    ctx.obj = _Office(server_url, username, password_given, password_file)
+
+
+class _Office:
+    """``muster admin``'s server and user; the password is asked for once a subcommand runs (not
+    for ``--help``)."""
+
+    def __init__(self, server_url: str, username: str, given: str | None, file: Path | None) -> None:
+        self.server_url, self.username, self._given, self._file = server_url, username, given, file
+
+    def signed(self) -> tuple[str, str, str]:
+        """``(server_url, username, password)``."""
+        return self.server_url, self.username, _password(self._given, self._file)
 
 
 def _edit_command(action: str, help_text: str) -> None:
@@ -411,20 +475,24 @@ def _edit_command(action: str, help_text: str) -> None:
     @click.argument("record_id")
     @click.argument("assignments", nargs=-1)
     @click.pass_obj
-    def edit(signed: tuple[str, str, str], key: str, record_id: str, assignments: tuple[str, ...]) -> None:
+    def edit(office: _Office, key: str, record_id: str, assignments: tuple[str, ...]) -> None:
         from sync_core.device.admin import run_admin
 
         try:
             fields = dict(_assignment(item) for item in assignments)
         except ValueError as exc:
             raise click.UsageError(str(exc)) from exc
+        signed = office.signed()
+        if key == "users" and fields.get("password") == "":
+            fields["password"] = click.prompt(f"New password for {record_id}", hide_input=True, err=True)
         _echo_result(asyncio.run(run_admin(*signed, action, key, record_id, fields)))
 
 
 _edit_command(
     "set",
     "Set FIELD=VALUE ... of (or create) record RECORD_ID of dataset KEY. VALUE is JSON when it parses, "
-    'else text; `set reservations ID picture=PATH` replaces a portrait. Prints {"cursor"} or {"error"}.',
+    "else text; `set reservations ID picture=PATH` replaces a portrait; `set users NAME password=` asks "
+    'for the user\'s new password (not echoed). Prints {"cursor"} or {"error"}.',
 )
 _edit_command("delete", 'Delete record RECORD_ID of dataset KEY. Prints {"cursor"} or {"error"}.')
 
@@ -433,7 +501,7 @@ _edit_command("delete", 'Delete record RECORD_ID of dataset KEY. Prints {"cursor
 @click.argument("action", type=click.Choice(["start", "end"]))
 @click.argument("mode", type=click.Choice(["EMERCY", "GENASS", "ASHSHP"]), required=False)
 @click.pass_obj
-def admin_mode(signed: tuple[str, str, str], action: str, mode: str | None) -> None:
+def admin_mode(office: _Office, action: str, mode: str | None) -> None:
     """`start EMERCY|GENASS|ASHSHP` a muster ship-wide, or `end` it; online handhelds follow.
     Prints {"mode", "since", "set_by"} or {"error"}."""
     from sync_core.device.admin import run_safety_mode
@@ -441,20 +509,14 @@ def admin_mode(signed: tuple[str, str, str], action: str, mode: str | None) -> N
 
     if (action == "start") != (mode is not None):
         raise click.UsageError("use `mode start EMERCY|GENASS|ASHSHP` or `mode end`")
-    _echo_result(asyncio.run(run_safety_mode(*signed, SafetyMode(mode) if mode else None)))
+    _echo_result(asyncio.run(run_safety_mode(*office.signed(), SafetyMode(mode) if mode else None)))
 
 
 @main.command()
 @ca_file_option
 @click.option("--server", "server_url", required=True)
 @click.option("--user", "username", required=True)
-@click.option(
-    "--password",
-    prompt=True,
-    hide_input=True,
-    envvar="MUSTER_PASSWORD",
-    help="Else $MUSTER_PASSWORD, else asked.",
-)
+@password_options
 @click.option("--mode", type=click.Choice(["EMERCY", "GENASS", "ASHSHP"]), required=True)
 @click.option(
     "--since",
@@ -464,7 +526,14 @@ def admin_mode(signed: tuple[str, str, str], action: str, mode: str | None) -> N
 @click.option("--format", "fmt", type=click.Choice(["csv", "pdf"]), required=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
 def report(
-    server_url: str, username: str, password: str, mode: str, since: datetime | None, fmt: str, out: Path
+    server_url: str,
+    username: str,
+    password_given: str | None,
+    password_file: Path | None,
+    mode: str,
+    since: datetime | None,
+    fmt: str,
+    out: Path,
 ) -> None:
     """The drill report (office): per station who registered when, by which user and device; who
     is missing; totals. Written to OUT (owner-only); prints {"out", "bytes"} or {"error"}."""
@@ -475,6 +544,7 @@ def report(
 
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
+    password = _password(password_given, password_file)
     _echo_result(asyncio.run(fetch_report(server_url, username, password, SafetyMode(mode), since, fmt, out)))
 
 

@@ -17,6 +17,7 @@ from typing import Generic, TypeVar
 import duckdb
 
 from sync_core.errors import StoreInUse, StoreUnusable
+from sync_core.files import make_private
 from sync_core.protocol import DATASET_COLUMNS
 from sync_core.sql import Cursor
 
@@ -37,16 +38,37 @@ class Database:
         self, path: Path | str, holder: str = "the running app", settings: dict[str, str | int] | None = None
     ) -> None:
         self.path = str(path)
+        self._config: dict[str, str | bool | int | float | list[str]] = {**DUCKDB_CONFIG, **(settings or {})}
+        self._holder = holder
+        self._con = self._connect()
+        self._idle = threading.Condition()
+        self._active = 0  # cursors in use: close() waits for them
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        """Open the file (its files made private: :mod:`sync_core.files`)."""
         try:
-            self._con = duckdb.connect(self.path, config={**DUCKDB_CONFIG, **(settings or {})})
+            con = duckdb.connect(self.path, config=self._config)
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
-                raise StoreInUse(self.path, holder) from exc
+                raise StoreInUse(self.path, self._holder) from exc
             raise StoreUnusable(self.path, str(exc).splitlines()[0]) from exc
         except duckdb.Error as exc:
             raise StoreUnusable(self.path, str(exc).splitlines()[0]) from exc
-        self._idle = threading.Condition()
-        self._active = 0  # cursors in use: close() waits for them
+        make_private(Path(self.path), Path(self.path + ".wal"))
+        return con
+
+    def reopen(self, between: Callable[[], None]) -> None:
+        """Close the file once the work in flight is done (as :meth:`close`), call
+        ``between()`` (which may replace the file), and open the file at the path again;
+        cursors asked for meanwhile wait. Raises what ``between`` or opening raises (the
+        file is opened again either way, when it can be)."""
+        with self._idle:
+            self._idle.wait_for(lambda: self._active == 0, timeout=CLOSE_WAIT)
+            self._con.close()
+            try:
+                between()
+            finally:
+                self._con = self._connect()
 
     @contextmanager
     def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -82,15 +104,22 @@ class Database:
             self._con.close()
 
 
-def dataset_ddl(table: str, key: str, extra: str = "", types: dict[str, str] | None = None) -> str:
-    """``CREATE TABLE IF NOT EXISTS`` for ``table`` with dataset ``key``'s columns.
+def dataset_ddl(
+    table: str,
+    key: str,
+    extra: str = "",
+    types: dict[str, str] | None = None,
+    columns: tuple[tuple[str, str], ...] | None = None,
+) -> str:
+    """``CREATE TABLE IF NOT EXISTS`` for ``table`` with dataset ``key``'s columns (or
+    ``columns``, ``(name, DuckDB type)`` pairs: the device's, with personal fields sealed).
 
     ``extra`` appends column definitions (the server adds its change sequence); ``types``
     renames column types for another engine (PostgreSQL's ``BYTEA`` for ``BLOB``).
     """
     types = types or {}
-    columns = ", ".join(f'"{col}" {types.get(kind, kind)}' for col, kind in DATASET_COLUMNS[key])
-    return f'CREATE TABLE IF NOT EXISTS "{table}" ({columns}{", " + extra if extra else ""})'
+    defined = ", ".join(f'"{col}" {types.get(kind, kind)}' for col, kind in columns or DATASET_COLUMNS[key])
+    return f'CREATE TABLE IF NOT EXISTS "{table}" ({defined}{", " + extra if extra else ""})'
 
 
 def naive_utc(at: datetime) -> datetime:

@@ -15,6 +15,7 @@
         ├── ServerRejected      the server answered 4xx/5xx other than the ones below
         ├── MalformedResponse   the server answered 2xx with a body we cannot read
         ├── FullSyncRequired    HTTP 410: the cursor is older than the tombstone horizon
+        ├── StoreLocked         the device's sealed data cannot be opened: no key (sign in) or another key
         └── SignInError         signing in, or keeping a session, failed
             ├── InvalidLogin    the server (or the synced users, offline) refused the credentials
             ├── SignInLocked    too many failed sign-ins in a row: the username is locked a while
@@ -153,3 +154,12 @@ class RenewalRefused(SessionEnded):
 
     def __init__(self) -> None:
         SyncError.__init__(self, "The server refused to renew this session: sign in again")
+
+
+class StoreLocked(SyncError):
+    """The device store's sealed personal data cannot be read or written: no crew member has
+    signed in since the process started (the data key is in memory only), or the data was
+    sealed under another key (docs/security.md)."""
+
+    def __init__(self, reason: str = "sign in to open the device's data") -> None:
+        super().__init__(f"The device's data is locked: {reason}")

@@ -231,12 +231,16 @@ def find_profile(cur: duckdb.DuckDBPyConnection, profile_id: str) -> Person | No
     return Person(*row) if row else None
 
 
-def search_words(text: str) -> list[str]:
-    """The words of a search ``text``, lowercased and without accents (as DuckDB's
-    ``strip_accents(lower(...))`` makes the names'): ``"Zoë  Smith-J"`` -> ``["zoe", "smith", "j"]``."""
+def fold(text: str) -> str:
+    """``text`` lowercased and without accents, as DuckDB's ``strip_accents(lower(...))``."""
     decomposed = unicodedata.normalize("NFD", text.lower())
-    bare = "".join(char for char in decomposed if not unicodedata.combining(char))
-    return [word for word in re.split(WORD_BREAK, bare) if word]
+    return "".join(char for char in decomposed if not unicodedata.combining(char))
+
+
+def search_words(text: str) -> list[str]:
+    """The words of a search ``text``, folded (:func:`fold`, as :data:`NAME_KEY_SQL` folds the
+    names): ``"Zoë  Smith-J"`` -> ``["zoe", "smith", "j"]``."""
+    return [word for word in re.split(WORD_BREAK, fold(text)) if word]
 
 
 def search(cur: duckdb.DuckDBPyConnection, text: str, limit: int = SEARCH_LIMIT) -> list[Person]:
@@ -286,12 +290,23 @@ def counts(
 ) -> Counts:
     """Registered / not registered / assigned at ``place`` in ``mode`` and the first
     ``missing_limit`` missing people by name."""
-    column = "lifeboat" if mode.by_lifeboat else "muster_station"
-    latest = f"WITH latest AS ({latest_events(mode)}) "
-    assigned_here = f"r.\"{column}\" = $1 AND r.movement_status = 'Onboard'"
+    missing = cur.execute(
+        f"WITH latest AS ({latest_events(mode)}) SELECT {PERSON_SELECT} FROM reservations r "
+        f"LEFT JOIN latest l USING (profile_id) WHERE {_missing_here(mode)} "
+        "ORDER BY r.last_name, r.first_name, r.profile_id LIMIT $2",
+        [place, missing_limit],
+    ).fetchall()
+    return count_figures(cur, mode, place, [Person(*row) for row in missing])
+
+
+def count_figures(
+    cur: duckdb.DuckDBPyConnection, mode: SafetyMode, place: str, missing: list[Person]
+) -> Counts:
+    """The :class:`Counts` at ``place`` in ``mode`` with ``missing`` as its missing people."""
+    assigned_here = _assigned_here(mode)
     row = first_row(
         cur,
-        latest + "SELECT "
+        f"WITH latest AS ({latest_events(mode)}) SELECT "
         "(SELECT count(*) FROM latest WHERE action = 'register' AND place = $1), "
         f"(SELECT count(*) FROM reservations r WHERE {assigned_here}), "
         f"(SELECT count(*) FROM reservations r JOIN latest l USING (profile_id) "
@@ -302,20 +317,36 @@ def counts(
     )
     assert row is not None
     registered, assigned, assigned_registered, own = row
-    missing = cur.execute(
-        latest + f"SELECT {PERSON_SELECT} FROM reservations r LEFT JOIN latest l USING (profile_id) "
-        f"WHERE {assigned_here} AND l.action IS DISTINCT FROM 'register' "
-        "ORDER BY r.last_name, r.first_name, r.profile_id LIMIT $2",
-        [place, missing_limit],
-    ).fetchall()
     return Counts(
         registered=registered,
         not_registered=assigned - assigned_registered,
         assigned=assigned,
-        missing=[Person(*row) for row in missing],
+        missing=missing,
         from_other_stations=registered - own,
         at_other_stations=assigned_registered - own,
     )
+
+
+def missing_ids(cur: duckdb.DuckDBPyConnection, mode: SafetyMode, place: str) -> list[str]:
+    """The profile ids of everyone missing at ``place`` in ``mode``, in no order (the device
+    orders them by name in memory, where its names are open)."""
+    rows = cur.execute(
+        f"WITH latest AS ({latest_events(mode)}) SELECT r.profile_id FROM reservations r "
+        f"LEFT JOIN latest l USING (profile_id) WHERE {_missing_here(mode)}",
+        [place],
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def _assigned_here(mode: SafetyMode) -> str:
+    """SQL: profile ``r`` is on board and assigned to the place ``$1``."""
+    column = "lifeboat" if mode.by_lifeboat else "muster_station"
+    return f"r.\"{column}\" = $1 AND r.movement_status = 'Onboard'"
+
+
+def _missing_here(mode: SafetyMode) -> str:
+    """SQL: profile ``r`` is assigned to ``$1`` and its latest event ``l`` is no registration."""
+    return f"{_assigned_here(mode)} AND l.action IS DISTINCT FROM 'register'"
 
 
 def parameter(cur: duckdb.DuckDBPyConnection, name: str) -> str | None:

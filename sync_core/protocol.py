@@ -66,6 +66,7 @@ DATASET_COLUMNS: Final[dict[str, tuple[tuple[str, str], ...]]] = {
         ("display_name", "VARCHAR"),
         ("role", "VARCHAR"),
         ("password_hash", "VARCHAR"),
+        ("key_slot", "VARCHAR"),
     ),
     "muster_stations": (
         ("code", "VARCHAR"),
@@ -167,7 +168,8 @@ class SignInResponse(BaseModel):
     ``server_id`` names the server's store; the device binds its cursor to it
     (docs/architecture.md, 'Stores and processes'). ``expires_in`` is in seconds.
     ``refresh_token`` is issued when the sign-in named a ``device_id`` (see
-    :class:`RenewRequest`).
+    :class:`RenewRequest`). ``key_slot`` is the user's key slot (docs/security.md), None for a
+    user whose password predates them.
     """
 
     token: str
@@ -177,6 +179,7 @@ class SignInResponse(BaseModel):
     role: str
     expires_in: int
     refresh_token: str | None = None
+    key_slot: str | None = None
 
 
 class RenewRequest(BaseModel):

@@ -5,6 +5,7 @@ sync`` and ``muster register`` runs that several test modules share."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -49,8 +50,8 @@ def closed_port_url() -> str:
 
 def muster_sync(url: str, db: Path, password: str = "demo", *extra: str) -> tuple[int, dict]:
     """``muster sync`` as demo: its exit code and its report, checked for every key and dataset."""
-    args = ["sync", "--server", url, "--db", str(db), "--user", "demo", "--password", password, *extra]
-    done = run_muster(*args)
+    args = ["sync", "--server", url, "--db", str(db), "--user", "demo", *extra]
+    done = run_muster(*args, env={**os.environ, "MUSTER_PASSWORD": password})
     report = json_report(done, SYNC_KEYS)
     assert set(report["datasets"]) == set(DATASETS)
     return done.returncode, report
@@ -59,9 +60,9 @@ def muster_sync(url: str, db: Path, password: str = "demo", *extra: str) -> tupl
 def muster_register(url: str, db: Path, card: str, station: str, *extra: str) -> tuple[int, dict]:
     """``muster register`` of ``card`` at ``station`` in general assembly as demo: its exit
     code and its report, checked for every key."""
-    args = ["register", "--server", url, "--db", str(db), "--user", "demo", "--password", "demo"]
+    args = ["register", "--server", url, "--db", str(db), "--user", "demo"]
     args += ["--mode", "GENASS", "--station", station, "--card", card, *extra]
-    done = run_muster(*args)
+    done = run_muster(*args, env={**os.environ, "MUSTER_PASSWORD": "demo"})
     report = json_report(done, REGISTER_KEYS)
     assert isinstance(report["pending_upload"], int)
     return done.returncode, report

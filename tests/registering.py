@@ -19,6 +19,7 @@ import httpx
 from sync_core.clock import FrozenClock
 from sync_core.device import DeviceStore, ServerClient, SyncEngine
 from sync_core.device.registrar import Post, Registrar, Result
+from sync_core.device.session import sign_in
 from sync_core.device.status import UploadStatus
 from sync_core.device.upload import Uploader
 from sync_core.protocol import API_PREFIX, SafetyMode, SyncState
@@ -90,7 +91,7 @@ async def synced_device(
     clock = FrozenClock(NOW)
     published: list[UploadStatus] = []
     async with ServerClient(server.url, transport=transport) as client:
-        await client.sign_in("demo", "demo")
+        await sign_in(client, store, "demo", "demo")
         engine = SyncEngine(store, client, clock)
         assert (await engine.sync(server.server_id)).status is SyncState.SUCCESS
         uploader = Uploader(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 from pathlib import Path
 
 import duckdb
@@ -22,7 +23,8 @@ ON_BOTH_ENGINES = True
 
 def muster_admin(url: str, *args: str, user: str = "office") -> tuple[int, dict]:
     """``muster admin ARGS`` as ``user`` (whose password is the same): its exit code and report."""
-    done = run_muster("admin", "--server", url, "--user", user, "--password", user, *args, timeout=60)
+    env = {**os.environ, "MUSTER_PASSWORD": user}
+    done = run_muster("admin", "--server", url, "--user", user, *args, timeout=60, env=env)
     return done.returncode, json_report(done)
 
 

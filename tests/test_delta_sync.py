@@ -16,6 +16,7 @@ import pytest
 from fixtures.portraits import portrait
 from sync_core.clock import FrozenClock, SystemClock
 from sync_core.device import DeviceStore, ServerClient, SyncEngine, SyncStatus
+from sync_core.device.session import sign_in
 from sync_core.device.store import DatasetRecord
 from sync_core.errors import ServerRejected
 from sync_core.protocol import DATASETS, RecordChange, SyncState, id_column
@@ -23,6 +24,7 @@ from sync_core.server.changes import prune_tombstones
 from sync_core.server.process import ServerProcess
 from sync_core.server.store import open_server_store
 from tests.registering import Network
+from tests.sealed import opened_rows
 
 from .conftest import start_server
 
@@ -44,7 +46,7 @@ async def device(url: str, path: Path, **engine_options: object) -> AsyncIterato
     """An engine for the device store at ``path``, signed in as demo, after a first sync."""
     store = DeviceStore(path)
     async with ServerClient(url) as client:
-        session = await client.sign_in("demo", "demo")
+        session = await sign_in(client, store, "demo", "demo")
         engine = SyncEngine(store, client, engine_options.pop("clock", SystemClock()), **engine_options)  # type: ignore[arg-type]
         engine.server_id = session.server_id  # type: ignore[attr-defined]
         first = await engine.sync(session.server_id)
@@ -87,8 +89,7 @@ def _stored(store: DeviceStore) -> dict[str, tuple[int, int, int, datetime | Non
 
 
 def _first_names(store: DeviceStore) -> dict[str, str]:
-    with store.db.cursor() as cur:
-        return dict(cur.execute("SELECT profile_id, first_name FROM reservations").fetchall())
+    return {row["profile_id"]: row["first_name"] for row in opened_rows(store, "reservations")}
 
 
 async def test_update_and_delete_arrive(own_server: ServerProcess, device_store_path: Path) -> None:
@@ -156,8 +157,7 @@ async def test_250_changes_in_one_transaction_arrive_once_in_pages_of_100(
         await admin.post_changes(changes)
         status = await delta(engine)
         assert status.datasets["reservations"].changes == 250
-        with engine.store.db.cursor() as cur:
-            cabins = dict(cur.execute("SELECT profile_id, cabin FROM reservations").fetchall())
+        cabins = {row["profile_id"]: row["cabin"] for row in opened_rows(engine.store, "reservations")}
         assert all(cabins[pid] == f"X{n}" for n, pid in enumerate(ids))
         assert status.datasets["reservations"].count == len(cabins)
 
@@ -190,7 +190,7 @@ async def test_cursor_past_the_horizon_gets_a_full_sync(
     try:
         store = DeviceStore(device_store_path)
         async with ServerClient(server.url) as client:
-            session = await client.sign_in("demo", "demo")
+            session = await sign_in(client, store, "demo", "demo")
             await SyncEngine(store, client, SystemClock()).sync(session.server_id)
         async with office(server.url) as admin:
             await admin.post_changes([RecordChange(key="reservations", id="P0000003", op="delete")])
@@ -202,7 +202,7 @@ async def test_cursor_past_the_horizon_gets_a_full_sync(
     server = start_server(ship_dir, tmp_path, db)
     try:
         async with ServerClient(server.url) as client:
-            session = await client.sign_in("demo", "demo")
+            session = await sign_in(client, store, "demo", "demo")
             status = await SyncEngine(store, client, SystemClock()).sync(session.server_id)
         assert status.status is SyncState.SUCCESS, status.error
         assert status.kind == "full"
@@ -272,7 +272,7 @@ async def test_store_pointed_at_another_ship_ends_with_that_ships_data(
     try:
         store = DeviceStore(device_store_path)
         async with ServerClient(other.url) as client:
-            session = await client.sign_in("demo", "demo")
+            session = await sign_in(client, store, "demo", "demo")
             status = await SyncEngine(store, client, SystemClock()).sync(session.server_id)
         assert status.kind == "full" and status.status is SyncState.SUCCESS
         assert store.has_synced_with(other.server_id)
@@ -284,19 +284,17 @@ async def test_store_pointed_at_another_ship_ends_with_that_ships_data(
                     f"SELECT count(*) FROM read_parquet('{other_ship / f'{key}.parquet'}')"
                 ).fetchone()
                 assert mine == theirs, key
-            names = cur.execute(
-                "SELECT count(*) FROM reservations r JOIN read_parquet(?) s USING (profile_id) "
-                "WHERE r.last_name = s.last_name",
-                [str(other_ship / "reservations.parquet")],
-            ).fetchone()
-        assert names == mine_count(store)
+            theirs_names = dict(
+                cur.execute(
+                    "SELECT profile_id, last_name FROM read_parquet(?)",
+                    [str(other_ship / "reservations.parquet")],
+                ).fetchall()
+            )
+        mine_names = {row["profile_id"]: row["last_name"] for row in opened_rows(store, "reservations")}
+        assert mine_names == theirs_names
         store.close()
     finally:
         other.stop()
-
-
-def mine_count(store: DeviceStore) -> tuple[int]:
-    return (store.datasets()["reservations"].count,)
 
 
 async def test_portraits_missing_after_a_crash_are_fetched_by_the_next_process(
@@ -315,7 +313,7 @@ async def test_portraits_missing_after_a_crash_are_fetched_by_the_next_process(
         engine.store.portraits.write(damaged, b"\xff\xd8\xff half written")
         assert engine.store.portrait(damaged) is None
         async with ServerClient(own_server.url) as client:
-            session = await client.sign_in("demo", "demo")
+            session = await sign_in(client, engine.store, "demo", "demo")
             status = await SyncEngine(engine.store, client, SystemClock()).sync(session.server_id)
         assert status.kind == "delta" and status.datasets["pictures"].changes == 4
         with engine.store.db.cursor() as cur:
@@ -335,7 +333,7 @@ async def test_a_portrait_no_profile_names_is_removed(
         engine.store.portraits.write(orphan, b"\xff\xd8\xff")
         engine.store.portraits.write(stray, b"\xff\xd8\xff")
         async with ServerClient(own_server.url) as client:  # the next process checks them all
-            session = await client.sign_in("demo", "demo")
+            session = await sign_in(client, engine.store, "demo", "demo")
             status = await SyncEngine(engine.store, client, SystemClock()).sync(session.server_id)
         assert status.kind == "delta"
         assert orphan not in _ids(engine.store, "pictures")
@@ -381,7 +379,7 @@ async def test_a_restarted_engine_shows_the_last_failure_until_a_sync_succeeds(
     store = DeviceStore(device_store_path)
     try:
         async with ServerClient(own_server.url, transport=network) as client:
-            await client.sign_in("demo", "demo")
+            await sign_in(client, store, "demo", "demo")
             engine = SyncEngine(store, client, SystemClock())
             assert (await engine.sync(own_server.server_id)).status is SyncState.SUCCESS
             for full in (False, True):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from sync_core.clock import FrozenClock
 from sync_core.device import DeviceStore, ServerClient, SyncEngine, SyncStatus
+from sync_core.device.session import sign_in
 from sync_core.device.timer import DeltaTimer
 from sync_core.muster import WHOLE_PARAMETER_MAX
 from sync_core.protocol import RecordChange, SyncState
@@ -51,7 +52,7 @@ async def synced_device(url: str, path: Path, clock: FrozenClock) -> AsyncIterat
     store = DeviceStore(path)
     try:
         async with ServerClient(url) as client:
-            session = await client.sign_in("demo", "demo")
+            session = await sign_in(client, store, "demo", "demo")
             engine = SyncEngine(store, client, clock)
             await engine.sync(session.server_id)
             yield engine, session.server_id

@@ -13,34 +13,25 @@ import pytest
 from sync_core.clock import SystemClock
 from sync_core.device import DeviceStore, ServerClient, SyncEngine, SyncStatus
 from sync_core.device.headless import sync_once
-from sync_core.device.pictures import PortraitFiles
+from sync_core.device.session import sign_in
 from sync_core.errors import SessionEnded
 from sync_core.protocol import DATASETS, SyncState, id_column
 from sync_core.server.process import ServerProcess
 
 from .faults import FaultyTransport
+from .sealed import opened_rows
 
 
-def _rows(con: duckdb.DuckDBPyConnection, source: str, key: str) -> list[tuple]:
-    return con.execute(f'SELECT * FROM {source} ORDER BY "{id_column(key)}"').fetchall()
-
-
-def _assert_equals_ship(store_path: Path, ship_dir: Path) -> None:
-    """The device holds every row of the ship, and each portrait's bytes in its file."""
-    con = duckdb.connect(str(store_path), read_only=True)
-    files = PortraitFiles(Path(f"{store_path}.portraits"))
-    try:
-        for key in DATASETS:
-            device = _rows(con, f'"{key}"', key)
-            ship = _rows(con, f"read_parquet('{ship_dir / f'{key}.parquet'}')", key)
-            assert len(device) == len(ship) > 0, key
-            if key == "pictures":  # the bytes are files; the rows keep no jpeg
-                assert all(jpeg is None for _, _, jpeg in device)
-                device = [(sha256, pid, files.read(sha256)) for sha256, pid, _ in device]
-            assert device == ship, key
-        assert set(files.held()) == {row[0] for row in device}
-    finally:
-        con.close()
+def _assert_equals_ship(store: DeviceStore, ship_dir: Path) -> None:
+    for key in DATASETS:
+        device = [tuple(row.values()) for row in opened_rows(store, key)]
+        ship = duckdb.sql(
+            f"SELECT * FROM '{ship_dir / f'{key}.parquet'}' ORDER BY \"{id_column(key)}\""
+        ).fetchall()
+        assert len(device) == len(ship) > 0, key
+        assert device == ship, key
+    held = {row["sha256"] for row in opened_rows(store, "pictures")}
+    assert set(store.portraits.held()) == held  # each portrait's bytes in its file
 
 
 async def test_full_sync_copies_every_dataset(
@@ -53,13 +44,13 @@ async def test_full_sync_copies_every_dataset(
     assert status.cursor is not None and status.cursor > 0
     assert store.has_synced_with(live_server.server_id)
     counts = {key: row.count for key, row in status.datasets.items()}
-    store.close()
     async with ServerClient(live_server.url) as client:
         await client.sign_in("demo", "demo")
         manifest = await client.create_snapshot()
     assert counts == manifest.counts
     assert manifest.cursor == status.cursor
-    _assert_equals_ship(device_store_path, ship_dir)
+    _assert_equals_ship(store, ship_dir)
+    store.close()
 
 
 def _staged(status: SyncStatus) -> int:
@@ -69,7 +60,7 @@ def _staged(status: SyncStatus) -> int:
 
 async def _sync_killing_server_after_two(server: ServerProcess, store: DeviceStore) -> SyncStatus:
     async with ServerClient(server.url) as client:
-        await client.sign_in("demo", "demo")
+        await sign_in(client, store, "demo", "demo")
         engine = SyncEngine(store, client, SystemClock())
 
         def kill_after_two(status: SyncStatus) -> None:
@@ -106,8 +97,8 @@ async def test_sync_dying_part_way_keeps_previous_data(
     assert {key: row.count for key, row in status.datasets.items()} == {
         key: row.count for key, row in first.datasets.items()
     }
+    _assert_equals_ship(store, ship_dir)
     store.close()
-    _assert_equals_ship(device_store_path, ship_dir)
 
 
 async def test_a_cancelled_sync_ends_failed_and_the_next_one_succeeds(
@@ -115,7 +106,7 @@ async def test_a_cancelled_sync_ends_failed_and_the_next_one_succeeds(
 ) -> None:
     store = DeviceStore(device_store_path)
     async with ServerClient(live_server.url) as client:
-        await client.sign_in("demo", "demo")
+        await sign_in(client, store, "demo", "demo")
         engine = SyncEngine(store, client, SystemClock())
         run = asyncio.create_task(engine.full_sync())
 
@@ -164,7 +155,7 @@ async def test_a_full_sync_publishes_its_progress(
     store = DeviceStore(device_store_path)
     seen: list[SyncStatus] = []
     async with ServerClient(live_server.url) as client:
-        await client.sign_in("demo", "demo")
+        await sign_in(client, store, "demo", "demo")
         manifest = await client.create_snapshot()
         engine = SyncEngine(store, client, SystemClock())
         engine.subscribe(seen.append)
@@ -190,7 +181,7 @@ async def test_a_token_the_server_no_longer_knows_says_the_session_ended(
 ) -> None:
     store = DeviceStore(device_store_path)
     async with ServerClient(live_server.url) as client:
-        session = await client.sign_in("demo", "demo")
+        session = await sign_in(client, store, "demo", "demo")
         client.token = "from-before-the-server-restarted"
         status = await SyncEngine(store, client, SystemClock()).sync(session.server_id)
     assert status.status is SyncState.FAILED

@@ -1,7 +1,8 @@
 """The people and standings held in memory answer exactly as the SQL of sync_core.muster does
-on the same device store (for speed): after a full sync, after a delta sync that renames a
-profile (to a hostile name) and moves a card, and for standings after registrations,
-unregistrations, a device clock that went back, an upload and a retention wipe.
+on the same data in clear (the device store keeps names sealed; the SQL runs on an opened copy):
+after a full sync, after a delta sync that renames a profile (to a hostile name) and moves a
+card, the station counts, and for standings after registrations, unregistrations, a device
+clock that went back, an upload and a retention wipe.
 
 Against the real server (tests/conftest.py: the `small` ship, seed 7) and a real device file.
 """
@@ -13,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pytest
 
 from sync_core import muster
@@ -21,10 +23,13 @@ from sync_core.device import DeviceStore, ServerClient, SyncEngine
 from sync_core.device.people import People
 from sync_core.device.registrar import LocalBook, Post, Registrar, Result
 from sync_core.device.retention import wipe
+from sync_core.device.session import sign_in
 from sync_core.device.standings import Standings
 from sync_core.device.upload import Uploader
 from sync_core.protocol import RecordChange, SafetyMode, SyncState
 from sync_core.server.process import ServerProcess
+
+from .sealed import opened_rows
 
 NOW = datetime(2025, 3, 14, 9, 30, tzinfo=UTC)
 HOSTILE = "Zz[bold]Ö'Brien\x1b[2J"
@@ -43,20 +48,28 @@ def store(device_store_path: Path) -> Iterator[DeviceStore]:
 async def engine(own_server: ServerProcess, store: DeviceStore) -> AsyncIterator[SyncEngine]:
     """A device signed in with its own server, after a full sync."""
     async with ServerClient(own_server.url) as client:
-        await client.sign_in("demo", "demo")
+        await sign_in(client, store, "demo", "demo")
         engine = SyncEngine(store, client, FrozenClock(NOW))
         assert (await engine.sync(own_server.server_id)).status is SyncState.SUCCESS
         yield engine
 
 
+def in_clear(store: DeviceStore) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB holding the store's reservations opened, and its registrations."""
+    con = duckdb.connect()
+    reservations = pa.Table.from_pylist(opened_rows(store, "reservations"))  # noqa: F841 (read by name)
+    con.execute("CREATE TABLE reservations AS SELECT * FROM reservations")
+    with store.db.cursor() as cur:
+        registrations = cur.sql("SELECT * FROM registrations").to_arrow_table()  # noqa: F841
+    con.execute("CREATE TABLE registrations AS SELECT * FROM registrations")
+    return con
+
+
 def terms_of(store: DeviceStore) -> list[str]:
     """:data:`TERMS`, prefixes of every kind of search field, and full names in either
     order, in capitals, from the data."""
-    with store.db.cursor() as cur:
-        rows = cur.execute(
-            "SELECT first_name, last_name, cabin, manning_number, booking_number, board_card_number "
-            "FROM reservations ORDER BY profile_id LIMIT 12"
-        ).fetchall()
+    fields = ("first_name", "last_name", "cabin", "manning_number", "booking_number", "board_card_number")
+    rows = [[row[name] for name in fields] for row in opened_rows(store, "reservations")[:12]]
     prefixes = [value[:length] for row in rows for value in row if value for length in (1, 2, 4)]
     names = [f"{first} {last[:3]}".upper() for first, last, *_ in rows] + [
         f"{last} {first}" for first, last, *_ in rows
@@ -67,7 +80,7 @@ def terms_of(store: DeviceStore) -> list[str]:
 def assert_people_answer_as_sql(store: DeviceStore) -> People:
     """The store's loaded People answers every card and search as the SQL does; returns it."""
     people = store.view(People).get().load()
-    with store.db.cursor() as cur:
+    with in_clear(store) as cur:
         cards = [row[0] for row in cur.execute("SELECT board_card_number FROM reservations").fetchall()]
         for card in [*cards, "0000000000", cards[0].lower() + "x"]:
             assert people.find_card(card) == muster.find_card(cur, card), card
@@ -81,10 +94,8 @@ async def test_people_answer_as_the_sql_before_and_after_a_delta_sync(
     own_server: ServerProcess, store: DeviceStore, engine: SyncEngine
 ) -> None:
     before = assert_people_answer_as_sql(store)
-    with store.db.cursor() as cur:
-        profile_id, card = cur.execute(
-            "SELECT profile_id, board_card_number FROM reservations ORDER BY profile_id LIMIT 1"
-        ).fetchall()[0]
+    first = opened_rows(store, "reservations")[0]
+    profile_id, card = first["profile_id"], first["board_card_number"]
     async with ServerClient(own_server.url) as office:
         await office.sign_in("office", "office")
         fields = {"last_name": HOSTILE, "first_name": "[/]", "board_card_number": "77AB0001"}
@@ -105,9 +116,9 @@ async def test_local_book_answers_the_same_before_and_after_loading(
     store: DeviceStore, engine: SyncEngine
 ) -> None:
     book = LocalBook(store)
-    assert book.search_now("a", 20) is None  # not loaded: the search asks the store
-    with store.db.cursor() as cur:
-        card = cur.execute("SELECT board_card_number FROM reservations LIMIT 1").fetchall()[0][0]
+    assert book.search_now("a", 20) is None  # not loaded: the search loads the people first
+    card = opened_rows(store, "reservations")[0]["board_card_number"]
+    with in_clear(store) as cur:
         expected = muster.find_card(cur, card), muster.search(cur, "a", 20)
     assert (await book.find_card(card), await book.search("a", 20)) == expected
     await book.load(SafetyMode.GENASS)
@@ -157,6 +168,13 @@ async def test_standings_stay_exact_through_registrations_an_upload_and_a_wipe(
     places = [found.place if found else None for found in view_standings(store, ids, SafetyMode.GENASS)]
     assert places == ["A", None, "A", "B"]  # the event stamped an hour back is not the latest
     assert view_standings(store, ids, SafetyMode.EMERCY) == [None] * 4  # read on first use
+
+    book = LocalBook(store)
+    for limit in (2, 500):
+        with in_clear(store) as cur:
+            assert await book.counts(SafetyMode.GENASS, "A", limit) == muster.counts(
+                cur, SafetyMode.GENASS, "A", limit
+            )
 
     uploader = Uploader(store.outbox, engine.client, engine.clock, own_server.server_id, lambda _: None)
     assert (await uploader.drain()).sent == 7

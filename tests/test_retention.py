@@ -4,17 +4,13 @@ clock (no sleeping)."""
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
 from datetime import timedelta
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from sync_core.clock import FrozenClock
-from sync_core.device import DeviceStore, ServerClient, SyncEngine, sign_in
+from sync_core.device import DeviceStore, ServerClient, SyncEngine, shredding, sign_in
 from sync_core.device.retention import days_to_wipe, due, wipe, wipe_if_due
 from sync_core.device.upload import Uploader
 from sync_core.protocol import DATASETS, RecordChange, SyncState
@@ -187,55 +183,38 @@ async def test_offline_the_wipe_keeps_what_waits_and_it_uploads_at_the_next_onli
     assert await server_registered(own_server, station) == 3
 
 
-class _FailingStatements:
-    """Stands in for ``Database.transaction``: statement number ``fail_at`` (from 0, counted
-    across the transactions it opens) raises, as a crash there would end the wipe."""
-
-    def __init__(self, real: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]], fail_at: int):
-        self.real = real
-        self.left = fail_at
-        self.cur: duckdb.DuckDBPyConnection | None = None
-
-    @contextmanager
-    def transaction(self) -> Iterator[_FailingStatements]:
-        with self.real() as cur:
-            self.cur = cur
-            yield self
-
-    def execute(self, *args: object) -> duckdb.DuckDBPyConnection:
-        if self.left == 0:
-            raise duckdb.IOException("the disk failed (test)")
-        self.left -= 1
-        assert self.cur is not None
-        return self.cur.execute(*args)  # type: ignore[arg-type]
-
-
-async def test_the_wipe_is_one_transaction(
+async def test_a_wipe_that_fails_leaves_the_old_store_whole_and_a_crash_leaves_nothing_behind(
     live_server: ServerProcess, ship_dir: Path, device_store_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     station = _station(ship_dir)
+    fresh = shredding.fresh_path(device_store_path)
     async with synced_device(live_server, device_store_path, station) as device:
         store = device.store
         await register_all(device, onboard_cards(ship_dir, station, 2))
         sent = store.outbox.pending(live_server.server_id, 1)[0].registration_id
         store.outbox.settle([sent], {}, [], NOW)
-        store.begin_staging()
         store.count_failed_sign_in("demo", 1, NOW + DAY)  # locked
         store.touch(NOW)
         before, point = _snapshot(store), store.sync_point()
-        real = store.db.transaction
-        for fail_at in itertools.count():
-            monkeypatch.setattr(store.db, "transaction", _FailingStatements(real, fail_at).transaction)
-            try:
-                result = store.wipe()
-            except duckdb.IOException:
-                assert _snapshot(store) == before, f"statement {fail_at} failed"
-                assert store.sync_point() == point
-                continue
-            break
-        assert fail_at >= 2 * len(DATASETS)  # each statement of the wipe failed once, then it ran whole
-        assert result == (1, 1)
+        real_replace = shredding.replace_store
+
+        def disk_full(path: Path, new: Path) -> None:
+            assert new.is_file()  # the kept registrations were written
+            raise OSError("no space left on the device (test)")
+
+        monkeypatch.setattr(shredding, "replace_store", disk_full)
+        with pytest.raises(OSError):
+            store.wipe()
+        assert _snapshot(store) == before and store.sync_point() == point
+        assert not fresh.exists()
+        monkeypatch.setattr(shredding, "replace_store", real_replace)
+        assert store.wipe() == (1, 1)
         assert _counts(store) == dict.fromkeys(DATASETS, 0) and store.sync_point() is None
+        assert store.locked_until("demo") is None and store.last_used() is None
+        assert store.outbox.tally(live_server.server_id).pending == 1
+    fresh.write_bytes(b"half a store a crash left")  # a crash while the kept file was written
+    reopened = DeviceStore(device_store_path)
+    assert not fresh.exists() and reopened.outbox.tally(live_server.server_id).pending == 1
 
 
 def test_portrait_files_a_killed_wipe_left_go_at_the_next_open(device_store_path: Path) -> None:

@@ -153,7 +153,7 @@ async def test_a_synced_crew_member_signs_in_offline_when_the_server_is_slow(
     store = DeviceStore(device_store_path)
     try:
         async with ServerClient(live_server.url) as client:
-            await client.sign_in("demo", "demo")
+            await sign_in(client, store, "demo", "demo")
             assert (
                 await SyncEngine(store, client, FrozenClock(T0)).sync(live_server.server_id)
             ).error is None

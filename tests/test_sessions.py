@@ -12,6 +12,7 @@ from typing import Any
 from fixtures.postgres import read_store
 from sync_core.clock import FrozenClock, SystemClock
 from sync_core.device import DeviceStore, ServerClient, SyncEngine
+from sync_core.device.session import sign_in
 from sync_core.duck import Database
 from sync_core.protocol import SyncState
 from sync_core.server.process import ServerProcess
@@ -35,7 +36,7 @@ async def test_a_device_syncs_again_after_the_server_restarts(
     store = DeviceStore(device_store_path)
     try:
         async with ServerClient(server.url) as client:
-            await client.sign_in("demo", "demo")
+            await sign_in(client, store, "demo", "demo")
             engine = SyncEngine(store, client, SystemClock())
             assert (await engine.sync(server.server_id)).status is SyncState.SUCCESS
             server.stop()

@@ -136,7 +136,7 @@ class PersonSearch(Vertical):
         try:
             found = await self.search(text, SEARCH_LIMIT)
         except SyncError as exc:
-            log.warning("search for %r failed: %s", text, exc)
+            log.warning("search (%d characters) failed: %s", len(text), exc)  # the text may be a name
             self._show([], str(exc), text)
             return
         self._found(found, text)

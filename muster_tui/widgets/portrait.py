@@ -42,7 +42,7 @@ PictureSource = Callable[[str], bytes | None]
 
 
 def stored_pictures(store: DeviceStore) -> PictureSource:
-    """Portraits the device store holds (None for one it does not)."""
+    """Portraits from the device store (None when it has no such row; opened with the data key)."""
     return store.portrait
 
 

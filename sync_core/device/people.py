@@ -6,12 +6,16 @@ one DuckDB statement costs 1-3 ms and a name search over 10,000 profiles ~7.5 ms
 store's one :class:`People`; after every write of the synced data (a delta page, a full
 sync's swap, a retention wipe) the next call gives a new, unloaded one.
 :meth:`People.load` reads the reservations once (~150 ms and ~15 MB for 10,000 profiles
-here); it blocks, so callers on the event loop run it in a worker thread.
+here, more with the opening); it opens each profile's sealed personal fields with the data key
+(docs/security.md; the store answers StoreLocked before a sign-in) and blocks, so callers on
+the event loop run it in a worker thread. This is the only place the device reads names and
+card numbers: they are not queried from the file.
 
-The answers are those of :func:`sync_core.muster.find_card` and :func:`sync_core.muster.search`
-on the same data: DuckDB itself lowercases the number fields, folds the names
-(:data:`~sync_core.muster.NAME_KEY_SQL`) and orders the profiles, so the rank of a profile is
-its place in the SQL search's order and a key is the text the SQL search compares. The keys
+The answers are those :func:`sync_core.muster.find_card` and :func:`sync_core.muster.search`
+give on the same data in clear: profiles ordered by last name, first name and profile id (code
+point order, missing values last), number fields lowercased, names folded as
+:data:`~sync_core.muster.NAME_KEY_SQL` folds them, so the rank of a profile is its place in the
+SQL search's order and a key is the text the SQL search compares. The keys
 of the four number fields share one list sorted by code point, the name words another; in
 each, the keys starting with a text form one contiguous run (one bisection). A search of
 several words intersects the runs of its words.
@@ -22,25 +26,43 @@ from __future__ import annotations
 import threading
 from bisect import bisect_left
 from datetime import date
+from operator import itemgetter
+from typing import Any
 
+from sync_core.device.sealing import SEALED_FIELDS, Sealer
 from sync_core.device.store import DeviceStore
-from sync_core.muster import (
-    NAME_KEY_SQL,
-    NUMBER_FIELDS,
-    PERSON_COLUMNS,
-    PERSON_SELECT,
-    SEARCH_LIMIT,
-    Person,
-    search_words,
-)
+from sync_core.muster import NUMBER_FIELDS, PERSON_COLUMNS, SEARCH_LIMIT, Person, fold, search_words
 
 _FIELD_AT = [PERSON_COLUMNS.index(name) for name in NUMBER_FIELDS]
 _CARD_AT = PERSON_COLUMNS.index("board_card_number")
-_LOWERED = ", ".join(f'lower(r."{name}")' for name in NUMBER_FIELDS)
+_FIRST_AT, _LAST_AT = PERSON_COLUMNS.index("first_name"), PERSON_COLUMNS.index("last_name")
+_NAME_AT = (PERSON_COLUMNS.index("last_name"), PERSON_COLUMNS.index("first_name"), 0)
+_CLEAR = [name for name in PERSON_COLUMNS if name not in SEALED_FIELDS["reservations"]]
+_CLEAR_SELECT = ", ".join(f'"{name}"' for name in _CLEAR)
+# A stored row's clear columns followed by its opened fields, picked into PERSON_COLUMNS order.
+_OPENED_ORDER = _CLEAR + list(SEALED_FIELDS["reservations"])
+_PICK = itemgetter(*(_OPENED_ORDER.index(name) for name in PERSON_COLUMNS))
+_BIRTH_AT = PERSON_COLUMNS.index("birth_date")
 _LAST_CHAR = chr(0x10FFFF)
 
 Row = tuple[str | date | None, ...]
 """A profile's :data:`~sync_core.muster.PERSON_COLUMNS`, as a :class:`Person` takes them."""
+
+
+def _opened(sealer: Sealer, row: tuple[Any, ...]) -> Row:
+    """A stored reservation (the clear columns of :data:`_CLEAR`, then its sealed blob) as a
+    :data:`Row`."""
+    person = _PICK(row[:-1] + tuple(sealer.open_values(row[0], row[-1])))
+    birth = person[_BIRTH_AT]
+    if birth is None:
+        return person
+    return person[:_BIRTH_AT] + (date.fromisoformat(birth),) + person[_BIRTH_AT + 1 :]
+
+
+def _by_name(row: Row) -> tuple[tuple[bool, str], ...]:
+    """The order of the SQL search: last name, first name, profile id, code point order,
+    missing values last."""
+    return tuple((row[at] is None, str(row[at] or "")) for at in _NAME_AT)
 
 
 class People:
@@ -50,13 +72,14 @@ class People:
     """
 
     def __init__(self, store: DeviceStore) -> None:
-        self._db = store.db
+        self._store = store
         self._lock = threading.Lock()
         self._loaded = False
         self._rows: list[Row] = []  # in the SQL search's order: the index is the rank
         self._cards: dict[str, int] = {}  # board card number -> rank
         self._numbers = _Index()  # lowercased number fields of every profile
         self._names = _Index()  # folded name words of every profile
+        self._ids: dict[str, int] = {}  # profile id -> rank
 
     @property
     def loaded(self) -> bool:
@@ -66,7 +89,7 @@ class People:
     def load(self) -> People:
         """Read the reservations, unless done already; returns self. Blocks (~150 ms for
         10,000 profiles); a second caller meanwhile waits for the same read. Raises
-        ``duckdb.Error`` when the store cannot be read."""
+        ``duckdb.Error`` when the store cannot be read, StoreLocked before a sign-in."""
         with self._lock:
             if not self._loaded:
                 self._read()
@@ -74,25 +97,32 @@ class People:
         return self
 
     def _read(self) -> None:
-        width = len(PERSON_COLUMNS)
-        with self._db.cursor() as cur:
-            rows = cur.execute(
-                f"SELECT {PERSON_SELECT}, {NAME_KEY_SQL}, {_LOWERED} FROM reservations r "
-                "ORDER BY r.last_name, r.first_name, r.profile_id"
-            ).fetchall()
+        sealer = self._store.sealer
+        with self._store.db.cursor() as cur:
+            rows = cur.execute(f"SELECT {_CLEAR_SELECT}, sealed FROM reservations").fetchall()
+        people = sorted((_opened(sealer, row) for row in rows), key=_by_name)
         numbers: list[tuple[str, int]] = []
         names: list[tuple[str, int]] = []
-        for rank, row in enumerate(rows):
-            for at, key in zip(_FIELD_AT, row[width + 1 :], strict=True):
-                if key is not None:
-                    value = row[at]
-                    numbers.append((value if key == value else key, rank))  # digits: one string, not two
-            names += ((word, rank) for word in set(row[width].split(" ")) if word)
-            card = row[_CARD_AT]
+        for rank, person in enumerate(people):
+            numbers += ((str(person[at]).lower(), rank) for at in _FIELD_AT if person[at] is not None)
+            words = " ".join(str(person[at]) for at in (_FIRST_AT, _LAST_AT) if person[at] is not None)
+            names += ((word, rank) for word in set(fold(words).replace("-", " ").split(" ")) if word)
+            card = person[_CARD_AT]
             if card is not None:
-                self._cards.setdefault(card, rank)
+                self._cards.setdefault(str(card), rank)
         self._numbers, self._names = _Index(numbers), _Index(names)
-        self._rows = [row[:width] for row in rows]
+        self._rows = people
+        self._ids = {str(person[0]): rank for rank, person in enumerate(people)}
+
+    def everyone(self) -> list[Person]:
+        """Every profile, by last name, first name and profile id."""
+        return [Person(*row) for row in self.load()._rows]  # type: ignore[arg-type]
+
+    def by_name(self, profile_ids: list[str], limit: int) -> list[Person]:
+        """The first ``limit`` of the profiles ``profile_ids`` (unknown ones left out) by last
+        name, first name and profile id."""
+        ranks = sorted(rank for rank in map(self.load()._ids.get, profile_ids) if rank is not None)
+        return [Person(*self._rows[rank]) for rank in ranks[:limit]]  # type: ignore[arg-type]
 
     def find_card(self, card: str) -> Person | None:
         """The profile whose board card number is ``card``, or None; a number two profiles

@@ -8,7 +8,8 @@ a delete of orphans, a checkpoint after them) ran out of memory; files keep ever
 write and read at one portrait's size, whatever the ship, and out of DuckDB's buffer pool.
 
 Everything that touches the bytes goes through :class:`PortraitFiles`, the one place that
-knows how a portrait is kept (so it is the one place to change to encrypt them at rest).
+knows how a portrait is kept: sealed with the data key, its SHA-256 as associated data
+(docs/security.md), so a file holds no readable portrait.
 
 Files are written to a temporary name and renamed into place, never in part; they are not
 fsynced one by one (that took ~1.7 ms each here, longer than the rest of a full sync), so a
@@ -24,8 +25,11 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+
+from sync_core.device.sealing import Sealer
+from sync_core.errors import StoreLocked
 
 log = logging.getLogger(__name__)
 _NAME = re.compile(r"[0-9a-f]{64}")
@@ -34,10 +38,13 @@ _SUFFIX = ".jpg"
 
 class PortraitFiles:
     """Portrait bytes by SHA-256 (lowercase hex) under the directory ``root`` (created when
-    the first is written). Methods are safe from several threads: each works on whole files."""
+    the first is written), sealed by the :class:`Sealer` that ``sealer()`` returns (it raises
+    StoreLocked while the store is locked). Methods are safe from several threads: each works
+    on whole files."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, sealer: Callable[[], Sealer]) -> None:
         self.root = root
+        self._sealer = sealer
 
     def _path(self, sha256: str) -> Path:
         if not _NAME.fullmatch(sha256):
@@ -46,22 +53,27 @@ class PortraitFiles:
 
     def write(self, sha256: str, jpeg: bytes) -> None:
         """Keep ``jpeg`` (already checked to hash to ``sha256``) as that portrait's bytes.
-        Raises OSError when the file cannot be written (a full disk)."""
+        Raises OSError when the file cannot be written (a full disk), StoreLocked while the
+        store is locked."""
+        sealed = self._sealer().seal(jpeg, sha256.encode())
         path = self._path(sha256)
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".part")
-        partial.write_bytes(jpeg)
+        partial.write_bytes(sealed)
         os.replace(partial, path)
 
     def read(self, sha256: str) -> bytes | None:
         """The portrait's bytes, or None when it is not held. A file whose bytes no longer
         hash to ``sha256`` (damaged) is removed, logged, and answered None."""
         path = self._path(sha256)
+        sealer = self._sealer()
         try:
-            jpeg = path.read_bytes()
+            jpeg: bytes | None = sealer.open(path.read_bytes(), sha256.encode())
         except FileNotFoundError:
             return None
-        if hashlib.sha256(jpeg).hexdigest() != sha256:
+        except StoreLocked:  # altered, or sealed under another key
+            jpeg = None
+        if jpeg is None or hashlib.sha256(jpeg).hexdigest() != sha256:
             log.warning("portrait file %s is damaged: removed, it will be fetched again", path.name)
             path.unlink(missing_ok=True)
             return None

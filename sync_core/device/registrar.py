@@ -121,11 +121,11 @@ class Recorder(Protocol):
 
 
 class LocalBook:
-    """Lookups in the device store: card numbers and searches from the store's
-    :class:`~sync_core.device.people.People` once :meth:`load` has loaded it (until the
-    synced data changes), standings from its :class:`~sync_core.device.standings.Standings`,
-    the rest, and everything before, by a query; anything that reads the store runs in a
-    worker thread with its own cursor. Both ways give the same answers."""
+    """Lookups in the device store: card numbers, searches and the missing people's names from
+    the store's :class:`~sync_core.device.people.People` (loaded at the first need, or ahead by
+    :meth:`load`; the names are sealed in the file), standings from its
+    :class:`~sync_core.device.standings.Standings`, the rest by a query; anything that reads
+    the store runs in a worker thread with its own cursor."""
 
     def __init__(self, store: DeviceStore) -> None:
         self.store = store
@@ -152,12 +152,14 @@ class LocalBook:
         """See :func:`sync_core.muster.places`."""
         return await self._run(muster.places, mode)
 
+    async def _loaded(self) -> People:
+        """The people in memory, loaded first in a worker thread when they are not yet."""
+        people = self._people.get()
+        return people if people.loaded else await asyncio.to_thread(people.load)
+
     async def find_card(self, card: str) -> Person | None:
         """See :func:`sync_core.muster.find_card` (at once when the people are loaded)."""
-        people = self._people.get()
-        if people.loaded:
-            return people.find_card(card)
-        return await self._run(muster.find_card, card)
+        return (await self._loaded()).find_card(card)
 
     def search_now(self, text: str, limit: int) -> list[Person] | None:
         """:meth:`search`'s answer when it needs no wait (the people are loaded), else None."""
@@ -166,8 +168,7 @@ class LocalBook:
 
     async def search(self, text: str, limit: int) -> list[Person]:
         """See :func:`sync_core.muster.search` (at once when the people are loaded)."""
-        found = self.search_now(text, limit)
-        return found if found is not None else await self._run(muster.search, text, limit)
+        return (await self._loaded()).search(text, limit)
 
     async def standing(self, profile_id: str, mode: SafetyMode) -> Standing | None:
         """See :func:`sync_core.muster.standing` (this device's registrations, from the
@@ -176,8 +177,11 @@ class LocalBook:
         return await asyncio.to_thread(standings.standing, profile_id, mode)
 
     async def counts(self, mode: SafetyMode, place: str, missing_limit: int) -> Counts:
-        """See :func:`sync_core.muster.counts` (this device's registrations)."""
-        return await self._run(muster.counts, mode, place, missing_limit)
+        """See :func:`sync_core.muster.counts` (this device's registrations; the missing
+        people ordered by name in memory, where their names are open)."""
+        people = await self._loaded()
+        missing = people.by_name(await self._run(muster.missing_ids, mode, place), missing_limit)
+        return await self._run(muster.count_figures, mode, place, missing)
 
     async def parameter(self, name: str) -> str | None:
         """See :func:`sync_core.muster.parameter`."""

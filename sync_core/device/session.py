@@ -1,12 +1,12 @@
 """Signing a crew member in on the device.
 
 The server checks the credentials when it answers; when it cannot be reached, the users
-synced to the device are checked instead (sign-in is checked by the server
-when it answers, else against the synced users), so mustering can go on
-offline after one successful full sync. Either way the device's lockout applies
-(:mod:`sync_core.device.sign_in_rules`): a locked username is refused before any check, a
-refused sign-in counts towards the lockout, and a successful one resets the count and marks
-the device as in use (the retention count restarts).
+synced to the device are checked instead, so mustering can go on offline after one
+successful full sync. Offline, a password is right when it opens its user's synced key slot;
+either way the data key from the slot unlocks the store (docs/security.md). Either way the
+device's lockout applies (:mod:`sync_core.device.sign_in_rules`): a locked username is
+refused before any check, a refused sign-in counts towards the lockout, and a successful one
+resets the count and marks the device as in use (the retention count restarts).
 
 Under load (every handheld signing in at the alarm) a crew member synced to the device does
 not wait for the server: when it has not answered within ``SYNCED_USER_WAIT`` seconds, they
@@ -16,6 +16,7 @@ are signed in offline at once, and the app joins the server in the background.
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from pydantic import BaseModel
 
@@ -24,8 +25,9 @@ from sync_core.device.client import ServerClient
 from sync_core.device.sign_in_rules import count_failure, count_success, ensure_unlocked
 from sync_core.device.store import DeviceStore
 from sync_core.errors import InvalidLogin, ServerUnreachable
-from sync_core.passwords import verify
+from sync_core.key_slots import SlotRefused, open_slot
 
+log = logging.getLogger(__name__)
 SYNCED_USER_WAIT = 2.0
 
 
@@ -83,7 +85,8 @@ async def _checked(
     synced_wait: float | None,
     server_answers: bool,
 ) -> Session:
-    """The session the server (or, when it does not answer in time, the synced users) grants."""
+    """The session the server (or, when it does not answer in time, the synced users) grants;
+    the store is unlocked with the user's key slot either way (docs/security.md)."""
     user = await asyncio.to_thread(store.user, username)
     try:
         if not server_answers:
@@ -95,7 +98,11 @@ async def _checked(
     except ServerUnreachable:
         if user is None:
             raise
-        return await asyncio.to_thread(_offline_session, username, password, user)
+        return await asyncio.to_thread(_offline_session, store, username, password, user)
+    if answer.key_slot is None:
+        log.warning("the server gave no key slot for user %s: the device's data stays locked", username)
+    else:
+        store.unlock(await asyncio.to_thread(_opened, answer.key_slot, password))
     return Session(
         username=answer.username,
         display_name=answer.display_name,
@@ -105,8 +112,22 @@ async def _checked(
     )
 
 
-def _offline_session(username: str, password: str, user: tuple[str, str, str]) -> Session:
-    password_hash, display_name, role = user
-    if not verify(password_hash, password):
+def _opened(slot: str, password: str) -> bytes:
+    """The data key in ``slot``. Raises InvalidLogin when ``password`` does not open it."""
+    try:
+        return open_slot(slot, password)
+    except SlotRefused as exc:
+        raise InvalidLogin() from exc
+
+
+def _offline_session(
+    store: DeviceStore, username: str, password: str, user: tuple[str | None, str, bytes]
+) -> Session:
+    """Opening the synced user's key slot is the password check: a wrong password opens
+    nothing (the slot's GCM tag fails)."""
+    key_slot, role, sealed = user
+    if not key_slot:
         raise InvalidLogin()
+    store.unlock(_opened(key_slot, password))
+    display_name = store.sealer.open_fields("users", username, sealed)["display_name"]
     return Session(username=username, display_name=display_name, role=role, server_id=None, online=False)

@@ -26,9 +26,11 @@ from typing import Any, TypeAlias, TypeVar
 import duckdb
 import pyarrow as pa
 
+from sync_core.device import shredding
 from sync_core.device.delta_page import DeltaPage
 from sync_core.device.outbox import Outbox
 from sync_core.device.pictures import PortraitFiles
+from sync_core.device.sealing import Sealer, device_columns, sealed_rows
 from sync_core.duck import (
     CachedRead,
     Database,
@@ -39,7 +41,8 @@ from sync_core.duck import (
     scalar,
     scalar_int,
 )
-from sync_core.errors import StoreUnusable
+from sync_core.errors import StoreLocked, StoreUnusable
+from sync_core.files import shared_directory
 from sync_core.migrations import Migration, NewerSchema, migrate, statements
 from sync_core.muster import whole_number
 from sync_core.protocol import DATASETS, id_column
@@ -77,7 +80,7 @@ _MIGRATIONS = (
     Migration(
         1,
         "sync state, dataset state, device meta, sign-in failures, the six datasets",
-        statements(*_STATE_DDL, *(dataset_ddl(key, key) for key in DATASETS)),
+        statements(*_STATE_DDL, *(dataset_ddl(key, key, columns=device_columns(key)) for key in DATASETS)),
     ),
 )
 
@@ -126,7 +129,10 @@ class DeviceStore:
     """
 
     def __init__(self, path: Path | str) -> None:
+        shredding.discard(shredding.fresh_path(Path(path)))  # a wipe a crash interrupted
         self.db = Database(path, settings=DEVICE_SETTINGS)
+        if shared_directory(Path(path).absolute().parent):
+            log.warning("the device store's directory is open to other users: make it 0700")
         self.path = self.db.path
         try:
             with self.db.transaction() as cur:
@@ -135,20 +141,43 @@ class DeviceStore:
             self.db.close()
             raise StoreUnusable(self.path, f"made by a newer Muster ({exc})") from exc
         with self.db.cursor() as cur:
+            in_clear = scalar_int(
+                cur,
+                "SELECT count(*) FROM information_schema.columns "
+                "WHERE table_name = 'reservations' AND column_name = 'first_name'",
+            )
             self.device_id = _device_id(cur)
         self.outbox = Outbox(self.db)
-        self.portraits = PortraitFiles(Path(f"{self.path}.portraits"))
+        self.portraits = PortraitFiles(Path(f"{self.path}.portraits"), lambda: self.sealer)
         self._views: dict[Callable[[DeviceStore], Any], CachedRead[Any]] = {}
         self._views_lock = threading.Lock()
         self._point = self.view(DeviceStore._read_point)
         self._touched: datetime | None = None  # the last_used this process wrote
+        self._sealer: Sealer | None = None  # the data key, in memory only (docs/security.md)
         self.drop_staging()  # a full sync killed mid-way left it; it never outlives a process
-        if self.sync_point() is None:  # nothing synced (or wiped): no portrait may stay, not
+        if in_clear:
+            log.warning("the device store holds personal data in clear (an older version): wiping it")
+            self.wipe()
+        elif self.sync_point() is None:  # nothing synced (or wiped): no portrait may stay, not
             self.portraits.clear()  # even those of a wipe killed before it removed its files
 
     def close(self) -> None:
         """Close the store; later calls fail."""
         self.db.close()
+
+    # -- the data key ------------------------------------------------------------------
+
+    def unlock(self, data_key: bytes) -> None:
+        """Hold the ship's ``data_key`` (opened from a key slot at sign-in) in memory: the
+        personal data is sealed with it when written and opened with it when read."""
+        self._sealer = Sealer(data_key)
+
+    @property
+    def sealer(self) -> Sealer:
+        """The data key's sealer. Raises StoreLocked before any :meth:`unlock`."""
+        if self._sealer is None:
+            raise StoreLocked()
+        return self._sealer
 
     # -- reading ---------------------------------------------------------------------
 
@@ -190,10 +219,13 @@ class DeviceStore:
             with self.db.transaction() as cur:
                 yield cur
         finally:
-            with self._views_lock:
-                views = list(self._views.values())
-            for view in views:
-                view.drop()
+            self._drop_views()
+
+    def _drop_views(self) -> None:
+        with self._views_lock:
+            views = list(self._views.values())
+        for view in views:
+            view.drop()
 
     def has_synced_with(self, server_id: str) -> bool:
         """True when the device's cursor is bound to ``server_id`` (docs/architecture.md, 'Stores
@@ -211,12 +243,11 @@ class DeviceStore:
         state = {key: (changes, failed, aware_utc(at)) for key, changes, failed, at in rows}
         return {key: DatasetRecord(counts[key], *state.get(key, (0, 0, None))) for key in keys}
 
-    def user(self, username: str) -> tuple[str, str, str] | None:
-        """``(password_hash, display_name, role)`` of a synced user, or None."""
+    def user(self, username: str) -> tuple[str | None, str, bytes] | None:
+        """``(key_slot, role, sealed)`` of a synced user, or None; ``sealed`` holds the display
+        name and password verifier (:meth:`Sealer.open_fields`)."""
         with self.db.cursor() as cur:
-            return first_row(
-                cur, "SELECT password_hash, display_name, role FROM users WHERE username = ?", [username]
-            )
+            return first_row(cur, "SELECT key_slot, role, sealed FROM users WHERE username = ?", [username])
 
     def parameter(self, name: str) -> str | None:
         """The value of general parameter ``name``, or None when it is not synced."""
@@ -293,10 +324,10 @@ class DeviceStore:
         """
         changes = page.changes
         point = self.sync_point()
+        upserts = {key: self._sealed(key, rows) for key, rows in page.upserts.items() if key != "pictures"}
         with self._data_write() if changes else self.db.transaction() as cur:
             gained = {
-                key: _apply_dataset(cur, key, page.upserts.get(key), page.deletes.get(key, []))
-                for key in changes
+                key: _apply_dataset(cur, key, upserts.get(key), page.deletes.get(key, [])) for key in changes
             }
             cur.execute(
                 "UPDATE sync_state SET cursor = ?, last_delta_sync = ?, last_failure = NULL",
@@ -398,7 +429,7 @@ class DeviceStore:
         with self.db.cursor() as cur:
             for key in DATASETS:
                 cur.execute(f'DROP TABLE IF EXISTS "{key}__staging"')
-                cur.execute(dataset_ddl(f"{key}__staging", key))
+                cur.execute(_dataset_ddl(f"{key}__staging", key))
 
     def stage(self, key: str, rows: Rows) -> int:
         """Append Arrow ``rows`` (a table, or a reader of record batches read as they come)
@@ -407,14 +438,21 @@ class DeviceStore:
 
         Columns come in the table's order (the client checks them); a missing or
         unconvertible column raises ``duckdb.Error``, a batch that does not decode
-        ``pyarrow.ArrowInvalid``. Pictures go through :meth:`stage_picture_index`.
+        ``pyarrow.ArrowInvalid``. Personal fields are sealed first (StoreLocked before
+        :meth:`unlock`). Pictures go through :meth:`stage_picture_index`.
         """
         added = 0
         with self.db.cursor() as cur:
             for batch in _batches(rows):
-                _insert_arrow(cur, f"{_dataset(key)}__staging", batch)
+                _insert_arrow(
+                    cur, f"{_dataset(key)}__staging", self._sealed(key, pa.Table.from_batches([batch]))
+                )
                 added += batch.num_rows
         return added
+
+    def _sealed(self, key: str, rows: pa.Table) -> pa.Table:
+        """``rows`` of dataset ``key`` as stored: personal fields sealed."""
+        return sealed_rows(self.sealer, key, rows)
 
     def stage_picture_index(self, rows: Rows) -> tuple[int, list[str]]:
         """Stage a snapshot's picture rows (``sha256``, ``profile_id``; the bytes are files,
@@ -482,33 +520,40 @@ class DeviceStore:
     # -- retention wipe --------------------------------------------------------------
 
     def wipe(self) -> tuple[int, int]:
-        """Clear the device's data in one transaction (a failure or a crash before COMMIT leaves all
-        of it): the six datasets (pictures included), staging, the sync point and dataset state,
-        failed sign-ins and lockouts, and the last use. Registrations already sent go; unsynced ones
-        (pending or refused) stay, bound to their user and server (docs/architecture.md, 'Nothing
-        unsynced is lost silently'). Returns ``(kept, removed)`` registrations.
+        """Clear the device's data by crypto-shredding (docs/security.md, 'The retention wipe'):
+        the data key is forgotten; the unsynced registrations (pending or refused, bound to
+        their user and server: docs/architecture.md, 'Nothing unsynced is lost silently') and
+        the device id are written into a new store file, which replaces this one; the old
+        file, its WAL, DuckDB's temporary files and the rotated logs are overwritten and
+        removed (:mod:`~sync_core.device.shredding`). Registrations already sent go, with the
+        datasets, key slots, sync point, failed sign-ins and last use. Returns ``(kept,
+        removed)`` registrations.
 
-        Portrait files are deleted once the transaction commits. Datasets are dropped and
-        recreated, then a checkpoint hands their blocks back, so
-        their bytes leave the file when they were at its end (DuckDB does not overwrite freed
-        blocks elsewhere in the file).
+        Cursors asked for meanwhile wait. A failure before the new file is in place (raised:
+        ``duckdb.Error``, OSError) leaves the old store whole and open.
         """
-        with self._data_write() as cur:
-            for key in DATASETS:
-                cur.execute(f'DROP TABLE "{key}"')
-                cur.execute(dataset_ddl(key, key))
-            _drop_staging(cur)
-            for table in ("sync_state", "dataset_state", "sign_in_failures"):
-                cur.execute(f"DELETE FROM {table}")
-            cur.execute("UPDATE device_meta SET last_used = NULL")
-            removed = cur.execute(
-                "DELETE FROM registrations WHERE upload_state = 'sent' RETURNING 1"
-            ).fetchall()
-            (kept,) = cur.execute("SELECT count(*) FROM registrations").fetchall()[0]
-        self._touched = None
+        path = Path(self.path)
+        fresh = shredding.fresh_path(path)
+        counts: list[int] = []
+
+        def keep_and_replace() -> None:
+            shredding.discard(fresh)
+            try:
+                counts.extend(_write_kept(path, fresh, self.device_id))
+                shredding.replace_store(path, fresh)
+            except BaseException:
+                shredding.discard(fresh)  # gone already once it replaced the old store
+                raise
+
+        try:
+            self.db.reopen(keep_and_replace)
+        finally:
+            self._sealer = None
+            self._touched = None
+            self._drop_views()
         self.portraits.clear()
-        self._checkpoint("retention wipe")
-        return kept, len(removed)
+        kept, removed = counts
+        return kept, removed
 
     def _checkpoint(self, after: str) -> None:
         """Write what the WAL holds into the file; a failure is logged (``after`` names what
@@ -520,6 +565,25 @@ class DeviceStore:
             log.warning("checkpoint after the %s failed: %s", after, exc)
 
 
+def _write_kept(path: Path, fresh: Path, device_id: str) -> tuple[int, int]:
+    """Create the store ``fresh`` holding only ``device_id`` and the unsynced registrations of
+    the closed store at ``path``; returns ``(kept, removed)`` registrations."""
+    store = DeviceStore(fresh)
+    try:
+        with store.db.cursor() as cur:
+            cur.execute("UPDATE device_meta SET device_id = ?", [device_id])
+            cur.execute("ATTACH ? AS old (READ_ONLY)", [str(path)])
+            try:
+                unsynced = "SELECT * FROM old.registrations WHERE upload_state <> 'sent'"
+                kept = _affected(cur.execute(f"INSERT INTO registrations {unsynced}"))
+                removed = scalar_int(cur, "SELECT count(*) FROM old.registrations") - kept
+            finally:
+                cur.execute("DETACH old")
+    finally:
+        store.close()
+    return kept, removed
+
+
 def _device_id(cur: duckdb.DuckDBPyConnection) -> str:
     """This store's device id, made on first open (a UUID)."""
     found = scalar(cur, "SELECT device_id FROM device_meta")
@@ -527,6 +591,12 @@ def _device_id(cur: duckdb.DuckDBPyConnection) -> str:
         found = str(uuid.uuid4())
         cur.execute("INSERT INTO device_meta (device_id) VALUES (?)", [found])
     return str(found)
+
+
+def _dataset_ddl(table: str, key: str) -> str:
+    """``CREATE TABLE IF NOT EXISTS`` for ``table`` with dataset ``key``'s device columns
+    (personal fields sealed: :func:`~sync_core.device.sealing.device_columns`)."""
+    return dataset_ddl(table, key, columns=device_columns(key))
 
 
 def _drop_staging(cur: duckdb.DuckDBPyConnection) -> None:

@@ -285,6 +285,7 @@ def create_app(
             role=user.role,
             expires_in=int(tokens.lifetime),
             refresh_token=refresh_token,
+            key_slot=user.key_slot,
         )
 
     @app.post(f"{API_PREFIX}/sign-in", response_model=SignInResponse)

@@ -18,10 +18,11 @@ from PIL import Image, UnidentifiedImageError
 from sync_core.duck import first_row, scalar
 from sync_core.errors import EditRejected, StillNamed
 from sync_core.protocol import DATASET_COLUMNS, PICTURE_MAX_BYTES, RecordChange, id_column
+from sync_core.server.key_slots import with_password
 from sync_core.server.store import ServerStore, latest_seq
 
 # Fields a record may not lack (every profile has a board card and a muster station; a user signs in
-# with a password hash).
+# with a password hash, made from the edit's ``password``: sync_core.server.key_slots).
 REQUIRED: dict[str, tuple[str, ...]] = {
     "users": ("display_name", "role", "password_hash"),
     "muster_stations": ("name", "type", "capacity"),
@@ -105,7 +106,8 @@ def apply_changes(store: ServerStore, changes: list[RecordChange]) -> int:
             if change.op == "delete":
                 _delete(cur, change.key, change.id)
             else:
-                _set(store, cur, change.key, change.id, change.fields)
+                fields = with_password(cur, change.fields) if change.key == "users" else change.fields
+                _set(store, cur, change.key, change.id, fields)
         return _commit_seq(cur)
 
 

@@ -8,6 +8,7 @@ after a grace period) on exit. The child also stops by itself if this process di
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -16,6 +17,7 @@ from pathlib import Path
 from types import TracebackType
 
 from sync_core.errors import ServerStartError
+from sync_core.files import DIRECTORY_MODE, FILE_MODE
 
 
 class ServerProcess:
@@ -51,8 +53,8 @@ class ServerProcess:
 
     def start(self) -> str:
         """Start the server; return its base URL. Raises ServerStartError."""
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        with self.log.open("a") as log:
+        self.log.parent.mkdir(mode=DIRECTORY_MODE, parents=True, exist_ok=True)
+        with open(os.open(self.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE), "a") as log:
             self.process = subprocess.Popen(
                 self.args, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, text=True
             )

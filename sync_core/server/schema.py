@@ -17,7 +17,7 @@ from sync_core.protocol import DATASETS
 META_DDL = (
     "CREATE TABLE IF NOT EXISTS server_meta ("
     "server_id VARCHAR, imported_at TIMESTAMP, horizon BIGINT NOT NULL DEFAULT 0, "
-    "last_seq BIGINT NOT NULL DEFAULT 0)"
+    "last_seq BIGINT NOT NULL DEFAULT 0, ship_key BYTEA)"
 )
 JOURNAL_DDL = (
     "CREATE TABLE IF NOT EXISTS journal ("
@@ -61,4 +61,12 @@ MIGRATIONS = (
     Migration(3, "portraits indexed by content hash", statements(PICTURES_INDEX_DDL)),
     Migration(4, "sessions kept across restarts", statements(SESSIONS_DDL)),
     Migration(5, "devices' refresh tokens", statements(CREDENTIALS_DDL)),
+    Migration(
+        6,
+        "the ship data key and the users' key slots (docs/security.md)",
+        statements(
+            "ALTER TABLE server_meta ADD COLUMN IF NOT EXISTS ship_key BYTEA",
+            "ALTER TABLE users ADD COLUMN IF NOT EXISTS key_slot VARCHAR",
+        ),
+    ),
 )

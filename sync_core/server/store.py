@@ -37,6 +37,7 @@ from sync_core.duck import CachedRead, dataset_ddl, first_row, scalar_int
 from sync_core.errors import ShipDataError, StoreUnusable
 from sync_core.migrations import NewerSchema, migrate
 from sync_core.protocol import DATASET_COLUMNS, DATASETS, id_column, picture_problem, wire_columns
+from sync_core.server import key_slots
 from sync_core.server.schema import JOURNAL_DDL, META_DDL, MIGRATIONS
 from sync_core.sql import Cursor
 
@@ -61,6 +62,7 @@ class ServerUser:
     display_name: str
     role: str
     password_hash: str
+    key_slot: str | None
 
 
 class ServerStore(ABC):
@@ -185,7 +187,11 @@ class ServerStore(ABC):
             counts = {key: scalar_int(cur, f'SELECT count(*) FROM "{key}"') for key in DATASETS}
             cur.execute(f"CREATE SEQUENCE change_seq START {seq + 1}")
             now = datetime.now(UTC).replace(tzinfo=None)
-            cur.execute("INSERT INTO server_meta VALUES ($1, $2, 0, $3)", [server_id, now, seq])
+            cur.execute(
+                "INSERT INTO server_meta (server_id, imported_at, horizon, last_seq, ship_key) "
+                "VALUES ($1, $2, 0, $3, $4)",
+                [server_id, now, seq, key_slots.imported_ship_key(data_dir)],
+            )
             migrate(cur, MIGRATIONS)
         self.server_id = server_id
         return counts
@@ -195,7 +201,7 @@ class ServerStore(ABC):
         with self.cursor() as cur:
             row = first_row(
                 cur,
-                "SELECT username, display_name, role, password_hash FROM users WHERE username = $1",
+                "SELECT username, display_name, role, password_hash, key_slot FROM users WHERE username = $1",
                 [username],
             )
         return ServerUser(*row) if row else None

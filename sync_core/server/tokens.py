@@ -28,7 +28,7 @@ from sync_core.protocol import RecordChange
 from sync_core.sql import Connectable
 
 # Fields of a user whose change ends that user's sessions.
-_REVOKING_FIELDS = frozenset({"role", "password_hash"})
+_REVOKING_FIELDS = frozenset({"role", "password_hash", "password"})
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from sync_core.device.registrar import LocalBook, Post, Registrar, StationCounts
 from sync_core.device.status import SyncProgress
 from sync_core.muster import AssemblyHandling, Place
 from sync_core.protocol import DATASET_LABELS, Registration, RegistrationAction, SafetyMode, SyncState
+from tests.sealed import put_rows
 
 SERVER_URL = "http://ship.example:8000"
 SERVER_ID = "snapshot-server"
@@ -303,18 +304,21 @@ def fill_register_ship(store: DeviceStore, *, handling: int = 2) -> None:
         cur.executemany("INSERT INTO muster_stations VALUES (?, ?, ?, ?, ?)", STATIONS)
         cur.executemany("INSERT INTO lifeboats VALUES (?, ?, ?, ?, ?, ?)", LIFEBOATS)
         cur.executemany("INSERT INTO parameters VALUES (?, ?, ?)", parameters)
-        for pid, kind, first, last, birth, pax, cabin, card, station, boat, status, needs, picture in PEOPLE:
-            jpeg = _jpeg(picture, pid)
-            sha = hashlib.sha256(jpeg).hexdigest() if jpeg else None
-            cur.execute(
-                "INSERT INTO reservations (profile_id, profile_type, first_name, last_name, birth_date, "
-                "pax_class, cabin, board_card_number, muster_station, lifeboat, movement_status, "
-                "special_needs, picture_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [pid, kind, first, last, birth, pax, cabin, card, station, boat, status, needs, sha],
-            )
-            if jpeg and sha:
-                store.portraits.write(sha, jpeg)
-                cur.execute("INSERT INTO pictures (sha256, profile_id) VALUES (?, ?)", [sha, pid])
+    store.unlock(bytes(32))  # as a sign-in would
+    profiles, pictures = [], []
+    for pid, kind, first, last, birth, pax, cabin, card, station, boat, status, needs, picture in PEOPLE:
+        jpeg = _jpeg(picture, pid)
+        sha = hashlib.sha256(jpeg).hexdigest() if jpeg else None
+        profiles.append(
+            {"profile_id": pid, "profile_type": kind, "first_name": first, "last_name": last,
+             "birth_date": birth, "pax_class": pax, "cabin": cabin, "board_card_number": card,
+             "muster_station": station, "lifeboat": boat, "movement_status": status,
+             "special_needs": needs, "picture_sha256": sha}
+        )  # fmt: skip
+        if jpeg:
+            pictures.append({"sha256": sha, "profile_id": pid, "jpeg": jpeg})
+    put_rows(store, "reservations", profiles)
+    put_rows(store, "pictures", pictures)
     for profile_id, station, at in EARLIER:
         store.outbox.add(
             Registration(
