@@ -183,6 +183,7 @@ async def test_a_token_the_server_no_longer_knows_says_the_session_ended(
     async with ServerClient(live_server.url) as client:
         session = await sign_in(client, store, "demo", "demo")
         client.token = "from-before-the-server-restarted"
+        client.credential = None  # no refresh token to renew it with (tests/test_renewal.py has those)
         status = await SyncEngine(store, client, SystemClock()).sync(session.server_id)
     assert status.status is SyncState.FAILED
     assert status.error == str(SessionEnded())

@@ -219,6 +219,7 @@ async def test_a_wipe_that_fails_leaves_the_old_store_whole_and_a_crash_leaves_n
 
 def test_portrait_files_a_killed_wipe_left_go_at_the_next_open(device_store_path: Path) -> None:
     store = DeviceStore(device_store_path)  # as after a wipe's commit, before its files went
+    store.unlock(bytes(32))
     store.portraits.write("a" * 64, b"\xff\xd8\xff portrait \xff\xd9")
     store.close()
     reopened = DeviceStore(device_store_path)

@@ -17,6 +17,7 @@ from PIL import Image, UnidentifiedImageError
 
 from sync_core.duck import first_row, scalar
 from sync_core.errors import EditRejected, StillNamed
+from sync_core.key_slots import make_slot
 from sync_core.protocol import DATASET_COLUMNS, PICTURE_MAX_BYTES, RecordChange, id_column
 from sync_core.server.key_slots import with_password
 from sync_core.server.store import ServerStore, latest_seq
@@ -111,6 +112,19 @@ def apply_changes(store: ServerStore, changes: list[RecordChange]) -> int:
         return _commit_seq(cur)
 
 
+def give_key_slot(store: ServerStore, username: str, password: str) -> str | None:
+    """The key slot made for ``username`` from ``password`` (just verified at a sign-in) and
+    stored like an office edit, so devices sync it: for a user whose password predates key
+    slots (docs/security.md). None when the store has no ship data key."""
+    with store.cursor() as cur:
+        ship_key = scalar(cur, "SELECT ship_key FROM server_meta")
+    if not isinstance(ship_key, bytes | memoryview):
+        return None
+    slot = make_slot(password, bytes(ship_key))
+    apply_changes(store, [RecordChange(key="users", id=username, op="set", fields={"key_slot": slot})])
+    return slot
+
+
 def replace_picture(store: ServerStore, profile_id: str, jpeg: bytes) -> int:
     """Give profile ``profile_id`` the portrait ``jpeg``; returns the cursor after it.
 
@@ -203,7 +217,9 @@ def _set(store: ServerStore, cur: Any, key: str, record_id: str, fields: dict[st
     cur.execute(f'DELETE FROM "{key}" WHERE "{id_column(key)}" = $1', [record_id])
     marks = ", ".join(f"${n}" for n in range(1, len(columns) + 2))
     try:
-        cur.execute(f'INSERT INTO "{key}" VALUES ({marks})', [*(row[c] for c in columns), seq])
+        # Columns named: a column a migration added stands after _seq in an older store.
+        names = ", ".join(f'"{c}"' for c in (*columns, "_seq"))
+        cur.execute(f'INSERT INTO "{key}" ({names}) VALUES ({marks})', [*(row[c] for c in columns), seq])
     except store.Error as exc:
         reason = str(exc).splitlines()[0]  # DuckDB appends the statement; keep the reason
         raise EditRejected(f"{key} {record_id!r}: a value does not fit its field: {reason}") from exc

@@ -10,6 +10,7 @@ with them runs a full sync once instead of missing a change.
 
 from __future__ import annotations
 
+from sync_core.key_slots import new_data_key
 from sync_core.migrations import Cursor, Migration, statements, table_exists
 from sync_core.muster import REGISTRATION_DDL
 from sync_core.protocol import DATASETS
@@ -55,18 +56,19 @@ def _change_feed(cur: Cursor) -> None:
     cur.execute("DROP TABLE IF EXISTS tombstones")  # the journal's deletes replaced it
 
 
+def _key_slots(cur: Cursor) -> None:
+    """A store made before key slots gets a ship data key of its own; its users get their
+    slots at their next good sign-in (:func:`sync_core.server.edits.give_key_slot`)."""
+    cur.execute("ALTER TABLE server_meta ADD COLUMN IF NOT EXISTS ship_key BYTEA")
+    cur.execute("ALTER TABLE users ADD COLUMN IF NOT EXISTS key_slot VARCHAR")
+    cur.execute("UPDATE server_meta SET ship_key = $1 WHERE ship_key IS NULL", [new_data_key()])
+
+
 MIGRATIONS = (
     Migration(1, "the change feed: journal, horizon and last change in server_meta", _change_feed),
     Migration(2, "the registration log", statements(REGISTRATIONS_DDL)),
     Migration(3, "portraits indexed by content hash", statements(PICTURES_INDEX_DDL)),
     Migration(4, "sessions kept across restarts", statements(SESSIONS_DDL)),
     Migration(5, "devices' refresh tokens", statements(CREDENTIALS_DDL)),
-    Migration(
-        6,
-        "the ship data key and the users' key slots (docs/security.md)",
-        statements(
-            "ALTER TABLE server_meta ADD COLUMN IF NOT EXISTS ship_key BYTEA",
-            "ALTER TABLE users ADD COLUMN IF NOT EXISTS key_slot VARCHAR",
-        ),
-    ),
+    Migration(6, "the ship data key and the users' key slots (docs/security.md)", _key_slots),
 )
