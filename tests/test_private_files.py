@@ -96,7 +96,8 @@ def test_admin_asks_for_its_password_and_a_new_users_password_and_ps_shows_neith
     shown, done = _prompted(make_boss, f"office\n{new}\n")
     assert new.encode() not in shown and b"office\x00set" in shown
     assert json_report(done)["error"] is None, done.stderr
-    as_boss = ["admin", "--server", own_server.url, "--user", "boss", "delete", "lifeboats", "LB02"]
+    as_boss = ["admin", "--server", own_server.url, "--user", "boss", "set", "lifeboats", "LB02"]
+    as_boss.append("description=Aft")
     done = run_muster(*as_boss, env={**os.environ, "MUSTER_PASSWORD": new})
     assert json_report(done)["error"] is None, done.stderr
 

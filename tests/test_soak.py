@@ -16,6 +16,7 @@ from sync_core.device.runtime import DeviceRuntime
 from sync_core.errors import SessionEnded
 from sync_core.protocol import API_PREFIX, DATASETS, RecordChange, SafetyMode, SyncState, wire_columns
 from tests.registering import onboard_cards
+from tests.sealed import opened_rows
 from tests.ship_world import URL, Ship
 
 RENEW = f"{API_PREFIX}/session/renew"
@@ -121,9 +122,7 @@ async def _office_edit(office: ServerClient, step: int) -> None:
 def _assert_equals_server(device: DeviceStore, ship: Ship) -> None:
     snapshot = ship.store.snapshot()
     for key in DATASETS:
-        columns = ", ".join(f'"{name}"' for name in wire_columns(key))
-        with device.db.cursor() as cur:
-            held = sorted(cur.execute(f'SELECT {columns} FROM "{key}"').fetchall())
+        held = sorted(tuple(row[name] for name in wire_columns(key)) for row in opened_rows(device, key))
         served = sorted(
             tuple(row.values()) for row in snapshot.tables[key].select(list(wire_columns(key))).to_pylist()
         )

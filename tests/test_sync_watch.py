@@ -124,5 +124,6 @@ async def _office_edit(url: str) -> int:
     """One office edit on the server at ``url``; the cursor after it."""
     async with ServerClient(url) as office:
         await office.sign_in("office", "office")
-        result = await office.post_changes([RecordChange(key="lifeboats", id="LB01", op="delete")])
+        change = RecordChange(key="lifeboats", id="LB01", op="set", fields={"description": "Aft"})
+        result = await office.post_changes([change])
     return result.cursor

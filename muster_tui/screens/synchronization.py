@@ -20,6 +20,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
@@ -119,11 +120,15 @@ class SynchronizationScreen(Screen[None]):
     on_collapsible_collapsed = on_collapsible_expanded
 
     def _note_what_is_below(self) -> None:
-        """Show :data:`BELOW_NOTE` while the upload section ends below the visible part."""
-        body = self.query_one("#sync-body", VerticalScroll)
-        upload = self.query_one(UploadPanel)
-        below = upload.virtual_region.bottom > body.scroll_y + body.scrollable_content_region.height
-        self.query_one("#below-note", Label).display = below
+        """Show :data:`BELOW_NOTE` while the upload section ends below the visible part
+        (nothing when the screen is closing: a refresh may call this after its widgets went)."""
+        try:
+            body = self.query_one("#sync-body", VerticalScroll)
+            upload = self.query_one(UploadPanel)
+            note = self.query_one("#below-note", Label)
+        except NoMatches:
+            return
+        note.display = upload.virtual_region.bottom > body.scroll_y + body.scrollable_content_region.height
 
     def action_scroll_body(self, pages: int) -> None:
         """Scroll the body ``pages`` pages down (negative: up)."""
