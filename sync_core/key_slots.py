@@ -18,14 +18,18 @@ from argon2.low_level import Type, hash_secret_raw
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from sync_core import passwords
+
 KIND = "argon2id-aes256gcm"
 # The ship data key beside a ship's Parquet files, imported by the server (fixtures write it).
 SHIP_KEY_FILE = "ship.key"
 DATA_KEY_BYTES = 32
-# argon2id's RFC 9106 second recommendation (argon2-cffi's defaults): ~0.13 s a guess here.
-TIME_COST = 3
-MEMORY_KIB = 65_536
-LANES = 4
+# The password verifiers' argon2id parameters (OWASP's first option: 19 MiB, 2 passes, 1
+# lane, ~21 ms a guess here): a slot is no easier to guess than a verifier and costs a
+# handheld no more memory at sign-in (docs/security.md, "Key slots: their cost").
+TIME_COST = passwords.TIME_COST
+MEMORY_KIB = passwords.MEMORY_KIB
+LANES = passwords.PARALLELISM
 # A slot asking for more than this (a hostile or broken one) is refused unopened.
 MEMORY_KIB_MAX = 1_048_576
 TIME_COST_MAX = 10
@@ -56,7 +60,8 @@ def make_slot(password: str, data_key: bytes, randbytes: Callable[[int], bytes] 
 
 def open_slot(slot: str, password: str) -> bytes:
     """The data key ``slot`` wraps. Raises SlotRefused for a wrong password or a malformed slot
-    (costs one argon2id derivation, ~0.13 s, unless the slot is malformed)."""
+    (costs one argon2id derivation at the slot's own parameters, ~21 ms for a new slot,
+    unless the slot is malformed)."""
     try:
         kind, time_cost, memory, lanes, salt, nonce, wrapped = slot.split("$")
         t, m, p = int(time_cost), int(memory), int(lanes)
