@@ -8,10 +8,10 @@ process's own high-water mark. The ship is generated once, by a child process, i
 ``bench/.data``, and the server imports it once.
 The terminal lines of :mod:`bench.tty` (``tty_*``) have their own shape: bytes per terminal
 profile and size.
-``server_sign_in_200`` adds ``p50``, ``errors``, ``store``, ``server_peak_rss_mb`` and
-``server_cpu_seconds`` (the server's CPU for the whole burst: on a shared machine the wall
-times depend on the other load, this does not); its ``seconds`` is the p99 from a device's
-start to its session.
+``server_sign_in_200`` (one line per server store) adds ``p50``, ``errors``, ``store``,
+``server_peak_rss_mb`` and ``server_cpu_seconds`` (the server's CPU for the whole burst: on
+a shared machine the wall times depend on the other load, this does not); its ``seconds``
+is the p99 from a device's start to its session.
 ``python -m bench.run --only NAME`` runs the lines whose name starts with NAME.
 """
 
@@ -28,6 +28,7 @@ from pathlib import Path
 from bench import tty
 from bench.dashboard import dashboard_open
 from bench.rss import peak_rss_mb
+from bench.stores import ENGINES, new_store
 from sync_core.key_slots import SHIP_KEY_FILE
 from sync_core.server.process import ServerProcess
 
@@ -121,28 +122,29 @@ def line(name: str, measured: dict, runs: int, seconds: float | None = None) -> 
     }
 
 
-def server_sign_in(ship: Path, store: str = "duckdb") -> dict:
+def server_sign_in(ship: Path, store: str) -> dict:
     """The sign-in burst: ``SIGN_IN_DEVICES`` devices within one second, each signing in as
-    a crew member of its own, against a server of its own (started afresh, so its peak RSS
-    is this burst's) over a store of its own on the ``store`` engine (made once, its crew
-    added by the office)."""
-    db = DATA / f"server-{PRESET}-sign-in.duckdb"
-    new = not db.exists()
-    server = ServerProcess(ship, db, DATA / "server.log")
-    with server as url:
-        assert server.process is not None
-        args = ["--server", url, "--devices", str(SIGN_IN_DEVICES), "--seed", str(SEED)]
-        if new:
-            subprocess.run([sys.executable, "-m", "bench.sign_in", "add-users", *args], check=True)
-        cpu_before = cpu_seconds(server.process.pid)
-        done = subprocess.run(
-            [sys.executable, "-m", "bench.sign_in", "burst", *args],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        server_rss = peak_rss_mb(server.process.pid)
-        server_cpu = cpu_seconds(server.process.pid) - cpu_before
+    a crew member of its own, against a server of its own (started afresh on a store
+    imported and given its crew by another, so its peak RSS is this burst's) over a new
+    store on the ``store`` engine; the office adds the crew before the burst, each with a
+    password, so each has their key slot."""
+    with new_store(store) as (work, db, _):
+        bench = [sys.executable, "-m", "bench.sign_in"]
+        args = ["--devices", str(SIGN_IN_DEVICES), "--seed", str(SEED)]
+        with ServerProcess(ship, db, work / "server.log") as url:  # the import, apart
+            subprocess.run([*bench, "add-users", "--server", url, *args], check=True)
+        server = ServerProcess(ship, db, work / "server.log")
+        with server as url:
+            assert server.process is not None
+            cpu_before = cpu_seconds(server.process.pid)
+            done = subprocess.run(
+                [*bench, "burst", "--server", url, *args],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            server_rss = peak_rss_mb(server.process.pid)
+            server_cpu = cpu_seconds(server.process.pid) - cpu_before
     measured = json.loads(done.stdout)
     seconds = measured["seconds"]
     return {
@@ -177,7 +179,8 @@ def main() -> None:
     only = parser.parse_args().only
     ship = ensure_ship()
     if f"server_sign_in_{SIGN_IN_DEVICES}".startswith(only):
-        print(json.dumps(server_sign_in(ship)), flush=True)
+        for store in ENGINES:
+            print(json.dumps(server_sign_in(ship, store)), flush=True)
     if not only:
         sync_lines(ship)
     if "tty_".startswith(only) or only.startswith("tty_"):
@@ -216,7 +219,7 @@ def sync_lines(ship: Path) -> None:
             print(json.dumps(line("upload_500_dashboard_open", uploads, UPLOAD_RUNS)), flush=True)
         polled = {"seconds": polls, "peak_rss_mb": None}
         print(json.dumps(line("dashboard_poll", polled, len(polls))), flush=True)
-    for store in ("duckdb", "postgresql"):  # steady load: bench/server_load.py prints its line
+    for store in ENGINES:  # steady load: bench/server_load.py prints its line
         subprocess.run([sys.executable, "-m", "bench.server_load", "--store", store], check=True)
 
 

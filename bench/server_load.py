@@ -14,7 +14,8 @@ its next tick; after the run every device sends what it still holds.
 line of ``make bench`` (README, "Benchmark"): 200 devices, 10,000 registrations over 60 s,
 and prints ``{"name", "store", "devices", "seconds" (p99 over endpoints: the worst
 endpoint's p99), "p50", "p99" per endpoint, "errors", "lost", "duplicated",
-"registrations", "requests", "server_peak_rss_mb", "postgres_peak_rss_mb"}``.
+"registrations", "requests", "server_peak_rss_mb", "postgres_pss_mb"}`` (PostgreSQL's memory
+at the end of the load: :func:`bench.stores.postgres_pss_mb`).
 ``tests/test_server_load.py`` runs the same load at 40 devices.
 """
 
@@ -25,7 +26,6 @@ import asyncio
 import json
 import math
 import random
-import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -34,6 +34,7 @@ from pathlib import Path
 
 import uuid6
 
+from bench.stores import ENGINES
 from sync_core.device.client import ServerClient
 from sync_core.errors import SyncError
 from sync_core.protocol import (
@@ -213,31 +214,6 @@ def tally(db_rows: list[tuple[str, int]], made: list[str]) -> tuple[int, int]:
     return sum(1 for rid in made if rid not in held), sum(1 for count in held.values() if count > 1)
 
 
-def vm_hwm_mb(pid: int) -> float:
-    """Peak resident memory (VmHWM) of process ``pid`` in MB, from /proc."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def postgres_peak_mb(port: int) -> float:
-    """The summed VmHWM of the PostgreSQL processes listening on ``port`` (postmaster and
-    its children; shared memory counts in each, so this is an upper bound)."""
-    total = 0.0
-    for status in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            cmdline = status.read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if cmdline.startswith("postgres") and (f"-p {port}" in cmdline or "postgres:" in cmdline):
-            try:
-                total += vm_hwm_mb(int(status.parent.name))
-            except (OSError, ValueError):
-                continue
-    return total
-
-
 def summary(store: str, devices: int, result: LoadResult, lost: int, duplicated: int) -> dict:
     """The figures of a run (see the module)."""
     latencies = sorted(result.latencies.items())
@@ -261,7 +237,7 @@ def main() -> None:
     """Run the load on a new server store of ``--store`` (a ship of ``bench/.data``) and print
     its line; the server's peak RSS is read from /proc before it stops."""
     parser = argparse.ArgumentParser()
-    parser.add_argument("--store", choices=("duckdb", "postgresql"), default="duckdb")
+    parser.add_argument("--store", choices=ENGINES, default="duckdb")
     parser.add_argument("--devices", type=int, default=200)
     parser.add_argument("--registrations", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=60.0)
@@ -275,37 +251,29 @@ def main() -> None:
 
 async def measure(ship: Path, store: str, devices: int, registrations: int, seconds: float) -> dict:
     """A server on a new store of ``store`` over ``ship``, loaded by :func:`run_load`; the
-    summary with its peak RSS (and PostgreSQL's)."""
+    summary with its peak RSS (and PostgreSQL's memory)."""
     import pyarrow.parquet as pq
 
-    from fixtures.postgres import Cluster, read_store
+    from bench.rss import peak_rss_mb
+    from bench.stores import new_store, postgres_pss_mb
+    from fixtures.postgres import read_store
     from sync_core.server.process import ServerProcess
 
     profiles = pq.read_table(ship / "reservations.parquet", columns=["profile_id"]).column(0).to_pylist()
     station = pq.read_table(ship / "muster_stations.parquet", columns=["code"]).column(0)[0].as_py()
-    with tempfile.TemporaryDirectory(prefix="muster-load-") as work:
-        cluster = Cluster() if store == "postgresql" else None
+    with new_store(store) as (work, db, cluster):
+        server = ServerProcess(ship, db, work / "server.log")
+        server.start()
         try:
-            if cluster is not None:
-                cluster.start()
-                db = cluster.new_database()
-            else:
-                db = str(Path(work) / "server.duckdb")
-            server = ServerProcess(ship, db, Path(work) / "server.log")
-            server.start()
-            try:
-                result = await run_load(server.url, devices, registrations, seconds, profiles, station)
-                assert server.process is not None
-                peaks = {
-                    "server_peak_rss_mb": round(vm_hwm_mb(server.process.pid), 1),
-                    "postgres_peak_rss_mb": round(postgres_peak_mb(cluster.port), 1) if cluster else None,
-                }
-            finally:
-                server.stop()
-            rows = read_store(db, "SELECT registration_id, count(*) FROM registrations GROUP BY 1")
+            result = await run_load(server.url, devices, registrations, seconds, profiles, station)
+            assert server.process is not None
+            peaks = {
+                "server_peak_rss_mb": peak_rss_mb(server.process.pid),
+                "postgres_pss_mb": postgres_pss_mb(cluster) if cluster else None,
+            }
         finally:
-            if cluster is not None:
-                cluster.stop()
+            server.stop()
+        rows = read_store(db, "SELECT registration_id, count(*) FROM registrations GROUP BY 1")
     lost, duplicated = tally(rows, result.made)
     return summary(store, devices, result, lost, duplicated) | peaks
 

@@ -5,8 +5,9 @@ starts ``muster server`` on a new store (it imports DIR), then serves ``N`` devi
 syncs one after another, pictures included (a snapshot, every dataset, every portrait in
 batches of ``PICTURE_BATCH``; the bytes are read and dropped: the device side is not
 measured here), and prints ``{"name": "server_memory", "store", "profiles",
-"import_seconds", "serve_seconds", "server_peak_rss_mb", "postgres_peak_rss_mb"}``: the
-server process's own high-water mark (VmHWM from /proc), never a child's ``ru_maxrss``.
+"import_seconds", "serve_seconds", "server_peak_rss_mb", "postgres_pss_mb"}``: the server
+process's own high-water mark (VmHWM from /proc), never a child's ``ru_maxrss``, and
+PostgreSQL's memory after serving (:func:`bench.stores.postgres_pss_mb`).
 """
 
 from __future__ import annotations
@@ -14,12 +15,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import tempfile
 import time
 from pathlib import Path
 
-from bench.server_load import postgres_peak_mb, vm_hwm_mb
-from fixtures.postgres import Cluster
+from bench.rss import peak_rss_mb
+from bench.stores import ENGINES, new_store, postgres_pss_mb
 from sync_core.device.client import ServerClient
 from sync_core.protocol import DATASETS
 from sync_core.server.process import ServerProcess
@@ -44,43 +44,34 @@ async def full_syncs(url: str, devices: int) -> int:
 
 def measure(ship: Path, store: str, devices: int) -> dict:
     """Import ``ship`` into a new ``store`` and serve it (see the module)."""
-    with tempfile.TemporaryDirectory(prefix="muster-memory-") as work:
-        cluster = Cluster() if store == "postgresql" else None
+    with new_store(store) as (work, db, cluster):
+        server = ServerProcess(ship, db, work / "server.log", start_timeout=1800)
+        started = time.perf_counter()
+        server.start()
+        imported = time.perf_counter()
         try:
-            db = str(Path(work) / "server.duckdb")
-            if cluster is not None:
-                cluster.start()
-                db = cluster.new_database()
-            server = ServerProcess(ship, db, Path(work) / "server.log", start_timeout=1800)
-            started = time.perf_counter()
-            server.start()
-            imported = time.perf_counter()
-            try:
-                profiles = asyncio.run(full_syncs(server.url, devices))
-                served = time.perf_counter()
-                assert server.process is not None
-                server_peak = vm_hwm_mb(server.process.pid)
-                postgres_peak = postgres_peak_mb(cluster.port) if cluster is not None else None
-            finally:
-                server.stop()
+            profiles = asyncio.run(full_syncs(server.url, devices))
+            served = time.perf_counter()
+            assert server.process is not None
+            server_peak = peak_rss_mb(server.process.pid)
+            postgres = postgres_pss_mb(cluster) if cluster is not None else None
         finally:
-            if cluster is not None:
-                cluster.stop()
+            server.stop()
     return {
         "name": "server_memory",
         "store": store,
         "profiles": profiles,
         "import_seconds": round(imported - started, 1),
         "serve_seconds": round(served - imported, 1),
-        "server_peak_rss_mb": round(server_peak, 1),
-        "postgres_peak_rss_mb": None if postgres_peak is None else round(postgres_peak, 1),
+        "server_peak_rss_mb": server_peak,
+        "postgres_pss_mb": postgres,
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--ship", type=Path, required=True)
-    parser.add_argument("--store", choices=("duckdb", "postgresql"), default="duckdb")
+    parser.add_argument("--store", choices=ENGINES, default="duckdb")
     parser.add_argument("--devices", type=int, default=2)
     args = parser.parse_args()
     print(json.dumps(measure(args.ship, args.store, args.devices)), flush=True)

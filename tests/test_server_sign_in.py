@@ -1,6 +1,6 @@
 """The server's sign-in under load: argon2id verifiers of any parameters, a bounded
-verification pool, a burst of devices, the offline sign-in of a synced crew member when the
-server is slow (docs/security.md, "Server sign-in").
+verification pool, key slots made for users who lack one, a burst of devices, the offline
+sign-in of a synced crew member when the server is slow (docs/security.md, "Server sign-in").
 
 In-process (``httpx.ASGITransport``) where a port is not the point; the burst runs a real
 server on 127.0.0.1. Lockout, rate limit, revocation and HTTPS: test_server_hardening.py.
@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -24,14 +24,18 @@ from argon2 import PasswordHasher
 
 from sync_core.clock import FrozenClock
 from sync_core.device import DeviceStore, ServerClient, SyncEngine, sign_in
+from sync_core.key_slots import make_slot, open_slot
 from sync_core.protocol import RecordChange
+from sync_core.server import missing_slots
 from sync_core.server.app import create_app
 from sync_core.server.edits import apply_changes
+from sync_core.server.missing_slots import MissingSlots
 from sync_core.server.process import ServerProcess
 from sync_core.server.sign_in import Busy, SignInLimits, VerificationPool
 from sync_core.server.store import ServerStore, ServerUser
 
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+ON_BOTH_ENGINES = True
 
 
 @pytest.fixture
@@ -50,6 +54,57 @@ async def test_a_verifier_made_with_other_parameters_still_signs_in(
     apply_changes(server_store, [change])
     signed_in = await office.sign_in("demo", "older secret")
     assert signed_in.username == "demo"
+
+
+def _without_slot(store: ServerStore, username: str) -> None:
+    """``username``'s key slot taken away, as in a store made before key slots."""
+    apply_changes(store, [RecordChange(key="users", id=username, op="set", fields={"key_slot": None})])
+
+
+async def test_a_user_without_a_key_slot_gets_one_made_on_a_verification_worker(
+    server_store: ServerStore, office: ServerClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _without_slot(server_store, "demo")
+    threads: list[str] = []
+
+    def recorded(password: str, data_key: bytes) -> str:
+        threads.append(threading.current_thread().name)
+        return make_slot(password, data_key)
+
+    monkeypatch.setattr(missing_slots, "make_slot", recorded)
+    signed_in = await office.sign_in("demo", "demo")
+    assert signed_in.key_slot is not None
+    assert open_slot(signed_in.key_slot, "demo") == server_store.ship_key()
+    assert len(threads) == 1 and threads[0].startswith("sign-in")  # bounded like the checks
+    stored = None
+    for _ in range(100):  # the background writer stores it soon after the answer
+        user = server_store.user("demo")
+        stored = user.key_slot if user else None
+        if stored:
+            break
+        await asyncio.sleep(0.05)
+    assert stored == signed_in.key_slot
+    assert (await office.sign_in("demo", "demo")).key_slot == stored  # made once
+    assert len(threads) == 1
+
+
+def test_slots_made_at_sign_in_are_stored_in_one_write_unless_the_password_changed(
+    server_store: ServerStore,
+) -> None:
+    for username in ("demo", "office"):
+        _without_slot(server_store, username)
+    demo, office = server_store.user("demo"), server_store.user("office")  # as their checks read them
+    assert demo is not None and office is not None
+    change = RecordChange(key="users", id="office", op="set", fields={"password": "new office"})
+    apply_changes(server_store, [change])  # the office sets a new password meanwhile
+    office_slot = cast(ServerUser, server_store.user("office")).key_slot
+    before = server_store.feed_bounds()[1]
+    slots = MissingSlots(server_store)
+    given = [slots.given(demo, "demo"), slots.given(office, "office")]
+    slots.close()
+    assert cast(ServerUser, server_store.user("demo")).key_slot == given[0].key_slot
+    assert cast(ServerUser, server_store.user("office")).key_slot == office_slot != given[1].key_slot
+    assert server_store.feed_bounds()[1] == before + 1  # demo's slot, journaled: devices sync it
 
 
 class _HeldStore:
@@ -120,9 +175,11 @@ class _Counted(httpx.AsyncBaseTransport):
         await self.real.aclose()
 
 
-async def test_a_burst_of_40_devices_all_sign_in_through_a_small_pool(ship_dir: Path, tmp_path: Path) -> None:
+async def test_a_burst_of_40_devices_all_sign_in_through_a_small_pool(
+    ship_dir: Path, tmp_path: Path, new_server_db: Any
+) -> None:
     options = ("--sign-in-workers", "1", "--sign-in-queue", "1")
-    server = ServerProcess(ship_dir, tmp_path / "server.duckdb", tmp_path / "server.log", options=options)
+    server = ServerProcess(ship_dir, new_server_db(tmp_path), tmp_path / "server.log", options=options)
     server.start()
     transport = _Counted()
     try:

@@ -37,7 +37,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Annotated
 
 import pyarrow as pa
@@ -78,7 +78,7 @@ from sync_core.protocol import (
 )
 from sync_core.server.bridge_api import bridge_api
 from sync_core.server.changes import ChangePage, empty_page, read_page
-from sync_core.server.edits import apply_changes, give_key_slot, replace_picture
+from sync_core.server.edits import apply_changes, replace_picture
 from sync_core.server.registrations import apply_registrations, orphan_counts
 from sync_core.server.safety_mode import ShipMode
 from sync_core.server.sign_in import Busy, ClientGone, Refused, SignIn, SignInLimits, WrongCredentials
@@ -291,9 +291,6 @@ def create_app(
     @app.post(f"{API_PREFIX}/sign-in", response_model=SignInResponse)
     async def sign_in(body: SignInRequest, request: Request) -> SignInResponse:
         user = await _checked(sign_ins, body, request)
-        if user.key_slot is None:  # a password set before key slots: the slot is made now
-            slot = await run_in_threadpool(give_key_slot, store, user.username, body.password)
-            user = replace(user, key_slot=slot)
         refresh = None
         if body.device_id:
             refresh = await run_in_threadpool(tokens.issue_refresh, user.username, body.device_id)

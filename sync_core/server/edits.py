@@ -17,7 +17,6 @@ from PIL import Image, UnidentifiedImageError
 
 from sync_core.duck import first_row, scalar
 from sync_core.errors import EditRejected, StillNamed
-from sync_core.key_slots import make_slot
 from sync_core.protocol import DATASET_COLUMNS, PICTURE_MAX_BYTES, RecordChange, id_column
 from sync_core.server.key_slots import with_password
 from sync_core.server.store import ServerStore, latest_seq
@@ -112,17 +111,19 @@ def apply_changes(store: ServerStore, changes: list[RecordChange]) -> int:
         return _commit_seq(cur)
 
 
-def give_key_slot(store: ServerStore, username: str, password: str) -> str | None:
-    """The key slot made for ``username`` from ``password`` (just verified at a sign-in) and
-    stored like an office edit, so devices sync it: for a user whose password predates key
-    slots (docs/security.md). None when the store has no ship data key."""
-    with store.cursor() as cur:
-        ship_key = scalar(cur, "SELECT ship_key FROM server_meta")
-    if not isinstance(ship_key, bytes | memoryview):
-        return None
-    slot = make_slot(password, bytes(ship_key))
-    apply_changes(store, [RecordChange(key="users", id=username, op="set", fields={"key_slot": slot})])
-    return slot
+def store_key_slots(store: ServerStore, slots: dict[str, tuple[str, str]]) -> int:
+    """Store key slots made at sign-in for users whose password predates key slots
+    (docs/security.md): ``slots`` maps a username to ``(verifier, slot)``, the verifier the
+    password was checked against and the slot made from that password. One write
+    transaction, each slot stored like an office edit (journaled: devices sync it); a user
+    gone meanwhile, given a slot already or whose verifier changed (the office set a new
+    password) is left as is. Returns the cursor after it."""
+    with store.write() as cur:
+        for username, (verifier, slot) in slots.items():
+            user = _row(cur, "users", username)
+            if user is not None and not user["key_slot"] and user["password_hash"] == verifier:
+                _set(store, cur, "users", username, {"key_slot": slot})
+        return _commit_seq(cur)
 
 
 def replace_picture(store: ServerStore, profile_id: str, jpeg: bytes) -> int:

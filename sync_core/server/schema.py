@@ -58,7 +58,7 @@ def _change_feed(cur: Cursor) -> None:
 
 def _key_slots(cur: Cursor) -> None:
     """A store made before key slots gets a ship data key of its own; its users get their
-    slots at their next good sign-in (:func:`sync_core.server.edits.give_key_slot`)."""
+    slots at their next good sign-in (:mod:`sync_core.server.missing_slots`)."""
     cur.execute("ALTER TABLE server_meta ADD COLUMN IF NOT EXISTS ship_key BYTEA")
     cur.execute("ALTER TABLE users ADD COLUMN IF NOT EXISTS key_slot VARCHAR")
     cur.execute("UPDATE server_meta SET ship_key = $1 WHERE ship_key IS NULL", [new_data_key()])

@@ -6,7 +6,8 @@ Rules (docs/security.md, "Server sign-in"):
   one per core); at most ``queue_max`` more wait, none behind more than ``wait_max``
   seconds of work. Past that, :class:`Busy` (the app answers 503 with ``Retry-After``).
   A waiting verification whose request is cancelled (the client disconnected or gave up)
-  is dropped before it runs.
+  is dropped before it runs. A user lacking a key slot gets it made on the same worker,
+  right after the check (``missing_slots.py``).
 - **Equal cost.** An unknown username is verified against a dummy verifier with the current
   parameters, so it costs what a known one costs and usernames cannot be told apart by time.
 - **Lockout per username.** ``max_failed_sign_ins`` failures in a row (general parameters,
@@ -39,6 +40,7 @@ from typing import Any, TypeVar
 from sync_core import muster
 from sync_core.clock import Clock
 from sync_core.passwords import HASHER, verify
+from sync_core.server.missing_slots import MissingSlots
 from sync_core.server.store import ServerStore, ServerUser
 
 SIGN_IN_QUEUE_MAX = 256
@@ -98,9 +100,12 @@ class SignInLimits:
 class VerificationPool:
     """``limits.worker_count()`` threads running verifications, at most ``limits.queue_max``
     waiting, none behind more than ``limits.wait_max`` seconds of work (the queue times the
-    running mean of a verification). :meth:`submit` raises Busy past either."""
+    running mean of a verification). :meth:`submit` raises Busy past either. With
+    ``slots``, a user whose password checks but who lacks a key slot is given one by
+    ``slots`` on the same worker."""
 
-    def __init__(self, limits: SignInLimits) -> None:
+    def __init__(self, limits: SignInLimits, slots: MissingSlots | None = None) -> None:
+        self.slots = slots
         self.workers = limits.worker_count()
         self.capacity = self.workers + limits.queue_max
         self.wait_max = limits.wait_max
@@ -128,6 +133,8 @@ class VerificationPool:
     def _timed(self, store: ServerStore, username: str, password: str) -> ServerUser | None:
         started = time.perf_counter()
         user = check_password(store, username, password)
+        if user is not None and self.slots is not None:
+            user = self.slots.given(user, password)
         with self._lock:
             self._seconds = 0.8 * self._seconds + 0.2 * (time.perf_counter() - started)
         return user
@@ -280,7 +287,8 @@ class SignIn:
 
     def __init__(self, store: ServerStore, clock: Clock, limits: SignInLimits) -> None:
         self.store = store
-        self.pool = VerificationPool(limits)
+        self.slots = MissingSlots(store)
+        self.pool = VerificationPool(limits, self.slots)
         self.guard = SignInGuard(store, clock, limits.address_failures_max)
 
     async def check(
@@ -304,8 +312,9 @@ class SignIn:
         return user
 
     def close(self) -> None:
-        """Stop the pool (server shutdown)."""
+        """Stop the pool and store the key slots it made (server shutdown)."""
         self.pool.close()
+        self.slots.close()
 
 
 async def _unless(gone: Awaitable[None], pending: asyncio.Future[Result]) -> Result:

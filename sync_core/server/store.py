@@ -206,6 +206,13 @@ class ServerStore(ABC):
             )
         return ServerUser(*row) if row else None
 
+    def ship_key(self) -> bytes | None:
+        """The ship's data key (32 bytes) that key slots wrap, or None when the store has
+        none (docs/security.md, 'Keys: the ship data key and key slots')."""
+        with self.cursor() as cur:
+            row = first_row(cur, "SELECT ship_key FROM server_meta")
+        return bytes(row[0]) if row is not None and row[0] is not None else None
+
     def feed_bounds(self) -> tuple[int, int]:
         """``(horizon, last_seq)`` of the change feed: the oldest cursor still served and the
         highest change committed. Kept in memory between writes, so an empty delta poll
