@@ -1,6 +1,9 @@
-"""A process's own peak memory, for the benchmark lines."""
+"""A process's own peak memory and CPU time, for the benchmark lines."""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 
 def peak_rss_mb(pid: int | str = "self") -> float:
@@ -13,3 +16,9 @@ def peak_rss_mb(pid: int | str = "self") -> float:
             if line.startswith("VmHWM:"):
                 return round(int(line.split()[1]) / 1024, 1)
     raise OSError(f"/proc/{pid}/status has no VmHWM")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds process ``pid`` has used so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from bench import tty
 from bench.dashboard import dashboard_open
-from bench.rss import peak_rss_mb
+from bench.rss import cpu_seconds, peak_rss_mb
 from bench.stores import ENGINES, new_store
 from sync_core.key_slots import SHIP_KEY_FILE
 from sync_core.server.process import ServerProcess
@@ -162,12 +162,6 @@ def server_sign_in(ship: Path, store: str) -> dict:
         "server_cpu_seconds": round(server_cpu, 2),
         "runs": SIGN_IN_DEVICES,
     }
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds process ``pid`` has used so far (from /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:

@@ -14,8 +14,11 @@ its next tick; after the run every device sends what it still holds.
 line of ``make bench`` (README, "Benchmark"): 200 devices, 10,000 registrations over 60 s,
 and prints ``{"name", "store", "devices", "seconds" (p99 over endpoints: the worst
 endpoint's p99), "p50", "p99" per endpoint, "errors", "lost", "duplicated",
-"registrations", "requests", "server_peak_rss_mb", "postgres_pss_mb"}`` (PostgreSQL's memory
-at the end of the load: :func:`bench.stores.postgres_pss_mb`).
+"registrations", "requests", "server_cpu_seconds" (the server's CPU over the load, sign-ins
+and snapshots of the devices joining included), "server_cpu_ms_per_request" (that over
+``requests``: unlike the wall times, it does not depend on the machine's other load),
+"server_peak_rss_mb", "postgres_pss_mb"}`` (PostgreSQL's memory at the end of the load:
+:func:`bench.stores.postgres_pss_mb`).
 ``tests/test_server_load.py`` runs the same load at 40 devices.
 """
 
@@ -254,7 +257,7 @@ async def measure(ship: Path, store: str, devices: int, registrations: int, seco
     summary with its peak RSS (and PostgreSQL's memory)."""
     import pyarrow.parquet as pq
 
-    from bench.rss import peak_rss_mb
+    from bench.rss import cpu_seconds, peak_rss_mb
     from bench.stores import new_store, postgres_pss_mb
     from fixtures.postgres import read_store
     from sync_core.server.process import ServerProcess
@@ -265,9 +268,13 @@ async def measure(ship: Path, store: str, devices: int, registrations: int, seco
         server = ServerProcess(ship, db, work / "server.log")
         server.start()
         try:
-            result = await run_load(server.url, devices, registrations, seconds, profiles, station)
             assert server.process is not None
+            cpu_before = cpu_seconds(server.process.pid)
+            result = await run_load(server.url, devices, registrations, seconds, profiles, station)
+            cpu = cpu_seconds(server.process.pid) - cpu_before
             peaks = {
+                "server_cpu_seconds": round(cpu, 2),
+                "server_cpu_ms_per_request": round(1000 * cpu / max(1, result.requests), 3),
                 "server_peak_rss_mb": peak_rss_mb(server.process.pid),
                 "postgres_pss_mb": postgres_pss_mb(cluster) if cluster else None,
             }

@@ -8,7 +8,10 @@ server's file after stopping it has its own.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -32,8 +35,11 @@ from sync_core.protocol import (
     SafetyMode,
 )
 from sync_core.server.process import ServerProcess
+from sync_core.server.registrations import RegistrationLog
+from sync_core.server.store import ServerStore
 
 from .conftest import start_server
+from .test_group_commit import WAIT, wait_for_waiting
 
 ON_BOTH_ENGINES = True
 
@@ -121,6 +127,52 @@ async def test_a_batch_is_applied_once_and_a_replay_changes_nothing(own_server: 
     assert {row[1:] for row in rows} == {
         ("2025-06-01T09:30:00-04:00", datetime(2025, 6, 1, 13, 30), "demo", True)
     }
+
+
+def test_uploads_arriving_together_go_in_one_write_and_an_id_both_sent_is_applied_once(
+    server_store: ServerStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writes: list[int] = []
+    first_started, release = threading.Event(), threading.Event()
+    real = server_store.log_write
+
+    @contextmanager
+    def held() -> Iterator[Any]:  # the first write waits for ``release``
+        writes.append(1)
+        if len(writes) == 1:
+            first_started.set()
+            assert release.wait(WAIT)
+        with real() as cur:
+            yield cur
+
+    monkeypatch.setattr(server_store, "log_write", held)
+    log = RegistrationLog(server_store)
+    r1, r2, r3, r4 = (registration(f"P000000{n}", "B") for n in (1, 2, 3, 4))
+    with ThreadPoolExecutor(3) as threads:
+        first = threads.submit(log.apply, [raw(r1)], "demo", AT)
+        assert first_started.wait(WAIT)
+        second = threads.submit(log.apply, [raw(r2), raw(r3)], "demo", AT)
+        wait_for_waiting(log.commits, 1)
+        third = threads.submit(log.apply, [raw(r3), raw(r4)], "office", AT)
+        wait_for_waiting(log.commits, 2)
+        release.set()
+        outcomes = [[item.outcome for item in done.result(WAIT).results] for done in (first, second, third)]
+    assert outcomes == [
+        [ItemOutcome.APPLIED],
+        [ItemOutcome.APPLIED, ItemOutcome.APPLIED],
+        [ItemOutcome.ALREADY_APPLIED, ItemOutcome.APPLIED],
+    ]
+    assert len(writes) == 2  # the second and third uploads went in one transaction
+    with server_store.cursor() as cur:
+        held_rows = cur.execute("SELECT registration_id, uploaded_by FROM registrations").fetchall()
+    assert sorted(held_rows) == sorted(
+        [
+            (r1.registration_id, "demo"),
+            (r2.registration_id, "demo"),
+            (r3.registration_id, "demo"),
+            (r4.registration_id, "office"),
+        ]
+    )  # fmt: skip  (the store is this test's own: these are all its registrations)
 
 
 def test_a_mixed_batch_is_answered_item_by_item(server: ServerProcess) -> None:

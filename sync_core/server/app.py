@@ -79,7 +79,7 @@ from sync_core.protocol import (
 from sync_core.server.bridge_api import bridge_api
 from sync_core.server.changes import ChangePage, empty_page, read_page
 from sync_core.server.edits import apply_changes, replace_picture
-from sync_core.server.registrations import apply_registrations, orphan_counts
+from sync_core.server.registrations import RegistrationLog, orphan_counts
 from sync_core.server.safety_mode import ShipMode
 from sync_core.server.sign_in import Busy, ClientGone, Refused, SignIn, SignInLimits, WrongCredentials
 from sync_core.server.store import ServerStore, ServerUser, Snapshot
@@ -274,6 +274,7 @@ def create_app(
     tokens = app.state.tokens = TokenRegistry(clock, store, token_lifetime)
     snapshots = SnapshotCache()
     pages = PageCache()
+    registrations = RegistrationLog(store)
     sign_ins = SignIn(store, clock, sign_in_limits or SignInLimits())
 
     async def signed_in(user: ServerUser, refresh_token: str | None) -> SignInResponse:
@@ -363,7 +364,7 @@ def create_app(
 
     @app.post(f"{API_PREFIX}/registrations", response_model=RegistrationReceipt)
     def post_registrations(body: RegistrationBatch, grant: Signed) -> RegistrationReceipt:
-        return apply_registrations(store, body.registrations, grant.username, clock.now())
+        return registrations.apply(body.registrations, grant.username, clock.now())
 
     _add_muster_lookups(app, store)
     ship_mode = ShipMode(store.db)

@@ -16,37 +16,42 @@ A batch (``POST /api/v1/registrations``) is answered item by item (docs/architec
   profile meanwhile). The server's status page counts such registrations
   (:func:`orphan_counts`).
 
-The new items go in with one ``INSERT ... SELECT`` from an Arrow table, in one write
-transaction. The insert is optimistic: a fresh batch (the usual upload) costs that one
-statement, with no scan of the registration log; when an id is held already (a replay after
-a lost answer), the primary key refuses the statement, nothing is applied, and a second
-transaction looks the ids up first.
+The new items go in with one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` from an Arrow
+table: an id the log holds already (a replay after a lost answer) is skipped by the primary
+key, with no scan of the log. The uploads that arrive together are written in one
+transaction (:mod:`sync_core.server.group_commit`): one commit, one wait for the disk, for
+all of them. An id sent by two uploads of the same group is applied for the first.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 from pydantic import ValidationError
 
 from sync_core.muster import REGISTRATION_COLUMNS
 from sync_core.protocol import ItemOutcome, Registration, RegistrationReceipt
+from sync_core.server.group_commit import GroupCommit
 from sync_core.server.store import ServerStore
 
 # An id longer than this is not one a device made (UUIDv7: 36); it is not echoed back.
 NAME_MAX = 64
 REASON_MAX = 200
+_STAMPS = ("received_at", "uploaded_by")
 _INCOMING = pa.schema(
-    [(name, pa.timestamp("us") if name == "registered_utc" else pa.string()) for name in REGISTRATION_COLUMNS]
+    [
+        (name, pa.timestamp("us") if name in ("registered_utc", "received_at") else pa.string())
+        for name in (*REGISTRATION_COLUMNS, *_STAMPS)
+    ]
 )
 _COPIED = [name for name in REGISTRATION_COLUMNS if name not in ("registered_at", "registered_utc")]
-_COLUMN_LIST = ", ".join(REGISTRATION_COLUMNS)
+_COLUMN_LIST = ", ".join((*REGISTRATION_COLUMNS, *_STAMPS))
 _INSERT_SQL = (
-    f"INSERT INTO registrations ({_COLUMN_LIST}, received_at, uploaded_by) "
-    f"SELECT {_COLUMN_LIST}, $1, $2 FROM incoming RETURNING registration_id"
+    f"INSERT INTO registrations ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM incoming "
+    "ON CONFLICT (registration_id) DO NOTHING RETURNING registration_id"
 )
 # Registrations whose profile, or whose place (muster station; lifeboat in abandon ship),
 # is not in the ship's data.
@@ -71,29 +76,56 @@ def item_name(item: Any) -> str | None:
     return name
 
 
-def apply_registrations(
-    store: ServerStore, items: list[Any], uploaded_by: str, received_at: datetime
-) -> RegistrationReceipt:
-    """Check ``items`` (plain JSON values) one by one and insert the new, good ones in one
-    write transaction, stamped ``received_at`` (aware) and ``uploaded_by`` (the signed-in
-    user). Returns a result per named item, in request order (see the module's rules).
+@dataclass(frozen=True)
+class _Upload:
+    """The valid registrations of one upload (unique ids) and its stamps (naive UTC)."""
 
-    Raises only for a store failure, in which case nothing of the batch is applied.
-    """
-    answers = [(name, _parse(item)) for item in items if (name := item_name(item)) is not None]
-    unique: dict[str, Registration] = {}
-    for name, answer in answers:
-        if isinstance(answer, Registration):
-            unique.setdefault(name, answer)
-    applied = _store(
-        store, list(unique.values()), uploaded_by, received_at.astimezone(UTC).replace(tzinfo=None)
-    )
-    answered: set[str] = set()
-    results = []
-    for name, answer in answers:
-        results.append(_result(name, answer, applied_here=name not in answered and name in applied))
-        answered.add(name)
-    return RegistrationReceipt.model_validate({"results": results})
+    registrations: list[Registration]
+    uploaded_by: str
+    received_at: datetime
+
+
+class RegistrationLog:
+    """``store``'s registrations: uploads checked item by item and applied by group commit
+    (see the module). Safe to use from several threads."""
+
+    def __init__(self, store: ServerStore) -> None:
+        self.store = store
+        self.commits: GroupCommit[_Upload, set[str]] = GroupCommit(self._write)
+
+    def apply(self, items: list[Any], uploaded_by: str, received_at: datetime) -> RegistrationReceipt:
+        """Check ``items`` (plain JSON values) one by one and insert the new, good ones,
+        stamped ``received_at`` (aware) and ``uploaded_by`` (the signed-in user). Returns a
+        result per named item, in request order (see the module's rules).
+
+        Raises only for a store failure, in which case nothing of the batch is applied.
+        """
+        answers = [(name, _parse(item)) for item in items if (name := item_name(item)) is not None]
+        unique: dict[str, Registration] = {}
+        for name, answer in answers:
+            if isinstance(answer, Registration):
+                unique.setdefault(name, answer)
+        at = received_at.astimezone(UTC).replace(tzinfo=None)
+        applied = self.commits.submit(_Upload(list(unique.values()), uploaded_by, at)) if unique else set()
+        answered: set[str] = set()
+        results = []
+        for name, answer in answers:
+            results.append(_result(name, answer, applied_here=name not in answered and name in applied))
+            answered.add(name)
+        return RegistrationReceipt.model_validate({"results": results})
+
+    def _write(self, uploads: list[_Upload]) -> list[set[str]]:
+        """Insert the new registrations of ``uploads`` in one transaction; the ids each
+        upload applied (an id two of them sent counts for the first)."""
+        with self.store.log_write() as cur:
+            self.store.with_table(cur, "incoming", _table(uploads))
+            inserted = {row[0] for row in cur.execute(_INSERT_SQL).fetchall()}
+        applied = []
+        for upload in uploads:
+            mine = {reg.registration_id for reg in upload.registrations} & inserted
+            inserted -= mine
+            applied.append(mine)
+        return applied
 
 
 def _parse(item: Any) -> Registration | str:
@@ -120,39 +152,6 @@ def _result(name: str, answer: Registration | str, applied_here: bool) -> dict[s
     return {"registration_id": name, "outcome": outcome, "status": status, "reason": reason}
 
 
-def _store(store: ServerStore, regs: list[Registration], uploaded_by: str, received_at: datetime) -> set[str]:
-    """Insert those of ``regs`` (unique ids) that are new; returns their ids."""
-    if not regs:
-        return set()
-    incoming = _table(regs)
-    try:
-        with store.write() as cur:
-            return _insert(store, cur, incoming, uploaded_by, received_at)
-    except store.UniqueViolation:
-        pass  # an id is held already (a replay); that transaction applied nothing
-    with store.write() as cur:
-        held = _held(store, cur, incoming)
-        fresh = incoming.filter(
-            pc.invert(pc.is_in(incoming["registration_id"], pa.array(list(held), pa.string())))
-        )
-        return _insert(store, cur, fresh, uploaded_by, received_at)
-
-
-def _insert(
-    store: ServerStore, cur: Any, incoming: pa.Table, uploaded_by: str, received_at: datetime
-) -> set[str]:
-    """Insert the rows of ``incoming``; their ids."""
-    store.with_table(cur, "incoming", incoming)
-    return {row[0] for row in cur.execute(_INSERT_SQL, [received_at, uploaded_by]).fetchall()}
-
-
-def _held(store: ServerStore, cur: Any, incoming: pa.Table) -> set[str]:
-    """The ids of ``incoming`` the store holds already."""
-    store.with_table(cur, "incoming", incoming)
-    found = cur.execute("SELECT registration_id FROM incoming JOIN registrations USING (registration_id)")
-    return {row[0] for row in found.fetchall()}
-
-
 def orphan_counts(store: ServerStore) -> tuple[int, int]:
     """How many registrations name a profile, and how many a muster station or lifeboat,
     that the ship's data does not hold (deleted after the muster, or never known)."""
@@ -161,11 +160,24 @@ def orphan_counts(store: ServerStore) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
-def _table(regs: list[Registration]) -> pa.Table:
-    """``regs`` as an Arrow table with REGISTRATION_COLUMNS: ``registered_at`` as ISO 8601
-    text with the device's offset, ``registered_utc`` the same instant in UTC (naive)."""
+def _table(uploads: list[_Upload]) -> pa.Table:
+    """The registrations of ``uploads`` as an Arrow table with REGISTRATION_COLUMNS and
+    their upload's stamps: ``registered_at`` as ISO 8601 text with the device's offset,
+    ``registered_utc`` the same instant in UTC (naive). An id an earlier upload holds is
+    left out: the first upload applies it."""
+    seen: set[str] = set()
+    regs: list[Registration] = []
+    stamps: list[tuple[datetime, str]] = []
+    for upload in uploads:
+        for reg in upload.registrations:
+            if reg.registration_id not in seen:
+                seen.add(reg.registration_id)
+                regs.append(reg)
+                stamps.append((upload.received_at, upload.uploaded_by))
     columns: dict[str, Any] = {name: [getattr(reg, name) for reg in regs] for name in _COPIED}
     columns["registered_at"] = [reg.registered_at.isoformat() for reg in regs]
     instants = pa.array([reg.registered_at for reg in regs], pa.timestamp("us", tz="UTC"))
     columns["registered_utc"] = instants.cast(pa.timestamp("us"))
+    columns["received_at"] = [at for at, _ in stamps]
+    columns["uploaded_by"] = [by for _, by in stamps]
     return pa.table(columns, schema=_INCOMING)

@@ -144,6 +144,14 @@ class ServerStore(ABC):
             finally:
                 self._feed.drop()
 
+    @contextmanager
+    def log_write(self) -> Iterator[Any]:
+        """A write transaction for the registration log, which draws no change sequence
+        value: it does not wait for other writes (the engine orders them) and leaves the
+        change feed's bounds, kept in memory, as they are."""
+        with self._transaction() as cur:
+            yield cur
+
     @property
     def imported(self) -> bool:
         """True once an import has committed (the server listens only then)."""
