@@ -79,6 +79,7 @@ from sync_core.protocol import (
 from sync_core.server.bridge_api import bridge_api
 from sync_core.server.changes import ChangePage, empty_page, read_page
 from sync_core.server.edits import apply_changes, replace_picture
+from sync_core.server.empty_polls import EmptyPolls
 from sync_core.server.registrations import RegistrationLog, orphan_counts
 from sync_core.server.safety_mode import ShipMode
 from sync_core.server.sign_in import Busy, ClientGone, Refused, SignIn, SignInLimits, WrongCredentials
@@ -240,6 +241,11 @@ def page_bytes(page: ChangePage) -> bytes:
     return arrow_bytes(pa.table(columns, schema=schema))
 
 
+def empty_page_bytes(after: int) -> bytes:
+    """The encoded answer to a poll with nothing after ``after``."""
+    return page_bytes(ChangePage(cursor=after, more=False, upserts={}, deletes={}))
+
+
 def create_app(
     store: ServerStore,
     clock: Clock | None = None,
@@ -272,6 +278,7 @@ def create_app(
     app.add_exception_handler(RequestValidationError, _invalid_request)
     clock = clock or SystemClock()
     tokens = app.state.tokens = TokenRegistry(clock, store, token_lifetime)
+    app.add_middleware(EmptyPolls, store=store, tokens=tokens, empty_page=empty_page_bytes)
     snapshots = SnapshotCache()
     pages = PageCache()
     registrations = RegistrationLog(store)
@@ -332,8 +339,8 @@ def create_app(
     async def get_changes(
         _: Signed, after: int = Query(ge=0), limit: int = Query(ge=1, le=CHANGES_PAGE_MAX)
     ) -> Response:
-        # An empty poll (most of them) is answered on the event loop from memory; a page
-        # others asked for already, from the page cache.
+        # An empty poll (most of them) is answered from memory, mostly before FastAPI
+        # (empty_polls.py); a page others asked for already, from the page cache.
         try:
             empty = empty_page(store, after)
             if empty is not None:

@@ -83,6 +83,14 @@ class TokenRegistry:
             return None
         return grant
 
+    def held(self, token: str) -> Grant | None:
+        """The grant of ``token`` when it is a live session held in memory, else None (an
+        unknown token, one issued before a restart and not used since, an expired one):
+        a lookup that never waits for the store, for the event loop."""
+        with self._lock:
+            grant = self._grants.get(token)
+        return grant if grant is not None and grant.expires_at > self.clock.now() else None
+
     def issue_refresh(self, username: str, device_id: str) -> str:
         """A new refresh token for ``username`` on ``device_id`` (it replaces the device's
         previous one), stored as its SHA-256 before it is handed out."""
