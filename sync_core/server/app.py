@@ -190,14 +190,13 @@ class PageCache:
                 self._pages.popitem(last=False)
 
 
-def _page(store: ServerStore, pages: PageCache, after: int, limit: int) -> bytes:
-    """The encoded page after ``after`` (read in a worker thread: it queries the store)."""
-    key = (after, limit, store.feed_bounds()[1])
-    found = pages.get(key)
-    if found is None:
-        found = page_bytes(read_page(store, after, limit))
-        pages.put(key, found)
-    return found
+def _read_page(store: ServerStore, pages: PageCache, key: tuple[int, int, int]) -> bytes:
+    """The encoded page after ``after`` of ``key`` (``(after, limit, latest)``, see
+    PageCache), read and kept (in a worker thread: it queries the store)."""
+    after, limit, _ = key
+    page = page_bytes(read_page(store, after, limit))
+    pages.put(key, page)
+    return page
 
 
 async def _grant(
@@ -269,6 +268,8 @@ def create_app(
 
     app = FastAPI(
         title="Muster server",
+        # no OpenTelemetry here: checking for it cost every request a few microseconds
+        telemetry={"tracing": False, "metrics": False, "logs": False},
         lifespan=lifespan,
         docs_url="/docs" if api_docs else None,
         redoc_url="/redoc" if api_docs else None,
@@ -345,7 +346,8 @@ def create_app(
             empty = empty_page(store, after)
             if empty is not None:
                 return Response(page_bytes(empty), media_type=ARROW_STREAM)
-            page = await run_in_threadpool(_page, store, pages, after, limit)
+            key = (after, limit, store.feed_bounds()[1])
+            page = pages.get(key) or await run_in_threadpool(_read_page, store, pages, key)
         except CursorTooOld as exc:
             raise HTTPException(410, f"Full sync required: {exc}") from exc
         return Response(page, media_type=ARROW_STREAM)
