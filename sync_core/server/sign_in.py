@@ -11,7 +11,7 @@ Rules (docs/security.md, "Server sign-in"):
 - **Equal cost.** An unknown username is verified against a dummy verifier with the current
   parameters, so it costs what a known one costs and usernames cannot be told apart by time.
 - **Lockout per username.** ``max_failed_sign_ins`` failures in a row (general parameters,
-  read at each attempt) lock the username, known or not, for ``lockout_minutes``; a
+  as they stand at each attempt) lock the username, known or not, for ``lockout_minutes``; a
   success clears the count; failures older than the lockout are forgotten. Checks still
   running count against the tries left (:class:`SignInGuard`).
 - **Rate limit per client address.** ``ADDRESS_FAILURES_MAX`` (``SignInLimits``) failed
@@ -238,6 +238,7 @@ class SignInGuard:
         self._usernames = Lockouts()
         self._addresses = Lockouts()
         self._checking: Counter[str] = Counter()
+        self._read_at: tuple[int, Lockout] | None = None  # the feed's last change, the lockout then
 
     async def admit(self, username: str, address: str) -> Lockout:
         """Let one attempt through and return the lockout in force; raise Refused while
@@ -251,7 +252,7 @@ class SignInGuard:
         if left:
             minutes = math.ceil(left / 60)
             raise Refused(f"Too many failed sign-ins: this user is locked for {minutes} min", left)
-        lockout = await asyncio.to_thread(self._lockout)
+        lockout = await self._lockout()
         if self._usernames.count(username, now, lockout.span) + self._checking[username] >= lockout.tries:
             raise Busy(1)
         self._checking[username] += 1
@@ -273,7 +274,15 @@ class SignInGuard:
         self._usernames.fail(username, now, lockout.tries, lockout.span)
         self._addresses.fail(address, now, self.address_failures_max, ADDRESS_LOCK)
 
-    def _lockout(self) -> Lockout:
+    async def _lockout(self) -> Lockout:
+        """The lockout the general parameters set, read again only after the change feed
+        moved (a parameter changes only by an office edit, which moves it)."""
+        latest = self.store.feed_bounds()[1]
+        if self._read_at is None or self._read_at[0] != latest:
+            self._read_at = (latest, await asyncio.to_thread(self._read_lockout))
+        return self._read_at[1]
+
+    def _read_lockout(self) -> Lockout:
         with self.store.db.cursor() as cur:
             tries = muster.whole_parameter(
                 cur, muster.MAX_FAILED_SIGN_INS, muster.DEFAULT_MAX_FAILED_SIGN_INS
