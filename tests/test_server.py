@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import httpx
 import pyarrow as pa
 import pyarrow.ipc
 import pytest
 
 from sync_core.protocol import API_PREFIX, ARROW_STREAM, DATASETS, PICTURE_BATCH_MAX, Health
-from sync_core.server.app import REQUEST_BODY_MAX
+from sync_core.server.app import REQUEST_BODY_MAX, SnapshotCache
 from sync_core.server.process import ServerProcess
+from sync_core.server.store import ServerStore, Snapshot
 
 ON_BOTH_ENGINES = True
 
@@ -118,3 +122,28 @@ def test_an_unchanged_server_serves_the_same_snapshot_until_a_change(own_server:
         lifeboats = http.get(f"{API_PREFIX}/snapshots/{after['snapshot_id']}/lifeboats", headers=headers)
         table = pa.ipc.open_stream(lifeboats.content).read_all().to_pylist()
         assert next(row for row in table if row["code"] == "LB01")["capacity"] == 300
+
+
+def test_devices_asking_for_a_snapshot_at_once_share_one_read(server_store: ServerStore) -> None:
+    cache = SnapshotCache()
+    asked, taken = [], []
+    release = threading.Event()
+
+    def latest() -> int:
+        asked.append(1)
+        return server_store.latest()
+
+    def take() -> Snapshot:  # the first read lasts until the other devices have asked
+        taken.append(1)
+        assert release.wait(10)
+        return server_store.snapshot()
+
+    with ThreadPoolExecutor(4) as threads:
+        answers = [threads.submit(cache.current, latest, take) for _ in range(4)]
+        for _ in range(1000):
+            if len(asked) >= 4:
+                break
+            threading.Event().wait(0.01)
+        release.set()
+        ids = {answer.result(10).snapshot_id for answer in answers}
+    assert len(asked) >= 4 and len(taken) == 1 and len(ids) == 1

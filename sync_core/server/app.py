@@ -35,7 +35,7 @@ import logging
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated
@@ -132,6 +132,18 @@ class SnapshotCache:
     def __init__(self) -> None:
         self._by_id: OrderedDict[str, EncodedSnapshot] = OrderedDict()
         self._lock = threading.Lock()
+        self._taking = threading.Lock()
+
+    def current(self, latest: Callable[[], int], take: Callable[[], Snapshot]) -> EncodedSnapshot:
+        """The snapshot at the store's ``latest()`` cursor: kept, else ``take()`` encoded and
+        kept. One is taken at a time: when every device of the ship asks at once (after the
+        alarm, or with the office editing meanwhile), the others wait for it and use it,
+        instead of each reading and encoding the whole ship beside the rest."""
+        found = self.at(latest())
+        if found is not None:
+            return found
+        with self._taking:
+            return self.at(latest()) or self.add(take())
 
     def at(self, cursor: int) -> EncodedSnapshot | None:
         """The snapshot taken at ``cursor``, if kept."""
@@ -317,7 +329,7 @@ def create_app(
 
     @app.post(f"{API_PREFIX}/snapshots", response_model=SnapshotManifest)
     def create_snapshot(_: Signed) -> SnapshotManifest:
-        encoded = snapshots.at(store.latest()) or snapshots.add(store.snapshot())
+        encoded = snapshots.current(store.latest, store.snapshot)
         return SnapshotManifest(
             snapshot_id=encoded.snapshot_id,
             server_id=store.server_id or "",
