@@ -17,7 +17,8 @@ endpoint's p99), "p50", "p99" per endpoint, "errors", "lost", "duplicated",
 "registrations", "requests", "server_cpu_seconds" (the server's CPU over the load, sign-ins
 and snapshots of the devices joining included), "server_cpu_ms_per_request" (that over
 ``requests``: unlike the wall times, it does not depend on the machine's other load),
-"postgres_cpu_seconds" (its processes' CPU over the load), "server_peak_rss_mb" (the
+"postgres_cpu_seconds" (its processes' CPU over the load), "devices_cpu_seconds" (the
+simulated devices' own, on the same cores), "server_peak_rss_mb" (the
 load's: the ship is imported by a server process before), "postgres_pss_mb"}``
 (PostgreSQL's memory at the end of the load: :func:`bench.stores.postgres_pss_mb`).
 ``tests/test_server_load.py`` runs the same load at 40 devices.
@@ -273,13 +274,16 @@ async def measure(ship: Path, store: str, devices: int, registrations: int, seco
         try:
             assert server.process is not None
             cpu_before = cpu_seconds(server.process.pid), postgres_cpu_seconds(cluster) if cluster else 0.0
+            own_cpu = time.process_time()
             result = await run_load(server.url, devices, registrations, seconds, profiles, station)
+            own_cpu = time.process_time() - own_cpu
             cpu = cpu_seconds(server.process.pid) - cpu_before[0]
             postgres_cpu = postgres_cpu_seconds(cluster) - cpu_before[1] if cluster else None
             peaks = {
                 "server_cpu_seconds": round(cpu, 2),
                 "server_cpu_ms_per_request": round(1000 * cpu / max(1, result.requests), 3),
                 "postgres_cpu_seconds": None if postgres_cpu is None else round(postgres_cpu, 2),
+                "devices_cpu_seconds": round(own_cpu, 2),
                 "server_peak_rss_mb": peak_rss_mb(server.process.pid),
                 "postgres_pss_mb": postgres_pss_mb(cluster) if cluster else None,
             }
