@@ -27,7 +27,6 @@ class DuckServerStore(ServerStore):
 
     engine = "duckdb"
     Error = duckdb.Error
-    UniqueViolation = duckdb.ConstraintException
 
     def __init__(self, path: Path | str) -> None:
         super().__init__(str(path))

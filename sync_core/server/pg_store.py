@@ -118,7 +118,6 @@ class PgServerStore(ServerStore):
     engine = "postgresql"
     TYPES = {"BLOB": "BYTEA"}
     Error = psycopg.Error
-    UniqueViolation = psycopg.errors.UniqueViolation
 
     def __init__(self, url: str) -> None:
         super().__init__(redacted(url))

@@ -77,9 +77,8 @@ class ServerStore(ABC):
     engine: ClassVar[str]
     #: DuckDB type names of the datasets' columns that this engine spells otherwise
     TYPES: ClassVar[dict[str, str]] = {}
-    #: the engine's error base class, and its error for a duplicate key
+    #: the engine's error base class
     Error: ClassVar[type[Exception]]
-    UniqueViolation: ClassVar[type[Exception]]
     #: ``cursor()`` and ``transaction()`` for code written against DuckDB's ``Database``
     db: Any
 
