@@ -20,6 +20,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Label, OptionList
 from textual.widgets.option_list import Option
 
+from muster_tui.widgets.in_place import show_in_place
 from muster_tui.widgets.mode_bar import ModeBar
 from muster_tui.widgets.safe_text import safe
 from sync_core.device import Session
@@ -74,7 +75,7 @@ class MainMenuScreen(Screen[None]):
     def _show(self, state: DeviceState) -> None:
         if state.session is not None:
             self.session = state.session
-        self.query_one("#signed-in", Label).update(safe(signed_in_line(self.session, state.online)))
+        show_in_place(self.query_one("#signed-in", Label), safe(signed_in_line(self.session, state.online)))
 
     @on(OptionList.OptionSelected)
     async def _choose(self, event: OptionList.OptionSelected) -> None:

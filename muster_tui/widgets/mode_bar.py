@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from textual.widgets import Label
 
+from muster_tui.widgets.in_place import show_in_place
 from muster_tui.widgets.safe_text import safe
 from sync_core.device.connectivity import Connectivity, DependencyState
 
@@ -45,6 +46,6 @@ class ModeBar(Label):
         self.watch(self.app, "connectivity", self._show, init=True)
 
     def _show(self, connectivity: Connectivity | None) -> None:
-        self.update(safe(mode_line(connectivity)))
+        show_in_place(self, safe(mode_line(connectivity)))
         self.set_class(connectivity is not None and not connectivity.online, "-offline")
         self.set_class(connectivity is not None and connectivity.online, "-online")
