@@ -291,7 +291,9 @@ async def measure(ship: Path, store: str, devices: int, registrations: int, seco
                 db = cluster.new_database()
             else:
                 db = str(Path(work) / "server.duckdb")
-            server = ServerProcess(ship, db, Path(work) / "server.log")
+            server = ServerProcess(
+                ship, db, Path(work) / "server.log", options=("--portraits", str(Path(work) / "portraits"))
+            )
             server.start()
             try:
                 result = await run_load(server.url, devices, registrations, seconds, profiles, station)

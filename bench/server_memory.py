@@ -34,7 +34,9 @@ async def full_syncs(url: str, devices: int) -> int:
         await client.sign_in("demo", "demo")
         for _ in range(devices):
             manifest = await client.create_snapshot()
-            tables = {key: await client.fetch_snapshot(manifest.snapshot_id, key) for key in DATASETS}
+            tables = {
+                key: (await client.fetch_snapshot(manifest.snapshot_id, key)).read_all() for key in DATASETS
+            }
             hashes = tables["pictures"].column("sha256").to_pylist()
             for start in range(0, len(hashes), PICTURE_BATCH):
                 await client.fetch_pictures(hashes[start : start + PICTURE_BATCH])
@@ -51,7 +53,8 @@ def measure(ship: Path, store: str, devices: int) -> dict:
             if cluster is not None:
                 cluster.start()
                 db = cluster.new_database()
-            server = ServerProcess(ship, db, Path(work) / "server.log", start_timeout=1800)
+            portraits = ("--portraits", str(Path(work) / "portraits"))
+            server = ServerProcess(ship, db, Path(work) / "server.log", start_timeout=1800, options=portraits)
             started = time.perf_counter()
             server.start()
             imported = time.perf_counter()

@@ -12,14 +12,14 @@ from sync_core.duck import Database
 from sync_core.server.store import ServerStore
 
 # DuckDB's buffer pool is capped: by default it may take 80 % of the machine's memory,
-# and an import filled it with the ship's pages. Statements are bounded by bytes (record
-# batches on import, portraits by batch), but a checkpoint pins the portraits of a row group
-# being written: with 40 KB portraits 64 MB failed ("failed to pin block"), 128 MB held.
+# and an import filled it with the ship's pages. Portraits are files (server/portraits.py),
+# so the store's pages are rows of text and numbers.
 SERVER_SETTINGS: dict[str, str | int] = {"memory_limit": "128MB"}
 
 
 class DuckServerStore(ServerStore):
-    """The server store in the DuckDB file at ``path`` (created when missing).
+    """The server store in the DuckDB file at ``path`` (created when missing), its portrait
+    files in the directory ``portraits``.
 
     Raises ``sync_core.errors.StoreInUse`` when another process holds the file,
     StoreUnusable when it is not a DuckDB file or a newer release made it.
@@ -29,8 +29,8 @@ class DuckServerStore(ServerStore):
     Error = duckdb.Error
     UniqueViolation = duckdb.ConstraintException
 
-    def __init__(self, path: Path | str) -> None:
-        super().__init__(str(path))
+    def __init__(self, path: Path | str, portraits: Path) -> None:
+        super().__init__(str(path), portraits)
         self.db = Database(path, holder="another server process", settings=SERVER_SETTINGS)
         self._open()
 

@@ -49,14 +49,15 @@ class Tls:
     keyfile: Path
 
 
-def open_store(data_dir: Path, db: str | Path) -> ServerStore:
-    """Open the server store ``db`` (a DuckDB file, or a ``postgresql://`` URL), importing
-    ``data_dir`` when it is new, and drop tombstones older than ``TOMBSTONE_DAYS``.
+def open_store(data_dir: Path, db: str | Path, portraits: Path | None = None) -> ServerStore:
+    """Open the server store ``db`` (a DuckDB file, or a ``postgresql://`` URL) with its
+    portrait files in ``portraits`` (see :func:`open_server_store`), importing ``data_dir``
+    when it is new, and drop tombstones older than ``TOMBSTONE_DAYS``.
 
     Raises ShipDataError for unusable ship data, StoreInUse when the file is held and
     StoreUnusable when the store cannot be opened.
     """
-    store = open_server_store(db)
+    store = open_server_store(db, portraits)
     if not store.imported:
         try:
             counts = store.import_ship(data_dir)
@@ -109,9 +110,11 @@ def serve(
     tls: Tls | None = None,
     api_docs: bool = False,
     token_lifetime: float = DEFAULT_TOKEN_LIFETIME,
+    portraits: Path | None = None,
 ) -> None:
-    """Serve ``db_path`` (a DuckDB file or a ``postgresql://`` URL; importing ``data_dir``
-    first when new) until SIGTERM / Ctrl-C;
+    """Serve ``db_path`` (a DuckDB file or a ``postgresql://`` URL, its portrait files in
+    ``portraits``: :func:`open_server_store`; importing ``data_dir`` first when new) until
+    SIGTERM / Ctrl-C;
     ``with_parent`` also stops it when the parent process dies (:func:`exit_with_parent`);
     ``sign_in_limits`` sizes the sign-in verification pool (``sign_in.py``); ``tls``
     serves HTTPS with that certificate; ``api_docs`` serves the API's documentation pages;
@@ -122,7 +125,7 @@ def serve(
     # Arrow's default pool (jemalloc) kept the import's freed batches: the system allocator
     # hands them back, so the server's peak stays near one batch (README, "Benchmark").
     pa.set_memory_pool(pa.system_memory_pool())
-    store = open_store(data_dir, db_path)
+    store = open_store(data_dir, db_path, portraits)
     sock = bind(host, port)
     bound_host, bound_port = sock.getsockname()[:2]
     url_host = f"[{bound_host}]" if ":" in bound_host else bound_host
