@@ -340,4 +340,5 @@ def _batches(key: str, path: Path) -> Iterator[pa.RecordBatch]:
     total = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
     rows = max(1, int(IMPORT_BATCH_BYTES * max(meta.num_rows, 1) / max(total, 1)))
     with parquet:
-        yield from parquet.iter_batches(batch_size=rows, columns=names)
+        # One thread: decoding threads each kept their own allocator arena of freed batches.
+        yield from parquet.iter_batches(batch_size=rows, columns=names, use_threads=False)
