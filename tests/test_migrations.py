@@ -79,7 +79,11 @@ async def test_stores_of_an_earlier_release_open_and_serve(
             (len(migrations(PortraitFiles(tmp_path))),)
         ]
         kept = db.sql("SELECT count(*) FROM registrations").fetchall()[0][0]
+        in_store = db.sql("SELECT count(*) FROM pictures WHERE jpeg IS NOT NULL").fetchall()[0][0]
+        portraits = db.sql("SELECT count(*) FROM pictures").fetchall()[0][0]
     assert kept == (2 if commit in REGISTERED_BY else 1)
+    assert in_store == 0 and portraits > 0  # moved out to their files, which served the full sync
+    assert len(list(Path(f"{server_db}.portraits").rglob("*.jpg"))) == portraits
 
 
 def test_a_store_of_a_newer_release_is_refused(tmp_path: Path) -> None:
