@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from sync_core.files import DIRECTORY_MODE, FILE_MODE
+from sync_core.files import DIRECTORY_MODE, FILE_MODE, sync_directory
 
 log = logging.getLogger(__name__)
 _NAME = re.compile(r"[0-9a-f]{64}")
@@ -67,7 +67,7 @@ class PortraitFiles:
             os.close(fd)
         os.replace(partial, path)
         if durable:
-            _sync_directory(path.parent)
+            sync_directory(path.parent)
 
     def read(self, sha256: str) -> bytes | None:
         """The portrait's bytes, or None (logged) when its file is missing."""
@@ -112,11 +112,3 @@ def _batch(rows: list[tuple[str, str, bytes]]) -> pa.RecordBatch:
         [pa.array(values, field.type) for values, field in zip(columns, PICTURES_SCHEMA, strict=True)],
         PICTURES_SCHEMA,
     )
-
-
-def _sync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
