@@ -13,9 +13,11 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from PIL import Image
 
 from sync_core.duck import scalar_int
+from sync_core.errors import StoreUnusable
 from sync_core.protocol import RecordChange
 from sync_core.server.edits import apply_changes, replace_picture
 from sync_core.server.store import ServerStore, open_server_store
@@ -103,3 +105,15 @@ def test_a_store_made_before_portrait_files_moves_its_portraits_out(
             assert scalar_int(cur, "SELECT max(version) FROM schema_version") == 7
     finally:
         migrated.close()
+
+
+def test_a_missing_portrait_file_is_left_out_of_the_answer(server_store: ServerStore, ship_dir: Path) -> None:
+    expected = _ship_portraits(ship_dir)
+    lost, *kept = sorted(expected)
+    server_store.portraits.path(lost).unlink()
+    assert _served(server_store, [lost, *kept]) == {sha256: expected[sha256] for sha256 in kept}
+
+
+def test_a_postgresql_store_needs_a_portraits_directory() -> None:
+    with pytest.raises(StoreUnusable, match="--portraits DIR"):
+        open_server_store("postgresql://muster@127.0.0.1:1/nowhere")
