@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -66,6 +67,13 @@ def ensure_ship(name: str = f"{PRESET}-{PORTRAIT_KB}kb", *options: str) -> Path:
         command = [sys.executable, "-m", "muster_tui", "fixtures", "ship", *options]
         subprocess.run([*command, "--seed", str(SEED), "--out", str(ship)], check=True, capture_output=True)
     return ship
+
+
+def remove_store(db: Path) -> None:
+    """Remove the DuckDB server store ``db``, its write-ahead log and its portrait files."""
+    for path in (db, Path(f"{db}.wal")):
+        path.unlink(missing_ok=True)
+    shutil.rmtree(f"{db}.portraits", ignore_errors=True)
 
 
 def device(
@@ -194,7 +202,7 @@ def sync_lines(ship: Path) -> None:
         for name, portraits, runs in CASES:
             print(json.dumps(run_case(url, ship, name, portraits, runs)), flush=True)
     scratch = DATA / f"server-{ship.name}-deltas.duckdb"
-    scratch.unlink(missing_ok=True)
+    remove_store(scratch)
     with ServerProcess(ship, scratch, DATA / "server.log", SERVER_START_TIMEOUT) as url:
         for name, case, runs in DELTA_CASES:
             options = ("--server", url, "--case", case, "--portrait-kb", str(PORTRAIT_KB))
