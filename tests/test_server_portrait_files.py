@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from sync_core.duck import scalar_int
-from sync_core.errors import StoreUnusable
+from sync_core.errors import ShipDataError, StoreUnusable
 from sync_core.protocol import RecordChange
 from sync_core.server.edits import apply_changes, replace_picture
 from sync_core.server.store import ServerStore, open_server_store
@@ -117,3 +117,22 @@ def test_a_missing_portrait_file_is_left_out_of_the_answer(server_store: ServerS
 def test_a_postgresql_store_needs_a_portraits_directory() -> None:
     with pytest.raises(StoreUnusable, match="--portraits DIR"):
         open_server_store("postgresql://muster@127.0.0.1:1/nowhere")
+
+
+def test_a_pictures_file_damaged_in_the_middle_is_refused(
+    ship_dir: Path, tmp_path: Path, new_server_db: Any
+) -> None:
+    ship = tmp_path / "ship"
+    shutil.copytree(ship_dir, ship)
+    pictures = ship / "pictures.parquet"
+    damaged = bytearray(pictures.read_bytes())
+    middle = len(damaged) // 2
+    damaged[middle : middle + 4096] = bytes(4096)
+    pictures.write_bytes(bytes(damaged))
+    store = open_server_store(new_server_db(tmp_path), tmp_path / "portraits")
+    try:
+        with pytest.raises(ShipDataError, match=str(pictures)):
+            store.import_ship(ship)
+        assert not store.imported
+    finally:
+        store.close()

@@ -326,7 +326,7 @@ def latest_seq(cur: Cursor) -> int:
 def _batches(key: str, path: Path) -> Iterator[pa.RecordBatch]:
     """Dataset ``key``'s columns of the Parquet file ``path``, in record batches of about
     ``IMPORT_BATCH_BYTES`` (sized from the file's own row sizes). Raises ShipDataError for
-    a missing column or a file that is not Parquet."""
+    a missing column, a file that is not Parquet or one whose pages cannot be read."""
     names = [name for name, _ in DATASET_COLUMNS[key]]
     try:
         # pre_buffer (the default) kept every column chunk read so far: memory grew with
@@ -340,6 +340,9 @@ def _batches(key: str, path: Path) -> Iterator[pa.RecordBatch]:
     meta = parquet.metadata
     total = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
     rows = max(1, int(IMPORT_BATCH_BYTES * max(meta.num_rows, 1) / max(total, 1)))
-    with parquet:
-        # One thread: decoding threads each kept their own allocator arena of freed batches.
-        yield from parquet.iter_batches(batch_size=rows, columns=names, use_threads=False)
+    try:
+        with parquet:
+            # One thread: decoding threads each kept their own allocator arena of freed batches.
+            yield from parquet.iter_batches(batch_size=rows, columns=names, use_threads=False)
+    except (pa.ArrowInvalid, OSError) as exc:  # damaged after its footer
+        raise ShipDataError(f"{path} cannot be read: {exc}") from exc
