@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -28,7 +29,7 @@ from pathlib import Path
 from bench import tty
 from bench.dashboard import dashboard_open
 from bench.rss import cpu_seconds, peak_rss_mb
-from bench.stores import ENGINES, new_store
+from bench.stores import ENGINES, new_store, store_server
 from sync_core.key_slots import SHIP_KEY_FILE
 from sync_core.server.process import ServerProcess
 
@@ -67,6 +68,13 @@ def ensure_ship(name: str = f"{PRESET}-{PORTRAIT_KB}kb", *options: str) -> Path:
         command = [sys.executable, "-m", "muster_tui", "fixtures", "ship", *options]
         subprocess.run([*command, "--seed", str(SEED), "--out", str(ship)], check=True, capture_output=True)
     return ship
+
+
+def remove_store(db: Path) -> None:
+    """Remove the DuckDB server store ``db``, its write-ahead log and its portrait files."""
+    for path in (db, Path(f"{db}.wal")):
+        path.unlink(missing_ok=True)
+    shutil.rmtree(f"{db}.portraits", ignore_errors=True)
 
 
 def device(
@@ -131,9 +139,9 @@ def server_sign_in(ship: Path, store: str) -> dict:
     with new_store(store) as (work, db, _):
         bench = [sys.executable, "-m", "bench.sign_in"]
         args = ["--devices", str(SIGN_IN_DEVICES), "--seed", str(SEED)]
-        with ServerProcess(ship, db, work / "server.log") as url:  # the import, apart
+        with store_server(ship, db, work) as url:  # the import, apart
             subprocess.run([*bench, "add-users", "--server", url, *args], check=True)
-        server = ServerProcess(ship, db, work / "server.log")
+        server = store_server(ship, db, work)
         with server as url:
             assert server.process is not None
             cpu_before = cpu_seconds(server.process.pid)
@@ -191,7 +199,7 @@ def sync_lines(ship: Path) -> None:
         for name, portraits, runs in CASES:
             print(json.dumps(run_case(url, ship, name, portraits, runs)), flush=True)
     scratch = DATA / f"server-{ship.name}-deltas.duckdb"
-    scratch.unlink(missing_ok=True)
+    remove_store(scratch)
     with ServerProcess(ship, scratch, DATA / "server.log", SERVER_START_TIMEOUT) as url:
         for name, case, runs in DELTA_CASES:
             options = ("--server", url, "--case", case, "--portrait-kb", str(PORTRAIT_KB))

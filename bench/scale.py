@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from bench.rss import peak_rss_mb
-from bench.run import DATA, PORTRAIT_KB, SERVER_START_TIMEOUT, device, ensure_ship
+from bench.run import DATA, PORTRAIT_KB, SERVER_START_TIMEOUT, device, ensure_ship, remove_store
 from sync_core.server.process import ServerProcess
 
 SIZES = (10_000, 25_000, 50_000)
@@ -40,7 +40,7 @@ def main() -> None:
     }
     for size, ship in ships.items():
         db = DATA / f"server-scale-{size}-{'baseline' if args.device_root else 'this'}.duckdb"
-        db.unlink(missing_ok=True)
+        remove_store(db)
         server = ServerProcess(ship, db, DATA / "server.log", SERVER_START_TIMEOUT)
         with server as url:
             assert server.process is not None
@@ -59,7 +59,7 @@ def main() -> None:
                     "server_peak_rss_mb": peak_rss_mb(server.process.pid),
                     "runs": runs,
                 }), flush=True)  # fmt: skip
-        db.unlink(missing_ok=True)
+        remove_store(db)
 
 
 def _measure(root: Path | None, ship: Path, url: str) -> Iterator[tuple[str, int, float | None, dict]]:

@@ -260,16 +260,15 @@ async def measure(ship: Path, store: str, devices: int, registrations: int, seco
     import pyarrow.parquet as pq
 
     from bench.rss import cpu_seconds, peak_rss_mb
-    from bench.stores import new_store, postgres_cpu_seconds, postgres_pss_mb
+    from bench.stores import new_store, postgres_cpu_seconds, postgres_pss_mb, store_server
     from fixtures.postgres import read_store
-    from sync_core.server.process import ServerProcess
 
     profiles = pq.read_table(ship / "reservations.parquet", columns=["profile_id"]).column(0).to_pylist()
     station = pq.read_table(ship / "muster_stations.parquet", columns=["code"]).column(0)[0].as_py()
     with new_store(store) as (work, db, cluster):
-        with ServerProcess(ship, db, work / "server.log"):  # the import, apart from the load
+        with store_server(ship, db, work):  # the import, apart from the load
             pass
-        server = ServerProcess(ship, db, work / "server.log")
+        server = store_server(ship, db, work)
         server.start()
         try:
             assert server.process is not None

@@ -19,10 +19,9 @@ import time
 from pathlib import Path
 
 from bench.rss import peak_rss_mb
-from bench.stores import ENGINES, new_store, postgres_pss_mb
+from bench.stores import ENGINES, new_store, postgres_pss_mb, store_server
 from sync_core.device.client import ServerClient
 from sync_core.protocol import DATASETS
-from sync_core.server.process import ServerProcess
 
 PICTURE_BATCH = 200  # the device's own batch of portraits
 
@@ -34,7 +33,9 @@ async def full_syncs(url: str, devices: int) -> int:
         await client.sign_in("demo", "demo")
         for _ in range(devices):
             manifest = await client.create_snapshot()
-            tables = {key: await client.fetch_snapshot(manifest.snapshot_id, key) for key in DATASETS}
+            tables = {
+                key: (await client.fetch_snapshot(manifest.snapshot_id, key)).read_all() for key in DATASETS
+            }
             hashes = tables["pictures"].column("sha256").to_pylist()
             for start in range(0, len(hashes), PICTURE_BATCH):
                 await client.fetch_pictures(hashes[start : start + PICTURE_BATCH])
@@ -45,7 +46,7 @@ async def full_syncs(url: str, devices: int) -> int:
 def measure(ship: Path, store: str, devices: int) -> dict:
     """Import ``ship`` into a new ``store`` and serve it (see the module)."""
     with new_store(store) as (work, db, cluster):
-        server = ServerProcess(ship, db, work / "server.log", start_timeout=1800)
+        server = store_server(ship, db, work, start_timeout=1800)
         started = time.perf_counter()
         server.start()
         imported = time.perf_counter()

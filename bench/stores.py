@@ -1,4 +1,5 @@
-"""A new server store on either engine for a server benchmark, and PostgreSQL's memory."""
+"""A new server store on either engine for a server benchmark, its server, and PostgreSQL's
+memory."""
 
 from __future__ import annotations
 
@@ -9,8 +10,16 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from fixtures.postgres import Cluster
+from sync_core.server.process import ServerProcess
 
 ENGINES = ("duckdb", "postgresql")
+
+
+def store_server(ship: Path, db: str, work: Path, start_timeout: float = 120.0) -> ServerProcess:
+    """A server of ``ship`` over the store ``db`` made by :func:`new_store` in ``work``: its
+    log and portrait files in ``work`` too (a PostgreSQL store has no file to put them beside)."""
+    portraits = ("--portraits", str(work / "portraits"))
+    return ServerProcess(ship, db, work / "server.log", start_timeout=start_timeout, options=portraits)
 
 
 @contextmanager

@@ -136,6 +136,12 @@ def fixtures_ship(
     help="A DuckDB file (FILE.duckdb), or postgresql://USER@HOST:PORT/DB "
     "(a password from PGPASSWORD or ~/.pgpass, never on the command line).",
 )
+@click.option(
+    "--portraits",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory of the portrait files (default: DB.portraits beside a DuckDB file; "
+    "needed with PostgreSQL).",
+)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=0, show_default=True, help="0 picks a free port.")
 @click.option(
@@ -172,6 +178,7 @@ def fixtures_ship(
 def server(
     data_dir: Path,
     db_path: str,
+    portraits: Path | None,
     host: str,
     port: int,
     sign_in_workers: int,
@@ -196,7 +203,7 @@ def server(
         serve(
             data_dir, db_path, host, port,
             with_parent=exit_with_parent, sign_in_limits=limits, tls=tls, api_docs=api_docs,
-            token_lifetime=token_lifetime,
+            token_lifetime=token_lifetime, portraits=portraits,
         )  # fmt: skip
     except (MusterError, OSError) as exc:
         raise click.ClickException(str(exc)) from exc

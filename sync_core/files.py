@@ -31,6 +31,15 @@ def make_private(*paths: Path) -> None:
             path.chmod(FILE_MODE)
 
 
+def sync_directory(directory: Path) -> None:
+    """Flush ``directory``'s entries to disk (a file renamed into it survives a power cut)."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def shared_directory(directory: Path) -> bool:
     """True when users other than the owner may enter or read ``directory``."""
     return bool(directory.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO))

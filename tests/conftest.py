@@ -75,9 +75,18 @@ def new_server_db(request: pytest.FixtureRequest, store_engine: str) -> Any:
     return new
 
 
+def portraits_option(where: Path) -> tuple[str, ...]:
+    """``muster server``'s option keeping the portrait files of a store of ``where`` in
+    ``where/portraits`` (a PostgreSQL store needs one; a restart must name the same)."""
+    return ("--portraits", str(where / "portraits"))
+
+
 def start_server(ship_dir: Path, where: Path, db: str | None = None) -> ServerProcess:
-    """A started server over ``db`` (default: a new DuckDB file in ``where``); the caller stops it."""
-    server = ServerProcess(ship_dir, db or where / "server.duckdb", where / "server.log")
+    """A started server over ``db`` (default: a new DuckDB file in ``where``), its portrait
+    files in ``where/portraits``; the caller stops it."""
+    server = ServerProcess(
+        ship_dir, db or where / "server.duckdb", where / "server.log", options=portraits_option(where)
+    )
     server.start()
     return server
 
@@ -105,7 +114,7 @@ def own_server(ship_dir: Path, tmp_path: Path, new_server_db: Any) -> Iterator[S
 def server_store(ship_dir: Path, tmp_path: Path, new_server_db: Any) -> Iterator[ServerStore]:
     """A server store of this test's own with the small ship imported, for an in-process app
     (of the module's engine)."""
-    store = open_server_store(new_server_db(tmp_path))
+    store = open_server_store(new_server_db(tmp_path), tmp_path / "portraits")
     store.import_ship(ship_dir)
     yield store
     store.close()

@@ -196,7 +196,7 @@ async def test_cursor_past_the_horizon_gets_a_full_sync(
             await admin.post_changes([RecordChange(key="reservations", id="P0000003", op="delete")])
     finally:
         server.stop()
-    server_store = open_server_store(db)
+    server_store = open_server_store(db, tmp_path / "portraits")
     assert prune_tombstones(server_store, datetime.now(UTC).replace(tzinfo=None) + timedelta(days=1)) > 0
     server_store.close()
     server = start_server(ship_dir, tmp_path, db)

@@ -22,8 +22,9 @@ from sync_core.device.client import ServerClient
 from sync_core.device.headless import sync_once
 from sync_core.errors import StoreUnusable
 from sync_core.protocol import ItemOutcome, Registration, RegistrationAction, SafetyMode, SyncState
+from sync_core.server.portraits import PortraitFiles
 from sync_core.server.process import ServerProcess
-from sync_core.server.schema import MIGRATIONS
+from sync_core.server.schema import migrations
 from sync_core.server.store import open_server_store
 
 OLD_STORES = Path(__file__).parent / "old_stores"
@@ -74,9 +75,15 @@ async def test_stores_of_an_earlier_release_open_and_serve(
     finally:
         server.stop()
     with duckdb.connect(str(server_db), read_only=True) as db:
-        assert db.sql("SELECT max(version) FROM schema_version").fetchall() == [(len(MIGRATIONS),)]
+        assert db.sql("SELECT max(version) FROM schema_version").fetchall() == [
+            (len(migrations(PortraitFiles(tmp_path))),)
+        ]
         kept = db.sql("SELECT count(*) FROM registrations").fetchall()[0][0]
+        in_store = db.sql("SELECT count(*) FROM pictures WHERE jpeg IS NOT NULL").fetchall()[0][0]
+        portraits = db.sql("SELECT count(*) FROM pictures").fetchall()[0][0]
     assert kept == (2 if commit in REGISTERED_BY else 1)
+    assert in_store == 0 and portraits > 0  # moved out to their files, which served the full sync
+    assert len(list(Path(f"{server_db}.portraits").rglob("*.jpg"))) == portraits
 
 
 def test_a_store_of_a_newer_release_is_refused(tmp_path: Path) -> None:

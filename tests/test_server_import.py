@@ -17,7 +17,7 @@ def test_an_import_cut_short_is_made_again(
     ship_dir: Path, tmp_path: Path, new_server_db: Any, monkeypatch: Any
 ) -> None:
     db = new_server_db(tmp_path)
-    store = open_server_store(db)
+    store = open_server_store(db, tmp_path / "portraits")
     monkeypatch.setattr("sync_core.server.store.IMPORT_BATCH_BYTES", 4096)  # many batches
     calls = 0
     real_append = type(store)._append
@@ -37,7 +37,7 @@ def test_an_import_cut_short_is_made_again(
     store.close()
     assert calls > len(DATASETS)  # it was going batch by batch
     monkeypatch.setattr(type(store), "_append", real_append)
-    again = open_server_store(db)
+    again = open_server_store(db, tmp_path / "portraits")
     assert not again.imported
     counts = again.import_ship(ship_dir)
     expected = {key: pq.ParquetFile(ship_dir / f"{key}.parquet").metadata.num_rows for key in DATASETS}

@@ -19,7 +19,7 @@ from sync_core.server.process import ServerProcess
 from sync_core.server.schema import SESSIONS_DDL
 from sync_core.server.tokens import TokenRegistry
 
-from .conftest import start_server
+from .conftest import portraits_option, start_server
 
 ON_BOTH_ENGINES = True
 
@@ -41,7 +41,9 @@ async def test_a_device_syncs_again_after_the_server_restarts(
             assert (await engine.sync(server.server_id)).status is SyncState.SUCCESS
             server.stop()
             stored = read_store(db, "SELECT * FROM sessions")
-            server = ServerProcess(ship_dir, db, tmp_path / "server.log", port=port)
+            server = ServerProcess(
+                ship_dir, db, tmp_path / "server.log", port=port, options=portraits_option(tmp_path)
+            )
             server.start()
             again = await engine.sync(server.server_id)  # the same token, as Retry sends it
             assert (again.status, again.kind) == (SyncState.SUCCESS, "delta"), again.error

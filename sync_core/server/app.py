@@ -10,7 +10,8 @@ Endpoints (prefix ``/api/v1`` for data; every data endpoint needs a bearer token
   credentials.
 - ``POST /snapshots``: one consistent read of every dataset (the manifest and its cursor);
   ``GET /snapshots/{id}/{key}`` then serves each dataset as an Arrow IPC stream.
-- ``POST /pictures``: portraits by content hash, in batches, as an Arrow IPC stream.
+- ``POST /pictures``: portraits by content hash, in batches, as an Arrow IPC stream sent as
+  it is read from the portrait files (``portraits.py``).
 - ``GET /changes?after=N&limit=M``: one page of the change feed (an Arrow IPC stream, see
   ``PAGE_COLUMNS``); HTTP 410 when ``after`` is older than the tombstone horizon.
 - ``POST /admin/changes``, ``PUT /admin/pictures/{profile_id}``: office edits (role office).
@@ -31,21 +32,22 @@ Endpoints (prefix ``/api/v1`` for data; every data endpoint needs a bearer token
 from __future__ import annotations
 
 import html
+import io
 import logging
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 import pyarrow as pa
 import pyarrow.ipc
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
@@ -80,6 +82,7 @@ from sync_core.server.bridge_api import bridge_api
 from sync_core.server.changes import ChangePage, empty_page, read_page
 from sync_core.server.edits import apply_changes, replace_picture
 from sync_core.server.empty_polls import EmptyPolls
+from sync_core.server.portraits import PICTURES_SCHEMA
 from sync_core.server.registrations import RegistrationLog, orphan_counts
 from sync_core.server.safety_mode import ShipMode
 from sync_core.server.sign_in import Busy, ClientGone, Refused, SignIn, SignInLimits, WrongCredentials
@@ -101,14 +104,51 @@ ARROW_BATCH_ROWS = 8192
 _bearer = HTTPBearer(auto_error=False)
 
 
-def arrow_bytes(table: pa.Table, compression: str | None = "lz4") -> bytes:
+def arrow_view(table: pa.Table, compression: str | None = "lz4") -> memoryview:
     """``table`` as an Arrow IPC stream (lz4-compressed buffers unless told otherwise), in
-    record batches of at most ``ARROW_BATCH_ROWS`` rows: a reader can take one at a time."""
+    record batches of at most ``ARROW_BATCH_ROWS`` rows: a reader can take one at a time.
+    A view of Arrow's own buffer: a copy into ``bytes`` raised the server's peak by a
+    snapshot's size."""
     sink = pa.BufferOutputStream()
     options = pa.ipc.IpcWriteOptions(compression=compression)
     with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
         writer.write_table(table, max_chunksize=ARROW_BATCH_ROWS)
-    return sink.getvalue().to_pybytes()
+    return memoryview(sink.getvalue())
+
+
+def arrow_bytes(table: pa.Table, compression: str | None = "lz4") -> bytes:
+    """:func:`arrow_view` as ``bytes``."""
+    return arrow_view(table, compression).tobytes()
+
+
+def arrow_chunks(schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> Iterator[bytes]:
+    """``batches`` as an uncompressed Arrow IPC stream of ``schema``, one chunk of bytes per
+    batch (the schema's with the first), each encoded only when the one before was sent."""
+    sink = _Chunks()
+    with pa.ipc.new_stream(sink, schema) as writer:
+        for batch in batches:
+            writer.write_batch(batch)
+            yield sink.take()
+    yield sink.take()
+
+
+class _Chunks(io.RawIOBase):
+    """A write-only file whose bytes written so far are taken away by :meth:`take`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._parts: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self._parts.append(bytes(data))
+        return len(data)
+
+    def take(self) -> bytes:
+        taken, self._parts = b"".join(self._parts), []
+        return taken
 
 
 @dataclass(frozen=True)
@@ -118,7 +158,7 @@ class EncodedSnapshot:
     snapshot_id: str
     cursor: int
     counts: dict[str, int]
-    payloads: dict[str, bytes]
+    payloads: dict[str, memoryview]
 
 
 class SnapshotCache:
@@ -156,7 +196,7 @@ class SnapshotCache:
             snapshot_id=uuid.uuid4().hex,
             cursor=snapshot.cursor,
             counts={key: table.num_rows for key, table in snapshot.tables.items()},
-            payloads={key: arrow_bytes(table) for key, table in snapshot.tables.items()},
+            payloads={key: arrow_view(table) for key, table in snapshot.tables.items()},
         )
         with self._lock:
             self._by_id[encoded.snapshot_id] = encoded
@@ -169,7 +209,7 @@ class SnapshotCache:
     def _bytes(self) -> int:
         return sum(len(payload) for snap in self._by_id.values() for payload in snap.payloads.values())
 
-    def get(self, snapshot_id: str, key: str) -> bytes | None:
+    def get(self, snapshot_id: str, key: str) -> memoryview | None:
         """The encoded dataset, or None when the snapshot or key is unknown."""
         with self._lock:
             snapshot = self._by_id.get(snapshot_id)
@@ -346,7 +386,8 @@ def create_app(
 
     @app.post(f"{API_PREFIX}/pictures")
     def get_pictures(body: PictureRequest, _: Signed) -> Response:
-        return Response(arrow_bytes(store.pictures(body.sha256), None), media_type=ARROW_STREAM)
+        chunks = arrow_chunks(PICTURES_SCHEMA, store.pictures(body.sha256))
+        return StreamingResponse(chunks, media_type=ARROW_STREAM)
 
     @app.get(f"{API_PREFIX}/changes")
     async def get_changes(

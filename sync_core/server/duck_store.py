@@ -12,14 +12,18 @@ from sync_core.duck import Database
 from sync_core.server.store import ServerStore
 
 # DuckDB's buffer pool is capped: by default it may take 80 % of the machine's memory,
-# and an import filled it with the ship's pages. Statements are bounded by bytes (record
-# batches on import, portraits by batch), but a checkpoint pins the portraits of a row group
-# being written: with 40 KB portraits 64 MB failed ("failed to pin block"), 128 MB held.
-SERVER_SETTINGS: dict[str, str | int] = {"memory_limit": "128MB"}
+# and an import filled it with the ship's pages. Portraits are files (server/portraits.py),
+# so the store's pages are rows of text and numbers: with 32 MB instead of 128 MB the
+# server's peak importing and serving 50,000 profiles was ~20 MB lower (a sort that needs
+# more spills to the store's temporary directory). One thread per query: the server's
+# queries are small and run side by side on the request threads, and a snapshot of 50,000
+# profiles read on two threads peaked ~10 MB higher.
+SERVER_SETTINGS: dict[str, str | int] = {"memory_limit": "32MB", "threads": 1}
 
 
 class DuckServerStore(ServerStore):
-    """The server store in the DuckDB file at ``path`` (created when missing).
+    """The server store in the DuckDB file at ``path`` (created when missing), its portrait
+    files in the directory ``portraits``.
 
     Raises ``sync_core.errors.StoreInUse`` when another process holds the file,
     StoreUnusable when it is not a DuckDB file or a newer release made it.
@@ -28,8 +32,8 @@ class DuckServerStore(ServerStore):
     engine = "duckdb"
     Error = duckdb.Error
 
-    def __init__(self, path: Path | str) -> None:
-        super().__init__(str(path))
+    def __init__(self, path: Path | str, portraits: Path) -> None:
+        super().__init__(str(path), portraits)
         self.db = Database(path, holder="another server process", settings=SERVER_SETTINGS)
         self._open()
 

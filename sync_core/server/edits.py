@@ -104,7 +104,7 @@ def apply_changes(store: ServerStore, changes: list[RecordChange]) -> int:
                 # how a device learns which portraits to fetch (sync_core.device.engine).
                 raise EditRejected("a portrait is replaced through the picture endpoint, not by its hash")
             if change.op == "delete":
-                _delete(cur, change.key, change.id)
+                _delete(store, cur, change.key, change.id)
             else:
                 fields = with_password(cur, change.fields) if change.key == "users" else change.fields
                 _set(store, cur, change.key, change.id, fields)
@@ -148,9 +148,12 @@ def replace_picture(store: ServerStore, profile_id: str, jpeg: bytes) -> int:
         for (old,) in cur.execute(
             "SELECT sha256 FROM pictures WHERE profile_id = $1", [profile_id]
         ).fetchall():
-            _delete(cur, "pictures", old)
+            _delete(store, cur, "pictures", old)
+        store.portraits.write(sha256, jpeg, durable=True)  # on disk before its row commits
         seq = _journal(cur, "pictures", sha256, "set")
-        cur.execute("INSERT INTO pictures VALUES ($1, $2, $3, $4)", [sha256, profile_id, jpeg, seq])
+        cur.execute(
+            "INSERT INTO pictures (sha256, profile_id, _seq) VALUES ($1, $2, $3)", [sha256, profile_id, seq]
+        )
         _set(store, cur, "reservations", profile_id, {"picture_sha256": sha256})
         return _commit_seq(cur)
 
@@ -245,7 +248,9 @@ def _check_unnamed(cur: Any, key: str, record_id: str) -> None:
         raise StillNamed(f"{key} {record_id!r} is still named by {' and '.join(named_by)}")
 
 
-def _delete(cur: Any, key: str, record_id: str) -> None:
+def _delete(store: ServerStore, cur: Any, key: str, record_id: str) -> None:
+    """Delete the record and journal its tombstone; a profile's portrait goes with it, and a
+    portrait's file once the write commits."""
     _columns(key)
     _check_unnamed(cur, key, record_id)
     gone = cur.execute(
@@ -254,8 +259,10 @@ def _delete(cur: Any, key: str, record_id: str) -> None:
     if not gone:
         raise EditRejected(f"no {key} record {record_id!r}")
     _journal(cur, key, record_id, "delete")
+    if key == "pictures":
+        store.unnamed(record_id)
     if key == "reservations":
         for (sha256,) in cur.execute(
             "SELECT sha256 FROM pictures WHERE profile_id = $1", [record_id]
         ).fetchall():
-            _delete(cur, "pictures", sha256)
+            _delete(store, cur, "pictures", sha256)

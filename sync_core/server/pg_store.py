@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -109,7 +110,8 @@ def redacted(url: str) -> str:
 
 
 class PgServerStore(ServerStore):
-    """The server store in the PostgreSQL database at ``url``.
+    """The server store in the PostgreSQL database at ``url``, its portrait files in the
+    directory ``portraits`` (of this machine).
 
     Raises StoreUnusable when the database cannot be reached within ``CONNECT_TIMEOUT``
     seconds or a newer release made the store.
@@ -119,8 +121,8 @@ class PgServerStore(ServerStore):
     TYPES = {"BLOB": "BYTEA"}
     Error = psycopg.Error
 
-    def __init__(self, url: str) -> None:
-        super().__init__(redacted(url))
+    def __init__(self, url: str, portraits: Path) -> None:
+        super().__init__(redacted(url), portraits)
         self._pool = ConnectionPool(
             url,
             min_size=POOL_MIN,

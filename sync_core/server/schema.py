@@ -5,15 +5,19 @@ the six datasets and the journal; the migrations then add the rest, so a new sto
 migrated old one end in the same shape. Step 1 brings any store made before versioning
 to one shape: stores made before the journal existed (their change history is unknown) get
 an empty journal and a tombstone horizon at their last change, so every device that synced
-with them runs a full sync once instead of missing a change.
+with them runs a full sync once instead of missing a change. Step 7 moves the portraits of
+a store made before portrait files out of its ``jpeg`` column into the files.
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 from sync_core.key_slots import new_data_key
 from sync_core.migrations import Cursor, Migration, statements, table_exists
 from sync_core.muster import REGISTRATION_DDL
 from sync_core.protocol import DATASETS
+from sync_core.server.portraits import PortraitFiles
 
 META_DDL = (
     "CREATE TABLE IF NOT EXISTS server_meta ("
@@ -64,7 +68,8 @@ def _key_slots(cur: Cursor) -> None:
     cur.execute("UPDATE server_meta SET ship_key = $1 WHERE ship_key IS NULL", [new_data_key()])
 
 
-MIGRATIONS = (
+# The steps that need only the store; migrations() gives them all.
+_STORE_STEPS = (
     Migration(1, "the change feed: journal, horizon and last change in server_meta", _change_feed),
     Migration(2, "the registration log", statements(REGISTRATIONS_DDL)),
     Migration(3, "portraits indexed by content hash", statements(PICTURES_INDEX_DDL)),
@@ -72,3 +77,33 @@ MIGRATIONS = (
     Migration(5, "devices' refresh tokens", statements(CREDENTIALS_DDL)),
     Migration(6, "the ship data key and the users' key slots (docs/security.md)", _key_slots),
 )
+
+
+# Step 7 reads the portraits to move by ranges of this many change sequence values (the
+# rows of a range are stored together, so each read touches a few row groups).
+MOVE_SEQ_RANGE = 200
+
+
+def _portraits_to_files(portraits: PortraitFiles, cur: Cursor) -> None:
+    """Write every portrait held in ``pictures.jpeg`` to its file, sync them, then empty the
+    column (in the migration's transaction: a failed step leaves the column as it was, and
+    files written twice are the same bytes)."""
+    bounds = cur.execute("SELECT min(_seq), max(_seq) FROM pictures WHERE jpeg IS NOT NULL").fetchall()[0]
+    if bounds[0] is None:
+        return
+    for low in range(int(bounds[0]), int(bounds[1]) + 1, MOVE_SEQ_RANGE):
+        rows = cur.execute(
+            "SELECT sha256, jpeg FROM pictures WHERE jpeg IS NOT NULL AND _seq >= $1 AND _seq < $2",
+            [low, low + MOVE_SEQ_RANGE],
+        ).fetchall()
+        for sha256, jpeg in rows:
+            portraits.write(sha256, bytes(jpeg))
+    portraits.sync()
+    cur.execute("UPDATE pictures SET jpeg = NULL WHERE jpeg IS NOT NULL")
+
+
+def migrations(portraits: PortraitFiles) -> tuple[Migration, ...]:
+    """The server store's steps, the portraits' files going to ``portraits``."""
+    return _STORE_STEPS + (
+        Migration(7, "portraits moved out of the store into files", partial(_portraits_to_files, portraits)),
+    )

@@ -10,7 +10,8 @@ the tombstones, and a delta page is a short scan of it (``changes.py``).
 N+1 before seq N. The store's identity (``server_id``) is made with the store and returned
 at sign-in so devices bind their cursor to it. ``registrations`` holds every device's
 uploaded registrations (an append-only log, not a dataset: no change sequence), stamped
-with when and by whom each was received.
+with when and by whom each was received. Portrait bytes are not in the store: they are
+content-addressed files in the store's portraits directory (:mod:`sync_core.server.portraits`).
 
 :class:`ServerStore` holds everything both engines share (the SQL is written once, in the
 dialect both accept, with ``$1`` parameters); :class:`~sync_core.server.duck_store.DuckServerStore`
@@ -38,12 +39,14 @@ from sync_core.errors import ShipDataError, StoreUnusable
 from sync_core.migrations import NewerSchema, migrate
 from sync_core.protocol import DATASET_COLUMNS, DATASETS, id_column, picture_problem, wire_columns
 from sync_core.server import key_slots
-from sync_core.server.schema import JOURNAL_DDL, META_DDL, MIGRATIONS
+from sync_core.server.portraits import PortraitFiles
+from sync_core.server.schema import JOURNAL_DDL, META_DDL, migrations
 from sync_core.sql import Cursor
 
 # The import reads each Parquet file in record batches of about this many bytes, so its
-# memory stays flat whatever the size of the ship (portraits included).
-IMPORT_BATCH_BYTES = 4 * 1024 * 1024
+# memory stays flat whatever the size of the ship (portraits included); 4 MB batches
+# raised the server's peak by ~12 MB more than 1 MB ones at 50,000 profiles.
+IMPORT_BATCH_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -82,10 +85,13 @@ class ServerStore(ABC):
     #: ``cursor()`` and ``transaction()`` for code written against DuckDB's ``Database``
     db: Any
 
-    def __init__(self, label: str) -> None:
+    def __init__(self, label: str, portraits: Path) -> None:
         self.label = label  # names the store in messages (a path, or a URL without password)
         self.server_id: str | None = None
+        self.portraits = PortraitFiles(portraits)
+        self._migrations = migrations(self.portraits)
         self._write_lock = threading.Lock()
+        self._unnamed: list[str] = []  # portraits whose rows the write in progress deleted
         self._feed = CachedRead(self._read_feed_bounds)
 
     def _open(self) -> None:
@@ -94,7 +100,7 @@ class ServerStore(ABC):
                 cur.execute(META_DDL)
                 row = first_row(cur, "SELECT server_id FROM server_meta")
                 if row:
-                    migrate(cur, MIGRATIONS)
+                    migrate(cur, self._migrations)
         except NewerSchema as exc:
             self.close()
             raise StoreUnusable(self.label, f"made by a newer Muster ({exc})") from exc
@@ -135,12 +141,16 @@ class ServerStore(ABC):
 
     @contextmanager
     def write(self) -> Iterator[Any]:
-        """A write transaction; writes run one at a time so sequence values commit in order."""
+        """A write transaction; writes run one at a time so sequence values commit in order.
+        The files of portraits it :meth:`unnamed` are removed once it commits (still under
+        the write lock, so a later write giving the same portrait again keeps its file)."""
         with self._write_lock:
             try:
                 with self._transaction() as cur:
                     yield cur
+                self.portraits.remove(self._unnamed)
             finally:
+                self._unnamed.clear()
                 self._feed.drop()
 
     @contextmanager
@@ -150,6 +160,11 @@ class ServerStore(ABC):
         change feed's bounds, kept in memory, as they are."""
         with self._transaction() as cur:
             yield cur
+
+    def unnamed(self, sha256: str) -> None:
+        """Inside :meth:`write`: the row of portrait ``sha256`` is deleted, so its file goes
+        when the write commits."""
+        self._unnamed.append(sha256)
 
     @property
     def imported(self) -> bool:
@@ -164,9 +179,10 @@ class ServerStore(ABC):
         a transaction's new rows in memory, so one transaction for a whole ship grew with
         its portraits. The store counts as imported only once the last transaction writes
         ``server_meta``'s row; an import cut short is dropped and made again at the next
-        start. Returns rows per dataset. Raises ShipDataError for a missing file or column,
-        or a portrait a device would refuse (naming its profile), ValueError when the store
-        was already imported.
+        start. Portraits are checked and written to their files as their batches pass, and
+        synced to disk before the last transaction. Returns rows per dataset. Raises
+        ShipDataError for a missing file or column, or a portrait a device would refuse
+        (naming its profile), ValueError when the store was already imported.
         """
         if self.imported:
             raise ValueError(f"{self.label} already holds an import")
@@ -174,7 +190,6 @@ class ServerStore(ABC):
         for path in files.values():
             if not path.is_file():
                 raise ShipDataError(f"{path} is missing")
-        _check_portraits(files["pictures"])
         with self.write() as cur:
             for table in ("journal", *DATASETS):
                 cur.execute(f'DROP TABLE IF EXISTS "{table}"')  # an import cut short
@@ -184,11 +199,13 @@ class ServerStore(ABC):
                 cur.execute(dataset_ddl(key, key, "_seq BIGINT NOT NULL", self.TYPES))
         seq = 0
         for key, path in files.items():
-            for batch in _batches(key, path):
+            for read in _batches(key, path):
+                batch = self._keep_portraits(path, read) if key == "pictures" else read
                 stamps = pa.array(range(seq + 1, seq + 1 + batch.num_rows), pa.int64())
                 with self.write() as cur:
                     self._append(cur, key, pa.Table.from_batches([batch]).append_column("_seq", stamps))
                 seq += batch.num_rows
+        self.portraits.sync()
         server_id = str(uuid.uuid4())
         with self.write() as cur:
             counts = {key: scalar_int(cur, f'SELECT count(*) FROM "{key}"') for key in DATASETS}
@@ -199,9 +216,22 @@ class ServerStore(ABC):
                 "VALUES ($1, $2, 0, $3, $4)",
                 [server_id, now, seq, key_slots.imported_ship_key(data_dir)],
             )
-            migrate(cur, MIGRATIONS)
+            migrate(cur, self._migrations)
         self.server_id = server_id
         return counts
+
+    def _keep_portraits(self, path: Path, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """Write each portrait of ``batch`` (of the pictures file ``path``) to its file; the
+        batch with ``jpeg`` NULL. Raises ShipDataError naming the profile of the first
+        portrait that :func:`~sync_core.protocol.picture_problem` refuses."""
+        columns = ("sha256", "profile_id", "jpeg")
+        for sha256, profile_id, jpeg in zip(*(batch.column(c).to_pylist() for c in columns), strict=True):
+            problem = picture_problem(sha256 or "", jpeg)
+            if problem:
+                raise ShipDataError(f"{path}: the portrait of profile {profile_id} is refused: {problem}")
+            self.portraits.write(sha256, jpeg)
+        index = batch.schema.get_field_index("jpeg")
+        return batch.set_column(index, "jpeg", pa.nulls(batch.num_rows, pa.binary()))
 
     def user(self, username: str) -> ServerUser | None:
         """The user ``username``, or None."""
@@ -246,18 +276,20 @@ class ServerStore(ABC):
         select = ", ".join(f'"{name}"' for name in wire_columns(key))
         return self.arrow(cur, f'SELECT {select} FROM "{key}" ORDER BY "{id_column(key)}"')
 
-    def pictures(self, hashes: list[str]) -> pa.Table:
-        """Portraits whose ``sha256`` is in ``hashes``: columns sha256, profile_id, jpeg.
+    def pictures(self, hashes: list[str]) -> Iterator[pa.RecordBatch]:
+        """Portraits whose ``sha256`` is in ``hashes`` (those the store names now), read
+        from their files as they are iterated: record batches of columns sha256,
+        profile_id, jpeg (:meth:`PortraitFiles.batches`).
 
         The hashes go into the SQL as quoted literals so that DuckDB looks them up in the
-        sha256 index; a join or a bound list scanned (and decompressed) every portrait:
-        ~35 ms per 100 against ~5 here.
+        sha256 index.
         """
         wanted = ", ".join("'" + sha256.replace("'", "''") + "'" for sha256 in hashes) or "NULL"
         with self.cursor() as cur:
-            return self.arrow(
-                cur, f"SELECT sha256, profile_id, jpeg FROM pictures WHERE sha256 IN ({wanted})"
-            )
+            owners = cur.execute(
+                f"SELECT sha256, profile_id FROM pictures WHERE sha256 IN ({wanted})"
+            ).fetchall()
+        return self.portraits.batches(owners)
 
     def counts(self) -> dict[str, int]:
         """Records per dataset."""
@@ -273,20 +305,27 @@ class ServerStore(ABC):
             return False
 
 
-def open_server_store(db: str | Path) -> ServerStore:
+def open_server_store(db: str | Path, portraits: Path | None = None) -> ServerStore:
     """The server store named by ``db``: a ``postgresql://USER@HOST:PORT/DB`` URL opens
-    PostgreSQL, anything else is a DuckDB file path (created when missing).
+    PostgreSQL, anything else is a DuckDB file path (created when missing). Its portrait
+    files go in the directory ``portraits`` (:mod:`sync_core.server.portraits`), by default
+    ``FILE.portraits`` beside a DuckDB file; PostgreSQL needs one named.
 
-    Raises StoreInUse (a DuckDB file another process holds) or StoreUnusable.
+    Raises StoreInUse (a DuckDB file another process holds) or StoreUnusable (also for a
+    PostgreSQL store without ``portraits``).
     """
     text = str(db)
     if text.startswith(("postgresql://", "postgres://")):
-        from sync_core.server.pg_store import PgServerStore
+        from sync_core.server.pg_store import PgServerStore, redacted
 
-        return PgServerStore(text)
+        if portraits is None:
+            raise StoreUnusable(
+                redacted(text), "a PostgreSQL store needs a portraits directory (--portraits DIR)"
+            )
+        return PgServerStore(text, portraits)
     from sync_core.server.duck_store import DuckServerStore
 
-    return DuckServerStore(text)
+    return DuckServerStore(text, portraits or Path(f"{text}.portraits"))
 
 
 def latest_seq(cur: Cursor) -> int:
@@ -298,26 +337,10 @@ def latest_seq(cur: Cursor) -> int:
     return scalar_int(cur, "SELECT last_seq FROM server_meta")
 
 
-def _check_portraits(path: Path) -> None:
-    """Raise ShipDataError naming the first portrait of ``path`` (a pictures Parquet file)
-    that :func:`~sync_core.protocol.picture_problem` refuses; read a row group at a time."""
-    columns = ["sha256", "profile_id", "jpeg"]
-    try:
-        parquet = pq.ParquetFile(path)
-        for group in range(parquet.num_row_groups):
-            batch = parquet.read_row_group(group, columns=columns)
-            for sha256, profile_id, jpeg in zip(*(batch.column(c).to_pylist() for c in columns), strict=True):
-                problem = picture_problem(sha256 or "", jpeg)
-                if problem:
-                    raise ShipDataError(f"{path}: the portrait of profile {profile_id} is refused: {problem}")
-    except (pa.ArrowInvalid, KeyError) as exc:
-        raise ShipDataError(f"{path} cannot be read as portraits: {exc}") from exc
-
-
 def _batches(key: str, path: Path) -> Iterator[pa.RecordBatch]:
     """Dataset ``key``'s columns of the Parquet file ``path``, in record batches of about
     ``IMPORT_BATCH_BYTES`` (sized from the file's own row sizes). Raises ShipDataError for
-    a missing column or a file that is not Parquet."""
+    a missing column, a file that is not Parquet or one whose pages cannot be read."""
     names = [name for name, _ in DATASET_COLUMNS[key]]
     try:
         # pre_buffer (the default) kept every column chunk read so far: memory grew with
@@ -331,5 +354,9 @@ def _batches(key: str, path: Path) -> Iterator[pa.RecordBatch]:
     meta = parquet.metadata
     total = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
     rows = max(1, int(IMPORT_BATCH_BYTES * max(meta.num_rows, 1) / max(total, 1)))
-    with parquet:
-        yield from parquet.iter_batches(batch_size=rows, columns=names)
+    try:
+        with parquet:
+            # One thread: decoding threads each kept their own allocator arena of freed batches.
+            yield from parquet.iter_batches(batch_size=rows, columns=names, use_threads=False)
+    except (pa.ArrowInvalid, OSError) as exc:  # damaged after its footer
+        raise ShipDataError(f"{path} cannot be read: {exc}") from exc
