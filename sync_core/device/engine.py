@@ -27,9 +27,10 @@ Every portrait is checked (:func:`~sync_core.protocol.picture_problem`); a bad o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from datetime import datetime, timedelta
 from typing import TypedDict, TypeVar
 
@@ -129,6 +130,14 @@ class SyncEngine:
         self._interval = None
         self._portraits_checked = False
         self._publish(self._status_from_store())
+
+    @contextlib.asynccontextmanager
+    async def paused(self) -> AsyncIterator[None]:
+        """Hold syncs off for the block: waits for a running sync to end, and a sync asked
+        for meanwhile waits, then returns the status without running (the retention wipe
+        runs here, so no sync in flight writes its cursor into the store the wipe cleared)."""
+        async with self._lock:
+            yield
 
     def show_upload(self, upload: UploadStatus) -> None:
         """Publish the outbox's upload status (from the uploader) with the rest."""

@@ -349,9 +349,11 @@ class DeviceRuntime:
         """Run the retention wipe when due (uploading first when online); a wipe ends the
         session and is published in ``state.wipe``. Returns it, or None."""
         uploader = self.uploader if self._state.online else None
-        report = await wipe_if_due(self.store, self.clock.now(), uploader)
+        async with self.engine.paused():
+            report = await wipe_if_due(self.store, self.clock.now(), uploader)
+            if report is not None:
+                self.engine.reload()
         if report is not None:
-            self.engine.reload()
             await self._end_session(None, wipe=report)
         return report
 
