@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import pyarrow as pa
+
 from bench.server_load import postgres_peak_mb, vm_hwm_mb
 from fixtures.postgres import Cluster
 from sync_core.device.client import ServerClient
@@ -34,7 +36,10 @@ async def full_syncs(url: str, devices: int) -> int:
         await client.sign_in("demo", "demo")
         for _ in range(devices):
             manifest = await client.create_snapshot()
-            tables = {key: await client.fetch_snapshot(manifest.snapshot_id, key) for key in DATASETS}
+            tables = {
+                key: await client.fetch_snapshot(manifest.snapshot_id, key, pa.RecordBatchReader.read_all)
+                for key in DATASETS
+            }
             hashes = tables["pictures"].column("sha256").to_pylist()
             for start in range(0, len(hashes), PICTURE_BATCH):
                 await client.fetch_pictures(hashes[start : start + PICTURE_BATCH])
