@@ -546,9 +546,11 @@ def _good_pictures(batch: pa.Table, asked: list[str]) -> tuple[pa.Table, dict[st
     the ones asked for and not kept (refused, or not sent): hash -> whose (the profile id
     and the problem); and the bytes of the largest kept (0 when none is)."""
     keep, wanted, good, refused, largest = [], set(asked), set(), {}, 0
-    for sha256, profile_id, jpeg in zip(
-        *(batch.column(c).to_pylist() for c in batch.column_names), strict=True
+    jpegs = batch.column("jpeg")  # one portrait's bytes at a time: no copy of the whole batch
+    for at, (sha256, profile_id) in enumerate(
+        zip(batch.column("sha256").to_pylist(), batch.column("profile_id").to_pylist(), strict=True)
     ):
+        jpeg = jpegs[at].as_py()
         problem = "not asked for" if sha256 not in wanted else picture_problem(sha256, jpeg)
         if problem:
             log.warning("portrait %s of profile %r refused: %s", sha256, profile_id, problem)
@@ -559,7 +561,8 @@ def _good_pictures(batch: pa.Table, asked: list[str]) -> tuple[pa.Table, dict[st
         keep.append(problem is None)
     missing = {sha256: f"portrait {sha256[:12]} (not sent)" for sha256 in asked if sha256 not in good}
     missing.update((sha256, who) for sha256, who in refused.items() if sha256 in missing)
-    return batch.filter(pa.array(keep, type=pa.bool_())), missing, largest
+    kept = batch if all(keep) else batch.filter(pa.array(keep, type=pa.bool_()))
+    return kept, missing, largest
 
 
 def _refused_text(count: int, named: dict[str, str]) -> str:

@@ -397,11 +397,11 @@ class DeviceStore:
 
     def keep_portraits(self, rows: pa.Table) -> None:
         """Write the bytes of checked portraits (``sha256``, ``profile_id``, ``jpeg``) to
-        their files; nothing names them until a row of ``pictures`` does. Raises OSError."""
-        for sha256, jpeg in zip(
-            rows.column("sha256").to_pylist(), rows.column("jpeg").to_pylist(), strict=True
-        ):
-            self.portraits.write(sha256, jpeg)
+        their files (one at a time: no copy of the whole batch); nothing names them until a
+        row of ``pictures`` does. Raises OSError."""
+        jpegs = rows.column("jpeg")
+        for at, sha256 in enumerate(rows.column("sha256").to_pylist()):
+            self.portraits.write(sha256, jpegs[at].as_py())
 
     def add_pictures(self, rows: pa.Table, failed: int, changes: int, at: datetime) -> int:
         """Store fetched portraits (sha256, profile_id, jpeg): their bytes to files, then their
