@@ -1,8 +1,14 @@
 """The device side: local store, HTTP client, sign-in and the sync engine.
 
-The app and the CLI use only what ``__all__`` names.
+The app and the CLI use only what ``__all__`` names. Importing it caps the process's malloc
+arenas (:mod:`~sync_core.device.allocator`) before a sync starts its worker threads.
 """
 
+from sync_core.device.allocator import limit_malloc_arenas
+
+limit_malloc_arenas()  # before the imports below start any thread (DuckDB's, pyarrow's)
+
+# ruff: noqa: E402
 from sync_core.device.client import ServerClient
 from sync_core.device.engine import SyncEngine
 from sync_core.device.session import Session, sign_in
