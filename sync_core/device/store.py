@@ -47,10 +47,11 @@ from sync_core.migrations import Migration, NewerSchema, migrate, statements
 from sync_core.muster import whole_number
 from sync_core.protocol import DATASETS, id_column
 
-# A handheld's budget: DuckDB's buffer pool capped; with the engine's picture batches of
-# PORTRAIT_BATCH this took the peak RSS of five full syncs of the icon preset with portraits
-# from ~240 MB to ~220 MB (make bench).
-DEVICE_SETTINGS: dict[str, str | int] = {"memory_limit": "64MB"}
+# A handheld's budget: DuckDB's buffer pool capped. It holds a staged dataset until it is
+# checkpointed (~3 MB per 10,000 profiles, sealed), so under a higher cap its memory grew with
+# the ship (at 64 MB a 50,000-profile staging took ~15 MB more than a 10,000 one, at 16 MB
+# ~5 MB); past the cap DuckDB writes blocks to its temporary files (sealed data only).
+DEVICE_SETTINGS: dict[str, str | int] = {"memory_limit": "16MB"}
 # touch() writes at most once a minute (an UPDATE and its commit took ~3.4 ms here), so the
 # app may call it on every key; a retention window counts in days.
 TOUCH_RESOLUTION = timedelta(minutes=1)
