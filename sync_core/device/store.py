@@ -57,6 +57,8 @@ DEVICE_SETTINGS: dict[str, str | int] = {"memory_limit": "16MB"}
 TOUCH_RESOLUTION = timedelta(minutes=1)
 # Rows a full sync stages per statement.
 STAGE_BATCH_ROWS = 8192
+# Rows read per batch where a read walks every portrait's hash.
+STREAM_ROWS = 4096
 # Arrow rows as the client hands them over: a whole table, or a reader of record batches.
 Rows: TypeAlias = pa.Table | pa.RecordBatchReader
 T = TypeVar("T")
@@ -363,12 +365,12 @@ class DeviceStore:
         """Portrait hashes that reservations name and the device lacks (no row, or a row
         whose file is gone), in a stable order."""
         with self.db.cursor() as cur:
-            rows = cur.execute(
+            result = cur.execute(
                 "SELECT DISTINCT r.picture_sha256, p.sha256 IS NOT NULL FROM reservations r "
                 "LEFT JOIN pictures p ON p.sha256 = r.picture_sha256 "
                 "WHERE r.picture_sha256 IS NOT NULL ORDER BY 1"
-            ).fetchall()
-        return [sha256 for sha256, held in rows if not held or not self.portraits.holds(sha256)]
+            )
+            return [sha256 for sha256, held in _rows(result) if not held or not self.portraits.holds(sha256)]
 
     def prune_pictures(self) -> int:
         """Remove portraits no reservation names any longer, and portrait files no picture
@@ -388,8 +390,8 @@ class DeviceStore:
         next prune tries again)."""
         try:
             with self.db.cursor() as cur:
-                named = {row[0] for row in cur.execute("SELECT sha256 FROM pictures").fetchall()}
-            removed = self.portraits.keep_only(named)
+                named = _rows(cur.execute("SELECT sha256 FROM pictures ORDER BY 1"))
+                removed = self.portraits.keep_only(sha256 for (sha256,) in named)
         except OSError as exc:
             log.warning("could not remove unused portrait files: %s", exc)
             return
@@ -656,6 +658,12 @@ def _batches(rows: Rows) -> Iterator[pa.RecordBatch]:
     for batch in rows.to_batches() if isinstance(rows, pa.Table) else rows:
         for offset in range(0, batch.num_rows, STAGE_BATCH_ROWS):
             yield batch.slice(offset, STAGE_BATCH_ROWS)
+
+
+def _rows(result: duckdb.DuckDBPyConnection) -> Iterator[tuple[Any, ...]]:
+    """The rows of ``result``, ``STREAM_ROWS`` in memory at a time."""
+    while rows := result.fetchmany(STREAM_ROWS):
+        yield from rows
 
 
 def _insert_picture_rows(cur: duckdb.DuckDBPyConnection, table: str, rows: pa.Table | pa.RecordBatch) -> None:
