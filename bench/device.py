@@ -38,7 +38,7 @@ from fixtures.portraits import IdPhotos, portrait
 from sync_core.clock import SystemClock
 from sync_core.device import DeviceStore, ServerClient, SyncEngine
 from sync_core.device.session import sign_in
-from sync_core.device.status import SyncKind
+from sync_core.device.status import SyncKind, SyncStatus
 from sync_core.device.store import SyncPoint
 from sync_core.key_slots import new_data_key, open_slot
 from sync_core.protocol import DATASETS, RecordChange, SyncState, wire_columns
@@ -76,20 +76,27 @@ async def timed_deltas(
         session = await sign_in(client, store, "demo", "demo")
         await office.sign_in("office", "office")
         engine = SyncEngine(store, client, SystemClock())
-        started = time.perf_counter()
-        first = await engine.sync(session.server_id)
-        first_seconds = time.perf_counter() - started
-        if first.status is not SyncState.SUCCESS:
-            raise SystemExit(f"full sync failed: {first.error}")
+        first_seconds, _ = await _timed_sync(engine, session.server_id)
         for run in range(runs):
             await prepare(office, store, run, portrait_kb)
-            started = time.perf_counter()
-            status = await engine.sync(session.server_id, full=kind == "full")
-            seconds.append(time.perf_counter() - started)
-            if status.status is not SyncState.SUCCESS or status.kind != kind:
-                raise SystemExit(f"{kind} sync failed: {status.error}")
+            run_seconds, status = await _timed_sync(engine, session.server_id, full=kind == "full")
+            if status.kind != kind:
+                raise SystemExit(f"a {status.kind} sync where a {kind} sync was expected")
+            seconds.append(run_seconds)
     store.close()
     return first_seconds, seconds
+
+
+async def _timed_sync(
+    engine: SyncEngine, server_id: str | None, full: bool = False
+) -> tuple[float, SyncStatus]:
+    """Seconds (from the call on) and status of one :meth:`SyncEngine.sync`; exits when it fails."""
+    started = time.perf_counter()
+    status = await engine.sync(server_id, full=full)  # type: ignore[arg-type]
+    seconds = time.perf_counter() - started
+    if status.status is not SyncState.SUCCESS:
+        raise SystemExit(f"{status.kind} sync failed: {status.error}")
+    return seconds, status
 
 
 async def fallback_sync(url: str, path: Path) -> tuple[float, SyncKind | None]:
@@ -98,12 +105,7 @@ async def fallback_sync(url: str, path: Path) -> tuple[float, SyncKind | None]:
     store = DeviceStore(path)
     async with ServerClient(url) as client, ServerClient(url) as office:
         session = await sign_in(client, store, "demo", "demo")
-        engine = SyncEngine(store, client, SystemClock())
-        started = time.perf_counter()
-        status = await engine.sync(session.server_id)
-        seconds = time.perf_counter() - started
-        if status.status is not SyncState.SUCCESS:
-            raise SystemExit(f"sync failed: {status.error}")
+        seconds, status = await _timed_sync(SyncEngine(store, client, SystemClock()), session.server_id)
         await office.sign_in("office", "office")
         (profile,) = _profiles(store, 1, 0)
         await office.post_changes(

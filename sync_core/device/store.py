@@ -48,9 +48,9 @@ from sync_core.muster import whole_number
 from sync_core.protocol import DATASETS, id_column
 
 # A handheld's budget: DuckDB's buffer pool capped. It holds a staged dataset until it is
-# checkpointed (~3 MB per 10,000 profiles, sealed), so under a higher cap its memory grew with
-# the ship (at 64 MB a 50,000-profile staging took ~15 MB more than a 10,000 one, at 16 MB
-# ~5 MB); past the cap DuckDB writes blocks to its temporary files (sealed data only).
+# checkpointed (DuckDB counted 3.3 MB for 10,000 profiles, sealed, and 14.7 MB for 50,000),
+# so what a sync takes from it grows with the ship up to this cap, not beyond; past it DuckDB
+# writes blocks to its temporary files (sealed data only).
 DEVICE_SETTINGS: dict[str, str | int] = {"memory_limit": "16MB"}
 # touch() writes at most once a minute (an UPDATE and its commit took ~3.4 ms here), so the
 # app may call it on every key; a retention window counts in days.
