@@ -2,7 +2,7 @@
 fraction of its ship's portraits still full syncs, syncs again and takes new portraits by
 delta; a ship's import refuses a portrait a device would refuse, naming its profile.
 
-The limit is the handheld's own (16 MB), set here again so the test says what it relies on: a
+The limit is lowered (as a handheld's 64 MB is to hundreds of MB of portraits) so that a
 small ship, quick to make, has portraits several times over it.
 """
 

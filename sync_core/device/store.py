@@ -48,10 +48,10 @@ from sync_core.muster import whole_number
 from sync_core.protocol import DATASETS, id_column
 
 # A handheld's budget: DuckDB's buffer pool capped. It holds a staged dataset until it is
-# checkpointed (DuckDB counted 3.3 MB for 10,000 profiles, sealed, and 14.7 MB for 50,000),
-# so what a sync takes from it grows with the ship up to this cap, not beyond; past it DuckDB
-# writes blocks to its temporary files (sealed data only).
-DEVICE_SETTINGS: dict[str, str | int] = {"memory_limit": "16MB"}
+# checkpointed (DuckDB counted 3.3 MB for 10,000 profiles, sealed, and 14.7 MB for 50,000).
+# 16 MB was tried: a delta of 500 new portraits on the icon preset failed there ("failed to
+# pin block"), so the cap stays at 64 MB.
+DEVICE_SETTINGS: dict[str, str | int] = {"memory_limit": "64MB"}
 # touch() writes at most once a minute (an UPDATE and its commit took ~3.4 ms here), so the
 # app may call it on every key; a retention window counts in days.
 TOUCH_RESOLUTION = timedelta(minutes=1)
