@@ -12,7 +12,10 @@ profile and size.
 ``server_peak_rss_mb`` and ``server_cpu_seconds`` (the server's CPU for the whole burst: on
 a shared machine the wall times depend on the other load, this does not); its ``seconds``
 is the p99 from a device's start to its session.
-``python -m bench.run --only NAME`` runs the lines whose name starts with NAME.
+``fallback_410`` is a delta the server answers 410 (its tombstones dropped past the device's
+cursor), which turns into a full sync on a device that holds the ship already.
+``python -m bench.run --only NAME`` runs the lines whose name starts with NAME (of the device
+lines, only the sync lines can be picked).
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench import tty
@@ -31,7 +36,9 @@ from bench.dashboard import dashboard_open
 from bench.rss import cpu_seconds, peak_rss_mb
 from bench.stores import ENGINES, new_store, store_server
 from sync_core.key_slots import SHIP_KEY_FILE
+from sync_core.server.changes import prune_tombstones
 from sync_core.server.process import ServerProcess
+from sync_core.server.store import open_server_store
 
 DATA = Path(__file__).parent / ".data"
 PRESET = "icon"
@@ -42,7 +49,10 @@ DELTA_CASES = (
     ("delta_100_10", "100_10", 20),
     ("delta_empty", "empty", 50),
     ("delta_100_pictures", "100_pictures", 5),
+    ("delta_500_pictures", "500_pictures", 3),
+    ("sync_now", "sync_now", 3),
 )
+FALLBACK_RUNS = 3
 UPLOAD_RUNS = 20
 SCAN_RUNS = 200
 SEARCH_KEYSTROKES = 60
@@ -183,28 +193,45 @@ def main() -> None:
     if f"server_sign_in_{SIGN_IN_DEVICES}".startswith(only):
         for store in ENGINES:
             print(json.dumps(server_sign_in(ship, store)), flush=True)
-    if not only:
-        sync_lines(ship)
+    sync_lines(ship, only)
     if "tty_".startswith(only) or only.startswith("tty_"):
         for result in tty.bench_lines(tty.MUSTER, list(tty.PROFILE_TERMS), list(tty.SIZES)):
             if result["name"].startswith(only):
                 print(json.dumps(result), flush=True)
 
 
-def sync_lines(ship: Path) -> None:
-    """The device lines: syncs, uploads, scans, searches."""
-    with ServerProcess(
-        ship, DATA / f"server-{ship.name}.duckdb", DATA / "server.log", SERVER_START_TIMEOUT
-    ) as url:
-        for name, portraits, runs in CASES:
-            print(json.dumps(run_case(url, ship, name, portraits, runs)), flush=True)
+def sync_lines(ship: Path, only: str = "") -> None:
+    """The device lines: syncs, uploads, scans, searches, reports; with ``only``, just the
+    sync lines whose name starts with it."""
+    if any(name.startswith(only) for name, _, _ in CASES):
+        with ServerProcess(
+            ship, DATA / f"server-{ship.name}.duckdb", DATA / "server.log", SERVER_START_TIMEOUT
+        ) as url:
+            for name, portraits, runs in CASES:
+                if name.startswith(only):
+                    print(json.dumps(run_case(url, ship, name, portraits, runs)), flush=True)
+    if any(name.startswith(only) for name, _, _ in DELTA_CASES):
+        delta_lines(ship, only)
+    if "fallback_410".startswith(only):
+        print(json.dumps(fallback_line(ship)), flush=True)
+    if not only:  # steady load: bench/server_load.py prints its line
+        for store in ENGINES:
+            subprocess.run([sys.executable, "-m", "bench.server_load", "--store", store], check=True)
+
+
+def delta_lines(ship: Path, only: str) -> None:
+    """The delta cases whose name starts with ``only`` and, without ``only``, the lines of
+    uploads, scans, searches and reports, on a server store made afresh from the ship."""
     scratch = DATA / f"server-{ship.name}-deltas.duckdb"
     remove_store(scratch)
     with ServerProcess(ship, scratch, DATA / "server.log", SERVER_START_TIMEOUT) as url:
         for name, case, runs in DELTA_CASES:
-            options = ("--server", url, "--case", case, "--portrait-kb", str(PORTRAIT_KB))
-            deltas = device("delta", runs, False, *options)
-            print(json.dumps(line(name, deltas, runs)), flush=True)
+            if name.startswith(only):
+                options = ("--server", url, "--case", case, "--portrait-kb", str(PORTRAIT_KB))
+                deltas = device("delta", runs, False, *options)
+                print(json.dumps(line(name, deltas, runs)), flush=True)
+        if only:
+            return
         uploads = device("upload", UPLOAD_RUNS, False, "--server", url, module="bench.registration")
         print(json.dumps(line("upload_500", uploads, UPLOAD_RUNS)), flush=True)
         scans = device("scan", SCAN_RUNS, False, "--server", url, module="bench.registration")
@@ -221,8 +248,32 @@ def sync_lines(ship: Path) -> None:
             print(json.dumps(line("upload_500_dashboard_open", uploads, UPLOAD_RUNS)), flush=True)
         polled = {"seconds": polls, "peak_rss_mb": None}
         print(json.dumps(line("dashboard_poll", polled, len(polls))), flush=True)
-    for store in ENGINES:  # steady load: bench/server_load.py prints its line
-        subprocess.run([sys.executable, "-m", "bench.server_load", "--store", store], check=True)
+
+
+def fallback_line(ship: Path, root: Path | None = None) -> dict:
+    """``fallback_410``: a device syncs once (full), then ``FALLBACK_RUNS`` times the server
+    stops, drops every tombstone (its horizon passes the device's cursor, as for a handheld
+    away longer than tombstones are kept) and starts again, and the device signs in and
+    syncs: each a delta answered 410, turned into a full sync. A device process per sync;
+    the line's ``peak_rss_mb`` is the highest of the fallbacks'. ``root``: as :func:`device`."""
+    db = DATA / f"server-{ship.name}-fallback.duckdb"
+    remove_store(db)
+    seconds, peaks = [], []
+    with tempfile.TemporaryDirectory(prefix="muster-fallback-") as work:
+        options = ("--store", str(Path(work) / "device.duckdb"))
+        for run in range(FALLBACK_RUNS + 1):
+            if run:
+                store = open_server_store(db)
+                prune_tombstones(store, datetime.now(UTC).replace(tzinfo=None) + timedelta(days=1))
+                store.close()
+            with ServerProcess(ship, db, DATA / "server.log", SERVER_START_TIMEOUT) as url:
+                synced = device("fallback", 1, False, "--server", url, *options, root=root)
+            if run and synced["kind"] != "full":
+                raise SystemExit(f"the sync after the tombstones went was a {synced['kind']} sync")
+            if run:
+                seconds += synced["seconds"]
+                peaks.append(synced["peak_rss_mb"])
+    return line("fallback_410", {"seconds": seconds, "peak_rss_mb": max(peaks)}, FALLBACK_RUNS)
 
 
 if __name__ == "__main__":

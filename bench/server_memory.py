@@ -18,6 +18,8 @@ import json
 import time
 from pathlib import Path
 
+import pyarrow as pa
+
 from bench.rss import peak_rss_mb
 from bench.stores import ENGINES, new_store, postgres_pss_mb, store_server
 from sync_core.device.client import ServerClient
@@ -34,7 +36,8 @@ async def full_syncs(url: str, devices: int) -> int:
         for _ in range(devices):
             manifest = await client.create_snapshot()
             tables = {
-                key: (await client.fetch_snapshot(manifest.snapshot_id, key)).read_all() for key in DATASETS
+                key: await client.fetch_snapshot(manifest.snapshot_id, key, pa.RecordBatchReader.read_all)
+                for key in DATASETS
             }
             hashes = tables["pictures"].column("sha256").to_pylist()
             for start in range(0, len(hashes), PICTURE_BATCH):

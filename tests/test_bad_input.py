@@ -24,7 +24,7 @@ from sync_core.protocol import ARROW_STREAM, DATASETS, PICTURE_MAX_BYTES, SyncSt
 from sync_core.server.app import arrow_bytes
 from sync_core.server.process import ServerProcess
 
-from .faults import FaultyTransport, Rewrite
+from .faults import BrokenOff, FaultyTransport, Rewrite
 
 
 class SpoilThreePictures:
@@ -119,6 +119,29 @@ async def test_malformed_dataset_keeps_previous_data(
         assert "Malformed response from server" in (status.error or "")
         assert store.datasets() == before
         assert store.sync_point().cursor == good.cursor  # type: ignore[union-attr]
+    store.close()
+
+
+def _reservations_broken_off(request: httpx.Request, body: bytes) -> tuple[bytes | BrokenOff, str] | None:
+    if request.url.path.endswith("/reservations"):
+        return BrokenOff(body, len(body) // 2), ARROW_STREAM
+    return None
+
+
+async def test_a_dataset_broken_off_mid_stream_fails_and_keeps_previous_data(
+    live_server: ServerProcess, device_store_path: Path
+) -> None:
+    """The reservations are staged while they arrive: a connection that drops half-way
+    fails the run as unreachable (not as a bad stream), and the previous data stays."""
+    store = DeviceStore(device_store_path)
+    good = await sync_once(live_server.url, store, "demo", "demo")
+    before = store.datasets()
+    transport = FaultyTransport(_reservations_broken_off)
+    status = await sync_once(live_server.url, store, "demo", "demo", full=True, transport=transport)
+    assert status.status is SyncState.FAILED
+    assert "dropped mid-answer" in (status.error or ""), status.error
+    assert store.datasets() == before
+    assert store.sync_point().cursor == good.cursor  # type: ignore[union-attr]
     store.close()
 
 

@@ -33,6 +33,7 @@ from sync_core.server.missing_slots import MissingSlots
 from sync_core.server.process import ServerProcess
 from sync_core.server.sign_in import Busy, SignInLimits, VerificationPool
 from sync_core.server.store import ServerStore, ServerUser
+from tests.conftest import portraits_option
 
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 ON_BOTH_ENGINES = True
@@ -178,7 +179,7 @@ class _Counted(httpx.AsyncBaseTransport):
 async def test_a_burst_of_40_devices_all_sign_in_through_a_small_pool(
     ship_dir: Path, tmp_path: Path, new_server_db: Any
 ) -> None:
-    options = ("--sign-in-workers", "1", "--sign-in-queue", "1")
+    options = ("--sign-in-workers", "1", "--sign-in-queue", "1", *portraits_option(tmp_path))
     server = ServerProcess(ship_dir, new_server_db(tmp_path), tmp_path / "server.log", options=options)
     server.start()
     transport = _Counted()

@@ -1,8 +1,19 @@
 """The device side: local store, HTTP client, sign-in and the sync engine.
 
-The app and the CLI use only what ``__all__`` names.
+The app and the CLI use only what ``__all__`` names. Importing it caps the process's malloc
+arenas (:mod:`~sync_core.device.allocator`) before a sync starts its worker threads, and
+keeps httpx's command line out: httpx imports it (and with it rich, click and pygments,
+~4 MB here) whenever rich is installed, and a device never runs it.
 """
 
+import sys
+
+from sync_core.device.allocator import limit_malloc_arenas
+
+limit_malloc_arenas()  # before the imports below start any thread (DuckDB's, pyarrow's)
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]  # httpx then skips its CLI
+
+# ruff: noqa: E402
 from sync_core.device.client import ServerClient
 from sync_core.device.engine import SyncEngine
 from sync_core.device.session import Session, sign_in

@@ -3,7 +3,8 @@
 Every request has a timeout (connect 5 s, read 15 s; docs/architecture.md, 'Every request has a
 timeout') and the HTTP layer never retries by itself. Transport failures, error statuses and
 unreadable bodies are turned into the :mod:`sync_core.errors` tree, so callers handle one family of
-errors. Bulk datasets arrive as Arrow IPC streams and are returned as ``pyarrow.Table``.
+errors. Bulk data arrives as Arrow IPC streams: a snapshot's datasets are handed over as
+record batches while they arrive, portraits and delta pages as a ``pyarrow.Table``.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import os
 import random
 import ssl
 import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar, cast
 from urllib.parse import quote
 
 import httpx
@@ -24,6 +26,7 @@ import pyarrow as pa
 import pyarrow.ipc
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from sync_core.device.body_pipe import BodyPipe, read_while_arriving
 from sync_core.device.delta_page import DeltaPage
 from sync_core.errors import (
     FullSyncRequired,
@@ -105,6 +108,9 @@ def server_address_problem(url: str) -> str | None:
 
 Model = TypeVar("Model", bound=BaseModel)
 Parsed = TypeVar("Parsed")
+T = TypeVar("T")
+# Reads a successful answer's body (see ServerClient._request).
+BodyRead: TypeAlias = Callable[[httpx.Response], Awaitable[object]]
 _REGISTRATIONS = TypeAdapter(list[Registration])
 _PLACES = TypeAdapter(list[Place])
 _PEOPLE = TypeAdapter(list[Person])
@@ -219,23 +225,32 @@ class ServerClient:
         """Ask the server for one consistent read of every dataset (see SnapshotManifest)."""
         return _model(SnapshotManifest, await self._send("POST", f"{API_PREFIX}/snapshots"))
 
-    async def fetch_snapshot(self, snapshot_id: str, key: str) -> pa.RecordBatchReader:
-        """Dataset ``key`` of snapshot ``snapshot_id``: a reader of its record batches (wire
-        columns), each decoded only when read, so a big dataset is never whole in memory
-        (the server sends batches of a few thousand rows); columns it does not know are
-        dropped. Raises MalformedResponse for a stream that does not open or lacks a column
-        (see :func:`_known_columns`); a batch that does not decode raises
-        ``pyarrow.ArrowInvalid`` when read."""
-        path, body = await self._send_arrow("GET", f"{API_PREFIX}/snapshots/{snapshot_id}/{key}")
-        try:
-            reader = pa.ipc.open_stream(body)
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise MalformedResponse(f"{path} sent an unreadable Arrow stream") from exc
-        columns = wire_columns(key)
-        if not _known_columns(reader.schema.names, columns, path):
-            return reader
-        schema = pa.schema([reader.schema.field(name) for name in columns])
-        return pa.RecordBatchReader.from_batches(schema, (batch.select(list(columns)) for batch in reader))
+    async def fetch_snapshot(
+        self, snapshot_id: str, key: str, stage: Callable[[pa.RecordBatchReader], T]
+    ) -> T:
+        """Dataset ``key`` of snapshot ``snapshot_id`` handed to ``stage`` as a reader of its
+        record batches (wire columns; columns it does not know are dropped); ``stage``'s
+        result. ``stage`` runs in a worker thread while the body arrives, each batch decoded
+        as it completes (:mod:`~sync_core.device.body_pipe`), so a big dataset is never
+        whole in memory. Raises MalformedResponse for a stream that does not open or lacks a
+        column (see :func:`_known_columns`); a batch that does not decode raises
+        ``pyarrow.ArrowInvalid`` from ``stage``'s reads."""
+        where = f"{API_PREFIX}/snapshots/{snapshot_id}/{key}"
+
+        def read(pipe: BodyPipe) -> T:
+            try:
+                reader = pa.ipc.open_stream(pipe)
+            except (pa.ArrowInvalid, OSError) as exc:
+                raise MalformedResponse(f"{where} sent an unreadable Arrow stream") from exc
+            columns = wire_columns(key)
+            if _known_columns(reader.schema.names, columns, where):
+                schema = pa.schema([reader.schema.field(name) for name in columns])
+                reader = pa.RecordBatchReader.from_batches(
+                    schema, (batch.select(list(columns)) for batch in reader)
+                )
+            return stage(reader)
+
+        return await self._send_arrow("GET", where, lambda chunks: read_while_arriving(chunks, read))
 
     async def fetch_pictures(self, hashes: list[str]) -> pa.Table:
         """Portraits by content hash: a table of ``sha256``, ``profile_id``, ``jpeg``.
@@ -243,7 +258,8 @@ class ServerClient:
         At most ``PICTURE_BATCH_MAX`` hashes per call. The caller checks each picture.
         """
         body = PictureRequest(sha256=hashes).model_dump()
-        path, answer = await self._send_arrow("POST", f"{API_PREFIX}/pictures", json=body)
+        path = f"{API_PREFIX}/pictures"
+        answer = await self._send_arrow("POST", path, _whole, json=body)
         return _arrow_table(answer, ("sha256", "profile_id", "jpeg"), path)
 
     async def fetch_changes(self, after: int, limit: int) -> DeltaPage:
@@ -253,7 +269,8 @@ class ServerClient:
         tombstone horizon; MalformedResponse for a page that breaks the contract.
         """
         params = {"after": after, "limit": limit}
-        path, body = await self._send_arrow("GET", f"{API_PREFIX}/changes", params=params)
+        path = f"{API_PREFIX}/changes"
+        body = await self._send_arrow("GET", path, _whole, params=params)
         return _delta_page(_arrow_table(body, PAGE_COLUMNS, path), path, after)
 
     async def post_changes(self, changes: list[RecordChange]) -> EditResult:
@@ -361,49 +378,62 @@ class ServerClient:
     async def _send(
         self, method: str, path: str, headers: dict[str, str] | None = None, **kwargs: Any
     ) -> httpx.Response:
-        response, _ = await self._exchange(method, path, headers, body_apart=False, **kwargs)
+        response, _ = await self._exchange(method, path, headers, None, **kwargs)
         return response
 
-    async def _send_arrow(self, method: str, path: str, **kwargs: Any) -> tuple[str, bytes]:
-        """The path and body of an Arrow answer. The body is read into bytes of the caller's
-        own: httpx's Response sits in a reference cycle, so a body it kept lived until the
-        next garbage collection (a full sync's portraits piled up ~60 MB here)."""
-        response, body = await self._exchange(method, path, None, body_apart=True, **kwargs)
-        if response.headers.get("content-type", "").split(";")[0] != ARROW_STREAM:
-            raise MalformedResponse(f"{response.url.path} did not answer with an Arrow stream")
-        return response.url.path, body
+    async def _send_arrow(
+        self, method: str, path: str, read: Callable[[AsyncIterator[bytes]], Awaitable[T]], **kwargs: Any
+    ) -> T:
+        """What ``read`` makes of the chunks of an Arrow answer's body, as they arrive (never
+        kept by the Response: it sits in a reference cycle, so a body it kept lived until the
+        next garbage collection, and a full sync's portraits piled up ~60 MB here). An answer
+        of another type raises MalformedResponse before its body is read."""
+
+        async def arrow(response: httpx.Response) -> T:
+            if response.headers.get("content-type", "").split(";")[0] != ARROW_STREAM:
+                raise MalformedResponse(f"{response.url.path} did not answer with an Arrow stream")
+            return await read(response.aiter_bytes())
+
+        _, body = await self._exchange(method, path, None, arrow, **kwargs)
+        return cast(T, body)
 
     async def _exchange(
-        self, method: str, path: str, headers: dict[str, str] | None, *, body_apart: bool, **kwargs: Any
-    ) -> tuple[httpx.Response, bytes]:
-        """The server's answer to one request (and its body apart, see :meth:`_request`),
-        raised as the SyncError family when it is not a success. A 401 to a data request of
-        a session with a refresh token renews the session (:meth:`_renewed`) and sends the
-        request once more."""
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str] | None,
+        read: BodyRead | None,
+        **kwargs: Any,
+    ) -> tuple[httpx.Response, object]:
+        """The server's answer to one request (and what ``read`` made of its body, see
+        :meth:`_request`), raised as the SyncError family when it is not a success. A 401 to
+        a data request of a session with a refresh token renews the session
+        (:meth:`_renewed`) and sends the request once more."""
         used = self.token
-        response, body = await self._request(method, path, headers, body_apart, **kwargs)
+        response, body = await self._request(method, path, headers, read, **kwargs)
         if response.status_code == 401 and self.credential is not None and path not in _SIGN_IN_PATHS:
             await self._renewed(used)
-            response, body = await self._request(method, path, headers, body_apart, **kwargs)
+            response, body = await self._request(method, path, headers, read, **kwargs)
         _raise_for_status(response, signing_in=path.endswith("/sign-in"))
         return response, body
 
     async def _request(
-        self, method: str, path: str, headers: dict[str, str] | None, body_apart: bool, **kwargs: Any
-    ) -> tuple[httpx.Response, bytes]:
-        """Send a request and read its answer within ``REQUEST_DEADLINE``; a successful
-        answer's body is returned apart (not kept by the Response) when ``body_apart``."""
+        self, method: str, path: str, headers: dict[str, str] | None, read: BodyRead | None, **kwargs: Any
+    ) -> tuple[httpx.Response, object]:
+        """Send a request and read its answer within ``REQUEST_DEADLINE`` (``read``'s work on
+        the body included); a successful answer's body goes to ``read`` (its result returned
+        apart; the Response keeps no body) when given, else into the Response."""
         headers = dict(headers or {})
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
-        body = b""
+        body: object = None
         try:
             async with asyncio.timeout(REQUEST_DEADLINE):
                 request = self._http.build_request(method, path, headers=headers, **kwargs)
                 response = await self._http.send(request, stream=True)
                 try:
-                    if body_apart and response.is_success:
-                        body = b"".join([chunk async for chunk in response.aiter_bytes()])
+                    if read is not None and response.is_success:
+                        body = await read(response)
                     else:
                         await response.aread()
                 finally:
@@ -417,6 +447,11 @@ class ServerClient:
         except httpx.TransportError as exc:
             raise ServerUnreachable(self.base_url, str(exc) or type(exc).__name__) from exc
         return response, body
+
+
+async def _whole(chunks: AsyncIterator[bytes]) -> bytes:
+    """A body's ``chunks`` joined: a small answer (a delta page, a batch of portraits)."""
+    return b"".join([chunk async for chunk in chunks])
 
 
 def _raise_for_status(response: httpx.Response, signing_in: bool) -> None:

@@ -36,7 +36,6 @@ from typing import TypedDict, TypeVar
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from sync_core.clock import Clock
 from sync_core.device.client import ServerClient
@@ -239,14 +238,13 @@ class SyncEngine:
         failed, changes = 0, {}
         for key in DATASETS:
             self._mark(key, SyncState.IN_PROGRESS)
-            rows = await self.client.fetch_snapshot(manifest.snapshot_id, key)
             if key == "pictures":
-                held, hashes = 0, list[str]()
-                if portraits:  # else the live store holds no portraits (the rows-only benchmark)
-                    staged, hashes = await asyncio.to_thread(
-                        self._stage, key, self.store.stage_picture_index, rows
-                    )
-                    held = staged - len(hashes)
+                # without portraits (the rows-only benchmark) the live store holds none
+                index = self.store.stage_picture_index if portraits else _no_portraits
+                staged, hashes = await self.client.fetch_snapshot(
+                    manifest.snapshot_id, key, functools.partial(self._stage, key, index)
+                )
+                held = staged - len(hashes)
                 self._show_progress(meter.portraits_to_fetch(len(hashes)))
                 self._mark(key, SyncState.IN_PROGRESS, count=held, changes=0)
                 refused = await self._fetch_pictures(hashes, self._keep_portraits, meter=meter)
@@ -254,8 +252,9 @@ class SyncEngine:
                 failed = len(refused)
                 changes[key] = self._status.datasets[key].changes
             else:
-                staged = await asyncio.to_thread(
-                    self._stage, key, functools.partial(self.store.stage, key), rows
+                stage = functools.partial(self.store.stage, key)
+                staged = await self.client.fetch_snapshot(
+                    manifest.snapshot_id, key, functools.partial(self._stage, key, stage)
                 )
                 self._show_progress(meter.records_fetched(staged))
                 changes[key] = staged
@@ -338,9 +337,8 @@ class SyncEngine:
             asked = hashes[start : start + size]
             start += size
             batch = await self.client.fetch_pictures(asked)
-            good, refused = _good_pictures(batch, asked)
-            if good.num_rows:
-                largest = pc.max(pc.binary_length(good.column("jpeg"))).as_py()
+            good, refused, biggest = _good_pictures(batch, asked)
+            largest = biggest or largest
             failed |= refused
             self._refused |= refused
             at = self.clock.now()
@@ -546,24 +544,34 @@ def _row(key: str, record: DatasetRecord, state: SyncState) -> DatasetStatus:
     )
 
 
-def _good_pictures(batch: pa.Table, asked: list[str]) -> tuple[pa.Table, dict[str, str]]:
+def _no_portraits(rows: Rows) -> tuple[int, list[str]]:
+    """A snapshot's picture rows left unstaged (a full sync without portraits): none held,
+    none to fetch."""
+    return 0, []
+
+
+def _good_pictures(batch: pa.Table, asked: list[str]) -> tuple[pa.Table, dict[str, str], int]:
     """Keep the portraits of ``batch`` that were asked for and pass :func:`picture_problem`;
     the ones asked for and not kept (refused, or not sent): hash -> whose (the profile id
-    and the problem)."""
-    keep, wanted, good, refused = [], set(asked), set(), {}
-    for sha256, profile_id, jpeg in zip(
-        *(batch.column(c).to_pylist() for c in batch.column_names), strict=True
+    and the problem); and the bytes of the largest kept (0 when none is)."""
+    keep, wanted, good, refused, largest = [], set(asked), set(), {}, 0
+    jpegs = batch.column("jpeg")  # one portrait's bytes at a time: no copy of the whole batch
+    for at, (sha256, profile_id) in enumerate(
+        zip(batch.column("sha256").to_pylist(), batch.column("profile_id").to_pylist(), strict=True)
     ):
+        jpeg = jpegs[at].as_py()
         problem = "not asked for" if sha256 not in wanted else picture_problem(sha256, jpeg)
         if problem:
             log.warning("portrait %s of profile %r refused: %s", sha256, profile_id, problem)
             refused[sha256] = f"{profile_id} ({problem})"
         else:
             good.add(sha256)
+            largest = max(largest, len(jpeg))
         keep.append(problem is None)
     missing = {sha256: f"portrait {sha256[:12]} (not sent)" for sha256 in asked if sha256 not in good}
     missing.update((sha256, who) for sha256, who in refused.items() if sha256 in missing)
-    return batch.filter(pa.array(keep, type=pa.bool_())), missing
+    kept = batch if all(keep) else batch.filter(pa.array(keep, type=pa.bool_()))
+    return kept, missing, largest
 
 
 def _refused_text(count: int, named: dict[str, str]) -> str:

@@ -103,13 +103,27 @@ class PortraitFiles:
                 removed += 1
         return removed
 
-    def keep_only(self, named: set[str]) -> int:
-        """Delete every portrait file whose hash is not in ``named`` (and any left half
-        written); returns how many portraits went."""
-        if self.root.is_dir():
-            for partial in self.root.glob("*/*.part"):
-                partial.unlink(missing_ok=True)
-        return self.remove([sha256 for sha256 in self.held() if sha256 not in named])
+    def keep_only(self, named: Iterable[str]) -> int:
+        """Delete every portrait file whose hash is not in ``named`` (ascending, as ``ORDER BY``
+        gives them; read once, a folder at a time, so no set of every hash is built) and any
+        left half written; returns how many portraits went."""
+        if not self.root.is_dir():
+            return 0
+        upcoming = iter(named)
+        at: str | None = next(upcoming, None)
+        removed = 0
+        for folder in sorted(path for path in self.root.iterdir() if path.is_dir()):
+            for path in sorted(folder.iterdir()):
+                if path.suffix != _SUFFIX or not _NAME.fullmatch(path.stem):
+                    if path.suffix == ".part":
+                        path.unlink(missing_ok=True)
+                    continue
+                while at is not None and at < path.stem:
+                    at = next(upcoming, None)
+                if at != path.stem:
+                    path.unlink(missing_ok=True)
+                    removed += 1
+        return removed
 
     def clear(self) -> None:
         """Delete every portrait file and the directory (the retention wipe)."""

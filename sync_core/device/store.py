@@ -47,15 +47,18 @@ from sync_core.migrations import Migration, NewerSchema, migrate, statements
 from sync_core.muster import whole_number
 from sync_core.protocol import DATASETS, id_column
 
-# A handheld's budget: DuckDB's buffer pool capped; with the engine's picture batches of
-# PORTRAIT_BATCH this took the peak RSS of five full syncs of the icon preset with portraits
-# from ~240 MB to ~220 MB (make bench).
+# A handheld's budget: DuckDB's buffer pool capped. It holds a staged dataset until it is
+# checkpointed (DuckDB counted 3.3 MB for 10,000 profiles, sealed, and 14.7 MB for 50,000).
+# 16 MB was tried: a delta of 500 new portraits on the icon preset failed there ("failed to
+# pin block"), so the cap stays at 64 MB.
 DEVICE_SETTINGS: dict[str, str | int] = {"memory_limit": "64MB"}
 # touch() writes at most once a minute (an UPDATE and its commit took ~3.4 ms here), so the
 # app may call it on every key; a retention window counts in days.
 TOUCH_RESOLUTION = timedelta(minutes=1)
 # Rows a full sync stages per statement.
 STAGE_BATCH_ROWS = 8192
+# Rows read per batch where a read walks every portrait's hash.
+STREAM_ROWS = 4096
 # Arrow rows as the client hands them over: a whole table, or a reader of record batches.
 Rows: TypeAlias = pa.Table | pa.RecordBatchReader
 T = TypeVar("T")
@@ -362,12 +365,12 @@ class DeviceStore:
         """Portrait hashes that reservations name and the device lacks (no row, or a row
         whose file is gone), in a stable order."""
         with self.db.cursor() as cur:
-            rows = cur.execute(
+            result = cur.execute(
                 "SELECT DISTINCT r.picture_sha256, p.sha256 IS NOT NULL FROM reservations r "
                 "LEFT JOIN pictures p ON p.sha256 = r.picture_sha256 "
                 "WHERE r.picture_sha256 IS NOT NULL ORDER BY 1"
-            ).fetchall()
-        return [sha256 for sha256, held in rows if not held or not self.portraits.holds(sha256)]
+            )
+            return [sha256 for sha256, held in _rows(result) if not held or not self.portraits.holds(sha256)]
 
     def prune_pictures(self) -> int:
         """Remove portraits no reservation names any longer, and portrait files no picture
@@ -387,8 +390,8 @@ class DeviceStore:
         next prune tries again)."""
         try:
             with self.db.cursor() as cur:
-                named = {row[0] for row in cur.execute("SELECT sha256 FROM pictures").fetchall()}
-            removed = self.portraits.keep_only(named)
+                named = _rows(cur.execute("SELECT sha256 FROM pictures ORDER BY 1"))
+                removed = self.portraits.keep_only(sha256 for (sha256,) in named)
         except OSError as exc:
             log.warning("could not remove unused portrait files: %s", exc)
             return
@@ -397,11 +400,11 @@ class DeviceStore:
 
     def keep_portraits(self, rows: pa.Table) -> None:
         """Write the bytes of checked portraits (``sha256``, ``profile_id``, ``jpeg``) to
-        their files; nothing names them until a row of ``pictures`` does. Raises OSError."""
-        for sha256, jpeg in zip(
-            rows.column("sha256").to_pylist(), rows.column("jpeg").to_pylist(), strict=True
-        ):
-            self.portraits.write(sha256, jpeg)
+        their files (one at a time: no copy of the whole batch); nothing names them until a
+        row of ``pictures`` does. Raises OSError."""
+        jpegs = rows.column("jpeg")
+        for at, sha256 in enumerate(rows.column("sha256").to_pylist()):
+            self.portraits.write(sha256, jpegs[at].as_py())
 
     def add_pictures(self, rows: pa.Table, failed: int, changes: int, at: datetime) -> int:
         """Store fetched portraits (sha256, profile_id, jpeg): their bytes to files, then their
@@ -655,6 +658,12 @@ def _batches(rows: Rows) -> Iterator[pa.RecordBatch]:
     for batch in rows.to_batches() if isinstance(rows, pa.Table) else rows:
         for offset in range(0, batch.num_rows, STAGE_BATCH_ROWS):
             yield batch.slice(offset, STAGE_BATCH_ROWS)
+
+
+def _rows(result: duckdb.DuckDBPyConnection) -> Iterator[tuple[Any, ...]]:
+    """The rows of ``result``, ``STREAM_ROWS`` in memory at a time."""
+    while rows := result.fetchmany(STREAM_ROWS):
+        yield from rows
 
 
 def _insert_picture_rows(cur: duckdb.DuckDBPyConnection, table: str, rows: pa.Table | pa.RecordBatch) -> None:
