@@ -15,6 +15,8 @@ import shutil
 from pathlib import Path
 from typing import BinaryIO
 
+from sync_core.files import sync_directory
+
 WIPING_SUFFIX = ".wiping"
 _CHUNK = 1 << 20
 
@@ -50,7 +52,7 @@ def replace_store(path: Path, fresh: Path) -> None:
     with open(path, "r+b") as old:
         os.replace(fresh, path)
         _overwrite(old)
-    _sync_directory(path.parent)
+    sync_directory(path.parent)
 
 
 def shred(path: Path) -> None:
@@ -77,11 +79,3 @@ def _overwrite(file: BinaryIO) -> None:
 
 def _wal(path: Path) -> Path:
     return path.with_name(path.name + ".wal")
-
-
-def _sync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
