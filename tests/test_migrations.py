@@ -9,11 +9,14 @@ card registered where that commit could. The first two predate the change journa
 from __future__ import annotations
 
 import gzip
+import hashlib
+import os
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pytest
 import uuid6
 
@@ -97,3 +100,27 @@ def test_a_store_of_a_newer_release_is_refused(tmp_path: Path) -> None:
         DeviceStore(tmp_path / "device.duckdb")
     with pytest.raises(StoreUnusable, match="newer Muster"):
         open_server_store(tmp_path / "server.duckdb")
+
+
+def test_portraits_beyond_the_servers_memory_limit_move_out(tmp_path: Path) -> None:
+    """An earlier store holding more portrait bytes than the server's DuckDB memory limit
+    (a real ship's ID photos) still migrates: every portrait reaches its file."""
+    server_db = unpack(COMMITS[-1], "server", tmp_path)
+    jpegs = [b"\xff\xd8\xff" + os.urandom(20_000) for _ in range(2_500)]  # ~50 MB
+    rows = pa.table(
+        {
+            "sha256": [hashlib.sha256(jpeg).hexdigest() for jpeg in jpegs],
+            "profile_id": [f"X{number:07d}" for number in range(len(jpegs))],
+            "jpeg": jpegs,
+        }
+    )
+    with duckdb.connect(str(server_db)) as db:
+        first = db.sql("SELECT coalesce(max(_seq), 0) + 1 FROM pictures").fetchall()[0][0]
+        db.register("added", rows)
+        db.execute("INSERT INTO pictures SELECT *, $1 + row_number() OVER () FROM added", [first])
+    store = open_server_store(server_db, tmp_path / "portraits")
+    store.close()
+    with duckdb.connect(str(server_db), read_only=True) as db:
+        assert db.sql("SELECT count(*) FROM pictures WHERE jpeg IS NOT NULL").fetchall() == [(0,)]
+    files = {path.stem for path in (tmp_path / "portraits").rglob("*.jpg")}
+    assert set(rows["sha256"].to_pylist()) <= files

@@ -20,6 +20,13 @@ from sync_core.server.store import ServerStore
 # profiles read on two threads peaked ~10 MB higher.
 SERVER_SETTINGS: dict[str, str | int] = {"memory_limit": "32MB", "threads": 1}
 
+# Opening migrates the store under a higher limit, and checkpoints before lowering it: a
+# store of an earlier release still holds its portraits as BLOBs, and DuckDB reads them
+# 2,048 rows at a time (up to 512 MB at the largest allowed portrait). At 32 MB, moving
+# 10,000 portraits of 40 KB out to their files ran out of memory, and a checkpoint that
+# ran out of memory after the move left the database unusable.
+MIGRATION_MEMORY_LIMIT = "1GB"
+
 
 class DuckServerStore(ServerStore):
     """The server store in the DuckDB file at ``path`` (created when missing), its portrait
@@ -34,8 +41,12 @@ class DuckServerStore(ServerStore):
 
     def __init__(self, path: Path | str, portraits: Path) -> None:
         super().__init__(str(path), portraits)
-        self.db = Database(path, holder="another server process", settings=SERVER_SETTINGS)
+        settings = {**SERVER_SETTINGS, "memory_limit": MIGRATION_MEMORY_LIMIT}
+        self.db = Database(path, holder="another server process", settings=settings)
         self._open()
+        with self.db.cursor() as cur:
+            cur.execute("CHECKPOINT")
+            cur.execute(f"SET memory_limit = '{SERVER_SETTINGS['memory_limit']}'")
 
     def cursor(self) -> Any:
         return self.db.cursor()
