@@ -312,7 +312,7 @@ class SignIn:
         lockout = await self.guard.admit(username, address)
         verdict: bool | None = None  # None: no check ran (pool full, client gone)
         try:
-            user = await _unless(gone(), self.pool.submit(username, password, self.store))
+            user = await _unless(gone, self.pool.submit(username, password, self.store))
             verdict = user is not None
         finally:
             self.guard.done(username, address, lockout, verdict)
@@ -326,11 +326,12 @@ class SignIn:
         self.slots.close()
 
 
-async def _unless(gone: Awaitable[None], pending: asyncio.Future[Result]) -> Result:
-    """``pending``'s result, unless ``gone`` completes first: then ``pending`` is cancelled
+async def _unless(gone: Callable[[], Awaitable[None]], pending: asyncio.Future[Result]) -> Result:
+    """``pending``'s result, unless ``gone()`` completes first: then ``pending`` is cancelled
     (dropped if it has not started) and ClientGone raised. Cancelling the caller cancels
-    ``pending`` too."""
-    watcher = asyncio.ensure_future(gone)
+    ``pending`` too. ``gone()`` is called here, once ``pending`` exists: a submission
+    refused at once (Busy) leaves no watcher behind, never awaited."""
+    watcher = asyncio.ensure_future(gone())
     either: list[asyncio.Future[Any]] = [pending, watcher]
     try:
         await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
