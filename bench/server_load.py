@@ -153,13 +153,14 @@ class Device:
         self.last = [reg for reg in batch if reg.registration_id in done]
 
     async def run(self, start: float, seconds: float, interval: float) -> None:
-        await asyncio.sleep(random.random() * interval)  # devices do not tick in step
+        phase = random.random() * interval  # devices do not tick in step, and keep apart
+        await asyncio.sleep(phase)
         tick = 0
         while time.perf_counter() - start < seconds:
             await self.poll()
             await self.upload(self.per_tick)
             tick += 1
-            next_at = start + tick * interval + random.random() * interval * 0.1
+            next_at = start + phase + tick * interval + random.random() * interval * 0.1
             await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
         while self.todo:  # what is left goes now (only after failed uploads)
             before = len(self.todo)
