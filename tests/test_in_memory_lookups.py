@@ -9,6 +9,7 @@ Against the real server (tests/conftest.py: the `small` ship, seed 7) and a real
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -127,6 +128,15 @@ async def test_local_book_answers_the_same_before_and_after_loading(
 
 
 Answers = list[muster.Standing | None]
+
+
+async def test_loading_the_people_leaves_them_out_of_later_collections(
+    engine: SyncEngine, store: DeviceStore
+) -> None:
+    people = store.view(People).get()
+    assert any(obj is people for obj in gc.get_objects())
+    people.load()
+    assert not any(obj is people for obj in gc.get_objects())  # frozen: scans do not walk it
 
 
 def sql_standings(store: DeviceStore, profile_ids: list[str], mode: SafetyMode) -> Answers:
