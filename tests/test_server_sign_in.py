@@ -25,7 +25,9 @@ from argon2 import PasswordHasher
 from sync_core.clock import FrozenClock
 from sync_core.device import DeviceStore, ServerClient, SyncEngine, sign_in
 from sync_core.key_slots import make_slot, open_slot
+from sync_core.passwords import HASHER
 from sync_core.protocol import RecordChange
+from sync_core.server import key_slots as server_key_slots
 from sync_core.server import missing_slots
 from sync_core.server.app import create_app
 from sync_core.server.edits import apply_changes
@@ -55,6 +57,30 @@ async def test_a_verifier_made_with_other_parameters_still_signs_in(
     apply_changes(server_store, [change])
     signed_in = await office.sign_in("demo", "older secret")
     assert signed_in.username == "demo"
+
+
+def test_setting_a_password_leaves_other_edits_free_while_it_derives(
+    server_store: ServerStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other_edit = RecordChange(key="users", id="office", op="set", fields={"display_name": "Purser's office"})
+    finished: list[bool] = []
+
+    class HashingMeanwhile:
+        def hash(self, password: str) -> str:
+            writer = threading.Thread(
+                target=lambda: finished.append(bool(apply_changes(server_store, [other_edit])))
+            )
+            writer.start()
+            writer.join(timeout=5)
+            return HASHER.hash(password)
+
+    monkeypatch.setattr(server_key_slots, "HASHER", HashingMeanwhile())
+    apply_changes(
+        server_store, [RecordChange(key="users", id="demo", op="set", fields={"password": "new secret"})]
+    )
+    assert finished == [True]  # the other edit committed while the password was derived
+    user = server_store.user("demo")
+    assert user is not None and HASHER.verify(user.password_hash, "new secret")
 
 
 def _without_slot(store: ServerStore, username: str) -> None:
