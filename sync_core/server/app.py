@@ -467,7 +467,7 @@ def _add_muster_lookups(app: FastAPI, store: ServerStore) -> None:
         _: Signed,
         missing_limit: int = Query(muster.MISSING_LIMIT, ge=0, le=1000),
     ) -> Counts:
-        with store.read() as cur:
+        with store.whole_ship_read() as cur:
             if code not in {place.code for place in muster.places(cur, mode)}:
                 kind = "lifeboat" if mode.by_lifeboat else "muster station"
                 raise HTTPException(404, f"There is no {kind} {code!r:.20}")

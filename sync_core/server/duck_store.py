@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ class DuckServerStore(ServerStore):
 
     def __init__(self, path: Path | str, portraits: Path) -> None:
         super().__init__(str(path), portraits)
+        self._whole_ship_lock = threading.Lock()
         settings = {**SERVER_SETTINGS, "memory_limit": MIGRATION_MEMORY_LIMIT}
         self.db = Database(path, holder="another server process", settings=settings)
         self._open()
@@ -50,6 +52,9 @@ class DuckServerStore(ServerStore):
 
     def cursor(self) -> Any:
         return self.db.cursor()
+
+    def _whole_ship_gate(self) -> Any:
+        return self._whole_ship_lock
 
     def read(self) -> Any:
         return self.db.transaction()  # DuckDB's transactions read one snapshot

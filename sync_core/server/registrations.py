@@ -155,7 +155,7 @@ def _result(name: str, answer: Registration | str, applied_here: bool) -> dict[s
 def orphan_counts(store: ServerStore) -> tuple[int, int]:
     """How many registrations name a profile, and how many a muster station or lifeboat,
     that the ship's data does not hold (deleted after the muster, or never known)."""
-    with store.cursor() as cur:
+    with store.whole_ship_read() as cur:
         row = cur.execute(_ORPHANS_SQL).fetchall()[0]
     return int(row[0]), int(row[1])
 

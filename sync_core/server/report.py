@@ -62,9 +62,8 @@ def read_report(
     rows = cur.execute(
         # The CTE named like the table limits every read of it to the drill's registrations.
         "WITH registrations AS (SELECT * FROM registrations WHERE registered_utc >= $1), "
-        f"latest AS ({muster.latest_events(mode)}), "
-        "reg AS (SELECT l.*, g.device_id FROM latest l JOIN registrations g USING (registration_id) "
-        " WHERE l.action = 'register') "
+        f"reg AS (SELECT * FROM ({muster.latest_events(mode, 'device_id')}) AS latest "
+        " WHERE action = 'register') "
         f'SELECT coalesce(reg.place, r."{own}") AS station, '
         f" CASE WHEN reg.place IS NULL THEN '{MISSING}' "
         f" WHEN reg.place IS NOT DISTINCT FROM r.\"{own}\" THEN '{REGISTERED}' ELSE '{ELSEWHERE}' END, "

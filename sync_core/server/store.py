@@ -25,7 +25,7 @@ import threading
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -137,7 +137,22 @@ class ServerStore(ABC):
     def close(self) -> None:
         """Close the store cleanly (on SIGTERM, through the app's lifespan)."""
 
+    def _whole_ship_gate(self) -> AbstractContextManager[Any]:
+        """What a :meth:`whole_ship_read` holds while it runs: nothing, unless the engine
+        needs its whole-ship reads one at a time."""
+        return nullcontext()
+
     # -- shared -------------------------------------------------------------------------
+
+    @contextmanager
+    def whole_ship_read(self) -> Iterator[Any]:
+        """:meth:`read` for a query over the whole ship's muster: the drill report, the
+        dashboard, a station's counts, the orphan counts. On DuckDB these run one at a time:
+        each may need most of the store's memory limit (a drill report of a 50,000-profile
+        ship about 25 of its 32 MB), and two or three side by side ran out of memory. On
+        PostgreSQL each query has work memory of its own, so they run side by side."""
+        with self._whole_ship_gate(), self.read() as cur:
+            yield cur
 
     @contextmanager
     def write(self) -> Iterator[Any]:

@@ -108,7 +108,7 @@ def dashboard_router(
         ship = ship_mode.current()
         mode = SafetyMode(choice) if choice else None
         shown = mode or ship.mode or SafetyMode.EMERCY
-        with store.db.transaction() as cur:
+        with store.whole_ship_read() as cur:
             version = (data_version(cur), store.feed_bounds()[1])
             muster = cache.get(version, (shown, search), lambda: read_muster(cur, shown, search))
         return {"ship": ship, "muster": muster, "chosen": mode, "q": search, "modes": list(SafetyMode)}
@@ -151,7 +151,7 @@ def report_response(
     """The drill report of ``mode`` since ``since`` (naive means UTC) as a CSV or PDF download."""
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
-    with store.db.transaction() as cur:
+    with store.whole_ship_read() as cur:
         report = read_report(cur, mode, since, clock.now())
     body = csv_bytes(report) if format == "csv" else pdf_bytes(report)
     filename = f"muster-{mode.value}-{report.written_at:%Y%m%dT%H%M}.{format}"
