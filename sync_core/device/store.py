@@ -398,20 +398,19 @@ class DeviceStore:
         if removed:
             log.info("removed %d portrait file(s) no profile names", removed)
 
-    def keep_portraits(self, rows: pa.Table) -> None:
-        """Write the bytes of checked portraits (``sha256``, ``profile_id``, ``jpeg``) to
-        their files (one at a time: no copy of the whole batch); nothing names them until a
-        row of ``pictures`` does. Raises OSError."""
+    def keep_portraits(self, rows: pa.Table | pa.RecordBatch) -> None:
+        """Write the bytes of checked portraits (``sha256``, ``jpeg``) to their files (one at
+        a time: no copy of the whole batch); nothing names them until a row of ``pictures``
+        does. Raises OSError."""
         jpegs = rows.column("jpeg")
         for at, sha256 in enumerate(rows.column("sha256").to_pylist()):
             self.portraits.write(sha256, jpegs[at].as_py())
 
     def add_pictures(self, rows: pa.Table, failed: int, changes: int, at: datetime) -> int:
-        """Store fetched portraits (sha256, profile_id, jpeg): their bytes to files, then their
-        rows; count ``failed`` refusals and ``changes`` more changes of this run; return the
-        portraits gained (a portrait fetched again replaces itself). Raises OSError when a
-        file cannot be written (nothing counted)."""
-        self.keep_portraits(rows)
+        """Add the rows (``sha256``, ``profile_id``) of fetched portraits whose files are
+        written (:meth:`keep_portraits`); count ``failed`` refusals and ``changes`` more
+        changes of this run; return the portraits gained (a portrait fetched again replaces
+        itself)."""
         with self.db.transaction() as cur:
             hashes = rows.column("sha256").to_pylist()
             replaced = _affected(
