@@ -413,8 +413,10 @@ class DeviceStore:
         itself)."""
         with self.db.transaction() as cur:
             hashes = rows.column("sha256").to_pylist()
+            # A filter on the list: "sha256 IN (SELECT unnest($1))", a join, took the peak of
+            # a delta of 500 new portraits (icon preset) ~10 MB higher.
             replaced = _affected(
-                cur.execute("DELETE FROM pictures WHERE sha256 IN (SELECT unnest($1))", [hashes])
+                cur.execute("DELETE FROM pictures WHERE list_contains($1, sha256)", [hashes])
             )
             _insert_picture_rows(cur, "pictures", rows)
             cur.execute(
@@ -472,7 +474,7 @@ class DeviceStore:
     def unstage_pictures(self, hashes: list[str]) -> None:
         """Drop the staged picture rows of ``hashes`` (portraits refused: not held)."""
         with self.db.cursor() as cur:
-            cur.execute("DELETE FROM pictures__staging WHERE sha256 IN (SELECT unnest($1))", [hashes])
+            cur.execute("DELETE FROM pictures__staging WHERE list_contains($1, sha256)", [hashes])
 
     def drop_staging(self) -> None:
         """Throw away a failed full sync's staging tables; the live data is untouched."""
