@@ -80,7 +80,7 @@ def load_duckdb() -> bool:
         return False
     os.environ[DUCKDB_ALLOCATOR_ENV] = DUCKDB_ALLOCATOR_OPTIONS
     try:
-        import duckdb  # noqa: F401, PLC0415  # its allocator reads the options as it loads
+        import duckdb  # noqa: F401  # its allocator reads the options as it loads
     finally:
         del os.environ[DUCKDB_ALLOCATOR_ENV]
     return True
