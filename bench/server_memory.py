@@ -41,7 +41,8 @@ async def full_syncs(url: str, devices: int) -> int:
             }
             hashes = tables["pictures"].column("sha256").to_pylist()
             for start in range(0, len(hashes), PICTURE_BATCH):
-                await client.fetch_pictures(hashes[start : start + PICTURE_BATCH])
+                asked = hashes[start : start + PICTURE_BATCH]
+                await client.fetch_pictures(asked, pa.RecordBatchReader.read_all)
             profiles = tables["reservations"].num_rows
     return profiles
 

@@ -1,4 +1,5 @@
-"""A device process keeps few malloc arenas (glibc), however many threads allocate."""
+"""A device process keeps few malloc arenas (glibc), however many threads allocate, and gives
+freed blocks of a MB (its own, Arrow's and DuckDB's) back to the system."""
 
 from __future__ import annotations
 
@@ -39,3 +40,73 @@ def _arenas(prelude: str) -> int:
 def test_a_device_process_keeps_two_arenas() -> None:
     assert _arenas("") > 2  # without the device: an arena per thread that allocates
     assert _arenas("import sync_core.device\n") <= 2
+
+
+# After an 8 MB block is freed (glibc's mmap threshold would rise to it), 100 blocks of 1 MB
+# between small ones that stay, then 40 Arrow arrays of 2 MB, are made and freed; prints the
+# MB each left resident.
+_FREE = """
+import pyarrow as pa
+def anon():
+    for line in open("/proc/self/status"):
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1]) / 1024
+big = bytes(8 << 20)
+del big
+before, kept, blocks = anon(), [], []
+for _ in range(100):
+    blocks.append(bytes(1 << 20))
+    kept.append(bytes(600))
+del blocks
+heap, before = anon() - before, anon()
+arrays = [pa.array(range(at, at + 250_000)) for at in range(40)]
+del arrays
+print(heap, anon() - before)
+"""
+
+
+def _left_resident(prelude: str) -> tuple[float, float]:
+    done = subprocess.run([sys.executable, "-c", prelude + _FREE], check=True, capture_output=True, text=True)
+    heap, arrow = done.stdout.split()
+    return float(heap), float(arrow)
+
+
+def test_a_device_process_gives_freed_blocks_back() -> None:
+    heap, arrow = _left_resident("")
+    assert heap > 8 and arrow > 40  # without the device: the heap and Arrow's pool keep them
+    heap, arrow = _left_resident("import sync_core.device\n")
+    assert heap < 4 and arrow < 4
+
+
+# A group-by over 300,000 rows in DuckDB, its table dropped; prints the MB it left resident
+# and whether DuckDB's allocator options are still in the environment.
+_DUCKDB = """
+import os
+import duckdb
+def anon():
+    for line in open("/proc/self/status"):
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1]) / 1024
+con = duckdb.connect()
+before = anon()
+con.execute("CREATE TABLE t AS SELECT md5(range::VARCHAR) AS s FROM range(300000)")
+con.execute("SELECT s, count(*) FROM t GROUP BY s ORDER BY 2 DESC LIMIT 3").fetchall()
+con.execute("DROP TABLE t")
+print(anon() - before, "DUCKDB_JE_MALLOC_CONF" in os.environ)
+"""
+
+
+def _duckdb_left_resident(prelude: str) -> tuple[float, str]:
+    done = subprocess.run(
+        [sys.executable, "-c", prelude + _DUCKDB], check=True, capture_output=True, text=True
+    )
+    left, in_environment = done.stdout.split()
+    return float(left), in_environment
+
+
+def test_a_device_process_has_duckdb_give_freed_pages_back_and_its_children_not() -> None:
+    left, _ = _duckdb_left_resident("")
+    assert left > 20  # without the device: DuckDB's allocator keeps them a while
+    left, in_environment = _duckdb_left_resident("import sync_core.device\n")
+    assert left < 8
+    assert in_environment == "False"  # a process it starts loads DuckDB with its defaults

@@ -1,6 +1,7 @@
 """Real-size portraits in bounded memory: a device whose DuckDB ``memory_limit`` is a
 fraction of its ship's portraits still full syncs, syncs again and takes new portraits by
-delta; a ship's import refuses a portrait a device would refuse, naming its profile.
+delta; a device keeps the portraits of an answer as its record batches arrive; a ship's import
+refuses a portrait a device would refuse, naming its profile.
 
 The limit is lowered (as a handheld's 64 MB is to hundreds of MB of portraits) so that a
 small ship, quick to make, has portraits several times over it.
@@ -13,6 +14,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -23,11 +25,12 @@ from sync_core.device import DeviceStore, ServerClient
 from sync_core.device import store as device_store
 from sync_core.device.headless import sync_once
 from sync_core.errors import ShipDataError
-from sync_core.protocol import SyncState
+from sync_core.protocol import ARROW_STREAM, SyncState
 from sync_core.server.process import ServerProcess
 from sync_core.server.store import open_server_store
 
 from .conftest import start_server
+from .faults import BrokenOff, FaultyTransport
 
 MEMORY_LIMIT_MB = 16
 PORTRAIT_KB = 80
@@ -86,6 +89,44 @@ async def test_full_sync_sync_now_and_a_delta_of_new_portraits_under_the_memory_
     assert pictures.status is SyncState.SUCCESS and pictures.count == PROFILES
     assert pictures.changes == 2 * NEW_PORTRAITS  # each old portrait deleted, each new one added
     assert len(set(store.portraits.held())) == PROFILES  # the replaced ones' files are gone
+    store.close()
+
+
+class SecondAnswerBrokenOff:
+    """Passes the first answer of portraits whole and breaks the second off 9/10 of the way
+    (after its first record batches); ``first`` counts the portraits of the first."""
+
+    def __init__(self) -> None:
+        self.answers = 0
+        self.first = 0
+
+    def __call__(self, request: httpx.Request, body: bytes) -> tuple[bytes | BrokenOff, str] | None:
+        if request.method != "POST" or not request.url.path.endswith("/pictures"):
+            return None
+        self.answers += 1
+        if self.answers == 1:
+            self.first = pa.ipc.open_stream(body).read_all().num_rows
+            return None
+        if self.answers == 2:
+            assert len(list(pa.ipc.open_stream(body))) > 1  # several record batches
+            return BrokenOff(body, len(body) * 9 // 10), ARROW_STREAM
+        return None
+
+
+async def test_the_portraits_of_an_answer_are_kept_as_its_batches_arrive(
+    photo_server: ServerProcess, tmp_path: Path
+) -> None:
+    """A request for portraits holds one record batch, not the whole answer: when the
+    connection drops late in an answer, the portraits of its batches that arrived whole are
+    in their files already; the run fails as unreachable and nothing is swapped in."""
+    store = DeviceStore(tmp_path / "device.duckdb")
+    faults = SecondAnswerBrokenOff()
+    status = await sync_once(photo_server.url, store, "demo", "demo", transport=FaultyTransport(faults))
+    assert status.status is SyncState.FAILED
+    assert "dropped mid-answer" in (status.error or ""), status.error
+    assert faults.first > 0
+    assert len(set(store.portraits.held())) > faults.first
+    assert store.sync_point() is None
     store.close()
 
 

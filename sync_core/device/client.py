@@ -236,31 +236,23 @@ class ServerClient:
         column (see :func:`_known_columns`); a batch that does not decode raises
         ``pyarrow.ArrowInvalid`` from ``stage``'s reads."""
         where = f"{API_PREFIX}/snapshots/{snapshot_id}/{key}"
-
-        def read(pipe: BodyPipe) -> T:
-            try:
-                reader = pa.ipc.open_stream(pipe)
-            except (pa.ArrowInvalid, OSError) as exc:
-                raise MalformedResponse(f"{where} sent an unreadable Arrow stream") from exc
-            columns = wire_columns(key)
-            if _known_columns(reader.schema.names, columns, where):
-                schema = pa.schema([reader.schema.field(name) for name in columns])
-                reader = pa.RecordBatchReader.from_batches(
-                    schema, (batch.select(list(columns)) for batch in reader)
-                )
-            return stage(reader)
-
+        read = functools.partial(_batch_reader, wire_columns(key), where, stage)
         return await self._send_arrow("GET", where, lambda chunks: read_while_arriving(chunks, read))
 
-    async def fetch_pictures(self, hashes: list[str]) -> pa.Table:
-        """Portraits by content hash: a table of ``sha256``, ``profile_id``, ``jpeg``.
+    async def fetch_pictures(self, hashes: list[str], take: Callable[[pa.RecordBatchReader], T]) -> T:
+        """Portraits by content hash, handed to ``take`` as a reader of record batches of
+        ``sha256``, ``profile_id``, ``jpeg`` (the server sends about 1 MB a batch); ``take``'s
+        result. As :meth:`fetch_snapshot`, ``take`` runs in a worker thread while the body
+        arrives, so a request holds about one batch, not all it asked for; the same errors.
 
-        At most ``PICTURE_BATCH_MAX`` hashes per call. The caller checks each picture.
+        At most ``PICTURE_BATCH_MAX`` hashes per call. ``take`` checks each picture.
         """
         body = PictureRequest(sha256=hashes).model_dump()
         path = f"{API_PREFIX}/pictures"
-        answer = await self._send_arrow("POST", path, _whole, json=body)
-        return _arrow_table(answer, ("sha256", "profile_id", "jpeg"), path)
+        read = functools.partial(_batch_reader, ("sha256", "profile_id", "jpeg"), path, take)
+        return await self._send_arrow(
+            "POST", path, lambda chunks: read_while_arriving(chunks, read), json=body
+        )
 
     async def fetch_changes(self, after: int, limit: int) -> DeltaPage:
         """The changes after cursor ``after``, at most ``limit`` of them.
@@ -450,7 +442,7 @@ class ServerClient:
 
 
 async def _whole(chunks: AsyncIterator[bytes]) -> bytes:
-    """A body's ``chunks`` joined: a small answer (a delta page, a batch of portraits)."""
+    """A body's ``chunks`` joined: a small answer (a delta page)."""
     return b"".join([chunk async for chunk in chunks])
 
 
@@ -499,6 +491,22 @@ def _parsed(adapter: TypeAdapter[Parsed], response: httpx.Response) -> Parsed:
 def _segment(text: str) -> str:
     """``text`` quoted as one URL path segment."""
     return quote(text, safe="")
+
+
+def _batch_reader(
+    columns: tuple[str, ...], where: str, take: Callable[[pa.RecordBatchReader], T], pipe: BodyPipe
+) -> T:
+    """``take``'s result on the Arrow stream arriving in ``pipe``, read a record batch at a
+    time and reduced to ``columns`` (see :func:`_known_columns`). Raises MalformedResponse
+    for a stream that does not open or lacks a column."""
+    try:
+        reader = pa.ipc.open_stream(pipe)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise MalformedResponse(f"{where} sent an unreadable Arrow stream") from exc
+    if _known_columns(reader.schema.names, columns, where):
+        schema = pa.schema([reader.schema.field(name) for name in columns])
+        reader = pa.RecordBatchReader.from_batches(schema, (batch.select(list(columns)) for batch in reader))
+    return take(reader)
 
 
 def _arrow_table(payload: bytes, columns: tuple[str, ...], where: str) -> pa.Table:

@@ -31,6 +31,7 @@ import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypedDict, TypeVar
 
@@ -65,8 +66,9 @@ log = logging.getLogger(__name__)
 REFUSED_NAMED = 5
 Subscriber = Callable[[SyncStatus], None]
 Staged = TypeVar("Staged")
-# Takes good portraits, the number refused, how many of them count as this run's changes,
-# and the time; returns the portraits the live store gained.
+# Takes the rows (sha256, profile_id) of good portraits whose files are written, the number
+# refused, how many of them count as this run's changes, and the time; returns the portraits
+# the live store gained.
 PictureSink = Callable[[pa.Table, int, int, datetime], int]
 # Bounds one whole run (docs/architecture.md, 'Every request has a timeout'); each request has its
 # own, shorter timeout.
@@ -74,7 +76,7 @@ SYNC_DEADLINE_SECONDS = 600.0
 DEFAULT_PAGE_SIZE = 1000
 # The bytes of portraits asked for per request: the first asks for as many as fit at
 # PICTURE_MAX_BYTES each, later ones as many as fit at the largest seen so far (at most
-# PICTURE_BATCH_MAX). The device's peak memory holds about three times this.
+# PICTURE_BATCH_MAX). The answer is read a record batch (about 1 MB) at a time.
 PORTRAIT_BATCH_BYTES = 4 * 1024 * 1024
 # The general parameter naming the delta interval, and its default (seed: every 30 minutes).
 INTERVAL_PARAMETER = "delta_sync_interval_minutes"
@@ -325,25 +327,26 @@ class SyncEngine:
         counted: Collection[str] = (),
         meter: FullSyncMeter | None = None,
     ) -> dict[str, str]:
-        """Fetch ``hashes`` in batches of about ``PORTRAIT_BATCH_BYTES``, hand the good
-        portraits to ``sink``; return the refused ones (hash -> whose, for the status). Each
-        good portrait is a change of this run unless its hash is in ``counted``; a full
-        sync's ``meter`` counts every portrait fetched. A delta's portraits are live at once
-        (``last_updated`` moves); a full sync's are staged until the swap."""
+        """Fetch ``hashes`` in requests of about ``PORTRAIT_BATCH_BYTES``, each answer's good
+        portraits written to their files a record batch at a time as it arrives
+        (:meth:`_keep_checked`), then their rows handed to ``sink``; return the refused ones
+        (hash -> whose, for the status). Each good portrait is a change of this run unless its
+        hash is in ``counted``; a full sync's ``meter`` counts every portrait fetched. A
+        delta's portraits are live at once (``last_updated`` moves); a full sync's are staged
+        until the swap."""
         failed: dict[str, str] = {}
         start, largest = 0, PICTURE_MAX_BYTES
         while start < len(hashes):
             size = min(PICTURE_BATCH_MAX, max(1, PORTRAIT_BATCH_BYTES // largest))
             asked = hashes[start : start + size]
             start += size
-            batch = await self.client.fetch_pictures(asked)
-            good, refused, biggest = _good_pictures(batch, asked)
-            largest = biggest or largest
-            failed |= refused
-            self._refused |= refused
+            kept = await self.client.fetch_pictures(asked, functools.partial(self._keep_checked, asked))
+            largest = kept.largest or largest
+            failed |= kept.refused
+            self._refused |= kept.refused
             at = self.clock.now()
-            fresh = sum(sha256 not in counted for sha256 in good.column("sha256").to_pylist())
-            gained = await asyncio.to_thread(sink, good, len(refused), fresh, at)
+            fresh = sum(sha256 not in counted for sha256 in kept.rows.column("sha256").to_pylist())
+            gained = await asyncio.to_thread(sink, kept.rows, len(kept.refused), fresh, at)
             row = self._status.datasets["pictures"]
             figures: dict[str, object] = {"changes": row.changes + fresh, "count": row.count + gained}
             if meter is None:
@@ -353,9 +356,31 @@ class SyncEngine:
             self._mark("pictures", SyncState.IN_PROGRESS, **figures)
         return failed
 
+    def _keep_checked(self, asked: list[str], reader: pa.RecordBatchReader) -> _Kept:
+        """Check the portraits ``reader`` yields (an answer to ``asked``, read as it arrives)
+        and write the good ones to their files, a record batch at a time. Raises SyncError
+        for a batch that does not decode, OSError when a file cannot be written."""
+        wanted, rows, largest = set(asked), [], 0
+        refused: dict[str, str] = {}
+        try:
+            for batch in reader:
+                good, bad, biggest = _good_pictures(batch, wanted)
+                self.store.keep_portraits(good)
+                rows.append(good.select(["sha256", "profile_id"]))
+                refused |= bad
+                largest = max(largest, biggest)
+        except pa.ArrowInvalid as exc:
+            raise SyncError(f"pictures: the server sent an unreadable Arrow stream ({exc})") from exc
+        kept = pa.Table.from_batches(
+            rows, pa.schema([reader.schema.field("sha256"), reader.schema.field("profile_id")])
+        )
+        held = set(kept.column("sha256").to_pylist())
+        missing = {sha256: f"portrait {sha256[:12]} (not sent)" for sha256 in asked if sha256 not in held}
+        missing.update((sha256, who) for sha256, who in refused.items() if sha256 in missing)
+        return _Kept(kept, missing, largest)
+
     def _keep_portraits(self, rows: pa.Table, refused: int, changes: int, at: datetime) -> int:
-        self.store.keep_portraits(rows)
-        return rows.num_rows  # what the device will hold once swapped in
+        return rows.num_rows  # written already; what the device will hold once swapped in
 
     def _add_pictures(self, rows: pa.Table, refused: int, changes: int, at: datetime) -> int:
         return self.store.add_pictures(rows, refused, changes, at)
@@ -550,11 +575,22 @@ def _no_portraits(rows: Rows) -> tuple[int, list[str]]:
     return 0, []
 
 
-def _good_pictures(batch: pa.Table, asked: list[str]) -> tuple[pa.Table, dict[str, str], int]:
-    """Keep the portraits of ``batch`` that were asked for and pass :func:`picture_problem`;
-    the ones asked for and not kept (refused, or not sent): hash -> whose (the profile id
-    and the problem); and the bytes of the largest kept (0 when none is)."""
-    keep, wanted, good, refused, largest = [], set(asked), set(), {}, 0
+@dataclass(frozen=True)
+class _Kept:
+    """An answer's portraits once checked: the ``rows`` (``sha256``, ``profile_id``) of those
+    written to files, the ones asked for and not kept (hash -> whose: the profile id and the
+    problem, or "not sent"), and the bytes of the largest kept (0 when none is)."""
+
+    rows: pa.Table
+    refused: dict[str, str]
+    largest: int
+
+
+def _good_pictures(batch: pa.RecordBatch, wanted: set[str]) -> tuple[pa.RecordBatch, dict[str, str], int]:
+    """The portraits of ``batch`` that were asked for (``wanted``) and pass
+    :func:`picture_problem`; the others refused: hash -> whose (the profile id and the
+    problem); and the bytes of the largest kept (0 when none is)."""
+    keep, refused, largest = [], {}, 0
     jpegs = batch.column("jpeg")  # one portrait's bytes at a time: no copy of the whole batch
     for at, (sha256, profile_id) in enumerate(
         zip(batch.column("sha256").to_pylist(), batch.column("profile_id").to_pylist(), strict=True)
@@ -565,13 +601,10 @@ def _good_pictures(batch: pa.Table, asked: list[str]) -> tuple[pa.Table, dict[st
             log.warning("portrait %s of profile %r refused: %s", sha256, profile_id, problem)
             refused[sha256] = f"{profile_id} ({problem})"
         else:
-            good.add(sha256)
             largest = max(largest, len(jpeg))
         keep.append(problem is None)
-    missing = {sha256: f"portrait {sha256[:12]} (not sent)" for sha256 in asked if sha256 not in good}
-    missing.update((sha256, who) for sha256, who in refused.items() if sha256 in missing)
     kept = batch if all(keep) else batch.filter(pa.array(keep, type=pa.bool_()))
-    return kept, missing, largest
+    return kept, refused, largest
 
 
 def _refused_text(count: int, named: dict[str, str]) -> str:

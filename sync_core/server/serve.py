@@ -9,8 +9,6 @@ app's lifespan closes the store.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import json
 import logging
 import os
@@ -22,9 +20,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pyarrow as pa
 import uvicorn
 
+from sync_core.allocator import return_large_blocks, use_system_pool
 from sync_core.server.app import create_app
 from sync_core.server.changes import prune_tombstones
 from sync_core.server.log_scrub import withhold_messages
@@ -36,11 +34,6 @@ log = logging.getLogger(__name__)
 # 'Deletes travel as tombstones'): a device unused for longer is wiped anyway and needs a full sync.
 TOMBSTONE_DAYS = 15
 DEFAULT_TOKEN_LIFETIME = 12 * 3600.0
-
-# mallopt's parameter number for the mmap threshold (glibc's malloc.h), and the value set:
-# glibc's initial threshold, made fixed (return_large_blocks).
-M_MMAP_THRESHOLD = -3
-MMAP_THRESHOLD = 128 * 1024
 
 # Connections the kernel may hold before the server accepts them: at the alarm every
 # handheld connects within the same second, and a full queue drops a connection attempt
@@ -75,18 +68,6 @@ def open_store(data_dir: Path, db: str | Path, portraits: Path | None = None) ->
     horizon = prune_tombstones(store, datetime.now(UTC).replace(tzinfo=None) - timedelta(days=TOMBSTONE_DAYS))
     log.info("tombstone horizon: %s", horizon)
     return store
-
-
-def return_large_blocks() -> None:
-    """Make glibc's allocator give every block of ``MMAP_THRESHOLD`` bytes or more back to
-    the system when it is freed. By default the threshold rises to the largest block freed so
-    far, after which the import's batches of a few MB stayed in the heap, unused: reading a
-    400 MB pictures file left ~50 MB more resident. Does nothing on another C library."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
-    except (OSError, AttributeError):
-        log.debug("no mallopt: large blocks are left to the C library")
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -141,9 +122,9 @@ def serve(
     Raises OSError / ssl.SSLError for an unreadable certificate or key."""
     if with_parent:
         exit_with_parent()
-    # Arrow's default pool (jemalloc) kept the import's freed batches: the system allocator
-    # hands them back, so the server's peak stays near one batch (README, "Benchmark").
-    pa.set_memory_pool(pa.system_memory_pool())
+    # Arrow's default pool kept the import's freed batches, and glibc kept blocks of a few MB
+    # once its mmap threshold rose: so the server's peak stays near one batch (README, "Benchmark").
+    use_system_pool()
     return_large_blocks()
     store = open_store(data_dir, db_path, portraits)
     sock = bind(host, port)
