@@ -11,9 +11,11 @@ glibc also raises its mmap threshold to the largest block freed so far (up to 32
 which blocks of a few MB (a batch of portraits, an answer's body) come from the heap and stay
 resident once freed: :func:`return_large_blocks` fixes the threshold at glibc's initial
 128 KB. Arrow's default pool (mimalloc, or jemalloc) keeps freed buffers for reuse as well;
-:func:`use_system_pool` hands Arrow's buffers to malloc instead. On the device the two took a
-full sync of the icon preset with 40 KB portraits from ~220 to ~176 MB (three syncs in one
-process). Where the C library is not glibc, the mallopt calls change nothing.
+:func:`sync_core.server.serve.use_system_pool` hands the server's Arrow buffers to malloc
+instead (a device reads Arrow with nanoarrow, which allocates from malloc). On the device the
+two took a full sync of the icon preset with 40 KB portraits from ~220 to ~176 MB (three syncs
+in one process, when the device still read Arrow with pyarrow).
+Where the C library is not glibc, the mallopt calls change nothing.
 
 DuckDB allocates from a jemalloc of its own, which keeps freed pages for a while (its
 "dirty decay") before it gives them back: :func:`load_duckdb` loads DuckDB with that delay at
@@ -26,8 +28,6 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
-
-import pyarrow as pa
 
 # glibc's mallopt parameters (malloc.h): the mmap threshold and the most arenas.
 M_MMAP_THRESHOLD = -3
@@ -62,12 +62,6 @@ def return_large_blocks() -> bool:
     """Make glibc give every block of ``MMAP_THRESHOLD`` bytes or more back to the system
     when it is freed (the threshold no longer rises); True when the C library took it."""
     return _mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
-
-
-def use_system_pool() -> None:
-    """Allocate Arrow's buffers from this process's malloc (Arrow's ``system`` pool), so a
-    freed batch goes back to the system with the rest (:func:`return_large_blocks`)."""
-    pa.set_memory_pool(pa.system_memory_pool())
 
 
 def load_duckdb() -> bool:

@@ -6,10 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.ipc
 
 from sync_core.device import DeviceStore
-from sync_core.device.sealing import SEALED_COLUMN, SEALED_FIELDS, sealed_rows
-from sync_core.protocol import DATASET_COLUMNS, id_column
+from sync_core.device.arrow_rows import ArrowRows, ArrowStream
+from sync_core.device.sealing import SEALED_COLUMN, SEALED_FIELDS
+from sync_core.device.store import insert_rows
+from sync_core.protocol import DATASET_COLUMNS, id_column, wire_columns
 
 _ARROW = {"VARCHAR": pa.string(), "INTEGER": pa.int32(), "DATE": pa.date32(), "BLOB": pa.binary()}
 
@@ -21,10 +24,26 @@ def put_rows(store: DeviceStore, key: str, rows: list[dict[str, Any]]) -> None:
         for row in rows:
             store.portraits.write(row["sha256"], row["jpeg"])
         rows = [{**row, "jpeg": None} for row in rows]
+    with store.db.cursor() as cur:
+        for part, sealed in store.seal(key, wire_rows(key, rows)):
+            insert_rows(cur, key, key, part, sealed)
+
+
+def wire_rows(key: str, rows: list[dict[str, Any]]) -> ArrowRows:
+    """``rows`` of dataset ``key`` (wire column -> value; absent columns NULL) as the device's
+    client reads them off the wire."""
+    return ArrowStream(arrow_stream(key, rows), wire_columns(key), key).read_all()
+
+
+def arrow_stream(key: str, rows: list[dict[str, Any]]) -> bytes:
+    """``rows`` of dataset ``key`` (wire column -> value; absent columns NULL) as an Arrow
+    stream of the server's."""
     schema = pa.schema([(name, _ARROW[kind]) for name, kind in DATASET_COLUMNS[key]])
     table = pa.Table.from_pylist([{name: row.get(name) for name in schema.names} for row in rows], schema)
-    with store.db.cursor() as cur:
-        cur.from_arrow(sealed_rows(store.sealer, key, table)).insert_into(f'"{key}"')
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
 
 
 def opened_rows(store: DeviceStore, key: str) -> list[dict[str, Any]]:

@@ -1,5 +1,6 @@
 """A device process keeps few malloc arenas (glibc), however many threads allocate, and gives
-freed blocks of a MB (its own, Arrow's and DuckDB's) back to the system."""
+freed blocks of a MB (its own and DuckDB's) back to the system; so does the server, Arrow's
+buffers included."""
 
 from __future__ import annotations
 
@@ -72,10 +73,22 @@ def _left_resident(prelude: str) -> tuple[float, float]:
 
 
 def test_a_device_process_gives_freed_blocks_back() -> None:
-    heap, arrow = _left_resident("")
-    assert heap > 8 and arrow > 40  # without the device: the heap and Arrow's pool keep them
-    heap, arrow = _left_resident("import sync_core.device\n")
-    assert heap < 4 and arrow < 4
+    heap, _ = _left_resident("")
+    assert heap > 8  # without the device: the heap keeps them
+    heap, _ = _left_resident("import sync_core.device\n")
+    assert heap < 4
+
+
+def test_the_server_gives_arrow_buffers_back() -> None:
+    _, arrow = _left_resident("")
+    assert arrow > 40  # Arrow's own pool keeps them
+    server = (
+        "from sync_core.allocator import return_large_blocks\n"
+        "from sync_core.server.serve import use_system_pool\n"
+        "return_large_blocks()\nuse_system_pool()\n"
+    )
+    _, arrow = _left_resident(server)
+    assert arrow < 4
 
 
 # A group-by over 300,000 rows in DuckDB, its table dropped; prints the MB it left resident

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.ipc
 import pytest
 
+from sync_core.device.arrow_rows import ArrowStream
 from sync_core.device.body_pipe import PIPE_BYTES, BodyPipe, read_while_arriving
 
 CHUNK = 64 * 1024
@@ -26,6 +27,11 @@ def _stream() -> bytes:
         for _ in range(BATCHES):
             writer.write_batch(batch)
     return sink.getvalue().to_pybytes()
+
+
+def _read(pipe: BodyPipe) -> ArrowStream:
+    """The device's reader of the Arrow stream arriving in ``pipe``."""
+    return ArrowStream(pipe, ("id",), "the test body")
 
 
 class Body:
@@ -55,7 +61,7 @@ async def test_batches_are_read_while_the_body_arrives() -> None:
 
     def consume(pipe: BodyPipe) -> int:
         rows = 0
-        for batch in pa.ipc.open_stream(pipe):
+        for batch in _read(pipe):
             seen_at.append(body.sent)
             rows += batch.num_rows
         return rows
@@ -71,7 +77,7 @@ async def test_a_reader_that_stops_early_ends_the_transfer() -> None:
     body = Body(_stream())
 
     def first_batch(pipe: BodyPipe) -> int:
-        return next(iter(pa.ipc.open_stream(pipe))).num_rows
+        return next(iter(_read(pipe))).num_rows
 
     assert await read_while_arriving(body.chunks(), first_batch) > 0
     assert body.sent < body.total
@@ -83,7 +89,7 @@ async def test_a_body_that_breaks_off_raises_the_transport_error() -> None:
 
     def consume(pipe: BodyPipe) -> int:
         try:
-            return sum(batch.num_rows for batch in pa.ipc.open_stream(pipe))
+            return sum(batch.num_rows for batch in _read(pipe))
         finally:
             finished.set()
 

@@ -3,7 +3,7 @@
 A full sync's biggest dataset (the reservations: ~2.3 MB of Arrow per 10,000 profiles) used to
 be read whole before its first row was staged, so the device's memory grew with the ship. Here
 the event loop hands the body's chunks to a :class:`BodyPipe` while a worker thread reads it as
-a file (``pyarrow.ipc.open_stream`` takes any object with ``read``) and stages each record batch
+a binary file (nanoarrow's IPC reader takes any object with ``readinto``) and stages each record batch
 as it completes: at most ``PIPE_BYTES`` of body wait between them, whatever the ship.
 """
 
@@ -13,7 +13,7 @@ import asyncio
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 # Body bytes the event loop may queue ahead of the reading thread before it waits.
@@ -101,6 +101,14 @@ class BodyPipe:
                 wanted -= len(chunk)
         return b"".join(parts)
 
+    def readinto(self, buffer: Any) -> int:
+        """Fill ``buffer`` (writable bytes) with the next bytes of the body: all of it, fewer
+        only at its end (0 there). Blocks and raises as :meth:`read`."""
+        view = memoryview(buffer).cast("B")
+        data = self.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
     def close(self) -> None:
         """The reader is done: drop what is queued and refuse later writes."""
         with self._ready:
@@ -108,11 +116,6 @@ class BodyPipe:
             self._chunks.clear()
             self._queued = 0
             self._ready.notify_all()
-
-    @property
-    def closed(self) -> bool:
-        """True once the reader is done (the ``io`` protocol pyarrow checks)."""
-        return self._closed
 
 
 async def read_while_arriving(chunks: AsyncIterator[bytes], consume: Callable[[BodyPipe], T]) -> T:

@@ -3,8 +3,9 @@
 Every request has a timeout (connect 5 s, read 15 s; docs/architecture.md, 'Every request has a
 timeout') and the HTTP layer never retries by itself. Transport failures, error statuses and
 unreadable bodies are turned into the :mod:`sync_core.errors` tree, so callers handle one family of
-errors. Bulk data arrives as Arrow IPC streams: a snapshot's datasets are handed over as
-record batches while they arrive, portraits and delta pages as a ``pyarrow.Table``.
+errors. Bulk data arrives as Arrow IPC streams (:mod:`~sync_core.device.arrow_rows`): a
+snapshot's datasets and portraits are handed over a record batch at a time while they arrive,
+a delta page whole.
 """
 
 from __future__ import annotations
@@ -15,17 +16,15 @@ import logging
 import os
 import random
 import ssl
-import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeAlias, TypeVar, cast
 from urllib.parse import quote
 
 import httpx
-import pyarrow as pa
-import pyarrow.ipc
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from sync_core.device.arrow_rows import ArrowRows, ArrowStream
 from sync_core.device.body_pipe import BodyPipe, read_while_arriving
 from sync_core.device.delta_page import DeltaPage
 from sync_core.errors import (
@@ -225,22 +224,20 @@ class ServerClient:
         """Ask the server for one consistent read of every dataset (see SnapshotManifest)."""
         return _model(SnapshotManifest, await self._send("POST", f"{API_PREFIX}/snapshots"))
 
-    async def fetch_snapshot(
-        self, snapshot_id: str, key: str, stage: Callable[[pa.RecordBatchReader], T]
-    ) -> T:
-        """Dataset ``key`` of snapshot ``snapshot_id`` handed to ``stage`` as a reader of its
-        record batches (wire columns; columns it does not know are dropped); ``stage``'s
+    async def fetch_snapshot(self, snapshot_id: str, key: str, stage: Callable[[ArrowStream], T]) -> T:
+        """Dataset ``key`` of snapshot ``snapshot_id`` handed to ``stage`` as a stream of its
+        record batches (wire columns; columns it does not know are left unread); ``stage``'s
         result. ``stage`` runs in a worker thread while the body arrives, each batch decoded
         as it completes (:mod:`~sync_core.device.body_pipe`), so a big dataset is never
         whole in memory. Raises MalformedResponse for a stream that does not open or lacks a
-        column (see :func:`_known_columns`); a batch that does not decode raises
-        ``pyarrow.ArrowInvalid`` from ``stage``'s reads."""
+        column (see :func:`~sync_core.device.arrow_rows.check_columns`), and from ``stage``'s
+        reads for a batch that does not decode."""
         where = f"{API_PREFIX}/snapshots/{snapshot_id}/{key}"
         read = functools.partial(_batch_reader, wire_columns(key), where, stage)
         return await self._send_arrow("GET", where, lambda chunks: read_while_arriving(chunks, read))
 
-    async def fetch_pictures(self, hashes: list[str], take: Callable[[pa.RecordBatchReader], T]) -> T:
-        """Portraits by content hash, handed to ``take`` as a reader of record batches of
+    async def fetch_pictures(self, hashes: list[str], take: Callable[[ArrowStream], T]) -> T:
+        """Portraits by content hash, handed to ``take`` as a stream of record batches of
         ``sha256``, ``profile_id``, ``jpeg`` (the server sends about 1 MB a batch); ``take``'s
         result. As :meth:`fetch_snapshot`, ``take`` runs in a worker thread while the body
         arrives, so a request holds about one batch, not all it asked for; the same errors.
@@ -263,7 +260,7 @@ class ServerClient:
         params = {"after": after, "limit": limit}
         path = f"{API_PREFIX}/changes"
         body = await self._send_arrow("GET", path, _whole, params=params)
-        return _delta_page(_arrow_table(body, PAGE_COLUMNS, path), path, after)
+        return _delta_page(ArrowStream(body, PAGE_COLUMNS, path), path, after)
 
     async def post_changes(self, changes: list[RecordChange]) -> EditResult:
         """Office edits, applied by the server in one transaction (role office).
@@ -494,69 +491,18 @@ def _segment(text: str) -> str:
 
 
 def _batch_reader(
-    columns: tuple[str, ...], where: str, take: Callable[[pa.RecordBatchReader], T], pipe: BodyPipe
+    columns: tuple[str, ...], where: str, take: Callable[[ArrowStream], T], pipe: BodyPipe
 ) -> T:
     """``take``'s result on the Arrow stream arriving in ``pipe``, read a record batch at a
-    time and reduced to ``columns`` (see :func:`_known_columns`). Raises MalformedResponse
-    for a stream that does not open or lacks a column."""
-    try:
-        reader = pa.ipc.open_stream(pipe)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise MalformedResponse(f"{where} sent an unreadable Arrow stream") from exc
-    if _known_columns(reader.schema.names, columns, where):
-        schema = pa.schema([reader.schema.field(name) for name in columns])
-        reader = pa.RecordBatchReader.from_batches(schema, (batch.select(list(columns)) for batch in reader))
-    return take(reader)
+    time, of which ``columns`` are read. Raises MalformedResponse for a stream that does not
+    open or lacks a column."""
+    return take(ArrowStream(pipe, columns, where))
 
 
-def _arrow_table(payload: bytes, columns: tuple[str, ...], where: str) -> pa.Table:
-    """The Arrow stream ``payload`` reduced to ``columns``, in that order.
-
-    A newer server may send columns this device does not know: they are dropped (logged once
-    per place and column), so an older handheld keeps syncing. A column it needs that is
-    absent raises MalformedResponse naming it ("server too old"); an unreadable stream
-    raises MalformedResponse too.
-    """
-    try:
-        table = pa.ipc.open_stream(payload).read_all()
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise MalformedResponse(f"{where} sent an unreadable Arrow stream") from exc
-    return table.select(list(columns)) if _known_columns(table.column_names, columns, where) else table
-
-
-def _known_columns(names: list[str], columns: tuple[str, ...], where: str) -> bool:
-    """True when ``names`` (what the server sent) must be reduced to ``columns``; False when
-    they are exactly ``columns``. Unknown columns are logged once; a needed column that is
-    absent, or a column sent twice, raises MalformedResponse."""
-    missing = [name for name in columns if name not in names]
-    if missing:
-        raise MalformedResponse(f"{where}: server too old: column {missing[0]} is missing")
-    for name in names:
-        if name not in columns:
-            _note_unknown_column(columns, name, where)
-    if tuple(names) == columns:
-        return False
-    if len(set(names)) < len(names):
-        raise MalformedResponse(f"{where} sent a column twice: {names}")
-    return True
-
-
-_unknown_columns: set[tuple[tuple[str, ...], str]] = set()
-_unknown_lock = threading.Lock()
-
-
-def _note_unknown_column(columns: tuple[str, ...], name: str, where: str) -> None:
-    """Log, once per process for each kind of table (its expected ``columns``) and unknown
-    column ``name``, that the column was ignored."""
-    with _unknown_lock:
-        first = (columns, name) not in _unknown_columns
-        _unknown_columns.add((columns, name))
-    if first:
-        log.warning("%s sent column %r, unknown to this device: ignored", where, name)
-
-
-def _delta_page(table: pa.Table, path: str, after: int) -> DeltaPage:
-    metadata = table.schema.metadata or {}
+def _delta_page(stream: ArrowStream, path: str, after: int) -> DeltaPage:
+    """The page ``stream`` holds: its cursor and more flag (schema metadata), then per
+    changed dataset its rows (an Arrow stream of their own) and deleted ids."""
+    metadata = stream.metadata
     try:
         cursor = int(metadata[PAGE_CURSOR])
         more = metadata[PAGE_MORE] == b"1"
@@ -564,13 +510,13 @@ def _delta_page(table: pa.Table, path: str, after: int) -> DeltaPage:
         raise MalformedResponse(f"{path} sent a page without its cursor") from exc
     if cursor < after:
         raise MalformedResponse(f"{path} moved the cursor back from {after} to {cursor}")
-    upserts: dict[str, pa.Table] = {}
+    upserts: dict[str, ArrowRows] = {}
     deletes: dict[str, list[str]] = {}
-    for key, rows, deleted in zip(*(table.column(c).to_pylist() for c in PAGE_COLUMNS), strict=True):
+    for key, rows, deleted in stream.read_all().tuples():
         if key not in DATASETS:
             raise MalformedResponse(f"{path} sent changes of an unknown dataset {key!r}")
         if rows is not None:
-            upserts[key] = _arrow_table(rows, wire_columns(key), f"{path} ({key})")
+            upserts[key] = ArrowStream(rows, wire_columns(key), f"{path} ({key})").read_all()
         if deleted:
             deletes[key] = deleted
     return DeltaPage(cursor=cursor, more=more, upserts=upserts, deletes=deletes)

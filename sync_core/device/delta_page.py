@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pyarrow as pa
+from sync_core.device.arrow_rows import ArrowRows
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,7 @@ class DeltaPage:
 
     cursor: int
     more: bool
-    upserts: dict[str, pa.Table]
+    upserts: dict[str, ArrowRows]
     deletes: dict[str, list[str]]
 
     @property

@@ -36,9 +36,9 @@ from datetime import datetime, timedelta
 from typing import TypedDict, TypeVar
 
 import duckdb
-import pyarrow as pa
 
 from sync_core.clock import Clock
+from sync_core.device.arrow_rows import ArrowStream
 from sync_core.device.client import ServerClient
 from sync_core.device.progress import FullSyncMeter
 from sync_core.device.status import (
@@ -69,7 +69,7 @@ Staged = TypeVar("Staged")
 # Takes the rows (sha256, profile_id) of good portraits whose files are written, the number
 # refused, how many of them count as this run's changes, and the time; returns the portraits
 # the live store gained.
-PictureSink = Callable[[pa.Table, int, int, datetime], int]
+PictureSink = Callable[[list[tuple[str, str]], int, int, datetime], int]
 # Bounds one whole run (docs/architecture.md, 'Every request has a timeout'); each request has its
 # own, shorter timeout.
 SYNC_DEADLINE_SECONDS = 600.0
@@ -313,7 +313,7 @@ class SyncEngine:
                 }
                 self._mark(key, SyncState.IN_PROGRESS, **figures)
             if "pictures" in page.upserts:  # a new portrait is journaled as a picture row
-                named += page.upserts["pictures"].column("sha256").to_pylist()
+                named += page.upserts["pictures"].values("sha256")
             cursor, first = page.cursor, False
             if not page.more:
                 return named
@@ -345,7 +345,7 @@ class SyncEngine:
             failed |= kept.refused
             self._refused |= kept.refused
             at = self.clock.now()
-            fresh = sum(sha256 not in counted for sha256 in kept.rows.column("sha256").to_pylist())
+            fresh = sum(sha256 not in counted for sha256, _ in kept.rows)
             gained = await asyncio.to_thread(sink, kept.rows, len(kept.refused), fresh, at)
             row = self._status.datasets["pictures"]
             figures: dict[str, object] = {"changes": row.changes + fresh, "count": row.count + gained}
@@ -356,41 +356,37 @@ class SyncEngine:
             self._mark("pictures", SyncState.IN_PROGRESS, **figures)
         return failed
 
-    def _keep_checked(self, asked: list[str], reader: pa.RecordBatchReader) -> _Kept:
-        """Check the portraits ``reader`` yields (an answer to ``asked``, read as it arrives)
-        and write the good ones to their files, a record batch at a time. Raises SyncError
-        for a batch that does not decode, OSError when a file cannot be written."""
+    def _keep_checked(self, asked: list[str], stream: ArrowStream) -> _Kept:
+        """Check the portraits ``stream`` yields (an answer to ``asked``, read as it arrives)
+        and write the good ones to their files, one at a time. Raises MalformedResponse for a
+        batch that does not decode, OSError when a file cannot be written."""
         wanted, rows, largest = set(asked), [], 0
         refused: dict[str, str] = {}
-        try:
-            for batch in reader:
-                good, bad, biggest = _good_pictures(batch, wanted)
-                self.store.keep_portraits(good)
-                rows.append(good.select(["sha256", "profile_id"]))
-                refused |= bad
-                largest = max(largest, biggest)
-        except pa.ArrowInvalid as exc:
-            raise SyncError(f"pictures: the server sent an unreadable Arrow stream ({exc})") from exc
-        kept = pa.Table.from_batches(
-            rows, pa.schema([reader.schema.field("sha256"), reader.schema.field("profile_id")])
-        )
-        held = set(kept.column("sha256").to_pylist())
+        for batch in stream:
+            for sha256, profile_id, jpeg in batch.tuples():
+                problem = "not asked for" if sha256 not in wanted else picture_problem(sha256, jpeg)
+                if problem:
+                    log.warning("portrait %s of profile %r refused: %s", sha256, profile_id, problem)
+                    refused[sha256] = f"{profile_id} ({problem})"
+                    continue
+                self.store.keep_portrait(sha256, jpeg)
+                rows.append((sha256, profile_id))
+                largest = max(largest, len(jpeg))
+        held = {sha256 for sha256, _ in rows}
         missing = {sha256: f"portrait {sha256[:12]} (not sent)" for sha256 in asked if sha256 not in held}
         missing.update((sha256, who) for sha256, who in refused.items() if sha256 in missing)
-        return _Kept(kept, missing, largest)
+        return _Kept(rows, missing, largest)
 
-    def _keep_portraits(self, rows: pa.Table, refused: int, changes: int, at: datetime) -> int:
-        return rows.num_rows  # written already; what the device will hold once swapped in
+    def _keep_portraits(self, rows: list[tuple[str, str]], refused: int, changes: int, at: datetime) -> int:
+        return len(rows)  # written already; what the device will hold once swapped in
 
-    def _add_pictures(self, rows: pa.Table, refused: int, changes: int, at: datetime) -> int:
+    def _add_pictures(self, rows: list[tuple[str, str]], refused: int, changes: int, at: datetime) -> int:
         return self.store.add_pictures(rows, refused, changes, at)
 
     def _stage(self, key: str, stage: Callable[[Rows], Staged], rows: Rows) -> Staged:
         """``stage(rows)``, a failure to decode or store them as a SyncError naming ``key``."""
         try:
             return stage(rows)
-        except pa.ArrowInvalid as exc:
-            raise SyncError(f"{key}: the server sent an unreadable Arrow stream ({exc})") from exc
         except duckdb.Error as exc:
             raise SyncError(f"{key}: the server sent rows the device cannot store ({exc})") from exc
 
@@ -581,30 +577,9 @@ class _Kept:
     written to files, the ones asked for and not kept (hash -> whose: the profile id and the
     problem, or "not sent"), and the bytes of the largest kept (0 when none is)."""
 
-    rows: pa.Table
+    rows: list[tuple[str, str]]
     refused: dict[str, str]
     largest: int
-
-
-def _good_pictures(batch: pa.RecordBatch, wanted: set[str]) -> tuple[pa.RecordBatch, dict[str, str], int]:
-    """The portraits of ``batch`` that were asked for (``wanted``) and pass
-    :func:`picture_problem`; the others refused: hash -> whose (the profile id and the
-    problem); and the bytes of the largest kept (0 when none is)."""
-    keep, refused, largest = [], {}, 0
-    jpegs = batch.column("jpeg")  # one portrait's bytes at a time: no copy of the whole batch
-    for at, (sha256, profile_id) in enumerate(
-        zip(batch.column("sha256").to_pylist(), batch.column("profile_id").to_pylist(), strict=True)
-    ):
-        jpeg = jpegs[at].as_py()
-        problem = "not asked for" if sha256 not in wanted else picture_problem(sha256, jpeg)
-        if problem:
-            log.warning("portrait %s of profile %r refused: %s", sha256, profile_id, problem)
-            refused[sha256] = f"{profile_id} ({problem})"
-        else:
-            largest = max(largest, len(jpeg))
-        keep.append(problem is None)
-    kept = batch if all(keep) else batch.filter(pa.array(keep, type=pa.bool_()))
-    return kept, refused, largest
 
 
 def _refused_text(count: int, named: dict[str, str]) -> str:

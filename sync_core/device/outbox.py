@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
-import pyarrow as pa
-
 from sync_core.device.status import REFUSALS_SHOWN, Refusal
 from sync_core.duck import Database, first_row
 from sync_core.muster import REGISTRATION_COLUMNS, REGISTRATION_DDL
@@ -88,25 +86,20 @@ class Outbox:
         """Record one upload's answer in one transaction: ``sent`` ids leave the outbox,
         ``failed`` ids (id -> the server's reason) are refused for good, ``retry`` ids count
         one more failed attempt and stay pending. ``at`` is the upload's time."""
-        updates = pa.table(
-            {
-                "registration_id": sent + list(failed) + retry,
-                "state": [UploadState.SENT.value] * len(sent)
-                + [UploadState.FAILED.value] * len(failed)
-                + [UploadState.PENDING.value] * len(retry),
-                "reason": [None] * len(sent) + list(failed.values()) + [None] * len(retry),
-            }
-        )
+        ids = sent + list(failed) + retry
+        states = [UploadState.SENT.value] * len(sent) + [UploadState.FAILED.value] * len(failed)
+        states += [UploadState.PENDING.value] * len(retry)
+        reasons = [None] * len(sent) + list(failed.values()) + [None] * len(retry)
         with self.db.transaction() as cur:
-            cur.register("answer", updates)
             cur.execute(
                 "UPDATE registrations r SET upload_state = a.state, failed_reason = a.reason, "
                 "attempts = r.attempts + CASE WHEN a.state = 'sent' THEN 0 ELSE 1 END, "
                 "uploaded_at = CASE WHEN a.state = 'sent' THEN $1 ELSE r.uploaded_at END "
-                "FROM answer a WHERE r.registration_id = a.registration_id AND r.upload_state = 'pending'",
-                [_naive_utc(at)],
+                "FROM (SELECT unnest($2::VARCHAR[]) AS registration_id, unnest($3::VARCHAR[]) AS state, "
+                "unnest($4::VARCHAR[]) AS reason) a "
+                "WHERE r.registration_id = a.registration_id AND r.upload_state = 'pending'",
+                [_naive_utc(at), ids, states, reasons],
             )
-            cur.unregister("answer")
 
     def requeue_failed(self, server_id: str) -> int:
         """Put ``server_id``'s refused registrations back to pending (Retry); returns how many."""

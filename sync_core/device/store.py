@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import Any, TypeAlias, TypeVar
 
 import duckdb
-import pyarrow as pa
 
 from sync_core.device import shredding
+from sync_core.device.arrow_rows import ArrowRows
 from sync_core.device.delta_page import DeltaPage
 from sync_core.device.outbox import Outbox
 from sync_core.device.pictures import PortraitFiles
-from sync_core.device.sealing import Sealer, device_columns, sealed_rows
+from sync_core.device.sealing import SEALED_FIELDS, Sealer, device_columns, sealed_fields
 from sync_core.duck import (
     CachedRead,
     Database,
@@ -59,8 +59,11 @@ TOUCH_RESOLUTION = timedelta(minutes=1)
 STAGE_BATCH_ROWS = 8192
 # Rows read per batch where a read walks every portrait's hash.
 STREAM_ROWS = 4096
-# Arrow rows as the client hands them over: a whole table, or a reader of record batches.
-Rows: TypeAlias = pa.Table | pa.RecordBatchReader
+# Rows as the client hands them over: record batches read as they arrive (an ArrowStream).
+Rows: TypeAlias = Iterable[ArrowRows]
+# Parts of a dataset's rows (one record batch each) with their sealed blobs (None for a
+# dataset without personal fields), ready to insert.
+Sealed: TypeAlias = list[tuple[ArrowRows, list[bytes] | None]]
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
@@ -327,7 +330,7 @@ class DeviceStore:
         """
         changes = page.changes
         point = self.sync_point()
-        upserts = {key: self._sealed(key, rows) for key, rows in page.upserts.items() if key != "pictures"}
+        upserts = {key: self.seal(key, rows) for key, rows in page.upserts.items() if key != "pictures"}
         with self._data_write() if changes else self.db.transaction() as cur:
             gained = {
                 key: _apply_dataset(cur, key, upserts.get(key), page.deletes.get(key, [])) for key in changes
@@ -398,33 +401,33 @@ class DeviceStore:
         if removed:
             log.info("removed %d portrait file(s) no profile names", removed)
 
-    def keep_portraits(self, rows: pa.Table | pa.RecordBatch) -> None:
-        """Write the bytes of checked portraits (``sha256``, ``jpeg``) to their files (one at
-        a time: no copy of the whole batch); nothing names them until a row of ``pictures``
-        does. Raises OSError."""
-        jpegs = rows.column("jpeg")
-        for at, sha256 in enumerate(rows.column("sha256").to_pylist()):
-            self.portraits.write(sha256, jpegs[at].as_py())
+    def keep_portrait(self, sha256: str, jpeg: bytes) -> None:
+        """Write the bytes of a checked portrait to its file; nothing names it until a row
+        of ``pictures`` does. Raises OSError."""
+        self.portraits.write(sha256, jpeg)
 
-    def add_pictures(self, rows: pa.Table, failed: int, changes: int, at: datetime) -> int:
+    def add_pictures(self, rows: list[tuple[str, str]], failed: int, changes: int, at: datetime) -> int:
         """Add the rows (``sha256``, ``profile_id``) of fetched portraits whose files are
-        written (:meth:`keep_portraits`); count ``failed`` refusals and ``changes`` more
+        written (:meth:`keep_portrait`); count ``failed`` refusals and ``changes`` more
         changes of this run; return the portraits gained (a portrait fetched again replaces
         itself)."""
         with self.db.transaction() as cur:
-            hashes = rows.column("sha256").to_pylist()
+            hashes = [sha256 for sha256, _ in rows]
             # A filter on the list: "sha256 IN (SELECT unnest($1))", a join, took the peak of
             # a delta of 500 new portraits (icon preset) ~10 MB higher.
             replaced = _affected(
                 cur.execute("DELETE FROM pictures WHERE list_contains($1, sha256)", [hashes])
             )
-            _insert_picture_rows(cur, "pictures", rows)
+            cur.execute(
+                "INSERT INTO pictures SELECT unnest($1::VARCHAR[]), unnest($2::VARCHAR[]), NULL",
+                [hashes, [profile_id for _, profile_id in rows]],
+            )
             cur.execute(
                 "UPDATE dataset_state SET changes = changes + ?, failed = failed + ?, last_updated = ? "
                 "WHERE key = 'pictures'",
                 [changes, failed, naive_utc(at)],
             )
-        return rows.num_rows - replaced
+        return len(rows) - replaced
 
     # -- full sync -------------------------------------------------------------------
 
@@ -436,27 +439,31 @@ class DeviceStore:
                 cur.execute(_dataset_ddl(f"{key}__staging", key))
 
     def stage(self, key: str, rows: Rows) -> int:
-        """Append Arrow ``rows`` (a table, or a reader of record batches read as they come)
-        to dataset ``key``'s staging table, at most ``STAGE_BATCH_ROWS`` per statement (a
-        statement's memory stays flat with the ship); return rows added.
+        """Append ``rows`` (record batches, read as they come) to dataset ``key``'s staging
+        table, at most ``STAGE_BATCH_ROWS`` per statement (a statement's memory stays flat
+        with the ship); return rows added.
 
         Columns come in the table's order (the client checks them); a missing or
         unconvertible column raises ``duckdb.Error``, a batch that does not decode
-        ``pyarrow.ArrowInvalid``. Personal fields are sealed first (StoreLocked before
+        MalformedResponse. Personal fields are sealed first (StoreLocked before
         :meth:`unlock`). Pictures go through :meth:`stage_picture_index`.
         """
         added = 0
         with self.db.cursor() as cur:
-            for batch in _batches(rows):
-                _insert_arrow(
-                    cur, f"{_dataset(key)}__staging", self._sealed(key, pa.Table.from_batches([batch]))
-                )
-                added += batch.num_rows
+            for batch in rows:
+                for part, sealed in self.seal(key, batch):
+                    insert_rows(cur, f"{_dataset(key)}__staging", key, part, sealed)
+                    added += part.num_rows
         return added
 
-    def _sealed(self, key: str, rows: pa.Table) -> pa.Table:
-        """``rows`` of dataset ``key`` as stored: personal fields sealed."""
-        return sealed_rows(self.sealer, key, rows)
+    def seal(self, key: str, rows: ArrowRows) -> Sealed:
+        """``rows`` of dataset ``key`` in parts of at most ``STAGE_BATCH_ROWS``, each with the
+        sealed blobs of its personal fields (None for a dataset without)."""
+        personal = key in SEALED_FIELDS
+        return [
+            (part, sealed_fields(self.sealer, key, part) if personal else None)
+            for part in rows.slices(STAGE_BATCH_ROWS)
+        ]
 
     def stage_picture_index(self, rows: Rows) -> tuple[int, list[str]]:
         """Stage a snapshot's picture rows (``sha256``, ``profile_id``; the bytes are files,
@@ -465,9 +472,11 @@ class DeviceStore:
         same hash, same bytes)."""
         added, wanted = 0, set[str]()
         with self.db.cursor() as cur:
-            for batch in _batches(rows):
-                _insert_picture_rows(cur, "pictures__staging", batch)
-                wanted.update(h for h in batch.column("sha256").to_pylist() if not self.portraits.holds(h))
+            for batch in rows:
+                batch.relation(cur).project('"sha256", "profile_id", NULL::BLOB').insert_into(
+                    "pictures__staging"
+                )
+                wanted.update(h for h in batch.values("sha256") if not self.portraits.holds(h))
                 added += batch.num_rows
         return added, sorted(wanted)
 
@@ -633,45 +642,44 @@ def _count_changes(
 
 
 def _apply_dataset(
-    cur: duckdb.DuckDBPyConnection, key: str, upserts: pa.Table | None, deletes: list[str]
+    cur: duckdb.DuckDBPyConnection, key: str, upserts: Sealed | None, deletes: list[str]
 ) -> int:
     """Delete ``deletes`` and replace ``upserts`` in dataset ``key``; the records gained (the
     row counts DuckDB answers a DELETE and an INSERT with: no extra statement)."""
     ident = id_column(key)
     if key == "pictures":
         upserts = None
-    ids = deletes + (upserts.column(ident).to_pylist() if upserts is not None else [])
+    ids = deletes + [rid for part, _ in upserts or [] for rid in part.values(ident)]
     gained = -_affected(cur.execute(f'DELETE FROM "{key}" WHERE "{ident}" IN (SELECT unnest($1))', [ids]))
-    if upserts is not None:
-        _insert_arrow(cur, key, upserts)
-        gained += upserts.num_rows
+    for part, sealed in upserts or []:
+        insert_rows(cur, key, key, part, sealed)
+        gained += part.num_rows
     return gained
 
 
-def _insert_arrow(cur: duckdb.DuckDBPyConnection, table: str, rows: pa.Table | pa.RecordBatch) -> None:
-    """Insert ``rows`` (columns in ``table``'s order, as the client checked) into ``table``:
-    about 1.5 ms less here than registering them and running an INSERT ... SELECT."""
-    cur.from_arrow(rows).insert_into(f'"{table}"')
-
-
-def _batches(rows: Rows) -> Iterator[pa.RecordBatch]:
-    """``rows`` in record batches of at most ``STAGE_BATCH_ROWS`` rows, read one at a time."""
-    for batch in rows.to_batches() if isinstance(rows, pa.Table) else rows:
-        for offset in range(0, batch.num_rows, STAGE_BATCH_ROWS):
-            yield batch.slice(offset, STAGE_BATCH_ROWS)
+def insert_rows(
+    cur: duckdb.DuckDBPyConnection, table: str, key: str, part: ArrowRows, sealed: list[bytes] | None
+) -> None:
+    """Insert ``part`` of dataset ``key`` (one record batch, wire columns in ``table``'s
+    order, as the client checked) into ``table``. When ``sealed`` is given, its blobs take the
+    place of the personal fields, row by row: DuckDB reads only the other columns of
+    ``part``."""
+    if sealed is None:
+        part.relation(cur).insert_into(f'"{table}"')
+        return
+    clear = ", ".join(f'"{name}"' for name, _ in device_columns(key)[:-1])
+    rows = part.relation(cur).project(clear)  # noqa: F841  # read by the statement below
+    cur.execute(
+        f'INSERT INTO "{table}" SELECT r.*, s.sealed FROM rows r '
+        "POSITIONAL JOIN (SELECT unnest($1::BLOB[]) AS sealed) s",
+        [sealed],
+    )
 
 
 def _rows(result: duckdb.DuckDBPyConnection) -> Iterator[tuple[Any, ...]]:
     """The rows of ``result``, ``STREAM_ROWS`` in memory at a time."""
     while rows := result.fetchmany(STREAM_ROWS):
         yield from rows
-
-
-def _insert_picture_rows(cur: duckdb.DuckDBPyConnection, table: str, rows: pa.Table | pa.RecordBatch) -> None:
-    """Insert the ``sha256`` and ``profile_id`` of picture ``rows`` into ``table`` (a
-    ``pictures`` table): the bytes are kept in files, ``jpeg`` stays NULL."""
-    ids = pa.table({"sha256": rows.column("sha256"), "profile_id": rows.column("profile_id")})
-    _insert_arrow(cur, table, ids.append_column("jpeg", pa.nulls(ids.num_rows, pa.binary())))
 
 
 def _affected(result: duckdb.DuckDBPyConnection) -> int:

@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pyarrow as pa
 import uvicorn
 
-from sync_core.allocator import return_large_blocks, use_system_pool
+from sync_core.allocator import return_large_blocks
 from sync_core.server.app import create_app
 from sync_core.server.changes import prune_tombstones
 from sync_core.server.log_scrub import withhold_messages
@@ -97,6 +98,13 @@ def exit_with_parent(poll_seconds: float = 1.0) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def use_system_pool() -> None:
+    """Allocate Arrow's buffers from this process's malloc (Arrow's ``system`` pool), so a
+    freed batch goes back to the system with the rest (:func:`~sync_core.allocator.return_large_blocks`):
+    Arrow's default pool (mimalloc, or jemalloc) keeps freed buffers for reuse."""
+    pa.set_memory_pool(pa.system_memory_pool())
 
 
 def serve(

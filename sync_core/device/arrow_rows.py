@@ -1,0 +1,153 @@
+"""The server's Arrow streams on the device: decoded by nanoarrow, read by DuckDB.
+
+Datasets, delta pages and portraits arrive as Arrow IPC streams. The device decodes them with
+nanoarrow, a small C library, rather than pyarrow: loading pyarrow alone put ~26 MB on a
+process's resident memory here, before any data. nanoarrow hands each record batch over as
+a C array sharing the received buffers, and DuckDB reads it through the Arrow C stream
+interface (a PyCapsule), so rows reach the store without a Python object per value.
+
+Values the device's Python needs (ids, hashes, portrait bytes) are read through
+:data:`SCRATCH`, an in-memory DuckDB that never spills to disk: personal fields read there
+never reach a file.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol
+
+import duckdb
+import nanoarrow as na
+from nanoarrow.c_array import CArray
+from nanoarrow.c_array_stream import CArrayStream
+from nanoarrow.c_schema import CSchema
+from nanoarrow.ipc import InputStream
+
+from sync_core.duck import DUCKDB_CONFIG
+from sync_core.errors import MalformedResponse
+
+log = logging.getLogger(__name__)
+# An in-memory DuckDB that never spills to disk (no temporary directory).
+SCRATCH = duckdb.connect(config={**DUCKDB_CONFIG, "temp_directory": ""})
+
+
+class Readable(Protocol):
+    """What nanoarrow reads an IPC stream from: a binary file's ``readinto``."""
+
+    def readinto(self, buffer: Any) -> int: ...  # pragma: no cover - a protocol
+
+
+class ArrowRows:
+    """Record batches of one Arrow stream (``schema``), of which DuckDB reads ``columns`` in
+    that order. Scanned any number of times: each :meth:`relation` gets a fresh stream over
+    the same buffers (no copy)."""
+
+    def __init__(self, schema: CSchema, batches: Sequence[CArray], columns: tuple[str, ...]) -> None:
+        self._schema = schema
+        self._batches = list(batches)
+        self.columns = columns
+
+    @property
+    def num_rows(self) -> int:
+        """The rows of every batch."""
+        return sum(batch.length for batch in self._batches)
+
+    def relation(self, cur: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyRelation:
+        """The rows as a relation of ``cur`` with only :attr:`columns`, in their order."""
+        stream = CArrayStream.from_c_arrays(self._batches, self._schema)
+        rows = cur.from_arrow(stream.__arrow_c_stream__())
+        return rows.project(", ".join(f'"{name}"' for name in self.columns))
+
+    def values(self, name: str) -> list[Any]:
+        """Column ``name``'s values as Python objects, in row order (read in :data:`SCRATCH`)."""
+        with SCRATCH.cursor() as cur:
+            return [value for (value,) in self.relation(cur).project(f'"{name}"').fetchall()]
+
+    def tuples(self) -> list[tuple[Any, ...]]:
+        """Every row as a tuple of :attr:`columns` (read in :data:`SCRATCH`)."""
+        with SCRATCH.cursor() as cur:
+            return self.relation(cur).fetchall()
+
+    def slices(self, rows: int) -> Iterator[ArrowRows]:
+        """These rows as parts of at most ``rows`` rows each, in order (no copy)."""
+        for batch in self._batches:
+            for offset in range(0, batch.length, rows):
+                part = batch if batch.length <= rows else batch[offset : min(offset + rows, batch.length)]
+                yield ArrowRows(self._schema, [part], self.columns)
+
+
+class ArrowStream:
+    """An Arrow IPC stream being read from ``source`` (a file, a body arriving, bytes), a
+    record batch at a time. ``where`` names the source in errors; ``columns`` are those the
+    device needs (see :func:`check_columns`).
+
+    Raises MalformedResponse when the stream does not open or lacks a column, and from
+    iteration when a batch does not decode.
+    """
+
+    def __init__(self, source: Readable | bytes, columns: tuple[str, ...], where: str) -> None:
+        self.where = where
+        self.columns = columns
+        readable = InputStream.from_readable(io.BytesIO(source) if isinstance(source, bytes) else source)
+        try:
+            self._stream = na.c_array_stream(readable)
+            self.schema = self._stream.get_schema()
+        except (RuntimeError, ValueError) as exc:
+            raise MalformedResponse(f"{where} sent an unreadable Arrow stream") from exc
+        names = [self.schema.child(at).name or "" for at in range(self.schema.n_children)]
+        check_columns(names, columns, where)
+
+    @property
+    def metadata(self) -> dict[bytes, bytes]:
+        """The stream's schema metadata (key -> value)."""
+        return dict(self.schema.metadata or {})
+
+    def __iter__(self) -> Iterator[ArrowRows]:
+        while True:
+            try:
+                batch = self._stream.get_next()
+            except StopIteration:
+                return
+            except (RuntimeError, ValueError) as exc:
+                raise MalformedResponse(f"{self.where} sent an unreadable Arrow stream ({exc})") from exc
+            yield ArrowRows(self.schema, [batch], self.columns)
+
+    def read_all(self) -> ArrowRows:
+        """Every batch of the stream (read to its end) as one :class:`ArrowRows`."""
+        batches = [batch for rows in self for batch in rows._batches]
+        return ArrowRows(self.schema, batches, self.columns)
+
+
+def check_columns(names: list[str], columns: tuple[str, ...], where: str) -> None:
+    """Check the columns ``names`` a stream has against the ``columns`` the device needs.
+
+    A newer server may send columns this device does not know: they are left unread (logged
+    once per place and column, see :func:`note_unknown_column`), so an older handheld keeps
+    syncing. A needed column that is absent raises MalformedResponse naming it ("server too
+    old"), and so does a column sent twice.
+    """
+    missing = [name for name in columns if name not in names]
+    if missing:
+        raise MalformedResponse(f"{where}: server too old: column {missing[0]} is missing")
+    if len(set(names)) < len(names):
+        raise MalformedResponse(f"{where} sent a column twice: {names}")
+    for name in names:
+        if name not in columns:
+            note_unknown_column(columns, name, where)
+
+
+_unknown_columns: set[tuple[tuple[str, ...], str]] = set()
+_unknown_lock = threading.Lock()
+
+
+def note_unknown_column(columns: tuple[str, ...], name: str, where: str) -> None:
+    """Log, once per process for each kind of table (its expected ``columns``) and unknown
+    column ``name``, that the column was ignored."""
+    with _unknown_lock:
+        first = (columns, name) not in _unknown_columns
+        _unknown_columns.add((columns, name))
+    if first:
+        log.warning("%s sent column %r, unknown to this device: ignored", where, name)
