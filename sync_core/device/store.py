@@ -30,7 +30,7 @@ from sync_core.device.arrow_rows import ArrowRows
 from sync_core.device.delta_page import DeltaPage
 from sync_core.device.outbox import Outbox
 from sync_core.device.pictures import PortraitFiles
-from sync_core.device.sealing import SEALED_FIELDS, Sealer, device_columns, sealed_fields
+from sync_core.device.sealing import SEALED_COLUMN, SEALED_FIELDS, Sealer, device_columns, sealed_fields
 from sync_core.duck import (
     CachedRead,
     Database,
@@ -668,12 +668,9 @@ def insert_rows(
         part.relation(cur).insert_into(f'"{table}"')
         return
     clear = ", ".join(f'"{name}"' for name, _ in device_columns(key)[:-1])
-    rows = part.relation(cur).project(clear)  # noqa: F841  # read by the statement below
-    cur.execute(
-        f'INSERT INTO "{table}" SELECT r.*, s.sealed FROM rows r '
-        "POSITIONAL JOIN (SELECT unnest($1::BLOB[]) AS sealed) s",
-        [sealed],
-    )
+    rows = part.relation(cur).project(clear)  # noqa: F841  # both read by the statement below
+    blobs = ArrowRows.blobs(SEALED_COLUMN, sealed).relation(cur)  # noqa: F841
+    cur.execute(f'INSERT INTO "{table}" SELECT r.*, s.* FROM rows r POSITIONAL JOIN blobs s')
 
 
 def _rows(result: duckdb.DuckDBPyConnection) -> Iterator[tuple[Any, ...]]:
