@@ -40,6 +40,18 @@ def test_parts_keep_every_row_once_in_order() -> None:
     assert max(part.num_rows for part in parts) == 15
     assert [n for part in parts for n in part.values("n")] == list(range(ROWS))
     assert [row for part in parts for row in part.tuples()] == rows.tuples()
+    with duckdb.connect() as con:
+        assert [row for part in parts for row in part.relation(con).fetchall()] == rows.tuples()
+
+
+def test_blobs_join_their_rows() -> None:
+    rows = ArrowStream(_stream(_table()), ("id", "n"), "test").read_all()
+    part = next(rows.slices(15)).project(("id",))
+    blobs = [f"sealed {n}".encode() for n in range(15)]
+    with duckdb.connect() as con:
+        joined = part.with_blobs("sealed", blobs).relation(con)
+        assert joined.columns == ["id", "sealed"]
+        assert joined.fetchall() == [(f"P{n}", blob) for n, blob in enumerate(blobs)]
 
 
 def test_duckdb_reads_only_the_columns_the_device_needs() -> None:

@@ -65,35 +65,47 @@ class ArrowRows:
     def values(self, name: str) -> list[Any]:
         """Column ``name``'s values as Python objects, in row order."""
         at = self._names.index(name)
-        return [value for batch in self._batches for value in _column(batch, at)]
+        return [value for batch in self._batches for value in na.Array(batch.child(at)).to_pylist()]
 
     def tuples(self) -> list[tuple[Any, ...]]:
         """Every row as a tuple of :attr:`columns`' values."""
         places = [self._names.index(name) for name in self.columns]
-        columns = ([_column(batch, at) for at in places] for batch in self._batches)
+        columns = ([na.Array(batch.child(at)).to_pylist() for at in places] for batch in self._batches)
         return [row for batch in columns for row in zip(*batch, strict=True)]
 
-    @classmethod
-    def blobs(cls, name: str, values: list[bytes]) -> ArrowRows:
-        """One BLOB column ``name`` holding ``values``, built by nanoarrow: DuckDB reads 8,192
-        blobs of 200 bytes in ~3 ms so, against ~28 ms as a list parameter here."""
-        schema = na.c_schema(na.struct({name: na.binary()}))
-        column = na.c_array(values, na.binary())
-        batch = na.c_array_from_buffers(schema, len(values), [None], children=[column])
-        return cls(schema, [batch], (name,))
+    def project(self, columns: tuple[str, ...]) -> ArrowRows:
+        """The same rows, of which ``columns`` are read."""
+        return ArrowRows(self._schema, self._batches, columns)
+
+    def with_blobs(self, name: str, blobs: list[bytes]) -> ArrowRows:
+        """These rows (one record batch) with BLOB column ``name`` after :attr:`columns`,
+        holding ``blobs`` row by row. Built by nanoarrow, so DuckDB reads it in one scan:
+        8,192 blobs of 200 bytes as a list parameter took ~28 ms here."""
+        (batch,) = self._batches
+        places = [self._names.index(column) for column in self.columns]
+        fields = {column: self._schema.child(at) for column, at in zip(self.columns, places, strict=True)}
+        schema = na.c_schema(na.struct({**fields, name: na.binary()}))
+        children = [batch.child(at) for at in places] + [na.c_array(blobs, na.binary())]
+        return ArrowRows(schema, [_record_batch(schema, batch.length, children)], (*self.columns, name))
 
     def slices(self, rows: int) -> Iterator[ArrowRows]:
-        """These rows as parts of at most ``rows`` rows each, in order (no copy)."""
+        """These rows as record batches of at most ``rows`` rows each, in order (the columns
+        are sliced, not copied)."""
         for batch in self._batches:
-            for offset in range(0, batch.length, rows):
-                part = batch if batch.length <= rows else batch[offset : min(offset + rows, batch.length)]
-                yield ArrowRows(self._schema, [part], self.columns)
+            if batch.length <= rows:
+                yield ArrowRows(self._schema, [batch], self.columns)
+                continue
+            for start in range(0, batch.length, rows):
+                end = min(start + rows, batch.length)
+                children = [batch.child(at)[start:end] for at in range(batch.n_children)]
+                yield ArrowRows(
+                    self._schema, [_record_batch(self._schema, end - start, children)], self.columns
+                )
 
 
-def _column(batch: CArray, at: int) -> list[Any]:
-    """Child ``at`` of record batch ``batch`` as Python objects (nanoarrow converts a child
-    whole, without its parent's offset: a sliced batch is cut here)."""
-    return na.Array(batch).child(at).to_pylist()[batch.offset : batch.offset + batch.length]
+def _record_batch(schema: CSchema, length: int, children: list[CArray]) -> CArray:
+    """A record batch of ``schema`` made of ``children`` (columns of ``length`` rows)."""
+    return na.c_array_from_buffers(schema, length, [None], children=children)
 
 
 class ArrowStream:

@@ -662,15 +662,12 @@ def insert_rows(
 ) -> None:
     """Insert ``part`` of dataset ``key`` (one record batch, wire columns in ``table``'s
     order, as the client checked) into ``table``. When ``sealed`` is given, its blobs take the
-    place of the personal fields, row by row: DuckDB reads only the other columns of
-    ``part``."""
+    place of the personal fields, row by row: DuckDB never reads those."""
     if sealed is None:
         part.relation(cur).insert_into(f'"{table}"')
         return
-    clear = ", ".join(f'"{name}"' for name, _ in device_columns(key)[:-1])
-    rows = part.relation(cur).project(clear)  # noqa: F841  # both read by the statement below
-    blobs = ArrowRows.blobs(SEALED_COLUMN, sealed).relation(cur)  # noqa: F841
-    cur.execute(f'INSERT INTO "{table}" SELECT r.*, s.* FROM rows r POSITIONAL JOIN blobs s')
+    clear = tuple(name for name, _ in device_columns(key)[:-1])
+    part.project(clear).with_blobs(SEALED_COLUMN, sealed).relation(cur).insert_into(f'"{table}"')
 
 
 def _rows(result: duckdb.DuckDBPyConnection) -> Iterator[tuple[Any, ...]]:
