@@ -12,7 +12,7 @@ from sync_core.device import DeviceStore
 from sync_core.device.arrow_rows import ArrowRows, ArrowStream
 from sync_core.device.sealing import SEALED_COLUMN, SEALED_FIELDS
 from sync_core.device.store import insert_rows
-from sync_core.protocol import DATASET_COLUMNS, id_column, wire_columns
+from sync_core.protocol import DATASET_COLUMNS, id_column
 
 _ARROW = {"VARCHAR": pa.string(), "INTEGER": pa.int32(), "DATE": pa.date32(), "BLOB": pa.binary()}
 
@@ -32,7 +32,8 @@ def put_rows(store: DeviceStore, key: str, rows: list[dict[str, Any]]) -> None:
 def wire_rows(key: str, rows: list[dict[str, Any]]) -> ArrowRows:
     """``rows`` of dataset ``key`` (wire column -> value; absent columns NULL) as the device's
     client reads them off the wire."""
-    return ArrowStream(arrow_stream(key, rows), wire_columns(key), key).read_all()
+    columns = tuple(name for name, _ in DATASET_COLUMNS[key])
+    return ArrowStream(arrow_stream(key, rows), columns, key).read_all()
 
 
 def arrow_stream(key: str, rows: list[dict[str, Any]]) -> bytes:
