@@ -70,6 +70,8 @@ Staged = TypeVar("Staged")
 # refused, how many of them count as this run's changes, and the time; returns the portraits
 # the live store gained.
 PictureSink = Callable[[list[tuple[str, str]], int, int, datetime], int]
+# Hands out the next portrait hashes to fetch, at most as many as asked; none when done.
+HashSource = Callable[[int], Awaitable[list[str]]]
 # Bounds one whole run (docs/architecture.md, 'Every request has a timeout'); each request has its
 # own, shorter timeout.
 SYNC_DEADLINE_SECONDS = 600.0
@@ -243,12 +245,12 @@ class SyncEngine:
             if key == "pictures":
                 # without portraits (the rows-only benchmark) the live store holds none
                 index = self.store.stage_picture_index if portraits else _no_portraits
-                staged, hashes = await self.client.fetch_snapshot(
+                staged, missing = await self.client.fetch_snapshot(
                     manifest.snapshot_id, key, functools.partial(self._stage, key, index)
                 )
-                held = staged - len(hashes)
-                self._show_progress(meter.portraits_to_fetch(len(hashes)))
-                self._mark(key, SyncState.IN_PROGRESS, count=held, changes=0)
+                self._show_progress(meter.portraits_to_fetch(missing))
+                self._mark(key, SyncState.IN_PROGRESS, count=staged - missing, changes=0)
+                hashes = self._staged_missing() if missing else _listed([])
                 refused = await self._fetch_pictures(hashes, self._keep_portraits, meter=meter)
                 await asyncio.to_thread(self.store.unstage_pictures, list(refused))
                 failed = len(refused)
@@ -293,7 +295,7 @@ class SyncEngine:
         else:  # new portraits have new hashes: no need to ask the store which it lacks
             hashes = sorted(set(named))
         # a portrait whose row a page brought was counted with the page: one change, not two
-        refused = await self._fetch_pictures(hashes, self._add_pictures, counted=set(named))
+        refused = await self._fetch_pictures(_listed(hashes), self._add_pictures, counted=set(named))
         self._portraits_checked = True
         return {"pictures": len(refused)}
 
@@ -320,14 +322,27 @@ class SyncEngine:
 
     # -- pictures ----------------------------------------------------------------------
 
+    def _staged_missing(self) -> HashSource:
+        """The staged portraits the device lacks, read from the store a request at a time in
+        hash order (a ship's 50,000 hashes held as Python strings took ~6 MB)."""
+        after = ""
+
+        async def take(count: int) -> list[str]:
+            nonlocal after
+            hashes = await asyncio.to_thread(self.store.staged_missing_pictures, after, count)
+            after = hashes[-1] if hashes else after
+            return hashes
+
+        return take
+
     async def _fetch_pictures(
         self,
-        hashes: list[str],
+        hashes: HashSource,
         sink: PictureSink,
         counted: Collection[str] = (),
         meter: FullSyncMeter | None = None,
     ) -> dict[str, str]:
-        """Fetch ``hashes`` in requests of about ``PORTRAIT_BATCH_BYTES``, each answer's good
+        """Fetch what ``hashes`` hands out in requests of about ``PORTRAIT_BATCH_BYTES``, each answer's good
         portraits written to their files a record batch at a time as it arrives
         (:meth:`_keep_checked`), then their rows handed to ``sink``; return the refused ones
         (hash -> whose, for the status). Each good portrait is a change of this run unless its
@@ -335,11 +350,8 @@ class SyncEngine:
         delta's portraits are live at once (``last_updated`` moves); a full sync's are staged
         until the swap."""
         failed: dict[str, str] = {}
-        start, largest = 0, PICTURE_MAX_BYTES
-        while start < len(hashes):
-            size = min(PICTURE_BATCH_MAX, max(1, PORTRAIT_BATCH_BYTES // largest))
-            asked = hashes[start : start + size]
-            start += size
+        largest = PICTURE_MAX_BYTES
+        while asked := await hashes(min(PICTURE_BATCH_MAX, max(1, PORTRAIT_BATCH_BYTES // largest))):
             kept = await self.client.fetch_pictures(asked, functools.partial(self._keep_checked, asked))
             largest = kept.largest or largest
             failed |= kept.refused
@@ -565,10 +577,22 @@ def _row(key: str, record: DatasetRecord, state: SyncState) -> DatasetStatus:
     )
 
 
-def _no_portraits(rows: Rows) -> tuple[int, list[str]]:
+def _no_portraits(rows: Rows) -> tuple[int, int]:
     """A snapshot's picture rows left unstaged (a full sync without portraits): none held,
     none to fetch."""
-    return 0, []
+    return 0, 0
+
+
+def _listed(hashes: list[str]) -> HashSource:
+    """``hashes`` handed out in order, as many as asked each time."""
+    start = 0
+
+    async def take(count: int) -> list[str]:
+        nonlocal start
+        start += count
+        return hashes[start - count : start]
+
+    return take
 
 
 @dataclass(frozen=True)

@@ -466,20 +466,37 @@ class DeviceStore:
             for part in rows.slices(STAGE_BATCH_ROWS)
         ]
 
-    def stage_picture_index(self, rows: Rows) -> tuple[int, list[str]]:
+    def stage_picture_index(self, rows: Rows) -> tuple[int, int]:
         """Stage a snapshot's picture rows (``sha256``, ``profile_id``; the bytes are files,
-        see :meth:`stage`); return the rows added and the hashes whose bytes the device does
-        not hold yet, to fetch, in a stable order (a held portrait is kept: content-addressed,
-        same hash, same bytes)."""
-        added, wanted = 0, set[str]()
+        see :meth:`stage`); return the rows added and how many portraits they name whose
+        bytes the device does not hold yet (:meth:`staged_missing_pictures` hands them out: a held
+        portrait is kept, content-addressed, same hash, same bytes)."""
+        added = 0
         with self.db.cursor() as cur:
             for batch in rows:
                 batch.relation(cur).project('"sha256", "profile_id", NULL::BLOB').insert_into(
                     "pictures__staging"
                 )
-                wanted.update(h for h in batch.values("sha256") if not self.portraits.holds(h))
                 added += batch.num_rows
-        return added, sorted(wanted)
+            staged = _rows(cur.execute("SELECT DISTINCT sha256 FROM pictures__staging"))
+            missing = sum(not self.portraits.holds(sha256) for (sha256,) in staged)
+        return added, missing
+
+    def staged_missing_pictures(self, after: str, count: int) -> list[str]:
+        """Up to ``count`` hashes of staged picture rows whose bytes the device does not hold,
+        in hash order after ``after``, read ``STREAM_ROWS`` at a time."""
+        missing: list[str] = []
+        with self.db.cursor() as cur:
+            while len(missing) < count:
+                hashes = cur.execute(
+                    "SELECT DISTINCT sha256 FROM pictures__staging WHERE sha256 > ? ORDER BY 1 LIMIT ?",
+                    [after, STREAM_ROWS],
+                ).fetchall()
+                if not hashes:
+                    break
+                missing += [sha256 for (sha256,) in hashes if not self.portraits.holds(sha256)]
+                after = hashes[-1][0]
+        return missing[:count]
 
     def unstage_pictures(self, hashes: list[str]) -> None:
         """Drop the staged picture rows of ``hashes`` (portraits refused: not held)."""
