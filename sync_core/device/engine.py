@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -49,7 +50,7 @@ from sync_core.device.status import (
     UploadStatus,
     refusal_line,
 )
-from sync_core.device.store import DatasetRecord, DeviceStore, Rows, SyncPoint
+from sync_core.device.store import STREAM_ROWS, DatasetRecord, DeviceStore, Rows, SyncPoint
 from sync_core.errors import FullSyncRequired, SyncError
 from sync_core.protocol import (
     DATASET_LABELS,
@@ -323,15 +324,19 @@ class SyncEngine:
     # -- pictures ----------------------------------------------------------------------
 
     def _staged_missing(self) -> HashSource:
-        """The staged portraits the device lacks, read from the store a request at a time in
-        hash order (a ship's 50,000 hashes held as Python strings took ~6 MB)."""
-        after = ""
+        """The staged portraits the device lacks, read from the store ``STREAM_ROWS`` hashes
+        at a time in hash order (a ship's 50,000 hashes held as Python strings took ~6 MB)."""
+        after, ahead = "", deque[str]()
 
         async def take(count: int) -> list[str]:
             nonlocal after
-            hashes = await asyncio.to_thread(self.store.staged_missing_pictures, after, count)
-            after = hashes[-1] if hashes else after
-            return hashes
+            while len(ahead) < count:
+                read = await asyncio.to_thread(self.store.staged_missing_pictures, after, STREAM_ROWS)
+                if not read:
+                    break
+                ahead.extend(read)
+                after = read[-1]
+            return [ahead.popleft() for _ in range(min(count, len(ahead)))]
 
         return take
 
