@@ -32,10 +32,12 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from bench.rss import peak_rss_mb
 from sync_core.clock import SystemClock
 from sync_core.device import DeviceStore, ServerClient, SyncEngine
+from sync_core.device.arrow_rows import ArrowRows
 from sync_core.device.session import sign_in
 from sync_core.device.status import SyncKind, SyncStatus
 from sync_core.device.store import SyncPoint
@@ -173,19 +175,32 @@ def floor_load(ship: Path, path: Path, portraits: bool) -> float:
     store.begin_staging()
     for key in DATASETS:
         source = ship / f"{key}.parquet"
+        rows = _device_rows(pq.read_table(source, columns=list(wire_columns(key))))
         if key == "pictures":
             if portraits:  # a rows-only full sync has no portraits
-                store.stage_picture_index(pq.read_table(source, columns=list(wire_columns(key))))
+                store.stage_picture_index(rows)
         else:
-            store.stage(key, pq.read_table(source, columns=list(wire_columns(key))))
+            store.stage(key, rows)
     if portraits:
         pictures = pq.ParquetFile(ship / "pictures.parquet")
         for group in range(pictures.num_row_groups):
-            store.keep_portraits(pictures.read_row_group(group, columns=["sha256", "jpeg"]))
+            batch = pictures.read_row_group(group, columns=["sha256", "jpeg"])
+            jpegs = batch.column("jpeg")
+            for at, sha256 in enumerate(batch.column("sha256").to_pylist()):
+                store.keep_portrait(sha256, jpegs[at].as_py())
     store.swap_in(SyncPoint("floor", "file", 0, None), {}, datetime.now(UTC))
     seconds = time.perf_counter() - started
     store.close()
     return seconds
+
+
+def _device_rows(table: Any) -> list[ArrowRows]:
+    """A pyarrow ``table``'s record batches as the device's client hands them to the store
+    (nanoarrow arrays over the same buffers)."""
+    import nanoarrow as na  # the floor's, as the client's
+
+    stream = na.c_array_stream(table)
+    return [ArrowRows(stream.get_schema(), [batch], tuple(table.column_names)) for batch in stream]
 
 
 def main() -> None:
