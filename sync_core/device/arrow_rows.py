@@ -135,19 +135,23 @@ class ArrowStream:
         return dict(self.schema.metadata or {})
 
     def __iter__(self) -> Iterator[ArrowRows]:
-        while True:
-            try:
-                batch = self._stream.get_next()
-            except StopIteration:
-                return
-            except (RuntimeError, ValueError) as exc:
-                raise MalformedResponse(f"{self.where} sent an unreadable Arrow stream ({exc})") from exc
+        for batch in self._batches():
             yield ArrowRows(self.schema, [batch], self.columns)
 
     def read_all(self) -> ArrowRows:
         """Every batch of the stream (read to its end) as one :class:`ArrowRows`."""
-        batches = [batch for rows in self for batch in rows._batches]
-        return ArrowRows(self.schema, batches, self.columns)
+        return ArrowRows(self.schema, list(self._batches()), self.columns)
+
+    def _batches(self) -> Iterator[CArray]:
+        """The stream's record batches as they decode; raises MalformedResponse for one
+        that does not."""
+        while True:
+            try:
+                yield self._stream.get_next()
+            except StopIteration:
+                return
+            except (RuntimeError, ValueError) as exc:
+                raise MalformedResponse(f"{self.where} sent an unreadable Arrow stream ({exc})") from exc
 
 
 def check_columns(names: list[str], columns: tuple[str, ...], where: str) -> None:

@@ -698,12 +698,6 @@ def _hashes(
                 after = sha256
 
 
-def _rows(result: duckdb.DuckDBPyConnection) -> Iterator[tuple[Any, ...]]:
-    """The rows of ``result``, ``STREAM_ROWS`` in memory at a time."""
-    while rows := result.fetchmany(STREAM_ROWS):
-        yield from rows
-
-
 def _affected(result: duckdb.DuckDBPyConnection) -> int:
     """The rows a DELETE or INSERT touched (DuckDB answers with one row holding the count)."""
     return int(result.fetchall()[0][0])
